@@ -1,0 +1,8 @@
+//! `kubectl-skupper`: the binary. Parsing, dispatch and exit codes live here; the logic does not.
+#![allow(missing_docs)]
+
+mod router;
+
+fn main() {
+    let _ = router::Backoff::default();
+}
