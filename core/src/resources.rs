@@ -240,10 +240,7 @@ impl Status {
                 };
                 *old = Condition { last_transition_time: ltt, ..ready };
             }
-            None => self.conditions.push(Condition {
-                last_transition_time: now.map(ToString::to_string),
-                ..ready
-            }),
+            None => self.conditions.push(Condition { last_transition_time: now.map(ToString::to_string), ..ready }),
         }
     }
 
@@ -779,10 +776,8 @@ impl Secret {
         type_: &str,
         values: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     ) -> Self {
-        let data = values
-            .into_iter()
-            .map(|(k, v)| (k.into(), base64::engine::general_purpose::STANDARD.encode(v)))
-            .collect();
+        let data =
+            values.into_iter().map(|(k, v)| (k.into(), base64::engine::general_purpose::STANDARD.encode(v))).collect();
         Self {
             api_version: V1.into(),
             kind: Self::KIND.into(),
@@ -807,15 +802,14 @@ impl Secret {
             None => Ok(None),
             Some(v) => {
                 let cleaned: String = v.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-                base64::engine::general_purpose::STANDARD
-                    .decode(cleaned.as_bytes())
-                    .map(Some)
-                    .map_err(|_| ResourceError::Field {
+                base64::engine::general_purpose::STANDARD.decode(cleaned.as_bytes()).map(Some).map_err(|_| {
+                    ResourceError::Field {
                         kind: Self::KIND,
                         name: self.metadata.name.clone(),
                         field: alloc::format!("data.{key}"),
                         problem: "is not valid base64".into(),
-                    })
+                    }
+                })
             }
         }
     }
@@ -938,7 +932,9 @@ pub enum ResourceError {
         expected: &'static str,
     },
     /// `kind` is not one we handle.
-    #[error("kind {0:?} is not supported (expected one of Site, RouterAccess, Link, AccessGrant, AccessToken, Listener, Connector, Secret)")]
+    #[error(
+        "kind {0:?} is not supported (expected one of Site, RouterAccess, Link, AccessGrant, AccessToken, Listener, Connector, Secret)"
+    )]
     UnknownKind(String),
     /// A field has the wrong shape.
     #[error("{kind} {name:?}: {message}")]
@@ -980,12 +976,7 @@ impl Resource {
             .and_then(|k| k.as_str())
             .ok_or_else(|| ResourceError::NotAnObject("field `apiVersion` is missing".into()))?
             .to_string();
-        let name = obj
-            .get("metadata")
-            .and_then(|m| m.get("name"))
-            .and_then(|n| n.as_str())
-            .unwrap_or("")
-            .to_string();
+        let name = obj.get("metadata").and_then(|m| m.get("name")).and_then(|n| n.as_str()).unwrap_or("").to_string();
         let expected = if kind == Secret::KIND { V1 } else { API_VERSION };
         let known = matches!(
             kind.as_str(),
@@ -1090,9 +1081,10 @@ mod tests {
         let Resource::Link(l) = Resource::from_value(v).expect("decodes") else { panic!("not a link") };
         assert_eq!(l.spec.effective_cost(), 3);
         assert_eq!(l.status, LinkStatus::default());
-        let v: serde_json::Value =
-            serde_json::from_str(r#"{"apiVersion":"skupper.io/v2alpha1","kind":"Link","metadata":{"name":"l"},"status":null}"#)
-                .expect("json");
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"apiVersion":"skupper.io/v2alpha1","kind":"Link","metadata":{"name":"l"},"status":null}"#,
+        )
+        .expect("json");
         assert!(Resource::from_value(v).is_ok());
     }
 
@@ -1111,7 +1103,8 @@ mod tests {
     #[test]
     fn wrong_api_version_and_kind_are_named() {
         let v: serde_json::Value =
-            serde_json::from_str(r#"{"apiVersion":"skupper.io/v1","kind":"Link","metadata":{"name":"x"}}"#).expect("json");
+            serde_json::from_str(r#"{"apiVersion":"skupper.io/v1","kind":"Link","metadata":{"name":"x"}}"#)
+                .expect("json");
         assert!(matches!(Resource::from_value(v), Err(ResourceError::ApiVersion { .. })));
         let v: serde_json::Value = serde_json::from_str(r#"{"apiVersion":"v1","kind":"Pod"}"#).expect("json");
         assert!(matches!(Resource::from_value(v), Err(ResourceError::UnknownKind(_))));
