@@ -1,0 +1,1 @@
+//! Link admission policy module (being written).

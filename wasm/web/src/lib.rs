@@ -1,0 +1,1 @@
+//! Browser bindings over skupper-core (being written).
