@@ -532,7 +532,7 @@ mod tests {
         let mut twin = good_link();
         twin.metadata.name = "other".into();
         twin.spec.endpoints[0].host = "[10.102.82.46]".into();
-        let v = validate_link(&l, &LinkContext { other_links: &[l.clone()], ..Default::default() });
+        let v = validate_link(&l, &LinkContext { other_links: core::slice::from_ref(&l), ..Default::default() });
         assert!(v.is_ok(), "the same name is the old version of this Link: {v:?}");
         let others = [twin];
         let v = validate_link(&l, &LinkContext { other_links: &others, ..Default::default() });
