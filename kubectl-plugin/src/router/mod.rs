@@ -5,9 +5,43 @@
 //! It knows nothing about files or resources: the platform turns a site's resources into a
 //! [`RouterConfig`] and calls [`Router::apply`] whenever they change, and reads [`Router::status`]
 //! to write resource status. Everything here runs on the caller's tokio runtime.
+//!
+//! # Layout
+//! - `tls`: rustls configurations of both link ends and TLS errors in words.
+//! - `proxy`: HTTP CONNECT tunnels for links.
+//! - `link`: the dialer of each outgoing link and the acceptor of the link-access ports.
+//! - `session`: yamux over one link, its driver task and the control streams.
+//! - `proto`: frames exchanged inside a link (hello, cost, LSAs, stream headers).
+//! - `table`: the link-state database and shortest paths (math in `skupper_core::routing`).
+//! - `state`: what the tasks share (sessions, status, counters) behind one short-held mutex.
+//! - `service`: listeners, connectors and the forwarding of connections.
+//! - `backoff`, `log`: reconnect delays and throttled log lines.
+
+// The CLI and the platforms drive the router; until they all do, parts of it are unused.
+#![allow(dead_code)]
+
+mod backoff;
+mod link;
+mod log;
+mod proto;
+mod proxy;
+mod service;
+mod session;
+mod state;
+mod table;
+#[cfg(test)]
+mod tests;
+mod tls;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use self::log::log;
+use self::state::{ConnectorEntry, LinkEntry, ListenerEntry, Shared};
 
 pub use skupper_core::resources::{ProxySettings, TlsMaterial};
 
@@ -143,6 +177,15 @@ pub struct ServiceState {
     pub message: String,
     /// Listener: a connector for the key is reachable. Connector: a listener exists somewhere.
     pub matched: bool,
+    /// Listener: the bound port (useful when configured with port 0).
+    pub port: Option<u16>,
+    /// Listener: connections routed so far, by target site id (this site's id for local
+    /// connectors).
+    pub routing: BTreeMap<String, u64>,
+    /// Listener: connections closed because no target could be reached.
+    pub unrouted: u64,
+    /// Connector: connections currently open to its target.
+    pub open: u32,
 }
 
 /// A link some other site dialed into this one.
@@ -195,31 +238,319 @@ pub struct RouterStatus {
     pub network: BTreeMap<String, NetworkSite>,
     /// Error binding the link-access listeners, if any.
     pub link_access_error: Option<String>,
+    /// The bound link-access ports (useful when configured with port 0).
+    pub link_access_ports: Option<LinkAccessPorts>,
+}
+
+/// The ports link access is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkAccessPorts {
+    /// `inter-router` port.
+    pub inter_router: u16,
+    /// `edge` port.
+    pub edge: u16,
 }
 
 /// A running router.
 pub struct Router {
-    _private: (),
+    shared: Arc<Shared>,
+    running: tokio::sync::Mutex<Running>,
+}
+
+/// The tasks started for the current config (what `apply` reconciles).
+struct Running {
+    config: RouterConfig,
+    /// Link-access acceptor tasks, stopped and awaited before rebinding.
+    access: Option<(LinkAccessConfig, CancellationToken, Vec<JoinHandle<()>>)>,
+    /// Parent of incoming sessions: cancelled when link access is switched off.
+    incoming: CancellationToken,
+    links: BTreeMap<String, CancellationToken>,
+    listeners: BTreeMap<String, (CancellationToken, Option<JoinHandle<()>>)>,
+    housekeeping: Option<JoinHandle<()>>,
+}
+
+/// How often unreachable sites are checked for pruning.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
+
+fn validate(config: &RouterConfig) -> anyhow::Result<()> {
+    anyhow::ensure!(!config.site_id.trim().is_empty(), "the router needs a site id; the site has none yet");
+    Ok(())
+}
+
+fn initial_link_state(cfg: &LinkConfig) -> LinkState {
+    let (phase, message) = match &cfg.config_error {
+        Some(e) => (LinkPhase::Error, e.clone()),
+        None => (LinkPhase::Pending, format!("connecting to {}", proxy::authority(&cfg.host, cfg.port))),
+    };
+    LinkState {
+        phase,
+        message,
+        remote_site_id: String::new(),
+        remote_site_name: String::new(),
+        cost: cfg.cost,
+        proxy: cfg.proxy.as_ref().map(|(n, _)| n.clone()),
+    }
+}
+
+/// Whether two link configs differ in nothing but the cost.
+fn only_cost_differs(a: &LinkConfig, b: &LinkConfig) -> bool {
+    a.cost != b.cost && LinkConfig { cost: b.cost, ..a.clone() } == *b
 }
 
 impl Router {
     /// Starts a router with `config`: binds link access, listeners; dials links.
+    ///
+    /// Bind failures do not fail the start; they are reported in [`Router::status`].
     pub async fn start(config: RouterConfig) -> anyhow::Result<Self> {
-        let _ = config;
-        anyhow::bail!("router not built yet")
+        validate(&config)?;
+        let shared = Shared::new(&config);
+        let housekeeping = shared.tasks.spawn(housekeeping(shared.clone()));
+        let empty = RouterConfig {
+            links: BTreeMap::new(),
+            listeners: BTreeMap::new(),
+            connectors: BTreeMap::new(),
+            link_access: None,
+            ..config.clone()
+        };
+        let running = Running {
+            config: empty,
+            access: None,
+            incoming: shared.root.child_token(),
+            links: BTreeMap::new(),
+            listeners: BTreeMap::new(),
+            housekeeping: Some(housekeeping),
+        };
+        let router = Self { shared, running: tokio::sync::Mutex::new(running) };
+        router.apply(config).await?;
+        log!("router of site {} started", router.shared.me());
+        Ok(router)
     }
 
     /// Reconciles to a new config without disturbing what did not change.
     pub async fn apply(&self, config: RouterConfig) -> anyhow::Result<()> {
-        let _ = config;
+        validate(&config)?;
+        let mut run = self.running.lock().await;
+        anyhow::ensure!(
+            config.site_id == run.config.site_id,
+            "the site id changed from {} to {}; restart the router to run as another site",
+            run.config.site_id,
+            config.site_id
+        );
+        let shared = &self.shared;
+        {
+            let mut st = shared.lock();
+            st.site_name = config.site_name.clone();
+            st.namespace = config.namespace.clone();
+            st.backoff = config.backoff;
+        }
+        self.apply_access(&mut run, &config).await;
+        self.apply_links(&mut run, &config);
+        self.apply_listeners(&mut run, &config).await;
+        {
+            let mut st = shared.lock();
+            st.connectors.retain(|name, _| config.connectors.contains_key(name));
+            for (name, cfg) in &config.connectors {
+                match st.connectors.get_mut(name) {
+                    Some(c) if c.config == *cfg => {}
+                    Some(c) => {
+                        c.config = cfg.clone();
+                        c.last_error = None;
+                    }
+                    None => {
+                        let entry = ConnectorEntry {
+                            config: cfg.clone(),
+                            open: 0,
+                            last_error: None,
+                            throttle: Default::default(),
+                        };
+                        st.connectors.insert(name.clone(), entry);
+                    }
+                }
+            }
+            st.refresh(false);
+        }
+        run.config = config;
         Ok(())
+    }
+
+    async fn apply_access(&self, run: &mut Running, config: &RouterConfig) {
+        if run.access.as_ref().map(|(c, ..)| c) == config.link_access.as_ref() {
+            return;
+        }
+        if let Some((_, token, tasks)) = run.access.take() {
+            token.cancel();
+            for t in tasks {
+                let _ = t.await;
+            }
+        }
+        let shared = &self.shared;
+        let Some(cfg) = &config.link_access else {
+            // No link access any more: incoming links go too.
+            run.incoming.cancel();
+            run.incoming = shared.root.child_token();
+            let mut st = shared.lock();
+            st.access_error = None;
+            st.access_ports = None;
+            return;
+        };
+        let token = shared.root.child_token();
+        let mut tasks = Vec::new();
+        match link::bind_access(cfg).await {
+            Ok(access) => {
+                let port = |l: &tokio::net::TcpListener| l.local_addr().map(|a| a.port()).unwrap_or(0);
+                let ports =
+                    LinkAccessPorts { inter_router: port(&access.listeners[0]), edge: port(&access.listeners[1]) };
+                {
+                    let mut st = shared.lock();
+                    st.access_error = None;
+                    st.access_ports = Some(ports);
+                }
+                log!(
+                    "accepting links on {}:{} and {}:{}",
+                    cfg.bind_host,
+                    ports.inter_router,
+                    cfg.bind_host,
+                    ports.edge
+                );
+                for l in access.listeners {
+                    let task =
+                        link::run_acceptor(shared.clone(), l, access.tls.clone(), token.clone(), run.incoming.clone());
+                    tasks.push(shared.tasks.spawn(task));
+                }
+            }
+            Err(e) => {
+                log!("link access: {e}");
+                let mut st = shared.lock();
+                st.access_error = Some(e);
+                st.access_ports = None;
+            }
+        }
+        run.access = Some((cfg.clone(), token, tasks));
+    }
+
+    fn apply_links(&self, run: &mut Running, config: &RouterConfig) {
+        let shared = &self.shared;
+        let old = std::mem::take(&mut run.links);
+        for (name, token) in old {
+            if config.links.contains_key(&name) {
+                run.links.insert(name, token);
+            } else {
+                token.cancel();
+                shared.lock().links.remove(&name);
+            }
+        }
+        for (name, cfg) in &config.links {
+            let previous = run.config.links.get(name).filter(|_| run.links.contains_key(name));
+            match previous {
+                Some(p) if p == cfg => continue,
+                Some(p) if only_cost_differs(p, cfg) => {
+                    shared.set_link_cost(name, cfg.cost);
+                    continue;
+                }
+                _ => {}
+            }
+            if let Some(token) = run.links.remove(name) {
+                token.cancel();
+            }
+            let generation = shared.next_id();
+            let token = shared.root.child_token();
+            {
+                let mut st = shared.lock();
+                let entry = LinkEntry {
+                    config: cfg.clone(),
+                    generation,
+                    state: initial_link_state(cfg),
+                    outbox: None,
+                    session: None,
+                };
+                st.links.insert(name.clone(), entry);
+            }
+            shared.tasks.spawn(link::run_link(shared.clone(), name.clone(), generation, token.clone()));
+            run.links.insert(name.clone(), token);
+        }
+    }
+
+    async fn apply_listeners(&self, run: &mut Running, config: &RouterConfig) {
+        let shared = &self.shared;
+        let mut keep = BTreeMap::new();
+        let mut stopped = Vec::new();
+        for (name, (token, task)) in std::mem::take(&mut run.listeners) {
+            let same = config.listeners.get(&name).is_some_and(|c| run.config.listeners.get(&name) == Some(c));
+            if same {
+                keep.insert(name, (token, task));
+            } else {
+                token.cancel();
+                stopped.extend(task);
+                shared.lock().listeners.remove(&name);
+            }
+        }
+        // Wait until stopped listeners released their ports before binding again.
+        for t in stopped {
+            let _ = t.await;
+        }
+        run.listeners = keep;
+        for (name, cfg) in &config.listeners {
+            if run.listeners.contains_key(name) {
+                continue;
+            }
+            let token = shared.root.child_token();
+            let bound = service::bind_listener(cfg).await;
+            let (state, task) = match bound {
+                Ok(l) => {
+                    let port = l.local_addr().map(|a| a.port()).unwrap_or(cfg.port);
+                    let task =
+                        service::run_listener(shared.clone(), name.clone(), cfg.routing_key.clone(), l, token.clone());
+                    (Ok(port), Some(shared.tasks.spawn(task)))
+                }
+                Err(e) => {
+                    log!("listener {name}: {e}");
+                    (Err(e), None)
+                }
+            };
+            let entry = ListenerEntry {
+                config: cfg.clone(),
+                bound: state,
+                routing: BTreeMap::new(),
+                unrouted: 0,
+                throttle: Default::default(),
+            };
+            shared.lock().listeners.insert(name.clone(), entry);
+            run.listeners.insert(name.clone(), (token, task));
+        }
     }
 
     /// The current state.
     pub fn status(&self) -> RouterStatus {
-        RouterStatus::default()
+        self.shared.status()
     }
 
     /// Closes everything and waits for tasks to end.
-    pub async fn shutdown(self) {}
+    pub async fn shutdown(self) {
+        self.shared.root.cancel();
+        self.shared.tasks.wait().await;
+        log!("router of site {} stopped", self.shared.me());
+    }
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        // A router dropped without shutdown still stops its tasks.
+        self.shared.root.cancel();
+    }
+}
+
+/// Forgets sites that stayed unreachable past the grace period.
+async fn housekeeping(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shared.root.cancelled() => return,
+        }
+        let mut st = shared.lock();
+        if st.table.prune(std::time::Instant::now(), table::UNREACHABLE_GRACE) {
+            st.refresh(false);
+        }
+    }
 }

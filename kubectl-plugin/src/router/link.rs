@@ -1,0 +1,231 @@
+//! Links: the dialer of each outgoing link (direct or through a proxy, reconnecting forever
+//! with backoff) and the acceptor of the link-access ports. Both end in a [`session`].
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
+use tokio_util::sync::CancellationToken;
+
+use super::log::{Throttle, log};
+use super::state::{Origin, Shared};
+use super::{LinkAccessConfig, LinkConfig, LinkPhase, backoff, proxy, session, tls};
+
+/// Time to resolve and connect (to the endpoint or the proxy, and for the CONNECT exchange).
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time for the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Resolves `host` and connects to the first address that accepts.
+pub(crate) async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String> {
+    let addr = proxy::authority(host, port);
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let attempt = async {
+        let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((bare, port)).await {
+            Ok(a) => a.collect(),
+            Err(_) => return Err(format!("{host} not resolvable")),
+        };
+        if addrs.is_empty() {
+            return Err(format!("{host} not resolvable"));
+        }
+        let mut last = None;
+        for a in addrs {
+            match TcpStream::connect(a).await {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    return Ok(s);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(match last {
+            Some(e) if e.kind() == io::ErrorKind::ConnectionRefused => format!("connection refused by {addr}"),
+            Some(e) if e.kind() == io::ErrorKind::TimedOut => format!("timed out connecting to {addr}"),
+            Some(e) => format!("cannot connect to {addr}: {e}"),
+            None => format!("{host} not resolvable"),
+        })
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("timed out connecting to {addr}")),
+    }
+}
+
+/// Keeps one outgoing link connected until `token` is cancelled or the link's generation is
+/// replaced.
+pub(crate) async fn run_link(shared: Arc<Shared>, name: String, generation: u64, token: CancellationToken) {
+    let mut attempt = 0u32;
+    let mut throttle = Throttle::default();
+    loop {
+        let Some(cfg) = shared.link_config(&name, generation) else { return };
+        if let Some(err) = &cfg.config_error {
+            shared.set_link_state(&name, generation, LinkPhase::Error, err);
+            log!("link {name}: {err}");
+            token.cancelled().await;
+            return;
+        }
+        let outcome = tokio::select! {
+            r = dial(&shared, &name, generation, &cfg, &token) => r,
+            _ = token.cancelled() => return,
+        };
+        let message = match outcome {
+            Ok(end) if end.ready => {
+                attempt = 0;
+                throttle.reset();
+                format!("link lost: {}; reconnecting", end.error)
+            }
+            Ok(end) => end.error,
+            Err(e) => e,
+        };
+        if token.is_cancelled() {
+            return;
+        }
+        shared.set_link_state(&name, generation, LinkPhase::Error, &message);
+        throttle.log(&format!("link {name}: {message}"));
+        let policy = shared.lock().backoff;
+        let delay = backoff::delay(policy, attempt, backoff::random());
+        attempt = attempt.saturating_add(1);
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = token.cancelled() => return,
+        }
+    }
+}
+
+/// One attempt: connect, handshake, run the session until it ends.
+async fn dial(
+    shared: &Arc<Shared>,
+    name: &str,
+    generation: u64,
+    cfg: &LinkConfig,
+    token: &CancellationToken,
+) -> Result<session::SessionEnd, String> {
+    let client = tls::client_config(&cfg.tls).map_err(|e| format!("invalid TLS credentials for the link: {e}"))?;
+    let server_name = tls::server_name(&cfg.host)?;
+    let tcp = match &cfg.proxy {
+        None => connect_tcp(&cfg.host, cfg.port, CONNECT_TIMEOUT).await?,
+        Some((secret, p)) => proxy::connect(p, secret, &cfg.host, cfg.port, CONNECT_TIMEOUT).await?,
+    };
+    let addr = proxy::authority(&cfg.host, cfg.port);
+    let handshake = TlsConnector::from(client).connect(server_name, tcp);
+    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(describe_handshake(&e, &cfg.host, &addr, cfg.proxy.is_some())),
+        Err(_) => return Err(format!("timed out in the TLS handshake with {addr}")),
+    };
+    let origin = Origin::Link { name: name.to_string(), generation };
+    Ok(session::run(shared.clone(), TlsStream::Client(stream), origin, Some(cfg.host.clone()), token.child_token())
+        .await)
+}
+
+fn describe_handshake(e: &io::Error, host: &str, addr: &str, proxied: bool) -> String {
+    if let Some(t) = tls::rustls_error(e) {
+        return tls::describe_client_error(t, host);
+    }
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe if proxied => {
+            format!("proxy tunnel closed before the TLS handshake with {addr} finished")
+        }
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => {
+            format!("{addr} closed the connection during the TLS handshake; check that it is a link access port")
+        }
+        _ => format!("TLS handshake with {addr} failed: {e}"),
+    }
+}
+
+/// The bound link-access ports.
+pub(crate) struct Access {
+    /// `inter-router` and `edge` listeners.
+    pub listeners: [TcpListener; 2],
+    /// Server TLS.
+    pub tls: TlsAcceptor,
+}
+
+/// Binds the link-access ports.
+pub(crate) async fn bind_access(cfg: &LinkAccessConfig) -> Result<Access, String> {
+    let server = tls::server_config(&cfg.tls).map_err(|e| format!("invalid link access TLS credentials: {e}"))?;
+    let bind = |port: u16| async move {
+        let addr = proxy::authority(&cfg.bind_host, port);
+        TcpListener::bind(&addr).await.map_err(|e| {
+            format!("cannot listen for links on {addr}: {e}; free the port or choose another one in the RouterAccess")
+        })
+    };
+    let inter = bind(cfg.inter_router_port).await?;
+    let edge = bind(cfg.edge_port).await?;
+    Ok(Access { listeners: [inter, edge], tls: TlsAcceptor::from(server) })
+}
+
+/// Accepts links on one port until `token` is cancelled; sessions live under `sessions`.
+pub(crate) async fn run_acceptor(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    tls: TlsAcceptor,
+    token: CancellationToken,
+    sessions: CancellationToken,
+) {
+    let mut throttle = Throttle::default();
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = token.cancelled() => return,
+        };
+        match accepted {
+            Ok((tcp, peer)) => {
+                let _ = tcp.set_nodelay(true);
+                let task = incoming(shared.clone(), tcp, peer, tls.clone(), sessions.child_token());
+                shared.tasks.spawn(task);
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: wait a little instead of spinning.
+                throttle.log(&format!("accepting links failed: {e}"));
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    _ = token.cancelled() => return,
+                }
+            }
+        }
+    }
+}
+
+async fn incoming(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, tls: TlsAcceptor, token: CancellationToken) {
+    let handshake = tls.accept(tcp).into_fallible();
+    let stream = tokio::select! {
+        r = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake) => r,
+        _ = token.cancelled() => return,
+    };
+    match stream {
+        Ok(Ok(stream)) => {
+            let end = session::run(shared, TlsStream::Server(stream), Origin::Incoming { peer }, None, token).await;
+            if end.ready {
+                log!("incoming link from {peer} ended: {}", end.error);
+            } else {
+                log!("incoming link from {peer} failed: {}", end.error);
+            }
+        }
+        Ok(Err((e, tcp))) => {
+            log!("link from {peer}: {}", tls::describe_server_error(&e));
+            close_gracefully(tcp).await;
+        }
+        Err(_) => log!("link from {peer}: no TLS handshake within {}s", HANDSHAKE_TIMEOUT.as_secs()),
+    }
+}
+
+/// Closes a connection whose handshake we refused so that the peer reads our TLS alert rather
+/// than a reset: closing with unread data in the receive buffer would send RST, and the dialer
+/// would lose the alert that tells it why.
+async fn close_gracefully(mut tcp: TcpStream) {
+    let _ = tcp.shutdown().await;
+    let drain = async {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = tcp.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+}

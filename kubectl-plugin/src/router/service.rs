@@ -1,0 +1,360 @@
+//! The data plane: listeners accept application connections and route each one (by cost and
+//! open connections, with failover) to a local connector or over a link; streams arriving over
+//! links are forwarded on (transit) or connected to a local connector (destination).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use skupper_core::routing::{Candidate, choose};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+use super::link::connect_tcp;
+use super::log::{Throttle, log};
+use super::proto::{DataHeader, DataReply, MAX_HEADER_FRAME, MAX_HOPS, StreamHeader, read_frame, write_frame};
+use super::session::{LinkStream, SessionHandle};
+use super::state::Shared;
+use super::{ListenerConfig, proxy};
+
+/// Time to connect to a connector's target.
+const CONNECTOR_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time for the answer to a data stream (covers the destination's dial and a few hops).
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Copy buffer per direction and connection: enough for TLS-record-sized writes, small enough
+/// for thousands of connections.
+const COPY_BUFFER: usize = 64 * 1024;
+
+/// What an open connection is counted against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Count {
+    /// A local connector (by name).
+    Connector(String),
+    /// Connections for a routing key through a next-hop site.
+    Via(String, String),
+}
+
+/// Decrements its counter when the connection ends, however it ends.
+struct OpenGuard {
+    shared: Arc<Shared>,
+    count: Count,
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        match &self.count {
+            Count::Connector(name) => {
+                if let Some(c) = st.connectors.get_mut(name) {
+                    c.open = c.open.saturating_sub(1);
+                }
+            }
+            Count::Via(key, hop) => {
+                let k = (key.clone(), hop.clone());
+                if let Some(n) = st.open_via.get_mut(&k) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        st.open_via.remove(&k);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where a new connection goes.
+enum Target {
+    Local { connector: String, host: String, port: u16 },
+    Remote { site: String, session: SessionHandle },
+}
+
+/// A target that failed for this connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tried {
+    Local(String),
+    Remote(String),
+}
+
+impl Shared {
+    fn count(self: &Arc<Self>, st: &mut super::state::State, count: Count) -> OpenGuard {
+        match &count {
+            Count::Connector(name) => {
+                if let Some(c) = st.connectors.get_mut(name) {
+                    c.open += 1;
+                }
+            }
+            Count::Via(key, hop) => *st.open_via.entry((key.clone(), hop.clone())).or_default() += 1,
+        }
+        OpenGuard { shared: self.clone(), count }
+    }
+
+    /// Picks a target for a new connection to `key` (reference §5.4) and counts it as open.
+    fn pick(self: &Arc<Self>, key: &str, tried: &[Tried]) -> Option<(Target, OpenGuard)> {
+        let mut st = self.lock();
+        let mut candidates = Vec::new();
+        let mut targets = Vec::new();
+        for (name, c) in &st.connectors {
+            if c.config.routing_key == key && !tried.contains(&Tried::Local(name.clone())) {
+                candidates.push(Candidate { open: c.open, path_cost: 0, local: true, capacity: None });
+                targets.push(Target::Local {
+                    connector: name.clone(),
+                    host: c.config.host.clone(),
+                    port: c.config.port,
+                });
+            }
+        }
+        for (site, route) in st.table.remote_connectors(key) {
+            if tried.contains(&Tried::Remote(site.to_string())) {
+                continue;
+            }
+            let Some(session) = st.session_to(&route.next_hop) else { continue };
+            let open = st.open_via.get(&(key.to_string(), route.next_hop.clone())).copied().unwrap_or(0);
+            candidates.push(Candidate { open, path_cost: route.cost, local: false, capacity: None });
+            targets.push(Target::Remote { site: site.to_string(), session: session.handle.clone() });
+        }
+        let i = choose(&candidates)?.index();
+        let target = targets.into_iter().nth(i)?;
+        let count = match &target {
+            Target::Local { connector, .. } => Count::Connector(connector.clone()),
+            Target::Remote { site, .. } => {
+                let hop = st.table.route(site).map(|r| r.next_hop.clone()).unwrap_or_default();
+                Count::Via(key.to_string(), hop)
+            }
+        };
+        let guard = self.count(&mut st, count);
+        Some((target, guard))
+    }
+
+    /// Local connectors for `key`, least open connections first.
+    fn local_targets(&self, key: &str) -> Vec<(String, String, u16)> {
+        let st = self.lock();
+        let mut v: Vec<(u32, String, String, u16)> = st
+            .connectors
+            .iter()
+            .filter(|(_, c)| c.config.routing_key == key)
+            .map(|(n, c)| (c.open, n.clone(), c.config.host.clone(), c.config.port))
+            .collect();
+        v.sort();
+        v.into_iter().map(|(_, n, h, p)| (n, h, p)).collect()
+    }
+
+    fn connector_result(&self, name: &str, result: Result<(), &str>) {
+        let mut st = self.lock();
+        let Some(c) = st.connectors.get_mut(name) else { return };
+        match result {
+            Ok(()) => {
+                if c.last_error.take().is_some() {
+                    c.throttle.reset();
+                }
+            }
+            Err(e) => {
+                let msg = format!("cannot connect to the target: {e}; check that it is running");
+                c.throttle.log(&format!("connector {name}: {msg}"));
+                c.last_error = Some(msg);
+            }
+        }
+    }
+
+    fn routed(&self, listener: &str, site: &str) {
+        let mut st = self.lock();
+        if let Some(l) = st.listeners.get_mut(listener) {
+            *l.routing.entry(site.to_string()).or_default() += 1;
+        }
+    }
+
+    fn unrouted(&self, listener: &str, key: &str, last_error: Option<&str>) {
+        let mut st = self.lock();
+        if let Some(l) = st.listeners.get_mut(listener) {
+            l.unrouted += 1;
+            let msg = match last_error {
+                Some(e) => format!("listener {listener}: no target for routing key {key:?} could be reached ({e})"),
+                None => format!("listener {listener}: no connector for routing key {key:?} is reachable"),
+            };
+            l.throttle.log(&msg);
+        }
+    }
+
+    fn next_hop_session(&self, site: &str) -> Option<SessionHandle> {
+        let st = self.lock();
+        let hop = st.table.route(site)?.next_hop.clone();
+        st.session_to(&hop).map(|s| s.handle.clone())
+    }
+}
+
+/// Binds a listener.
+pub(crate) async fn bind_listener(cfg: &ListenerConfig) -> Result<TcpListener, String> {
+    let addr = proxy::authority(&cfg.host, cfg.port);
+    TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}; free the port or choose another one for the listener"))
+}
+
+/// Accepts connections for a listener until `token` is cancelled.
+pub(crate) async fn run_listener(
+    shared: Arc<Shared>,
+    name: String,
+    key: String,
+    listener: TcpListener,
+    token: CancellationToken,
+) {
+    let mut throttle = Throttle::default();
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = token.cancelled() => return,
+        };
+        match accepted {
+            Ok((tcp, _)) => {
+                let task = serve_client(shared.clone(), name.clone(), key.clone(), tcp);
+                shared.tasks.spawn(task);
+            }
+            Err(e) => {
+                throttle.log(&format!("listener {name}: accepting failed: {e}"));
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    _ = token.cancelled() => return,
+                }
+            }
+        }
+    }
+}
+
+/// Routes one application connection, trying the next candidate when a target fails before
+/// any byte flowed.
+async fn serve_client(shared: Arc<Shared>, listener: String, key: String, client: TcpStream) {
+    let _ = client.set_nodelay(true);
+    let mut tried = Vec::new();
+    let mut last_error: Option<String> = None;
+    loop {
+        let Some((target, guard)) = shared.pick(&key, &tried) else {
+            shared.unrouted(&listener, &key, last_error.as_deref());
+            return;
+        };
+        match target {
+            Target::Local { connector, host, port } => match connect_tcp(&host, port, CONNECTOR_TIMEOUT).await {
+                Ok(tcp) => {
+                    shared.connector_result(&connector, Ok(()));
+                    shared.routed(&listener, shared.me());
+                    splice(&shared, client, tcp).await;
+                    drop(guard);
+                    return;
+                }
+                Err(e) => {
+                    shared.connector_result(&connector, Err(&e));
+                    tried.push(Tried::Local(connector));
+                    last_error = Some(e);
+                }
+            },
+            Target::Remote { site, session } => {
+                let header = DataHeader {
+                    routing_key: key.clone(),
+                    destination: site.clone(),
+                    origin: shared.me().to_string(),
+                    ttl: MAX_HOPS,
+                };
+                match open_data_stream(&session, &header).await {
+                    Ok(stream) => {
+                        shared.routed(&listener, &site);
+                        splice(&shared, client, stream).await;
+                        drop(guard);
+                        return;
+                    }
+                    Err(e) => {
+                        log!(
+                            "listener {listener}: site {site} could not take a connection: {e}; trying another target"
+                        );
+                        tried.push(Tried::Remote(site));
+                        last_error = Some(e);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Opens a data stream through `session` and waits for the destination's answer.
+async fn open_data_stream(session: &SessionHandle, header: &DataHeader) -> Result<LinkStream, String> {
+    let mut stream = session.open().await?;
+    let exchange = async {
+        write_frame(&mut stream, &StreamHeader::Data(header.clone())).await?;
+        stream.flush().await?;
+        read_frame::<_, DataReply>(&mut stream, MAX_HEADER_FRAME).await
+    };
+    match tokio::time::timeout(REPLY_TIMEOUT, exchange).await {
+        Ok(Ok(Some(DataReply { error: None }))) => Ok(stream),
+        Ok(Ok(Some(DataReply { error: Some(e) }))) => Err(e),
+        Ok(Ok(None)) => Err("the link closed the stream".into()),
+        Ok(Err(e)) => Err(format!("the stream failed: {e}")),
+        Err(_) => Err(format!("no answer within {}s", REPLY_TIMEOUT.as_secs())),
+    }
+}
+
+async fn reply(stream: &mut LinkStream, error: Option<String>) -> std::io::Result<()> {
+    write_frame(stream, &DataReply { error }).await?;
+    stream.flush().await
+}
+
+/// A data stream that arrived over a link: connect it to a local connector, or forward it
+/// toward its destination.
+pub(crate) async fn serve_stream(shared: Arc<Shared>, mut stream: LinkStream, header: DataHeader) {
+    if header.destination == shared.me() {
+        let mut last = format!("site {} has no connector for routing key {:?}", shared.me(), header.routing_key);
+        for (name, host, port) in shared.local_targets(&header.routing_key) {
+            let guard = {
+                let mut st = shared.lock();
+                shared.count(&mut st, Count::Connector(name.clone()))
+            };
+            match connect_tcp(&host, port, CONNECTOR_TIMEOUT).await {
+                Ok(tcp) => {
+                    shared.connector_result(&name, Ok(()));
+                    if reply(&mut stream, None).await.is_ok() {
+                        splice(&shared, stream, tcp).await;
+                    }
+                    drop(guard);
+                    return;
+                }
+                Err(e) => {
+                    shared.connector_result(&name, Err(&e));
+                    last = format!("connector {name}: {e}");
+                }
+            }
+        }
+        let _ = reply(&mut stream, Some(last)).await;
+        let _ = stream.shutdown().await;
+        return;
+    }
+    // Transit: pass it on along our shortest path.
+    if header.ttl == 0 {
+        let _ = reply(&mut stream, Some("too many hops (routing loop?)".into())).await;
+        return;
+    }
+    let Some(next) = shared.next_hop_session(&header.destination) else {
+        let _ =
+            reply(&mut stream, Some(format!("site {} has no route to site {}", shared.me(), header.destination))).await;
+        return;
+    };
+    let onward = DataHeader { ttl: header.ttl - 1, ..header };
+    match open_data_stream(&next, &onward).await {
+        Ok(out) => {
+            if reply(&mut stream, None).await.is_ok() {
+                splice(&shared, stream, out).await;
+            }
+        }
+        Err(e) => {
+            let _ = reply(&mut stream, Some(e)).await;
+        }
+    }
+}
+
+/// Copies both ways with fixed buffers until both directions ended; an end of stream on one
+/// side becomes a half-close (shutdown of writing) on the other. Ends early on shutdown.
+async fn splice<A, B>(shared: &Shared, mut a: A, mut b: B)
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    tokio::select! {
+        _ = tokio::io::copy_bidirectional_with_sizes(&mut a, &mut b, COPY_BUFFER, COPY_BUFFER) => {}
+        _ = shared.root.cancelled() => {}
+    }
+}

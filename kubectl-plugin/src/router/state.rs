@@ -1,0 +1,512 @@
+//! The router's shared state: sessions with their remote hellos, link and service status, open
+//! connection counters and the routing [`Table`]. One mutex, held only for short synchronous
+//! updates (never across an await); what must be sent goes to a session's outbox.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use skupper_core::routing::negotiated_cost;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::log::{Throttle, log};
+use super::proto::{Control, Hello, PROTOCOL_VERSION};
+use super::session::SessionHandle;
+use super::table::{OwnAdvert, Received, Table};
+use super::{
+    Backoff, ConnectorConfig, IncomingLink, LinkConfig, LinkPhase, LinkState, ListenerConfig, RouterConfig,
+    RouterStatus, ServiceState,
+};
+
+/// Who started a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// This site dialed, for the named link (of the given generation of its config).
+    Link {
+        /// Link name.
+        name: String,
+        /// Generation of the link task.
+        generation: u64,
+    },
+    /// Another site dialed in from `peer`.
+    Incoming {
+        /// TCP peer.
+        peer: SocketAddr,
+    },
+}
+
+/// A session whose remote hello arrived.
+#[derive(Debug)]
+pub(crate) struct SessionEntry {
+    pub origin: Origin,
+    pub remote: Hello,
+    pub local_cost: u32,
+    pub remote_cost: u32,
+    pub handle: SessionHandle,
+}
+
+impl SessionEntry {
+    pub(crate) fn cost(&self) -> u32 {
+        negotiated_cost(self.local_cost, self.remote_cost)
+    }
+}
+
+/// An outgoing link.
+#[derive(Debug)]
+pub(crate) struct LinkEntry {
+    pub config: LinkConfig,
+    pub generation: u64,
+    pub state: LinkState,
+    /// Outbox of the current session (set as soon as it starts, before the hello exchange).
+    pub outbox: Option<Arc<super::session::Outbox>>,
+    /// The registered session, once the remote said hello.
+    pub session: Option<u64>,
+}
+
+/// A listener.
+#[derive(Debug)]
+pub(crate) struct ListenerEntry {
+    pub config: ListenerConfig,
+    /// Bound port, or why binding failed.
+    pub bound: Result<u16, String>,
+    /// Connections routed, by target site id.
+    pub routing: BTreeMap<String, u64>,
+    /// Connections closed because no target was reachable.
+    pub unrouted: u64,
+    pub throttle: Throttle,
+}
+
+/// A connector.
+#[derive(Debug)]
+pub(crate) struct ConnectorEntry {
+    pub config: ConnectorConfig,
+    /// Connections open to the target.
+    pub open: u32,
+    /// The last dial error, cleared by a successful dial.
+    pub last_error: Option<String>,
+    pub throttle: Throttle,
+}
+
+/// Everything behind the mutex.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub site_name: String,
+    pub namespace: String,
+    pub backoff: Backoff,
+    pub table: Table,
+    pub sessions: BTreeMap<u64, SessionEntry>,
+    pub links: BTreeMap<String, LinkEntry>,
+    pub access_error: Option<String>,
+    pub access_ports: Option<super::LinkAccessPorts>,
+    pub listeners: BTreeMap<String, ListenerEntry>,
+    pub connectors: BTreeMap<String, ConnectorEntry>,
+    /// Open connections per (routing key, next-hop site): the load metric of remote candidates.
+    pub open_via: BTreeMap<(String, String), u32>,
+}
+
+impl State {
+    /// Neighbour -> cheapest negotiated cost over the sessions to it.
+    fn neighbours(&self) -> BTreeMap<String, u32> {
+        let mut n: BTreeMap<String, u32> = BTreeMap::new();
+        for s in self.sessions.values() {
+            let c = s.cost();
+            n.entry(s.remote.site_id.clone()).and_modify(|v| *v = (*v).min(c)).or_insert(c);
+        }
+        n
+    }
+
+    fn advert(&self) -> OwnAdvert {
+        let mut connectors: Vec<String> = self.connectors.values().map(|c| c.config.routing_key.clone()).collect();
+        connectors.sort();
+        connectors.dedup();
+        let mut listeners: Vec<String> =
+            self.listeners.values().filter(|l| l.bound.is_ok()).map(|l| l.config.routing_key.clone()).collect();
+        listeners.sort();
+        listeners.dedup();
+        OwnAdvert {
+            site_name: self.site_name.clone(),
+            namespace: self.namespace.clone(),
+            neighbours: self.neighbours(),
+            connectors,
+            listeners,
+        }
+    }
+
+    /// Re-originates our LSA if anything in it changed (or `force`), floods it, and recomputes
+    /// routes. Call after every change to sessions, costs, listeners or connectors.
+    pub(crate) fn refresh(&mut self, force: bool) {
+        if let Some(lsa) = self.table.originate(&self.advert(), force) {
+            for s in self.sessions.values() {
+                s.handle.outbox.push_lsa(&lsa);
+            }
+        }
+        self.table.recompute(Instant::now());
+    }
+
+    /// The cheapest session to neighbour `site` (lowest id on ties).
+    pub(crate) fn session_to(&self, site: &str) -> Option<&SessionEntry> {
+        self.sessions.values().filter(|s| s.remote.site_id == site).min_by_key(|s| (s.cost(), s.handle.id))
+    }
+}
+
+/// Counts spawned tasks so that shutdown can wait for all of them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tasks(Arc<TasksInner>);
+
+#[derive(Debug, Default)]
+struct TasksInner {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+struct TaskGuard(Arc<TasksInner>);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl Tasks {
+    /// Spawns `f` on the current runtime, counted.
+    pub(crate) fn spawn<F>(&self, f: F) -> JoinHandle<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.0.count.fetch_add(1, Ordering::AcqRel);
+        let guard = TaskGuard(self.0.clone());
+        tokio::spawn(async move {
+            let _guard = guard;
+            f.await;
+        })
+    }
+
+    /// Waits until every spawned task ended.
+    pub(crate) async fn wait(&self) {
+        loop {
+            let idle = self.0.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.0.count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+/// What every task of one router shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    site_id: String,
+    state: Mutex<State>,
+    /// Cancelled on shutdown.
+    pub root: CancellationToken,
+    /// Every task of the router.
+    pub tasks: Tasks,
+    next_id: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn new(config: &RouterConfig) -> Arc<Self> {
+        // Sequence numbers start at the start time so that a restarted site's LSAs are newer
+        // than the ones its previous life left in the network.
+        let seq_base = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX / 2))
+            .unwrap_or(0);
+        let mut state = State {
+            site_name: config.site_name.clone(),
+            namespace: config.namespace.clone(),
+            backoff: config.backoff,
+            table: Table::new(&config.site_id, seq_base),
+            sessions: BTreeMap::new(),
+            links: BTreeMap::new(),
+            access_error: None,
+            access_ports: None,
+            listeners: BTreeMap::new(),
+            connectors: BTreeMap::new(),
+            open_via: BTreeMap::new(),
+        };
+        state.refresh(false);
+        Arc::new(Self {
+            site_id: config.site_id.clone(),
+            state: Mutex::new(state),
+            root: CancellationToken::new(),
+            tasks: Tasks::default(),
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// This site's id.
+    pub(crate) fn me(&self) -> &str {
+        &self.site_id
+    }
+
+    /// The state; a panic elsewhere while holding the lock does not make it unusable.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A fresh id for sessions and generations.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Our hello for a new session; `None` when the link it belongs to is gone. For a link,
+    /// remembers the session's outbox so that cost changes reach the peer right away.
+    pub(crate) fn hello_for(&self, origin: &Origin, handle: &SessionHandle) -> Option<Hello> {
+        let mut st = self.lock();
+        let (link_name, cost) = match origin {
+            Origin::Link { name, generation } => {
+                let entry = st.links.get_mut(name).filter(|e| e.generation == *generation)?;
+                entry.outbox = Some(handle.outbox.clone());
+                (name.clone(), entry.config.cost)
+            }
+            Origin::Incoming { .. } => (String::new(), 1),
+        };
+        Some(Hello {
+            site_id: self.site_id.clone(),
+            site_name: st.site_name.clone(),
+            namespace: st.namespace.clone(),
+            link_name,
+            cost,
+            version: PROTOCOL_VERSION,
+        })
+    }
+
+    /// The remote hello arrived: the session joins the network.
+    pub(crate) fn register_session(
+        &self,
+        handle: &SessionHandle,
+        origin: &Origin,
+        remote: Hello,
+    ) -> Result<(), String> {
+        if remote.version != PROTOCOL_VERSION {
+            return Err(format!(
+                "the remote site speaks link protocol version {} and this site {PROTOCOL_VERSION}; \
+                 run the same kubectl-skupper version on both sites",
+                remote.version
+            ));
+        }
+        if remote.site_id.is_empty() {
+            return Err("the remote site sent no site id".into());
+        }
+        if remote.site_id == self.site_id {
+            return Err("the link points at this site itself; link to another site".into());
+        }
+        let mut st = self.lock();
+        let local_cost = match origin {
+            Origin::Link { name, generation } => {
+                let Some(entry) = st.links.get_mut(name).filter(|e| e.generation == *generation) else {
+                    return Err("the link was removed".into());
+                };
+                let cost = entry.config.cost;
+                entry.session = Some(handle.id);
+                entry.state = LinkState {
+                    phase: LinkPhase::Ready,
+                    message: "OK".into(),
+                    remote_site_id: remote.site_id.clone(),
+                    remote_site_name: remote.site_name.clone(),
+                    cost: negotiated_cost(cost, remote.cost),
+                    proxy: entry.config.proxy.as_ref().map(|(n, _)| n.clone()),
+                };
+                cost
+            }
+            Origin::Incoming { .. } => 1,
+        };
+        let entry = SessionEntry {
+            origin: origin.clone(),
+            remote: remote.clone(),
+            local_cost,
+            remote_cost: remote.cost,
+            handle: handle.clone(),
+        };
+        let what = match origin {
+            Origin::Link { name, .. } => format!("link {name} to"),
+            Origin::Incoming { peer } => format!("incoming link {:?} ({peer}) from", remote.link_name),
+        };
+        log!("{what} site {} ({}/{}) is up, cost {}", remote.site_name, remote.namespace, remote.site_id, entry.cost());
+        st.sessions.insert(handle.id, entry);
+        // Database exchange: the new neighbour learns everything we know.
+        for lsa in st.table.lsas() {
+            handle.outbox.push_lsa(lsa);
+        }
+        st.refresh(false);
+        Ok(())
+    }
+
+    /// The session ended.
+    pub(crate) fn unregister_session(&self, id: u64) {
+        let mut st = self.lock();
+        let Some(entry) = st.sessions.remove(&id) else {
+            return;
+        };
+        if let Origin::Link { name, generation } = &entry.origin
+            && let Some(link) = st.links.get_mut(name).filter(|l| l.generation == *generation)
+            && link.session == Some(id)
+        {
+            link.session = None;
+            link.outbox = None;
+        }
+        st.refresh(false);
+    }
+
+    /// A control message from the session `id`.
+    pub(crate) fn on_control(&self, id: u64, msg: Control) -> Result<(), String> {
+        let mut st = self.lock();
+        match msg {
+            Control::Hello(_) => return Err("protocol error: the remote site said hello twice".into()),
+            Control::Ping => {}
+            Control::Cost { cost } => {
+                let Some(s) = st.sessions.get_mut(&id) else {
+                    return Ok(());
+                };
+                s.remote_cost = cost;
+                let (origin, negotiated) = (s.origin.clone(), s.cost());
+                if let Origin::Link { name, .. } = origin
+                    && let Some(l) = st.links.get_mut(&name).filter(|l| l.session == Some(id))
+                {
+                    l.state.cost = negotiated;
+                }
+                st.refresh(false);
+            }
+            Control::Lsa(lsa) => match st.table.receive(lsa.clone()) {
+                Received::Newer => {
+                    for s in st.sessions.values().filter(|s| s.handle.id != id) {
+                        s.handle.outbox.push_lsa(&lsa);
+                    }
+                    st.table.recompute(Instant::now());
+                }
+                Received::Stale => {}
+                Received::OwnOutdated => st.refresh(true),
+            },
+        }
+        Ok(())
+    }
+
+    /// Applies a new cost setting to a link without touching its connection.
+    pub(crate) fn set_link_cost(&self, name: &str, cost: u32) {
+        let mut st = self.lock();
+        let Some(link) = st.links.get_mut(name) else {
+            return;
+        };
+        link.config.cost = cost;
+        if let Some(outbox) = &link.outbox {
+            outbox.push_cost(cost);
+        }
+        let session = link.session;
+        if link.state.phase != LinkPhase::Ready {
+            link.state.cost = cost;
+        }
+        if let Some(id) = session
+            && let Some(s) = st.sessions.get_mut(&id)
+        {
+            s.local_cost = cost;
+            let negotiated = s.cost();
+            if let Some(link) = st.links.get_mut(name) {
+                link.state.cost = negotiated;
+            }
+        }
+        st.refresh(false);
+    }
+
+    /// Updates the state of a link task, unless a newer generation replaced it.
+    pub(crate) fn set_link_state(&self, name: &str, generation: u64, phase: LinkPhase, message: &str) {
+        let mut st = self.lock();
+        if let Some(link) = st.links.get_mut(name).filter(|l| l.generation == generation) {
+            link.state.phase = phase;
+            link.state.message = message.to_string();
+            if phase != LinkPhase::Ready {
+                link.state.cost = link.config.cost;
+            }
+        }
+    }
+
+    /// The config of a link task, unless a newer generation replaced it.
+    pub(crate) fn link_config(&self, name: &str, generation: u64) -> Option<LinkConfig> {
+        self.lock().links.get(name).filter(|l| l.generation == generation).map(|l| l.config.clone())
+    }
+
+    /// A cheap snapshot for the platform.
+    pub(crate) fn status(&self) -> RouterStatus {
+        let st = self.lock();
+        let links = st.links.iter().map(|(n, l)| (n.clone(), l.state.clone())).collect();
+        let mut incoming: Vec<IncomingLink> = st
+            .sessions
+            .values()
+            .filter(|s| matches!(s.origin, Origin::Incoming { .. }))
+            .map(|s| IncomingLink {
+                remote_site_id: s.remote.site_id.clone(),
+                remote_site_name: s.remote.site_name.clone(),
+                link_name: s.remote.link_name.clone(),
+                cost: s.cost(),
+            })
+            .collect();
+        incoming.sort_by(|a, b| (&a.remote_site_name, &a.link_name).cmp(&(&b.remote_site_name, &b.link_name)));
+        let listeners = st
+            .listeners
+            .iter()
+            .map(|(n, l)| {
+                let key = &l.config.routing_key;
+                let matched = st.connectors.values().any(|c| &c.config.routing_key == key)
+                    || st.table.remote_connector_exists(key);
+                let (ok, message) = match &l.bound {
+                    Err(e) => (false, e.clone()),
+                    Ok(_) if matched => (true, "OK".to_string()),
+                    Ok(_) => (true, format!("no connector for routing key {key:?} is reachable")),
+                };
+                let state = ServiceState {
+                    ok,
+                    message,
+                    matched,
+                    port: l.bound.as_ref().ok().copied(),
+                    routing: l.routing.clone(),
+                    unrouted: l.unrouted,
+                    open: 0,
+                };
+                (n.clone(), state)
+            })
+            .collect();
+        let connectors = st
+            .connectors
+            .iter()
+            .map(|(n, c)| {
+                let key = &c.config.routing_key;
+                let matched = st.listeners.values().any(|l| &l.config.routing_key == key && l.bound.is_ok())
+                    || st.table.remote_listener_exists(key);
+                let message = match (&c.last_error, matched) {
+                    (Some(e), _) => e.clone(),
+                    (None, true) => "OK".to_string(),
+                    (None, false) => format!("no listener for routing key {key:?} in the network"),
+                };
+                let state = ServiceState {
+                    ok: true,
+                    message,
+                    matched,
+                    port: None,
+                    routing: BTreeMap::new(),
+                    unrouted: 0,
+                    open: c.open,
+                };
+                (n.clone(), state)
+            })
+            .collect();
+        RouterStatus {
+            links,
+            incoming,
+            listeners,
+            connectors,
+            network: st.table.view(),
+            link_access_error: st.access_error.clone(),
+            link_access_ports: st.access_ports,
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Mutual TLS of links (reference §6.3): TLS 1.3 only, ring provider, the site CA as the only
+//! trust anchor on both ends, client certificate required, server host name verified. Also turns
+//! rustls errors into messages a user can act on.
+
+use std::io;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{AlertDescription, CertificateError, ClientConfig, RootCertStore, ServerConfig};
+
+use super::TlsMaterial;
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{what} is not valid PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{what} holds no certificate"));
+    }
+    Ok(certs)
+}
+
+fn roots(ca_pem: &[u8]) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    for cert in certs(ca_pem, "ca.crt")? {
+        roots.add(cert).map_err(|e| format!("ca.crt is not a usable CA certificate: {e}"))?;
+    }
+    Ok(roots)
+}
+
+fn key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, String> {
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| format!("tls.key is not a PEM private key: {e}"))
+}
+
+/// The link-access server configuration: our server certificate; clients must present a
+/// certificate that chains to `tls.ca_pem`.
+pub(crate) fn server_config(tls: &TlsMaterial) -> Result<Arc<ServerConfig>, String> {
+    let provider = provider();
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots(&tls.ca_pem)?), provider.clone())
+        .build()
+        .map_err(|e| format!("cannot verify client certificates with ca.crt: {e}"))?;
+    let cfg = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| format!("TLS 1.3 unavailable: {e}"))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs(&tls.cert_pem, "tls.crt")?, key(&tls.key_pem)?)
+        .map_err(|e| format!("tls.crt and tls.key do not form a usable server certificate: {e}"))?;
+    Ok(Arc::new(cfg))
+}
+
+/// The link client configuration: our client certificate; the server must chain to
+/// `tls.ca_pem` (the remote site's CA) and be valid for the host we dial.
+pub(crate) fn client_config(tls: &TlsMaterial) -> Result<Arc<ClientConfig>, String> {
+    let cfg = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| format!("TLS 1.3 unavailable: {e}"))?
+        .with_root_certificates(roots(&tls.ca_pem)?)
+        .with_client_auth_cert(certs(&tls.cert_pem, "tls.crt")?, key(&tls.key_pem)?)
+        .map_err(|e| format!("tls.crt and tls.key do not form a usable client certificate: {e}"))?;
+    Ok(Arc::new(cfg))
+}
+
+/// The name the server certificate must be valid for: an IP address or a DNS name.
+pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, String> {
+    let h = host.trim().trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(h.to_string()).map_err(|_| format!("{host:?} is neither a DNS name nor an IP address"))
+}
+
+/// The rustls error inside an I/O error, if any.
+pub(crate) fn rustls_error(e: &io::Error) -> Option<&rustls::Error> {
+    e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())
+}
+
+fn cert_problem(e: &CertificateError) -> String {
+    match e {
+        CertificateError::UnknownIssuer => "unknown issuer".into(),
+        CertificateError::BadSignature => "bad signature".into(),
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => "certificate expired".into(),
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            "certificate not valid yet; check the clocks".into()
+        }
+        CertificateError::Revoked => "certificate revoked".into(),
+        CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+            "certificate not meant for this use".into()
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+fn alert_name(a: AlertDescription) -> String {
+    match a {
+        AlertDescription::UnknownCA => "unknown CA".into(),
+        AlertDescription::BadCertificate => "bad certificate".into(),
+        AlertDescription::CertificateRequired => "certificate required".into(),
+        AlertDescription::CertificateExpired => "certificate expired".into(),
+        AlertDescription::CertificateRevoked => "certificate revoked".into(),
+        AlertDescription::CertificateUnknown => "certificate unknown".into(),
+        AlertDescription::UnsupportedCertificate => "unsupported certificate".into(),
+        AlertDescription::AccessDenied => "access denied".into(),
+        AlertDescription::DecryptError => "decrypt error".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Whether an alert from the server means it refused our client certificate.
+fn rejects_client_cert(a: AlertDescription) -> bool {
+    matches!(
+        a,
+        AlertDescription::UnknownCA
+            | AlertDescription::BadCertificate
+            | AlertDescription::CertificateRequired
+            | AlertDescription::CertificateExpired
+            | AlertDescription::CertificateRevoked
+            | AlertDescription::CertificateUnknown
+            | AlertDescription::UnsupportedCertificate
+            | AlertDescription::AccessDenied
+            | AlertDescription::DecryptError
+    )
+}
+
+/// A TLS failure seen by the dialing side of a link to `host`. Covers both the handshake and
+/// the first reads after it: in TLS 1.3 the server checks the client certificate after the
+/// client finished, so its refusal arrives as an alert on the first read.
+pub(crate) fn describe_client_error(e: &rustls::Error, host: &str) -> String {
+    match e {
+        rustls::Error::InvalidCertificate(CertificateError::NotValidForName)
+        | rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext { .. }) => format!(
+            "TLS handshake failed: the server's certificate is not valid for {host} (host name mismatch); \
+             the link's host must be one of the names in the remote site's server certificate"
+        ),
+        rustls::Error::InvalidCertificate(c @ (CertificateError::UnknownIssuer | CertificateError::BadSignature)) => {
+            format!(
+                "TLS handshake failed: the server's certificate is not trusted by the link's CA ({}); \
+             the link's ca.crt must be the CA of the site it points at",
+                cert_problem(c)
+            )
+        }
+        rustls::Error::InvalidCertificate(c) => {
+            format!("TLS handshake failed: the server's certificate was refused ({})", cert_problem(c))
+        }
+        rustls::Error::AlertReceived(a) if rejects_client_cert(*a) => format!(
+            "TLS handshake failed: the remote site rejected this link's client certificate ({}); \
+             issue a new token or link from the remote site",
+            alert_name(*a)
+        ),
+        rustls::Error::AlertReceived(a) => {
+            format!("TLS handshake failed: the remote site sent alert {}", alert_name(*a))
+        }
+        other => format!("TLS handshake failed: {other}"),
+    }
+}
+
+/// A TLS failure seen by the accepting side.
+pub(crate) fn describe_server_error(e: &io::Error) -> String {
+    match rustls_error(e) {
+        Some(rustls::Error::InvalidCertificate(c)) => {
+            format!("refused a client certificate ({}) from a site dialing in", cert_problem(c))
+        }
+        Some(rustls::Error::NoCertificatesPresented) => "a client dialed in without a certificate".into(),
+        Some(rustls::Error::AlertReceived(a)) => {
+            format!("a site dialing in refused this site's certificate ({})", alert_name(*a))
+        }
+        Some(other) => format!("TLS handshake with a site dialing in failed: {other}"),
+        None => format!("TLS handshake with a site dialing in failed: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certs::{DEFAULT_VALIDITY, issue_client, issue_server, new_ca};
+
+    #[test]
+    fn configs_build_from_issued_material_and_bad_pem_is_explained() {
+        let ca = new_ca("ca", DEFAULT_VALIDITY).expect("ca");
+        let server = issue_server(&ca, "s", &["127.0.0.1".into()], DEFAULT_VALIDITY).expect("server");
+        let client = issue_client(&ca, "c", DEFAULT_VALIDITY).expect("client");
+        assert!(server_config(&server.tls()).is_ok());
+        assert!(client_config(&client.tls()).is_ok());
+        let mut bad = client.tls();
+        bad.ca_pem = b"not pem".to_vec();
+        assert_eq!(client_config(&bad).err().as_deref(), Some("ca.crt holds no certificate"));
+        let mut bad = client.tls();
+        bad.key_pem = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".to_vec();
+        assert!(client_config(&bad).err().is_some_and(|e| e.contains("client certificate") || e.contains("tls.key")));
+    }
+
+    #[test]
+    fn server_names_cover_ips_and_dns() {
+        assert!(server_name("127.0.0.1").is_ok());
+        assert!(server_name("[::1]").is_ok());
+        assert!(server_name("west.example.com").is_ok());
+        assert!(server_name("bad host!").is_err());
+    }
+
+    #[test]
+    fn messages_name_the_side_at_fault() {
+        let m = describe_client_error(&rustls::Error::AlertReceived(AlertDescription::UnknownCA), "h");
+        assert!(m.contains("rejected this link's client certificate (unknown CA)"), "{m}");
+        let m = describe_client_error(&rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer), "h");
+        assert!(m.contains("not trusted by the link's CA (unknown issuer)"), "{m}");
+        let m = describe_client_error(&rustls::Error::InvalidCertificate(CertificateError::NotValidForName), "h");
+        assert!(m.contains("not valid for h"), "{m}");
+    }
+}
