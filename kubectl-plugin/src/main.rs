@@ -1,9 +1,43 @@
-//! `kubectl-skupper`: the binary. Parsing, dispatch and exit codes live here; the logic does not.
-#![allow(missing_docs)]
+//! `kubectl-skupper`: link sites into an application network, Skupper v2 compatible.
+//!
+//! `main` only parses, dispatches and maps the outcome to an exit code: 0 success, 1 the command
+//! failed, 2 bad input (as upstream `skupper`). A closed pipe (`| head`) counts as success.
+//!
+//! # Layout
+//! - `cli`: clap definitions and one module per command group.
+//! - `platform`: where sites live (`local`: files under the user's data directory).
+//! - `runtime`: a running local site (`system start --foreground`).
+//! - `grant`: grant server and token redemption client.
+//! - `router`: the embedded router.
+//! - `certs`: site CAs and certificates.
+//! - `output`: YAML/JSON, Go-style tables, progress.
 
 mod certs;
+mod cli;
+mod grant;
+mod output;
+mod platform;
 mod router;
+mod runtime;
 
-fn main() {
-    let _ = router::Backoff::default();
+use std::process::ExitCode;
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+fn main() -> ExitCode {
+    match cli::run(std::env::args_os().collect()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(cli::CliError::Usage(msg)) => {
+            // Upstream prints validation errors on stdout.
+            let _ = output::line(&msg);
+            ExitCode::from(2)
+        }
+        Err(cli::CliError::Failed(e)) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(cli::CliError::Failed(e)) => {
+            let _ = output::line(format!("{e:#}"));
+            ExitCode::from(1)
+        }
+    }
 }

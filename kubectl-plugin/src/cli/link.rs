@@ -1,0 +1,268 @@
+//! `link generate | status | update | delete` on the local platform.
+
+use clap::Args;
+use skupper_core::resources::{Link, Resource, SECRET_TYPE_TLS, Secret};
+
+use super::validate::{self, Problems};
+use super::{CmdResult, Ctx, LinkCommand, check_output, fail, one_name};
+use crate::certs;
+use crate::output::{self, TabWriter};
+use crate::platform::local::{Changes, status};
+
+/// `link generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[arg(hide = true)]
+    extra: Vec<String>,
+    /// the name of a Kubernetes secret containing the generated or externally-supplied TLS credentials.
+    #[arg(long, value_name = "NAME")]
+    tls_credentials: Option<String>,
+    /// the configured "expense" of sending traffic over the link.
+    #[arg(long, default_value = "1", allow_negative_numbers = true, value_name = "N")]
+    cost: String,
+    /// print resources to the console instead of submitting them to the Skupper controller. Choices: json, yaml
+    #[arg(short = 'o', long, default_value = "yaml", value_name = "FORMAT")]
+    output: String,
+}
+
+/// `link status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Link name (optional)
+    #[arg(value_name = "NAME")]
+    name: Option<String>,
+    #[arg(hide = true)]
+    extra: Vec<String>,
+    /// print status of the links Choices: json, yaml
+    #[arg(short = 'o', long, value_name = "FORMAT")]
+    output: Option<String>,
+}
+
+/// `link update`.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Link name
+    #[arg(value_name = "NAME")]
+    name: Option<String>,
+    #[arg(hide = true)]
+    extra: Vec<String>,
+    /// the configured "expense" of sending traffic over the link (unchanged when not given).
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    cost: Option<String>,
+    /// the name of the Secret holding the link's TLS credentials (unchanged when not given).
+    #[arg(long, value_name = "NAME")]
+    tls_credentials: Option<String>,
+}
+
+/// `link delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Link name
+    #[arg(value_name = "NAME")]
+    name: Option<String>,
+    #[arg(hide = true)]
+    extra: Vec<String>,
+}
+
+pub(super) fn run(ctx: &Ctx, cmd: LinkCommand) -> CmdResult {
+    match cmd {
+        LinkCommand::Generate(a) => generate(ctx, a),
+        LinkCommand::Status(a) => show(ctx, a),
+        LinkCommand::Update(a) => update(ctx, a),
+        LinkCommand::Delete(a) => delete(ctx, a),
+    }
+}
+
+fn generate(ctx: &Ctx, a: GenerateArgs) -> CmdResult {
+    let mut problems = Problems::default();
+    let res = ctx.home.load()?;
+    if res.site.is_none() {
+        problems.push("there is no skupper site in this namespace");
+    }
+    if !a.extra.is_empty() {
+        problems.push("arguments are not allowed in this command");
+    }
+    if let Some(t) = &a.tls_credentials
+        && let Err(e) = validate::resource_name(t)
+    {
+        problems.push(format!("the name of the tls secret is not valid: {e}"));
+    }
+    let cost = validate::cost(&a.cost, &mut problems);
+    check_output(Some(&a.output), &mut problems);
+    problems.finish()?;
+    let (Some(site), Some(cost)) = (res.site, cost) else { return Err(fail("invalid input")) };
+
+    let access = if site.spec.link_access_enabled() { ctx.home.access()? } else { None };
+    let Some(access) = access else {
+        return Err(fail(format!(
+            "A link cannot be generated because link access is not enabled. \n Use \"{} site update --enable-link-access\" to enable it.",
+            ctx.prog
+        )));
+    };
+    let endpoints = access.endpoints();
+    let secret_name = a.tls_credentials.clone().unwrap_or_else(|| format!("link-{}", site.name()));
+    let links = crate::grant::generate_links(site.name(), &endpoints, &secret_name, cost);
+    let ca = ctx.home.site_ca(site.name())?;
+    let subject: Vec<&str> = access.endpoint_hosts.iter().map(String::as_str).collect();
+    let client = certs::issue_client(&ca, &subject.join(","), certs::DEFAULT_VALIDITY)?;
+    let secret = Secret::with_data(
+        secret_name,
+        SECRET_TYPE_TLS,
+        [
+            ("tls.crt", client.cert_pem.as_bytes()),
+            ("tls.key", client.key_pem.as_bytes()),
+            ("ca.crt", client.ca_pem.as_bytes()),
+        ],
+    );
+    let docs = links.into_iter().map(Resource::Link).chain(std::iter::once(Resource::Secret(secret)));
+    let mut text = Vec::new();
+    for d in docs {
+        text.push(output::encode(&a.output, &d.to_value())?);
+    }
+    let sep = if a.output == "yaml" { "---\n" } else { "\n" };
+    let mut out = String::new();
+    for (i, t) in text.iter().enumerate() {
+        if i > 0 {
+            out.push_str(sep);
+        }
+        out.push_str(t.trim_end_matches('\n'));
+        out.push('\n');
+    }
+    output::raw(out)?;
+    if ctx.home.running_pid().is_none() {
+        output::note(format!(
+            "Note: site {:?} is not running; the link connects once it runs ({}).",
+            site.name(),
+            ctx.hint("system start")
+        ));
+    }
+    Ok(())
+}
+
+fn show(ctx: &Ctx, a: StatusArgs) -> CmdResult {
+    let mut problems = Problems::default();
+    let res = ctx.home.load()?;
+    if res.site.is_none() {
+        problems.push("there is no skupper site available");
+    }
+    let name = if a.extra.is_empty() {
+        one_name("link", a.name.as_deref(), &[], None, &mut problems)
+    } else {
+        problems.push("this command only accepts one argument");
+        None
+    };
+    check_output(a.output.as_deref(), &mut problems);
+    problems.finish()?;
+    let running = ctx.home.running_pid().is_some();
+    let observe = |l: &Link| status::link(&ctx.home, &res, l, running);
+
+    if let Some(name) = name {
+        let Some(link) = res.links.get(&name) else {
+            return Err(fail(format!("There is no link resource in the namespace with the name {name:?}")));
+        };
+        let link = observe(link);
+        if let Some(f) = &a.output {
+            output::line(output::encode(f, &Resource::Link(link).to_value())?)?;
+        } else {
+            output::raw(format!(
+                "Name\t: {}\nStatus\t: {}\nCost\t: {}\nMessage\t: {}\n",
+                link.name(),
+                link.status.status.status,
+                link.spec.cost,
+                link.status.status.message
+            ))?;
+            if !link.status.remote_site_name.is_empty() {
+                output::raw(format!("Remote site\t: {}\n", link.status.remote_site_name))?;
+            }
+        }
+    } else if res.links.is_empty() {
+        output::line("There are no link resources in the namespace")?;
+    } else if let Some(f) = &a.output {
+        for l in res.links.values() {
+            output::line(output::encode(f, &Resource::Link(observe(l)).to_value())?)?;
+        }
+    } else {
+        let mut tw = TabWriter::new(0, 8, 1);
+        tw.line("NAME\tSTATUS\tCOST\tMESSAGE");
+        for l in res.links.values().map(observe) {
+            tw.line(format!("{}\t{}\t{}\t{}", l.name(), l.status.status.status, l.spec.cost, l.status.status.message));
+        }
+        output::raw(tw.render())?;
+    }
+    // Better than upstream (#2006): links other sites made to this one.
+    if a.output.is_none()
+        && let Some(router) = status::router(&ctx.home, running)
+        && !router.incoming.is_empty()
+    {
+        let mut tw = TabWriter::new(0, 8, 1);
+        tw.line("REMOTE SITE\tREMOTE LINK\tCOST");
+        for i in &router.incoming {
+            tw.line(format!("{}\t{}\t{}", i.remote_site_name, i.link_name, i.cost));
+        }
+        output::raw(format!("\nIncoming links:\n{}", tw.render()))?;
+    }
+    if !running {
+        output::note(format!("The site is not running. Start it with: {}", ctx.hint("system start")));
+    }
+    Ok(())
+}
+
+fn update(ctx: &Ctx, a: UpdateArgs) -> CmdResult {
+    let mut problems = Problems::default();
+    let res = ctx.home.load()?;
+    if res.site.is_none() {
+        problems.push("there is no skupper site in this namespace");
+    }
+    let name = one_name("link", a.name.as_deref(), &a.extra, Some("link name must not be empty"), &mut problems);
+    if let Some(n) = &name
+        && !res.links.contains_key(n)
+    {
+        problems.push(format!("the link {n:?} is not available in the namespace"));
+    }
+    if let Some(t) = &a.tls_credentials {
+        if let Err(e) = validate::resource_name(t) {
+            problems.push(format!("the name of the tls secret is not valid: {e}"));
+        } else if !res.secrets.contains_key(t) {
+            problems.push(format!("the TLS secret {t:?} is not available in the namespace"));
+        }
+    }
+    let cost = a.cost.as_deref().and_then(|c| validate::cost(c, &mut problems));
+    if a.cost.is_none() && a.tls_credentials.is_none() {
+        problems.push("nothing to update: give --cost and/or --tls-credentials");
+    }
+    problems.finish()?;
+    let Some(mut link) = name.and_then(|n| res.links.get(&n).cloned()) else { return Err(fail("invalid input")) };
+    // Only what is given changes (upstream resets the cost to 1 when --cost is omitted).
+    if let Some(c) = cost {
+        link.spec.cost = c;
+    }
+    if let Some(t) = a.tls_credentials {
+        link.spec.tls_credentials = t;
+    }
+    let mut changes = Changes::default();
+    changes.put_resource(&ctx.home, &Resource::Link(link.clone()))?;
+    changes.commit()?;
+    output::line(format!("Link {:?} is updated", link.name()))?;
+    Ok(())
+}
+
+fn delete(ctx: &Ctx, a: DeleteArgs) -> CmdResult {
+    let mut problems = Problems::default();
+    let res = ctx.home.load()?;
+    if res.site.is_none() {
+        problems.push("there is no skupper site in this namespace");
+    }
+    let name = one_name("link", a.name.as_deref(), &a.extra, Some("link name must not be empty"), &mut problems);
+    if let Some(n) = &name
+        && !res.links.contains_key(n)
+    {
+        problems.push(format!("the link {n:?} is not available in the namespace"));
+    }
+    problems.finish()?;
+    let Some(name) = name else { return Err(fail("invalid input")) };
+    let mut changes = Changes::default();
+    changes.delete(ctx.home.resource_path(Link::KIND, &name));
+    changes.commit()?;
+    output::line(format!("Link {name:?} is deleted"))?;
+    Ok(())
+}

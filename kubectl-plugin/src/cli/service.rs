@@ -1,0 +1,287 @@
+//! `listener` and `connector` `create | status | delete` on the local platform. They share
+//! their shape; upstream's texts differ only by the word.
+
+use clap::Args;
+use skupper_core::resources::{Connector, ConnectorSpec, Listener, ListenerSpec, Resource};
+
+use super::validate::{self, Problems};
+use super::{CmdResult, ConnectorCommand, Ctx, ListenerCommand, check_output, fail, one_name};
+use crate::output::{self, TabWriter};
+use crate::platform::local::config::DEFAULT_SERVICE_HOST;
+use crate::platform::local::{Changes, status};
+
+/// `listener create` / `connector create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Name
+    #[arg(value_name = "NAME")]
+    name: Option<String>,
+    /// Port
+    #[arg(value_name = "PORT")]
+    port: Option<String>,
+    #[arg(hide = true)]
+    extra: Vec<String>,
+    /// The identifier used to route traffic from listeners to connectors (default: the name)
+    #[arg(long, value_name = "KEY")]
+    routing_key: Option<String>,
+    /// The hostname or IP address to listen on (listener) or to connect to (connector); default 127.0.0.1
+    #[arg(long, value_name = "HOST")]
+    host: Option<String>,
+}
+
+/// `listener status` / `connector status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Name (optional)
+    #[arg(value_name = "NAME")]
+    name: Option<String>,
+    #[arg(hide = true)]
+    extra: Vec<String>,
+    /// print status Choices: json, yaml
+    #[arg(short = 'o', long, value_name = "FORMAT")]
+    output: Option<String>,
+}
+
+/// `listener delete` / `connector delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Name
+    #[arg(value_name = "NAME")]
+    name: Option<String>,
+    #[arg(hide = true)]
+    extra: Vec<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Listener,
+    Connector,
+}
+
+impl Kind {
+    fn word(self) -> &'static str {
+        match self {
+            Kind::Listener => "listener",
+            Kind::Connector => "connector",
+        }
+    }
+    fn kind(self) -> &'static str {
+        match self {
+            Kind::Listener => Listener::KIND,
+            Kind::Connector => Connector::KIND,
+        }
+    }
+}
+
+pub(super) fn run_listener(ctx: &Ctx, cmd: ListenerCommand) -> CmdResult {
+    match cmd {
+        ListenerCommand::Create(a) => create(ctx, Kind::Listener, a),
+        ListenerCommand::Status(a) => show(ctx, Kind::Listener, a),
+        ListenerCommand::Delete(a) => delete(ctx, Kind::Listener, a),
+    }
+}
+
+pub(super) fn run_connector(ctx: &Ctx, cmd: ConnectorCommand) -> CmdResult {
+    match cmd {
+        ConnectorCommand::Create(a) => create(ctx, Kind::Connector, a),
+        ConnectorCommand::Status(a) => show(ctx, Kind::Connector, a),
+        ConnectorCommand::Delete(a) => delete(ctx, Kind::Connector, a),
+    }
+}
+
+fn create(ctx: &Ctx, kind: Kind, a: CreateArgs) -> CmdResult {
+    let w = kind.word();
+    let mut problems = Problems::default();
+    let res = ctx.home.load()?;
+    let mut name = None;
+    let mut port = None;
+    match (&a.name, &a.port) {
+        (Some(_), Some(_)) if !a.extra.is_empty() => problems.push("only two arguments are allowed for this command"),
+        (Some(n), Some(p)) => {
+            if n.is_empty() {
+                problems.push(format!("{w} name must not be empty"));
+            } else if p.is_empty() {
+                problems.push(format!("{w} port must not be empty"));
+            } else {
+                match validate::resource_name(n) {
+                    Ok(()) => name = Some(n.clone()),
+                    Err(e) => problems.push(format!("{w} name is not valid: {e}")),
+                }
+                match validate::atoi(p) {
+                    Err(e) => problems.push(format!("{w} port is not valid: {e}")),
+                    Ok(v) => match u16::try_from(v) {
+                        Ok(v) if v > 0 => port = Some(v),
+                        _ if v < 0 => problems.push(format!("{w} port is not valid: value is not positive")),
+                        _ => problems.push(format!("{w} port is not valid: value must be between 1 and 65535")),
+                    },
+                }
+            }
+        }
+        _ => problems.push(format!("{w} name and port must be configured")),
+    }
+    if let Some(n) = &name
+        && res.contains(kind.kind(), n)
+    {
+        problems.push(format!("There is already a {w} {n} created for namespace {}", ctx.namespace));
+    }
+    if let Some(k) = &a.routing_key
+        && let Err(e) = validate::resource_name(k)
+    {
+        problems.push(format!("routing key is not valid: {e}"));
+    }
+    if let Some(h) = &a.host
+        && !validate::host(h)
+    {
+        problems.push("host is not valid: a valid IP address or hostname is expected");
+    }
+    if res.site.is_none() {
+        problems.push(format!(
+            "there is no skupper site in this namespace; create one first with {}",
+            ctx.hint("site create <name>")
+        ));
+    }
+    problems.finish()?;
+    let (Some(name), Some(port)) = (name, port) else { return Err(fail("invalid input")) };
+    let routing_key = a.routing_key.unwrap_or_else(|| name.clone());
+    let host = a.host.unwrap_or_else(|| DEFAULT_SERVICE_HOST.to_string());
+    let r = match kind {
+        Kind::Listener => Resource::Listener(Listener::new(
+            name.clone(),
+            ListenerSpec { routing_key, host, port, ..Default::default() },
+        )),
+        Kind::Connector => Resource::Connector(Connector::new(
+            name.clone(),
+            ConnectorSpec { routing_key, host, port, ..Default::default() },
+        )),
+    };
+    let mut changes = Changes::default();
+    changes.put_resource(&ctx.home, &r)?;
+    changes.commit()?;
+    let cap = if kind == Kind::Listener { "Listener" } else { "Connector" };
+    output::line(format!("{cap} {name:?} is configured."))?;
+    if ctx.home.running_pid().is_none() {
+        output::note(format!("The site is not running; start it with: {}", ctx.hint("system start")));
+    }
+    Ok(())
+}
+
+/// (name, status, message, routing key, host, port, matched, encoded value)
+type Row = (String, String, String, String, String, u16, bool, serde_json::Value);
+
+fn show(ctx: &Ctx, kind: Kind, a: StatusArgs) -> CmdResult {
+    let w = kind.word();
+    let mut problems = Problems::default();
+    let res = ctx.home.load()?;
+    let name = one_name(w, a.name.as_deref(), &a.extra, None, &mut problems);
+    if let Some(n) = &name
+        && !res.contains(kind.kind(), n)
+    {
+        problems.push(format!("{w} {n} does not exist in namespace {}", ctx.namespace));
+    }
+    check_output(a.output.as_deref(), &mut problems);
+    problems.finish()?;
+    let running = ctx.home.running_pid().is_some();
+    let none_found = if kind == Kind::Listener { "No listeners found" } else { "No connectors found" };
+    let rows: Vec<Row> = match kind {
+        Kind::Listener => res
+            .listeners
+            .values()
+            .filter(|l| name.as_ref().is_none_or(|n| n == l.name()))
+            .map(|l| status::listener(&ctx.home, l, running))
+            .map(|l| {
+                (
+                    l.name().to_string(),
+                    l.status.status.status.clone(),
+                    l.status.status.message.clone(),
+                    l.spec.routing_key.clone(),
+                    l.spec.host.clone(),
+                    l.spec.port,
+                    l.status.has_matching_connector,
+                    Resource::Listener(l).to_value(),
+                )
+            })
+            .collect(),
+        Kind::Connector => res
+            .connectors
+            .values()
+            .filter(|c| name.as_ref().is_none_or(|n| n == c.name()))
+            .map(|c| status::connector(&ctx.home, c, running))
+            .map(|c| {
+                (
+                    c.name().to_string(),
+                    c.status.status.status.clone(),
+                    c.status.status.message.clone(),
+                    c.spec.routing_key.clone(),
+                    c.spec.host.clone(),
+                    c.spec.port,
+                    c.status.has_matching_listener,
+                    Resource::Connector(c).to_value(),
+                )
+            })
+            .collect(),
+    };
+    if rows.is_empty() {
+        output::line(none_found)?;
+        return Ok(());
+    }
+    if let Some(f) = &a.output {
+        for r in &rows {
+            output::line(output::encode(f, &r.7)?)?;
+        }
+        return Ok(());
+    }
+    // Upstream nonkube: tabwriter.NewWriter(os.Stdout, 8, 8, 1, '\t', tabwriter.TabIndent).
+    let mut tw = TabWriter::new(8, 8, 1);
+    if name.is_some() {
+        let r = &rows[0];
+        match kind {
+            Kind::Listener => tw.line(format!(
+                "Name:\t{}\nStatus:\t{}\nRouting key:\t{}\nHost:\t{}\nPort:\t{}\nHas Matching Connector:\t{}\nMessage:\t{}\n",
+                r.0, r.1, r.3, r.4, r.5, r.6, r.2
+            )),
+            Kind::Connector => tw.line(format!(
+                "Name:\t{}\nStatus:\t{}\nRouting key:\t{}\nSelector:\t\nHost:\t{}\nPort:\t{}\nHas Matching Listener:\t{}\nMessage:\t{}\n",
+                r.0, r.1, r.3, r.4, r.5, r.6, r.2
+            )),
+        }
+    } else {
+        match kind {
+            Kind::Listener => tw.line("NAME\tSTATUS\tROUTING-KEY\tHOST\tPORT\tMATCHING-CONNECTOR\tMESSAGE"),
+            Kind::Connector => {
+                tw.line("NAME\tSTATUS\tROUTING-KEY\tSELECTOR\tHOST\tPORT\tHAS MATCHING LISTENER\tMESSAGE")
+            }
+        }
+        for r in &rows {
+            match kind {
+                Kind::Listener => tw.line(format!("{}\t{}\t{}\t{}\t{}\t{}\t{}", r.0, r.1, r.3, r.4, r.5, r.6, r.2)),
+                Kind::Connector => tw.line(format!("{}\t{}\t{}\t\t{}\t{}\t{}\t{}", r.0, r.1, r.3, r.4, r.5, r.6, r.2)),
+            }
+        }
+    }
+    output::raw(tw.render())?;
+    if !running {
+        output::note(format!("The site is not running. Start it with: {}", ctx.hint("system start")));
+    }
+    Ok(())
+}
+
+fn delete(ctx: &Ctx, kind: Kind, a: DeleteArgs) -> CmdResult {
+    let w = kind.word();
+    let mut problems = Problems::default();
+    let res = ctx.home.load()?;
+    let missing = format!("{w} name must be specified");
+    let name = one_name(w, a.name.as_deref(), &a.extra, Some(&missing), &mut problems);
+    if let Some(n) = &name
+        && !res.contains(kind.kind(), n)
+    {
+        problems.push(format!("{w} {n} does not exist in namespace {}", ctx.namespace));
+    }
+    problems.finish()?;
+    let Some(name) = name else { return Err(fail("invalid input")) };
+    let mut changes = Changes::default();
+    changes.delete(ctx.home.resource_path(kind.kind(), &name));
+    changes.commit()?;
+    let cap = if kind == Kind::Listener { "Listener" } else { "Connector" };
+    output::line(format!("{cap} {name:?} deleted"))?;
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! `site create | update | status | delete` on the local platform.
+
+use clap::Args;
+use skupper_core::resources::{Resource, Site, SiteSpec};
+
+use super::validate::{self, Problems};
+use super::{CmdResult, Ctx, SiteCommand, check_output, fail, one_name};
+use crate::output::{self, TabWriter};
+use crate::platform::local::{Changes, status};
+
+/// `site create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Site name
+    #[arg(value_name = "NAME")]
+    name: Option<String>,
+    #[arg(hide = true)]
+    extra: Vec<String>,
+    /// allow access for incoming links from remote sites (default: false)
+    #[arg(long)]
+    enable_link_access: bool,
+    /// Interface for link access and the grant server (default 127.0.0.1)
+    #[arg(long, value_name = "HOST")]
+    bind_host: Option<String>,
+    /// Host remote sites use to reach this one (repeatable; default: the bind host)
+    #[arg(long, value_name = "HOST")]
+    endpoint_host: Vec<String>,
+}
+
+/// `site update`.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Site name (optional: the namespace has one site)
+    #[arg(value_name = "NAME")]
+    name: Option<String>,
+    #[arg(hide = true)]
+    extra: Vec<String>,
+    /// allow access for incoming links from remote sites (default: false)
+    #[arg(long)]
+    enable_link_access: bool,
+    /// Interface for link access and the grant server (takes effect at the next start)
+    #[arg(long, value_name = "HOST")]
+    bind_host: Option<String>,
+    /// Host remote sites use to reach this one (repeatable; replaces the current list)
+    #[arg(long, value_name = "HOST")]
+    endpoint_host: Vec<String>,
+}
+
+/// `site status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[arg(hide = true)]
+    extra: Vec<String>,
+    /// print status of the site Choices: json, yaml
+    #[arg(short = 'o', long, value_name = "FORMAT")]
+    output: Option<String>,
+}
+
+/// `site delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Site name (optional)
+    #[arg(value_name = "NAME")]
+    name: Option<String>,
+    #[arg(hide = true)]
+    extra: Vec<String>,
+    /// delete all skupper resources associated with site in current namespace
+    #[arg(long)]
+    all: bool,
+}
+
+pub(super) fn run(ctx: &Ctx, cmd: SiteCommand) -> CmdResult {
+    match cmd {
+        SiteCommand::Create(a) => create(ctx, a),
+        SiteCommand::Update(a) => update(ctx, a),
+        SiteCommand::Status(a) => show(ctx, a),
+        SiteCommand::Delete(a) => delete(ctx, a),
+    }
+}
+
+fn check_hosts(bind: Option<&str>, endpoints: &[String], problems: &mut Problems) {
+    if let Some(b) = bind
+        && b.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_err()
+    {
+        problems.push(format!("bind host is not valid: {b:?} is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)"));
+    }
+    for h in endpoints {
+        if !validate::host(h) {
+            problems.push(format!("endpoint host is not valid: {h:?}: a valid IP address or hostname is expected"));
+        }
+    }
+}
+
+fn create(ctx: &Ctx, a: CreateArgs) -> CmdResult {
+    let mut problems = Problems::default();
+    let res = ctx.home.load()?;
+    if res.site.is_some() {
+        problems.push("There is already a site created for this namespace");
+    }
+    let name = if a.extra.is_empty() {
+        match a.name.as_deref() {
+            None | Some("") => {
+                problems.push("site name must not be empty");
+                None
+            }
+            Some(n) => match validate::resource_name(n) {
+                Ok(()) => Some(n.to_string()),
+                Err(e) => {
+                    problems.push(format!("site name is not valid: {e}"));
+                    None
+                }
+            },
+        }
+    } else {
+        problems.push("only one argument is allowed for this command.");
+        None
+    };
+    check_hosts(a.bind_host.as_deref(), &a.endpoint_host, &mut problems);
+    if !a.enable_link_access && (a.bind_host.is_some() || !a.endpoint_host.is_empty()) {
+        problems.push("--bind-host and --endpoint-host configure link access: add --enable-link-access");
+    }
+    problems.finish()?;
+    let Some(name) = name else { return Err(fail("site name must not be empty")) };
+
+    let home = &ctx.home;
+    home.site_id()?;
+    home.site_ca(&name)?;
+    let mut spec = SiteSpec::default();
+    if a.enable_link_access {
+        spec.link_access = "default".into();
+        home.ensure_access(a.bind_host.as_deref(), &a.endpoint_host)?;
+        home.grant_ca()?;
+    }
+    let mut site = Site::new(name.clone(), spec);
+    site.metadata.namespace = Some(ctx.namespace.clone());
+    let mut changes = Changes::default();
+    changes.put_resource(home, &Resource::Site(site))?;
+    changes.commit()?;
+    output::line(format!("Site {name:?} is configured."))?;
+    output::note(format!("Start it with: {}", ctx.hint("system start")));
+    Ok(())
+}
+
+fn update(ctx: &Ctx, a: UpdateArgs) -> CmdResult {
+    let mut problems = Problems::default();
+    let res = ctx.home.load()?;
+    let name = one_name("site", a.name.as_deref(), &a.extra, None, &mut problems);
+    let site = match &res.site {
+        None => {
+            problems.push("there is no existing Skupper site resource to update");
+            None
+        }
+        Some(s) => match &name {
+            Some(n) if n != s.name() => {
+                problems.push(format!("site with name {n:?} is not available"));
+                None
+            }
+            _ => Some(s.clone()),
+        },
+    };
+    check_hosts(a.bind_host.as_deref(), &a.endpoint_host, &mut problems);
+    let will_have_access = a.enable_link_access || site.as_ref().is_some_and(|s| s.spec.link_access_enabled());
+    if !will_have_access && (a.bind_host.is_some() || !a.endpoint_host.is_empty()) {
+        problems.push("--bind-host and --endpoint-host configure link access: add --enable-link-access");
+    }
+    problems.finish()?;
+    let Some(mut site) = site else { return Err(fail("there is no existing Skupper site resource to update")) };
+
+    // Unlike upstream (which rebuilds the spec and drops `ha`, settings, ...), only what is
+    // given changes (reference §10 item 4).
+    if a.enable_link_access && !site.spec.link_access_enabled() {
+        site.spec.link_access = "default".into();
+    }
+    if site.spec.link_access_enabled() {
+        let before = ctx.home.access()?;
+        let after = ctx.home.ensure_access(a.bind_host.as_deref(), &a.endpoint_host)?;
+        ctx.home.grant_ca()?;
+        if before.is_some_and(|b| b.bind_host != after.bind_host) && ctx.home.running_pid().is_some() {
+            output::note(format!(
+                "The new bind host takes effect when the site restarts: {} then {}",
+                ctx.hint("system stop"),
+                ctx.hint("system start")
+            ));
+        }
+    }
+    let mut changes = Changes::default();
+    changes.put_resource(&ctx.home, &Resource::Site(site.clone()))?;
+    changes.commit()?;
+    output::line(format!("Site {:?} is updated", site.name()))?;
+    Ok(())
+}
+
+fn show(ctx: &Ctx, a: StatusArgs) -> CmdResult {
+    let mut problems = Problems::default();
+    if !a.extra.is_empty() {
+        problems.push("this command does not need any arguments");
+    }
+    check_output(a.output.as_deref(), &mut problems);
+    problems.finish()?;
+    let res = ctx.home.load()?;
+    let Some(site) = &res.site else {
+        output::line("There is no existing Skupper site resource")?;
+        return Ok(());
+    };
+    let running = ctx.home.running_pid().is_some();
+    let observed = status::site(&ctx.home, site, running);
+    if let Some(format) = &a.output {
+        output::line(output::encode(format, &Resource::Site(observed).to_value())?)?;
+    } else {
+        let mut tw = TabWriter::new(0, 8, 1);
+        tw.line("NAME\tSTATUS\tMESSAGE");
+        tw.line(format!("{}\t{}\t{}", observed.name(), observed.status.status.status, observed.status.status.message));
+        output::raw(tw.render())?;
+    }
+    if !running {
+        output::note(format!("The site is not running. Start it with: {}", ctx.hint("system start")));
+    }
+    Ok(())
+}
+
+fn delete(ctx: &Ctx, a: DeleteArgs) -> CmdResult {
+    let mut problems = Problems::default();
+    let res = ctx.home.load()?;
+    let name = one_name("site", a.name.as_deref(), &a.extra, None, &mut problems);
+    match (&res.site, &name) {
+        (None, _) => problems.push("there is no existing Skupper site resource to delete"),
+        (Some(s), Some(n)) if n != s.name() => problems.push(format!("site with name {n:?} is not available")),
+        _ => {}
+    }
+    problems.finish()?;
+    let Some(site) = res.site else { return Err(fail("there is no existing Skupper site resource to delete")) };
+    if ctx.home.running_pid().is_some() {
+        super::system::stop_site(ctx, site.name())?;
+    }
+    if a.all {
+        std::fs::remove_dir_all(&ctx.home.dir)
+            .map_err(|e| fail(format!("could not remove {}: {e}", ctx.home.dir.display())))?;
+    } else {
+        let mut changes = Changes::default();
+        changes.delete(ctx.home.resource_path(Site::KIND, site.name()));
+        changes.commit()?;
+    }
+    output::line(format!("Site {:?} is deleted", site.name()))?;
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! The HTTPS grant server of a local site (reference §2.2, with [`super::rules`]): one
+//! `POST /<grant uid>` per redemption, handled one at a time; grants are read from the site's
+//! files on every request and the redemption count is written back atomically only after the
+//! client certificate, Secret and Links were produced.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use skupper_core::resources::{AccessGrant, Resource, SECRET_TYPE_TLS, Secret};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use super::rules::{GrantState, Refusal};
+use crate::certs::{self, Issued};
+use crate::platform::local::{Home, write_atomic};
+
+/// Largest request body accepted (a code is 24 characters).
+pub const MAX_BODY: usize = 4096;
+
+/// What the handler needs: the site's files and a clock.
+pub struct GrantContext {
+    /// The site directory (grants, site, CA, endpoints).
+    pub home: Home,
+    /// Current time, Unix seconds.
+    pub now: fn() -> i64,
+    lock: Mutex<()>,
+}
+
+impl GrantContext {
+    /// A context over `home`.
+    pub fn new(home: Home, now: fn() -> i64) -> Self {
+        Self { home, now, lock: Mutex::new(()) }
+    }
+}
+
+/// A running grant server.
+pub struct GrantServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl GrantServer {
+    /// Binds `host:port` and serves with the server certificate `cert`.
+    pub async fn start(ctx: Arc<GrantContext>, host: &str, port: u16, cert: &Issued) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind((host, port)).await.with_context(|| {
+            format!(
+                "the grant server cannot listen on {host}:{port}; free the port or re-create the site's link access \
+                 (remove runtime/ports.yaml and run kubectl skupper site update --enable-link-access)"
+            )
+        })?;
+        let addr = listener.local_addr()?;
+        let acceptor = TlsAcceptor::from(Arc::new(server_tls(cert)?));
+        let (tx, rx) = watch::channel(false);
+        let task = tokio::spawn(serve(listener, acceptor, ctx, rx));
+        Ok(Self { addr, shutdown: tx, task })
+    }
+
+    /// Stops accepting and waits for the accept loop to end.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// The server TLS configuration: TLS 1.3, the given certificate.
+pub fn server_tls(cert: &Issued) -> anyhow::Result<rustls::ServerConfig> {
+    use rustls_pki_types::pem::PemObject as _;
+    let chain = super::pem_certs(cert.cert_pem.as_bytes())?;
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes())
+        .context("the grant server key cannot be read")?;
+    rustls::ServerConfig::builder_with_provider(super::crypto())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .context("TLS 1.3 is not available")?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .context("the grant server certificate does not match its key")
+}
+
+/// Accepts connections until `shutdown` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    ctx: Arc<GrantContext>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => return,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("grant server: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let acceptor = acceptor.clone();
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                Ok(Ok(t)) => t,
+                Ok(Err(e)) => {
+                    eprintln!("grant server: TLS handshake with {peer} failed: {e}");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let service = hyper::service::service_fn(move |req| {
+                let ctx = ctx.clone();
+                async move { Ok::<_, Infallible>(handle(ctx, req).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service);
+            // Upstream's ReadTimeout/WriteTimeout: 60 seconds per connection.
+            let _ = tokio::time::timeout(Duration::from_secs(60), conn).await;
+        });
+    }
+}
+
+fn text(status: u16, body: &str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(format!("{body}\n"))));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut()
+        .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"));
+    r
+}
+
+fn header(req: &Request<Incoming>, name: &str) -> Option<String> {
+    req.headers().get(name).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// Answers one request.
+pub async fn handle(ctx: Arc<GrantContext>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    if req.method() != Method::POST {
+        return text(405, "Only POST is supported");
+    }
+    let key = req.uri().path().trim_start_matches('/').to_string();
+    let name = header(&req, "name");
+    let subject = header(&req, "subject");
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return text(413, "Request body too large"),
+        Err(_) => return text(400, "Request body not valid"),
+    };
+    let Ok(code) = String::from_utf8(body.to_vec()) else { return text(400, "Request body not valid") };
+    let result = tokio::task::spawn_blocking(move || redeem(&ctx, &key, &code, name, subject)).await;
+    match result {
+        Ok((200, body)) => {
+            let mut r = Response::new(Full::new(Bytes::from(body)));
+            r.headers_mut()
+                .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/yaml"));
+            r
+        }
+        Ok((status, body)) => text(status, &body),
+        Err(_) => text(503, "Internal error"),
+    }
+}
+
+fn yaml(r: Resource) -> anyhow::Result<String> {
+    crate::output::to_yaml(&r.to_value())
+}
+
+/// The redemption itself (blocking: files and key generation), serialised by the context lock.
+fn redeem(ctx: &GrantContext, key: &str, code: &str, name: Option<String>, subject: Option<String>) -> (u16, String) {
+    let _guard = ctx.lock.lock().unwrap_or_else(|p| p.into_inner());
+    let home = &ctx.home;
+    let now = (ctx.now)();
+    let refuse = |r: Refusal, why: &str| {
+        eprintln!("grant server: refused a redemption of {key:?}: {why}");
+        (r.http_status(), r.body().to_string())
+    };
+    let res = match home.load_lenient() {
+        Ok((res, _)) => res,
+        Err(e) => {
+            eprintln!("grant server: cannot read the site's resources: {e:#}");
+            return (503, "Internal error".into());
+        }
+    };
+    let Some(grant) = res.grants.values().find(|g| !key.is_empty() && g.metadata.uid.as_deref() == Some(key)) else {
+        return refuse(Refusal::NoSuchGrant, "no grant with that uid");
+    };
+    let mut state = GrantState {
+        code: grant.status.code.clone(),
+        expiration_time: grant.status.expiration_time.clone(),
+        redemptions_allowed: grant.spec.redemptions_allowed,
+        redemptions: grant.status.redemptions,
+    };
+    if let Err(r) = state.check(code, now) {
+        return refuse(r, r.body());
+    }
+    let Some(site) = &res.site else { return (500, format!("Site not yet defined for {}", home.namespace)) };
+    if site.spec.edge {
+        return (500, "Edge sites cannot accept incoming links from remote sites".into());
+    }
+    let endpoints = match home.access() {
+        Ok(Some(a)) if site.spec.link_access_enabled() => a.endpoints(),
+        _ => Vec::new(),
+    };
+    if endpoints.is_empty() {
+        return (500, "No valid endpoints found for site".into());
+    }
+    let name = name.unwrap_or_else(|| grant.name().to_string());
+    if let Err(e) = crate::cli::validate::resource_name(&name) {
+        return (400, format!("name header is not a valid resource name: {e}"));
+    }
+    let subject = subject.unwrap_or_else(|| name.clone());
+    let Ok(ca) = home.site_ca(site.name()) else {
+        return (500, "Could not get issuer for requested certificate".into());
+    };
+    let client = match certs::issue_client(&ca, &subject, certs::DEFAULT_VALIDITY) {
+        Ok(c) => c,
+        Err(e) => return (500, format!("Could not issue the link certificate: {e:#}")),
+    };
+    let secret = Secret::with_data(
+        name.clone(),
+        SECRET_TYPE_TLS,
+        [
+            ("tls.crt", client.cert_pem.as_bytes()),
+            ("tls.key", client.key_pem.as_bytes()),
+            ("ca.crt", client.ca_pem.as_bytes()),
+        ],
+    );
+    let mut body = String::new();
+    let docs = std::iter::once(Resource::Secret(secret))
+        .chain(super::links_for_grant(&name, &endpoints).into_iter().map(Resource::Link));
+    for doc in docs {
+        match yaml(doc) {
+            Ok(y) => {
+                body.push_str("---\n");
+                body.push_str(&y);
+            }
+            Err(e) => return (500, format!("Could not encode the response: {e:#}")),
+        }
+    }
+    // Count the redemption only now that the credential exists (upstream counts first).
+    state.commit();
+    let mut updated: AccessGrant = grant.clone();
+    updated.status.redemptions = state.redemptions;
+    let written = yaml(Resource::AccessGrant(updated.clone()))
+        .and_then(|y| write_atomic(&home.resource_path(AccessGrant::KIND, grant.name()), y.as_bytes(), 0o600));
+    if let Err(e) = written {
+        eprintln!("grant server: cannot record the redemption of {}: {e:#}", grant.name());
+        return (503, "Internal error".into());
+    }
+    eprintln!(
+        "grant server: grant {} redeemed by {subject:?} as {name:?} ({}/{})",
+        grant.name(),
+        state.redemptions,
+        grant.spec.redemptions_allowed.max(1)
+    );
+    (200, body)
+}

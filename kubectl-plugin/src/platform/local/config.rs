@@ -1,0 +1,147 @@
+//! Turns a site's declared resources into the router's [`RouterConfig`]. Problems with one
+//! Link (missing Secret, bad endpoint) become that link's `config_error`, as upstream reports
+//! them in the Link's `Configured` condition; they never stop the rest of the site.
+
+use std::collections::BTreeMap;
+
+use skupper_core::resources::{GROUP_PRIMARY, Link, ROLE_EDGE, ROLE_INTER_ROUTER, TlsMaterial};
+
+use super::Resources;
+use crate::router::{Backoff, ConnectorConfig, LinkAccessConfig, LinkConfig, ListenerConfig, RouterConfig};
+
+/// Default host of listeners and connectors on this platform (loopback; upstream binds
+/// listeners on 0.0.0.0, which this tool never does unless asked).
+pub const DEFAULT_SERVICE_HOST: &str = "127.0.0.1";
+
+/// The router configuration of a site.
+pub fn router_config(
+    res: &Resources,
+    site_id: &str,
+    namespace: &str,
+    link_access: Option<LinkAccessConfig>,
+) -> RouterConfig {
+    let (site_name, edge) = res.site.as_ref().map(|s| (s.name().to_string(), s.spec.edge)).unwrap_or_default();
+    let links = res.links.values().map(|l| (l.name().to_string(), link_config(l, res, edge))).collect();
+    let listeners = res
+        .listeners
+        .values()
+        .map(|l| {
+            let host = if l.spec.host.is_empty() { DEFAULT_SERVICE_HOST.to_string() } else { l.spec.host.clone() };
+            let key = if l.spec.routing_key.is_empty() { l.name().to_string() } else { l.spec.routing_key.clone() };
+            (l.name().to_string(), ListenerConfig { routing_key: key, host, port: l.spec.port })
+        })
+        .collect();
+    let connectors = res
+        .connectors
+        .values()
+        .map(|c| {
+            let host = if c.spec.host.is_empty() { DEFAULT_SERVICE_HOST.to_string() } else { c.spec.host.clone() };
+            let key = if c.spec.routing_key.is_empty() { c.name().to_string() } else { c.spec.routing_key.clone() };
+            (c.name().to_string(), ConnectorConfig { routing_key: key, host, port: c.spec.port })
+        })
+        .collect::<BTreeMap<_, _>>();
+    RouterConfig {
+        site_id: site_id.into(),
+        site_name,
+        namespace: namespace.into(),
+        group: GROUP_PRIMARY.into(),
+        link_access,
+        links,
+        listeners,
+        connectors,
+        backoff: Backoff::default(),
+    }
+}
+
+/// One Link's router configuration; `config_error` says why it cannot be dialled.
+pub fn link_config(link: &Link, res: &Resources, edge_site: bool) -> LinkConfig {
+    let empty = TlsMaterial { cert_pem: Vec::new(), key_pem: Vec::new(), ca_pem: Vec::new() };
+    let mut cfg = LinkConfig {
+        host: String::new(),
+        port: 0,
+        cost: link.spec.effective_cost(),
+        tls: empty,
+        proxy: None,
+        config_error: None,
+    };
+    let role = if edge_site { ROLE_EDGE } else { ROLE_INTER_ROUTER };
+    let problem = (|| -> Result<(), String> {
+        let ep = link.spec.endpoint_for_role(role).ok_or_else(|| {
+            format!(
+                "Link has no {role:?} endpoint; regenerate it with kubectl skupper link generate on the remote site"
+            )
+        })?;
+        cfg.host = ep.host.trim_start_matches('[').trim_end_matches(']').to_string();
+        cfg.port = ep
+            .port
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("endpoint {role:?} port {:?} is not a port number (1-65535)", ep.port))?;
+        if cfg.host.is_empty() {
+            return Err(format!("endpoint {role:?} has no host"));
+        }
+        let name = &link.spec.tls_credentials;
+        let secret = res.secrets.get(name).ok_or_else(|| format!("TLS credentials secret {name:?} not found"))?;
+        cfg.tls = secret.tls().map_err(|e| e.to_string())?;
+        if let Some(proxy) = link.spec.proxy_configuration() {
+            let secret =
+                res.secrets.get(proxy).ok_or_else(|| "Secret not found for proxy configuration".to_string())?;
+            cfg.proxy = Some((proxy.to_string(), secret.proxy().map_err(|e| e.to_string())?));
+        }
+        Ok(())
+    })();
+    cfg.config_error = problem.err();
+    cfg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skupper_core::resources::{Endpoint, LinkSpec, SECRET_TYPE_BASIC_AUTH, SECRET_TYPE_TLS, Secret};
+
+    fn link(tls: &str) -> Link {
+        Link::new(
+            "l",
+            LinkSpec {
+                endpoints: vec![Endpoint {
+                    name: "inter-router".into(),
+                    host: "127.0.0.1".into(),
+                    port: "55671".into(),
+                    group: "skupper-router".into(),
+                }],
+                tls_credentials: tls.into(),
+                cost: 0,
+                settings: Default::default(),
+            },
+        )
+    }
+
+    #[test]
+    fn link_errors_use_upstream_texts() {
+        let mut res = Resources::default();
+        let cfg = link_config(&link("creds"), &res, false);
+        assert_eq!(cfg.config_error.as_deref(), Some("TLS credentials secret \"creds\" not found"));
+        assert_eq!((cfg.host.as_str(), cfg.port, cfg.cost), ("127.0.0.1", 55671, 1));
+        res.secrets.insert(
+            "creds".into(),
+            Secret::with_data("creds", SECRET_TYPE_TLS, [("tls.crt", &b"c"[..]), ("tls.key", b"k"), ("ca.crt", b"a")]),
+        );
+        assert_eq!(link_config(&link("creds"), &res, false).config_error, None);
+        let mut l = link("creds");
+        l.spec.settings.insert("proxy-configuration".into(), "corp".into());
+        assert_eq!(
+            link_config(&l, &res, false).config_error.as_deref(),
+            Some("Secret not found for proxy configuration")
+        );
+        res.secrets.insert(
+            "corp".into(),
+            Secret::with_data("corp", SECRET_TYPE_BASIC_AUTH, [("host", &b"127.0.0.1"[..]), ("port", b"3128")]),
+        );
+        let cfg = link_config(&l, &res, false);
+        assert_eq!(cfg.config_error, None);
+        assert_eq!(cfg.proxy.map(|(n, p)| (n, p.port)), Some(("corp".to_string(), 3128)));
+        assert!(link_config(&l, &res, true).config_error.expect("no edge endpoint").contains("\"edge\""));
+    }
+}

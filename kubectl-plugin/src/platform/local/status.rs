@@ -1,0 +1,147 @@
+//! Status of a site's resources as the CLI shows it: what the running site last wrote under
+//! `runtime/status`, or — when the site is not running — what can be known without it
+//! (configuration problems; everything else Pending, e.g. `Not Operational`).
+
+use skupper_core::resources::{
+    Condition, Connector, Link, LinkStatus, Listener, ServiceStatus, Site, SiteStatus, Status, condition,
+};
+
+use super::config::link_config;
+use super::{Home, Resources};
+use crate::router::RouterStatus;
+
+/// Conditions that make a Site Ready (`Resolved` only with link access).
+pub fn site_required(link_access: bool) -> &'static [&'static str] {
+    if link_access {
+        &[condition::CONFIGURED, condition::RUNNING, condition::RESOLVED]
+    } else {
+        &[condition::CONFIGURED, condition::RUNNING]
+    }
+}
+
+/// Conditions that make a Listener or Connector Ready.
+pub const SERVICE_REQUIRED: &[&str] = &[condition::CONFIGURED, condition::MATCHED];
+
+/// The status file of the router snapshot (`runtime/status/router.yaml`).
+pub const ROUTER_STATUS: (&str, &str) = ("Router", "status");
+
+/// The site's view of itself: the running site's status, or the offline one.
+pub fn site(home: &Home, site: &Site, running: bool) -> Site {
+    let mut out = site.clone();
+    if running && let Some(s) = home.read_status::<SiteStatus>(Site::KIND, site.name()) {
+        out.status = s;
+        return out;
+    }
+    let link_access = site.spec.link_access_enabled();
+    let mut st = SiteStatus::default();
+    st.status.set_condition(Condition::ready(condition::CONFIGURED), site_required(link_access), None);
+    if link_access && let Ok(Some(access)) = home.access() {
+        st.endpoints = access.endpoints();
+        st.status.set_condition(Condition::ready(condition::RESOLVED), site_required(link_access), None);
+    }
+    if running {
+        // Running but no status yet: the site is still starting.
+        st.status.set_condition(Condition::pending(condition::RUNNING, "Starting"), site_required(link_access), None);
+    }
+    out.status = st;
+    out
+}
+
+/// A Link with its status.
+pub fn link(home: &Home, res: &Resources, link: &Link, running: bool) -> Link {
+    let mut out = link.clone();
+    if running && let Some(s) = home.read_status::<LinkStatus>(Link::KIND, link.name()) {
+        out.status = s;
+        return out;
+    }
+    let edge = res.site.as_ref().is_some_and(|s| s.spec.edge);
+    let mut st = LinkStatus::default();
+    let configured = match link_config(link, res, edge).config_error {
+        Some(e) => Condition::error(condition::CONFIGURED, e),
+        None => Condition::ready(condition::CONFIGURED),
+    };
+    st.status.set_condition(configured, Link::REQUIRED, None);
+    out.status = st;
+    out
+}
+
+fn offline_service() -> ServiceStatus {
+    let mut s = ServiceStatus::default();
+    let mut st = Status::default();
+    st.set_condition(Condition::ready(condition::CONFIGURED), SERVICE_REQUIRED, None);
+    s.status = st;
+    s
+}
+
+/// A Listener with its status.
+pub fn listener(home: &Home, l: &Listener, running: bool) -> Listener {
+    let mut out = l.clone();
+    out.status = running
+        .then(|| home.read_status::<ServiceStatus>(Listener::KIND, l.name()))
+        .flatten()
+        .unwrap_or_else(offline_service);
+    out
+}
+
+/// A Connector with its status.
+pub fn connector(home: &Home, c: &Connector, running: bool) -> Connector {
+    let mut out = c.clone();
+    out.status = running
+        .then(|| home.read_status::<ServiceStatus>(Connector::KIND, c.name()))
+        .flatten()
+        .unwrap_or_else(offline_service);
+    out
+}
+
+/// The last router snapshot of a running site (incoming links, network).
+pub fn router(home: &Home, running: bool) -> Option<RouterStatusFile> {
+    if !running {
+        return None;
+    }
+    home.read_status(ROUTER_STATUS.0, ROUTER_STATUS.1)
+}
+
+/// What the runtime writes about the router (a subset of [`RouterStatus`], readable back).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouterStatusFile {
+    /// Links other sites dialled into this one.
+    #[serde(default)]
+    pub incoming: Vec<IncomingRecord>,
+    /// Ids of sites known in the network.
+    #[serde(default)]
+    pub sites: Vec<String>,
+}
+
+/// One incoming link.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IncomingRecord {
+    /// Remote site id.
+    pub remote_site_id: String,
+    /// Remote site name.
+    pub remote_site_name: String,
+    /// The link's name at the remote site.
+    pub link_name: String,
+    /// Negotiated cost.
+    pub cost: u32,
+}
+
+impl RouterStatusFile {
+    /// From the router's live status.
+    pub fn from_router(s: &RouterStatus) -> Self {
+        Self {
+            incoming: s
+                .incoming
+                .iter()
+                .map(|i| IncomingRecord {
+                    remote_site_id: i.remote_site_id.clone(),
+                    remote_site_name: i.remote_site_name.clone(),
+                    link_name: i.link_name.clone(),
+                    cost: i.cost,
+                })
+                .collect(),
+            sites: s.network.keys().cloned().collect(),
+        }
+    }
+}

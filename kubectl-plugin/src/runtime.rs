@@ -1,0 +1,522 @@
+//! A running local site (`system start --foreground`): loads the site's resources, runs the
+//! router and the grant server, re-reads `input/resources` every half second and reconciles
+//! the router when the configuration changed, writes status files, and stops cleanly on
+//! SIGTERM/SIGINT or when its Site is deleted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use skupper_core::resources::{
+    AccessGrant, Condition, Connector, Link, LinkRecord, LinkStatus, Listener, Resource, ServiceStatus, Site,
+    SiteRecord, SiteStatus, condition,
+};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::grant::server::{GrantContext, GrantServer};
+use crate::platform::local::config::router_config;
+use crate::platform::local::status::{ROUTER_STATUS, RouterStatusFile, SERVICE_REQUIRED, site_required};
+use crate::platform::local::{
+    self, Access, GRANT_SERVER_CERT, Home, Resources, RuntimeState, SITE_CA, SITE_SERVER_CERT, write_atomic,
+};
+use crate::platform::{now_rfc3339, now_unix};
+use crate::router::{LinkAccessConfig, LinkPhase, Router, RouterConfig, RouterStatus};
+
+/// How often `input/resources` is re-read.
+const POLL: Duration = Duration::from_millis(500);
+/// How often status files are refreshed.
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// How often a router that failed to start is retried.
+const ROUTER_RETRY: Duration = Duration::from_secs(5);
+
+fn log(msg: impl AsRef<str>) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{} {}", now_rfc3339(), msg.as_ref());
+}
+
+/// Runs the site of `home` in this process until a signal arrives.
+pub fn run_foreground(home: Home) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(run(home))
+}
+
+async fn run(home: Home) -> anyhow::Result<()> {
+    let pid = std::process::id();
+    claim_pid_file(&home, pid)?;
+    let started_at = now_rfc3339();
+    let mut state = RuntimeState { pid, phase: "Starting".into(), started_at, ..Default::default() };
+    write_state(&home, &state);
+    let result = RunningSite::run(&home, &mut state).await;
+    match &result {
+        Ok(()) => {
+            state.phase = "Stopped".into();
+            log("site stopped");
+        }
+        Err(e) => {
+            state.phase = "Failed".into();
+            state.message = format!("{e:#}");
+            log(format!("site failed: {e:#}"));
+        }
+    }
+    write_state(&home, &state);
+    release_pid_file(&home, pid);
+    result
+}
+
+fn write_state(home: &Home, state: &RuntimeState) {
+    match serde_yaml::to_string(state) {
+        Ok(text) => {
+            if let Err(e) = write_atomic(&home.state_path(), text.as_bytes(), 0o600) {
+                log(format!("cannot write {}: {e:#}", home.state_path().display()));
+            }
+        }
+        Err(e) => log(format!("cannot encode the runtime state: {e}")),
+    }
+}
+
+fn claim_pid_file(home: &Home, pid: u32) -> anyhow::Result<()> {
+    local::create_dir_private(&home.runtime_dir())?;
+    let path = home.pid_path();
+    let created = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path);
+    match created {
+        Ok(mut f) => {
+            writeln!(f, "{pid}").with_context(|| format!("writing {}", path.display()))?;
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if let Some(other) = home.running_pid()
+                && other != pid
+            {
+                bail!("the site of namespace {} is already running (pid {other})", home.namespace);
+            }
+            // A stale file from a site that did not stop cleanly.
+            write_atomic(&path, format!("{pid}\n").as_bytes(), 0o600)
+        }
+        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+    }
+}
+
+fn release_pid_file(home: &Home, pid: u32) {
+    let path = home.pid_path();
+    let ours = std::fs::read_to_string(&path).ok().and_then(|t| t.trim().parse::<u32>().ok()) == Some(pid);
+    if ours {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// The running pieces of a site.
+struct RunningSite {
+    home: Home,
+    site_id: String,
+    access: Option<Access>,
+    link_access: Option<LinkAccessConfig>,
+    grant_server: Option<GrantServer>,
+    router: Option<Router>,
+    router_error: Option<String>,
+    applied: Option<RouterConfig>,
+    statuses: Statuses,
+    problems: Vec<String>,
+}
+
+impl RunningSite {
+    async fn run(home: &Home, state: &mut RuntimeState) -> anyhow::Result<()> {
+        let (res, problems) = home.load_lenient()?;
+        for p in &problems {
+            log(p);
+        }
+        let Some(site) = res.site.clone() else {
+            bail!("there is no Site in {}; create one with kubectl skupper site create", home.resources_dir().display())
+        };
+        log(format!("starting site {:?} in namespace {:?} (pid {})", site.name(), home.namespace, state.pid));
+        let mut s = RunningSite {
+            home: home.clone(),
+            site_id: home.site_id()?,
+            access: None,
+            link_access: None,
+            grant_server: None,
+            router: None,
+            router_error: None,
+            applied: None,
+            statuses: Statuses::default(),
+            problems,
+        };
+        home.site_ca(site.name())?;
+        s.ensure_link_access(&site).await?;
+        let config = s.config(&res);
+        s.start_router(config).await;
+        state.phase = "Running".into();
+        state.router = s.router_error.clone().unwrap_or_else(|| "OK".into());
+        state.grant_server = s.grant_server.as_ref().map(|g| format!("https://{}", g.addr)).unwrap_or_default();
+        s.write_statuses(&res);
+        write_state(home, state);
+        log("site running");
+
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let mut tick = tokio::time::interval(POLL);
+        let mut last_status = Instant::now();
+        let mut last_retry = Instant::now();
+        loop {
+            tokio::select! {
+                _ = term.recv() => { log("SIGTERM: stopping"); break; }
+                _ = int.recv() => { log("SIGINT: stopping"); break; }
+                _ = tick.tick() => {}
+            }
+            let (res, problems) = match home.load_lenient() {
+                Ok(x) => x,
+                Err(e) => {
+                    log(format!("cannot read the site's resources: {e:#}"));
+                    continue;
+                }
+            };
+            if problems != s.problems {
+                for p in &problems {
+                    log(p);
+                }
+                s.problems = problems;
+            }
+            let Some(site) = res.site.clone() else {
+                log("the Site was deleted: stopping");
+                break;
+            };
+            s.process_grants(&res);
+            if let Err(e) = s.ensure_link_access(&site).await {
+                log(format!("link access: {e:#}"));
+            }
+            let config = s.config(&res);
+            if s.router.is_none() {
+                if last_retry.elapsed() >= ROUTER_RETRY || s.applied.as_ref() != Some(&config) {
+                    last_retry = Instant::now();
+                    s.start_router(config).await;
+                }
+            } else if s.applied.as_ref() != Some(&config) {
+                if let Some(r) = &s.router {
+                    match r.apply(config.clone()).await {
+                        Ok(()) => log("configuration applied"),
+                        Err(e) => log(format!("applying the configuration failed: {e:#}")),
+                    }
+                }
+                s.applied = Some(config);
+            }
+            let router_now = s.router_error.clone().unwrap_or_else(|| "OK".into());
+            if state.router != router_now {
+                state.router = router_now;
+                write_state(home, state);
+            }
+            if last_status.elapsed() >= STATUS_EVERY {
+                last_status = Instant::now();
+                s.write_statuses(&res);
+            }
+        }
+        if let Some(r) = s.router.take() {
+            r.shutdown().await;
+        }
+        if let Some(g) = s.grant_server.take() {
+            g.shutdown().await;
+        }
+        Ok(())
+    }
+
+    fn config(&self, res: &Resources) -> RouterConfig {
+        router_config(res, &self.site_id, &self.home.namespace, self.link_access.clone())
+    }
+
+    async fn start_router(&mut self, config: RouterConfig) {
+        match Router::start(config.clone()).await {
+            Ok(r) => {
+                if self.router_error.take().is_some() {
+                    log("router started after earlier failures");
+                } else {
+                    log("router started");
+                }
+                self.router = Some(r);
+            }
+            Err(e) => {
+                let msg = format!("{e:#}");
+                if self.router_error.as_deref() != Some(msg.as_str()) {
+                    log(format!("router failed to start: {msg} (retrying every {}s)", ROUTER_RETRY.as_secs()));
+                }
+                self.router_error = Some(msg);
+            }
+        }
+        self.applied = Some(config);
+    }
+
+    /// Link access: ports, server certificates, the grant server. Set up once when the Site has
+    /// link access (at start, or later when `site update --enable-link-access` turns it on).
+    async fn ensure_link_access(&mut self, site: &Site) -> anyhow::Result<()> {
+        if !site.spec.link_access_enabled() || self.link_access.is_some() {
+            return Ok(());
+        }
+        let home = &self.home;
+        let access = match home.access()? {
+            Some(a) => a,
+            None => home.ensure_access(None, &[])?,
+        };
+        let ca = home.site_ca(site.name())?;
+        let server = home.issue_server_cert(SITE_SERVER_CERT, &ca, &access.san_hosts())?;
+        let grant_ca = home.grant_ca()?;
+        let grant_cert = home.issue_server_cert(GRANT_SERVER_CERT, &grant_ca, &access.san_hosts())?;
+        let ctx = Arc::new(GrantContext::new(home.clone(), now_unix));
+        let gs = GrantServer::start(ctx, &access.bind_host, access.grant_server, &grant_cert).await?;
+        log(format!("grant server listening on https://{}", gs.addr));
+        self.grant_server = Some(gs);
+        self.link_access = Some(LinkAccessConfig {
+            bind_host: access.bind_host.clone(),
+            inter_router_port: access.inter_router,
+            edge_port: access.edge,
+            tls: server.tls(),
+        });
+        log(format!(
+            "link access on {}: inter-router {}, edge {}; advertised as {}",
+            access.bind_host,
+            access.inter_router,
+            access.edge,
+            access.endpoint_hosts.join(", ")
+        ));
+        self.access = Some(access);
+        Ok(())
+    }
+
+    /// Grants applied with `system apply` (spec only) get their status as upstream's controller
+    /// gives it: code, url, ca, expiry.
+    fn process_grants(&self, res: &Resources) {
+        let Some(access) = &self.access else { return };
+        for g in res.grants.values().filter(|g| g.status.url.is_empty()) {
+            let mut g: AccessGrant = g.clone();
+            let ca = match self.home.grant_ca() {
+                Ok(ca) => ca,
+                Err(e) => {
+                    log(format!("grant {}: {e:#}", g.name()));
+                    continue;
+                }
+            };
+            if let Err(e) = crate::grant::process(&mut g, &access.grant_url_base(), &ca.cert_pem, now_unix()) {
+                log(format!("grant {}: {e:#}", g.name()));
+                continue;
+            }
+            let written = local::resource_yaml(&Resource::AccessGrant(g.clone()))
+                .and_then(|y| write_atomic(&self.home.resource_path(AccessGrant::KIND, g.name()), y.as_bytes(), 0o600));
+            match written {
+                Ok(()) => log(format!("grant {} processed: {}", g.name(), g.status.url)),
+                Err(e) => log(format!("grant {}: {e:#}", g.name())),
+            }
+        }
+    }
+
+    fn write_statuses(&mut self, res: &Resources) {
+        let router_status = self.router.as_ref().map(Router::status).unwrap_or_default();
+        let applied = self.applied.clone();
+        let now = now_rfc3339();
+        let st = &mut self.statuses;
+        let mut files: BTreeMap<String, String> = BTreeMap::new();
+        let mut put = |kind: &str, name: &str, value: Result<String, serde_yaml::Error>| match value {
+            Ok(v) => {
+                files.insert(format!("{kind}-{name}.yaml"), v);
+            }
+            Err(e) => log(format!("cannot encode the status of {kind} {name}: {e}")),
+        };
+
+        if let Some(site) = &res.site {
+            let s = st.site(site, self.access.as_ref(), &router_status, self.router_error.as_deref(), &now);
+            put(Site::KIND, site.name(), serde_yaml::to_string(&s));
+        }
+        for link in res.links.values() {
+            let config_error =
+                applied.as_ref().and_then(|c| c.links.get(link.name())).and_then(|l| l.config_error.clone());
+            let s = st.link(link, config_error, &router_status, self.router_error.as_deref(), &now);
+            put(Link::KIND, link.name(), serde_yaml::to_string(&s));
+        }
+        for l in res.listeners.values() {
+            let s = st.service(
+                Listener::KIND,
+                l.name(),
+                router_status.listeners.get(l.name()),
+                self.router_error.as_deref(),
+                &now,
+            );
+            put(Listener::KIND, l.name(), serde_yaml::to_string(&s));
+        }
+        for c in res.connectors.values() {
+            let s = st.service(
+                Connector::KIND,
+                c.name(),
+                router_status.connectors.get(c.name()),
+                self.router_error.as_deref(),
+                &now,
+            );
+            put(Connector::KIND, c.name(), serde_yaml::to_string(&s));
+        }
+        put(ROUTER_STATUS.0, ROUTER_STATUS.1, serde_yaml::to_string(&RouterStatusFile::from_router(&router_status)));
+
+        let dir = self.home.status_dir();
+        for (file, text) in &files {
+            if st.written.get(file) != Some(text) {
+                match write_atomic(&dir.join(file), text.as_bytes(), 0o600) {
+                    Ok(()) => {
+                        st.written.insert(file.clone(), text.clone());
+                    }
+                    Err(e) => log(format!("cannot write status {file}: {e:#}")),
+                }
+            }
+        }
+        // Status of resources that no longer exist goes away.
+        let keep: BTreeSet<&String> = files.keys().collect();
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".yaml") && !keep.contains(&name) {
+                    let _ = std::fs::remove_file(e.path());
+                    st.written.remove(&name);
+                }
+            }
+        }
+        st.prune(res);
+    }
+}
+
+/// Status kept between rounds so `lastTransitionTime` only moves when a condition changes.
+#[derive(Default)]
+struct Statuses {
+    site: Option<SiteStatus>,
+    links: BTreeMap<String, LinkStatus>,
+    services: BTreeMap<(String, String), ServiceStatus>,
+    written: BTreeMap<String, String>,
+}
+
+impl Statuses {
+    fn site(
+        &mut self,
+        site: &Site,
+        access: Option<&Access>,
+        router: &RouterStatus,
+        router_error: Option<&str>,
+        now: &str,
+    ) -> SiteStatus {
+        let link_access = site.spec.link_access_enabled();
+        let req = site_required(link_access);
+        let s = self.site.get_or_insert_with(SiteStatus::default);
+        s.status.set_condition(Condition::ready(condition::CONFIGURED), req, Some(now));
+        let running = match router_error {
+            None => Condition::ready(condition::RUNNING),
+            Some(e) => Condition::error(condition::RUNNING, format!("router not running: {e}")),
+        };
+        s.status.set_condition(running, req, Some(now));
+        s.endpoints = if link_access { access.map(Access::endpoints).unwrap_or_default() } else { Vec::new() };
+        if link_access {
+            let resolved = match (&router.link_access_error, s.endpoints.is_empty()) {
+                (Some(e), _) => Condition::error(condition::RESOLVED, e.clone()),
+                (None, true) => Condition::pending(condition::RESOLVED, "No endpoints"),
+                (None, false) => Condition::ready(condition::RESOLVED),
+            };
+            s.status.set_condition(resolved, req, Some(now));
+        } else {
+            s.status.conditions.retain(|c| c.type_ != condition::RESOLVED);
+            s.status.recompute(req, Some(now));
+        }
+        s.default_issuer = SITE_CA.into();
+        s.sites_in_network = i64::try_from(router.network.len().max(1)).unwrap_or(1);
+        s.network = router
+            .network
+            .values()
+            .map(|n| SiteRecord {
+                id: n.id.clone(),
+                name: n.name.clone(),
+                namespace: n.namespace.clone(),
+                platform: "local".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                links: n
+                    .links
+                    .keys()
+                    .map(|peer| LinkRecord {
+                        name: String::new(),
+                        remote_site_id: peer.clone(),
+                        remote_site_name: router.network.get(peer).map(|p| p.name.clone()).unwrap_or_default(),
+                        operational: true,
+                    })
+                    .collect(),
+            })
+            .collect();
+        s.clone()
+    }
+
+    fn link(
+        &mut self,
+        link: &Link,
+        config_error: Option<String>,
+        router: &RouterStatus,
+        router_error: Option<&str>,
+        now: &str,
+    ) -> LinkStatus {
+        let s = self.links.entry(link.name().to_string()).or_default();
+        let configured = match &config_error {
+            Some(e) => Condition::error(condition::CONFIGURED, e.clone()),
+            None => Condition::ready(condition::CONFIGURED),
+        };
+        s.status.set_condition(configured, Link::REQUIRED, Some(now));
+        let state = router.links.get(link.name());
+        let operational = match (router_error, state) {
+            (Some(_), _) | (None, None) => Condition::pending(condition::OPERATIONAL, "Not Operational"),
+            (None, Some(l)) => match l.phase {
+                LinkPhase::Ready => Condition::ready(condition::OPERATIONAL),
+                LinkPhase::Pending if l.message.is_empty() || l.message == "OK" => {
+                    Condition::pending(condition::OPERATIONAL, "Not Operational")
+                }
+                LinkPhase::Pending => Condition::pending(condition::OPERATIONAL, l.message.clone()),
+                LinkPhase::Error => Condition::error(condition::OPERATIONAL, l.message.clone()),
+            },
+        };
+        s.status.set_condition(operational, Link::REQUIRED, Some(now));
+        s.remote_site_id = state.map(|l| l.remote_site_id.clone()).unwrap_or_default();
+        s.remote_site_name = state.map(|l| l.remote_site_name.clone()).unwrap_or_default();
+        s.clone()
+    }
+
+    fn service(
+        &mut self,
+        kind: &str,
+        name: &str,
+        state: Option<&crate::router::ServiceState>,
+        router_error: Option<&str>,
+        now: &str,
+    ) -> ServiceStatus {
+        let s = self.services.entry((kind.to_string(), name.to_string())).or_default();
+        let (configured, matched) = match (router_error, state) {
+            (Some(e), _) => (Condition::error(condition::CONFIGURED, format!("router not running: {e}")), None),
+            (None, None) => (Condition::pending(condition::CONFIGURED, "Not Configured"), None),
+            (None, Some(st)) => {
+                let c = if st.ok {
+                    Condition::ready(condition::CONFIGURED)
+                } else {
+                    Condition::error(condition::CONFIGURED, st.message.clone())
+                };
+                (c, Some(st.matched))
+            }
+        };
+        s.status.set_condition(configured, SERVICE_REQUIRED, Some(now));
+        let other = if kind == Listener::KIND { "connectors" } else { "listeners" };
+        let m = match matched {
+            Some(true) => Condition::ready(condition::MATCHED),
+            _ => Condition::pending(condition::MATCHED, format!("No matching {other}")),
+        };
+        s.status.set_condition(m, SERVICE_REQUIRED, Some(now));
+        if kind == Listener::KIND {
+            s.has_matching_connector = matched == Some(true);
+        } else {
+            s.has_matching_listener = matched == Some(true);
+        }
+        s.clone()
+    }
+
+    fn prune(&mut self, res: &Resources) {
+        self.links.retain(|n, _| res.links.contains_key(n));
+        self.services.retain(|(k, n), _| res.contains(k, n));
+    }
+}
