@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run() { printf '$ kubectl skupper %s\n' "$*"; "$bin" "$@"; }
+run() { printf '$ kubectl skupper %s\n' "$*" >&2; "$bin" "$@"; }
 
 say "building kubectl-skupper"
 cargo build --locked -p kubectl-skupper
