@@ -13,7 +13,8 @@
 //! - [`link`]: Link generation from a site's endpoints and Link validation.
 //! - [`routing`]: path cost over the link-state graph and the per-connection target choice.
 //! - [`inspect`]: a report of what a token or Link file holds.
-//! - [`names`]: Kubernetes name rules.
+//! - [`names`]: Kubernetes name and host rules.
+//! - [`admission`]: AdmissionReview types and the Link admission policy (webhook and Wasm guest).
 //!
 //! ```
 //! use skupper_core::resources::{Link, LinkSpec};
@@ -25,6 +26,7 @@
 
 extern crate alloc;
 
+pub mod admission;
 pub mod duration;
 pub mod grant;
 pub mod inspect;
