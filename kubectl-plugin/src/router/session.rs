@@ -247,6 +247,9 @@ pub(crate) async fn run(
     let mut conn = yamux::Connection::new(io.compat(), yamux_config(), mode);
     let (opener, mut opens) = mpsc::channel(64);
     let handle = SessionHandle { id: shared.next_id(), opener, live: Arc::default(), outbox: Arc::default() };
+    // However this future ends (even dropped by a cancelled caller), the session leaves the
+    // network view.
+    let _registration = Unregister { shared: shared.clone(), id: handle.id };
     let Some(hello) = shared.hello_for(&origin, &handle) else {
         return SessionEnd { ready: false, error: "the link was removed".into() };
     };
@@ -283,8 +286,19 @@ pub(crate) async fn run(
         }
         _ = token.cancelled() => "the link was closed by this site".to_string(),
     };
-    shared.unregister_session(handle.id);
     SessionEnd { ready: ready.load(Ordering::Relaxed), error }
+}
+
+/// Unregisters a session when dropped.
+struct Unregister {
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl Drop for Unregister {
+    fn drop(&mut self) {
+        self.shared.unregister_session(self.id);
+    }
 }
 
 /// Both control directions: our stream (hello, then the outbox) and the peer's.

@@ -255,3 +255,409 @@ async fn half_close_reaches_the_server_and_the_answer_still_comes_back() {
     b.shutdown().await;
     a.shutdown().await;
 }
+
+/// B dials A with `tls`; returns the message of B's link once it settled in Error, and checks
+/// it never became Ready.
+async fn link_error(a_pki: &Pki, tls: TlsMaterial, host: &str) -> String {
+    let a = Router::start(with_access(config("a"), a_pki)).await.unwrap();
+    let mut cb = config("b");
+    let mut l = link(a_pki, access_port(&a), 1);
+    l.tls = tls;
+    l.host = host.into();
+    cb.links.insert("to-a".into(), l);
+    let b = Router::start(cb).await.unwrap();
+    let msg = wait_for("link error", &b, |s| {
+        let l = &s.links["to-a"];
+        assert_ne!(l.phase, LinkPhase::Ready, "the link must not come up");
+        (l.phase == LinkPhase::Error).then(|| l.message.clone())
+    })
+    .await;
+    // A few more attempts: still not ready, same diagnosis.
+    let again = wait_for("second failed attempt", &b, |s| {
+        let l = &s.links["to-a"];
+        assert_ne!(l.phase, LinkPhase::Ready, "the link must not come up");
+        (l.phase == LinkPhase::Error && l.message == msg).then_some(())
+    });
+    again.await;
+    assert!(a.status().incoming.is_empty());
+    b.shutdown().await;
+    a.shutdown().await;
+    msg
+}
+
+#[tokio::test]
+async fn client_certificate_from_another_ca_is_rejected_by_the_remote_site() {
+    let pa = pki("a");
+    let rogue = pki("rogue");
+    let mut tls = rogue.client.tls();
+    tls.ca_pem = pa.client.ca_pem.clone().into_bytes(); // trusts A, but signed by another CA
+    let msg = link_error(&pa, tls, "127.0.0.1").await;
+    assert!(msg.starts_with("TLS handshake failed: the remote site rejected this link's client certificate"), "{msg}");
+}
+
+#[tokio::test]
+async fn server_certificate_not_trusted_by_the_link_ca() {
+    let pa = pki("a");
+    let other = pki("other");
+    let mut tls = pa.client.tls();
+    tls.ca_pem = other.client.ca_pem.clone().into_bytes();
+    let msg = link_error(&pa, tls, "127.0.0.1").await;
+    assert!(
+        msg.starts_with(
+            "TLS handshake failed: the server's certificate is not trusted by the link's CA (unknown issuer)"
+        ),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn server_certificate_for_another_host_name() {
+    let pa = pki("a");
+    // The server certificate covers 127.0.0.1 and localhost; 127.0.0.2 reaches the same socket?
+    // No: the listener is bound to 127.0.0.1 only, so use a certificate without 127.0.0.1.
+    let ca = new_ca("a2 site CA", DEFAULT_VALIDITY).unwrap();
+    let server = issue_server(&ca, "skupper-router", &["west.example.com".to_string()], DEFAULT_VALIDITY).unwrap();
+    let client = issue_client(&ca, "client", DEFAULT_VALIDITY).unwrap();
+    let p = Pki { server, client };
+    let msg = link_error(&p, p.client.tls(), "127.0.0.1").await;
+    assert!(msg.contains("not valid for 127.0.0.1 (host name mismatch)"), "{msg}");
+    drop(pa);
+}
+
+#[tokio::test]
+async fn connection_refused_and_configuration_errors_are_reported() {
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let pa = pki("a");
+    let mut cb = config("b");
+    cb.links.insert("refused".into(), link(&pa, closed, 1));
+    let mut broken = link(&pa, 55671, 1);
+    broken.config_error = Some("Secret not found for proxy configuration".into());
+    cb.links.insert("misconfigured".into(), broken);
+    let b = Router::start(cb).await.unwrap();
+    // Before the first attempt completes the link is pending (or already failed).
+    let first = b.status().links["refused"].clone();
+    assert!(matches!(first.phase, LinkPhase::Pending | LinkPhase::Error), "{first:?}");
+    let msg = wait_for("refused", &b, |s| {
+        let l = &s.links["refused"];
+        (l.phase == LinkPhase::Error).then(|| l.message.clone())
+    })
+    .await;
+    assert_eq!(msg, format!("connection refused by 127.0.0.1:{closed}"));
+    let l = &b.status().links["misconfigured"];
+    assert_eq!((l.phase, l.message.as_str()), (LinkPhase::Error, "Secret not found for proxy configuration"));
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn cost_update_keeps_open_connections_flowing() {
+    let (echo, _echo_task) = echo_server().await;
+    let (a, b, pa) = two_sites("echo", echo).await;
+    wait_ready(&b, "to-a").await;
+    wait_matched(&b, "front").await;
+    let port = listener_port(&b, "front").await;
+
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut buf = [0u8; 5];
+    conn.write_all(b"hello").await.unwrap();
+    bounded("first echo", conn.read_exact(&mut buf)).await.unwrap();
+    assert_eq!(&buf, b"hello");
+
+    let mut cb = config("b");
+    cb.links.insert("to-a".into(), link(&pa, access_port(&a), 7));
+    cb.listeners.insert("front".into(), listener("echo"));
+    b.apply(cb).await.unwrap();
+    wait_for("cost 7 on b", &b, |s| {
+        (s.links["to-a"].cost == 7 && s.network.get("id-a").and_then(|n| n.cost) == Some(7)).then_some(())
+    })
+    .await;
+    wait_for("cost 7 on a", &a, |s| {
+        (s.incoming.len() == 1 && s.incoming[0].cost == 7 && s.network.get("id-b").and_then(|n| n.cost) == Some(7))
+            .then_some(())
+    })
+    .await;
+    assert_eq!(b.status().links["to-a"].phase, LinkPhase::Ready);
+
+    conn.write_all(b"again").await.unwrap();
+    bounded("echo after the cost change", conn.read_exact(&mut buf)).await.unwrap();
+    assert_eq!(&buf, b"again");
+    // Still the same single link session on A.
+    assert_eq!(a.status().incoming.len(), 1);
+    b.shutdown().await;
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_sites_route_through_the_middle_one() {
+    // A -> B <- C: A's listener reaches C's connector through B.
+    let (echo, _echo_task) = echo_server().await;
+    let pb = pki("b");
+    let b = Router::start(with_access(config("b"), &pb)).await.unwrap();
+    let bport = access_port(&b);
+    let mut ca = config("a");
+    ca.links.insert("to-b".into(), link(&pb, bport, 2));
+    ca.listeners.insert("front".into(), listener("db"));
+    let a = Router::start(ca).await.unwrap();
+    let mut cc = config("c");
+    cc.links.insert("to-b".into(), link(&pb, bport, 3));
+    cc.connectors.insert("db".into(), connector("db", echo));
+    let c = Router::start(cc).await.unwrap();
+
+    wait_matched(&a, "front").await;
+    let view = a.status().network;
+    assert_eq!(view["id-c"].cost, Some(5));
+    assert_eq!(view["id-c"].next_hop.as_deref(), Some("id-b"));
+    assert_eq!(view["id-c"].connectors, ["db"]);
+    // C's connector knows a listener exists somewhere in the network.
+    wait_for("connector matched on c", &c, |s| s.connectors["db"].matched.then_some(())).await;
+
+    let port = listener_port(&a, "front").await;
+    let data = pattern(3, 200_000);
+    let got = bounded("echo through b", round_trip(port, data.clone())).await;
+    assert!(got == data);
+    assert_eq!(a.status().listeners["front"].routing.get("id-c"), Some(&1));
+
+    // C goes away: A's listener loses its match and new connections are refused.
+    c.shutdown().await;
+    wait_for("listener unmatched", &a, |s| (!s.listeners["front"].matched).then_some(())).await;
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut buf = [0u8; 16];
+    // Closed without an answer (an orderly close or a reset, both are fine).
+    let read = bounded("refused connection", conn.read(&mut buf)).await;
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    wait_for("unrouted counted", &a, |s| (s.listeners["front"].unrouted == 1).then_some(())).await;
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cheaper_path_fills_first_then_connections_alternate() {
+    let (cheap_port, _t1) = name_server("cheap").await;
+    let (dear_port, _t2) = name_server("dear").await;
+    let pb = pki("b");
+    let pc = pki("c");
+    let mut cb = with_access(config("b"), &pb);
+    cb.connectors.insert("svc".into(), connector("svc", cheap_port));
+    let b = Router::start(cb).await.unwrap();
+    let mut cc = with_access(config("c"), &pc);
+    cc.connectors.insert("svc".into(), connector("svc", dear_port));
+    let c = Router::start(cc).await.unwrap();
+    let mut ca = config("a");
+    ca.links.insert("to-b".into(), link(&pb, access_port(&b), 1));
+    ca.links.insert("to-c".into(), link(&pc, access_port(&c), 5));
+    ca.listeners.insert("front".into(), listener("svc"));
+    let a = Router::start(ca).await.unwrap();
+    wait_for("both targets known", &a, |s| {
+        let known =
+            |id: &str, cost: u64| s.network.get(id).is_some_and(|n| n.cost == Some(cost) && n.connectors == ["svc"]);
+        (known("id-b", 1) && known("id-c", 5)).then_some(())
+    })
+    .await;
+    let port = listener_port(&a, "front").await;
+    let mut open = Vec::new();
+    let mut answers = Vec::new();
+    for _ in 0..10 {
+        let (who, conn) = who_answers(port).await;
+        answers.push(who);
+        open.push(conn);
+    }
+    let expect = ["cheap", "cheap", "cheap", "cheap", "cheap", "dear", "cheap", "dear", "cheap", "dear"];
+    assert_eq!(answers, expect);
+    let routing = a.status().listeners["front"].routing.clone();
+    assert_eq!(routing, BTreeMap::from([("id-b".to_string(), 7), ("id-c".to_string(), 3)]));
+    drop(open);
+    for r in [a, b, c] {
+        r.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_connector_first_and_failover_to_remote_when_it_is_down() {
+    let (local_port, local_task) = name_server("local").await;
+    let (remote_port, _t) = name_server("remote").await;
+    let pb = pki("b");
+    let mut cb = with_access(config("b"), &pb);
+    cb.connectors.insert("svc".into(), connector("svc", remote_port));
+    let b = Router::start(cb).await.unwrap();
+    let mut ca = config("a");
+    ca.links.insert("to-b".into(), link(&pb, access_port(&b), 1));
+    ca.listeners.insert("front".into(), listener("svc"));
+    ca.connectors.insert("svc-local".into(), connector("svc", local_port));
+    let a = Router::start(ca).await.unwrap();
+    wait_for("remote target known", &a, |s| s.network.get("id-b").filter(|n| n.connectors == ["svc"]).map(|_| ()))
+        .await;
+    let port = listener_port(&a, "front").await;
+
+    let (who, conn) = who_answers(port).await;
+    assert_eq!(who, "local");
+    drop(conn);
+    wait_for("local connection closed", &a, |s| (s.connectors["svc-local"].open == 0).then_some(())).await;
+    let (who, _conn) = who_answers(port).await;
+    assert_eq!(who, "local", "an idle local connector wins over any remote one");
+
+    // The local server goes down: its port refuses, and the connection fails over.
+    local_task.abort();
+    let _ = local_task.await;
+    let (who, _conn2) = who_answers(port).await;
+    assert_eq!(who, "remote");
+    let st = a.status();
+    assert!(st.connectors["svc-local"].message.contains("connection refused"), "{:?}", st.connectors["svc-local"]);
+    assert_eq!(st.listeners["front"].routing.get("id-b"), Some(&1));
+    assert_eq!(st.listeners["front"].routing.get("id-a"), Some(&2));
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// A tiny HTTP CONNECT proxy; answers 407 unless the request carries `auth` (when set).
+async fn connect_proxy(auth: Option<&'static str>) -> (u16, JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut r = BufReader::new(s);
+                let mut head = Vec::new();
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                    head.push(line);
+                }
+                let target = head[0].split(' ').nth(1).unwrap_or_default().to_string();
+                let authorized =
+                    auth.is_none_or(|a| head.iter().any(|h| h.trim() == format!("Proxy-Authorization: Basic {a}")));
+                let mut s = r.into_inner();
+                if !head[0].starts_with("CONNECT ") || !authorized {
+                    let _ = s
+                        .write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n")
+                        .await;
+                    return;
+                }
+                let Ok(mut up) = TcpStream::connect(&target).await else {
+                    let _ = s.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+                    return;
+                };
+                // No reason phrase: accepted as well.
+                s.write_all(b"HTTP/1.1 200\r\nVia: test\r\n\r\n").await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut s, &mut up).await;
+            });
+        }
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn links_through_an_http_connect_proxy() {
+    let (echo, _echo_task) = echo_server().await;
+    // base64("alice:s3cret")
+    let (proxy_port, _p) = connect_proxy(Some("YWxpY2U6czNjcmV0")).await;
+    let pa = pki("a");
+    let mut ca = with_access(config("a"), &pa);
+    ca.connectors.insert("backend".into(), connector("echo", echo));
+    let a = Router::start(ca).await.unwrap();
+    let settings = |pass: &str| ProxySettings {
+        host: "127.0.0.1".into(),
+        port: proxy_port,
+        username: Some("alice".into()),
+        password: Some(pass.into()),
+    };
+    let mut cb = config("b");
+    let mut good = link(&pa, access_port(&a), 1);
+    good.proxy = Some(("corp-proxy".into(), settings("s3cret")));
+    cb.links.insert("via-proxy".into(), good);
+    let mut wrong = link(&pa, access_port(&a), 1);
+    wrong.proxy = Some(("corp-proxy".into(), settings("wrong")));
+    cb.links.insert("wrong-password".into(), wrong);
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut gone = link(&pa, access_port(&a), 1);
+    gone.proxy = Some(("corp-proxy".into(), ProxySettings { port: closed, ..settings("s3cret") }));
+    cb.links.insert("proxy-down".into(), gone);
+    cb.listeners.insert("front".into(), listener("echo"));
+    let b = Router::start(cb).await.unwrap();
+
+    let state = wait_ready(&b, "via-proxy").await;
+    assert_eq!(state.proxy.as_deref(), Some("corp-proxy"));
+    wait_matched(&b, "front").await;
+    let port = listener_port(&b, "front").await;
+    let data = pattern(9, 100_000);
+    assert!(bounded("echo through the proxy", round_trip(port, data.clone())).await == data);
+
+    let msg = wait_for("407", &b, |s| {
+        let l = &s.links["wrong-password"];
+        (l.phase == LinkPhase::Error).then(|| l.message.clone())
+    })
+    .await;
+    assert!(msg.starts_with("proxy authentication required (407)"), "{msg}");
+    assert!(msg.contains("corp-proxy"), "{msg}");
+    let msg = wait_for("proxy down", &b, |s| {
+        let l = &s.links["proxy-down"];
+        (l.phase == LinkPhase::Error).then(|| l.message.clone())
+    })
+    .await;
+    assert_eq!(msg, format!("proxy unreachable: connection refused by 127.0.0.1:{closed}"));
+    b.shutdown().await;
+    a.shutdown().await;
+}
+
+#[tokio::test]
+async fn bind_errors_are_reported_in_status() {
+    let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let pa = pki("a");
+    let mut ca = with_access(config("a"), &pa);
+    if let Some(access) = ca.link_access.as_mut() {
+        access.inter_router_port = port;
+    }
+    ca.listeners.insert("front".into(), ListenerConfig { port, ..listener("k") });
+    let a = Router::start(ca).await.unwrap();
+    let st = a.status();
+    let err = st.link_access_error.expect("link access error");
+    assert!(err.contains(&format!("cannot listen for links on 127.0.0.1:{port}")), "{err}");
+    let l = &st.listeners["front"];
+    assert!(!l.ok && l.message.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{l:?}");
+    a.shutdown().await;
+}
+
+#[tokio::test]
+async fn apply_adds_and_removes_links_listeners_and_connectors() {
+    let (echo, _echo_task) = echo_server().await;
+    let pa = pki("a");
+    let a = Router::start(with_access(config("a"), &pa)).await.unwrap();
+    let b = Router::start(config("b")).await.unwrap();
+    assert!(b.status().links.is_empty());
+
+    let mut ca = with_access(config("a"), &pa);
+    ca.connectors.insert("backend".into(), connector("echo", echo));
+    a.apply(ca).await.unwrap();
+    let mut cb = config("b");
+    cb.links.insert("to-a".into(), link(&pa, access_port(&a), 1));
+    cb.listeners.insert("front".into(), listener("echo"));
+    b.apply(cb.clone()).await.unwrap();
+    wait_ready(&b, "to-a").await;
+    wait_matched(&b, "front").await;
+    let port = listener_port(&b, "front").await;
+    assert!(round_trip(port, b"ping".to_vec()).await == b"ping");
+
+    // Removing the link drops the session; A forgets B.
+    cb.links.clear();
+    b.apply(cb).await.unwrap();
+    assert!(b.status().links.is_empty());
+    wait_for("incoming gone", &a, |s| s.incoming.is_empty().then_some(())).await;
+    wait_for("listener unmatched", &b, |s| (!s.listeners["front"].matched).then_some(())).await;
+    // Site id changes are refused without touching anything.
+    let mut other = config("b");
+    other.site_id = "someone-else".into();
+    assert!(b.apply(other).await.is_err());
+    assert!(b.status().listeners.contains_key("front"));
+    b.shutdown().await;
+    a.shutdown().await;
+}
