@@ -3,7 +3,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -167,7 +167,9 @@ pub(crate) async fn run_acceptor(
     token: CancellationToken,
     sessions: CancellationToken,
 ) {
-    let mut throttle = Throttle::default();
+    // Shared by the connections of this port; messages name the peer's address without its
+    // port so that a site retrying with a bad certificate is logged once, not every attempt.
+    let throttle = Arc::new(Mutex::new(Throttle::default()));
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -176,12 +178,12 @@ pub(crate) async fn run_acceptor(
         match accepted {
             Ok((tcp, peer)) => {
                 let _ = tcp.set_nodelay(true);
-                let task = incoming(shared.clone(), tcp, peer, tls.clone(), sessions.child_token());
-                shared.tasks.spawn(task);
+                let task = incoming(shared.clone(), tcp, peer, tls.clone(), sessions.child_token(), throttle.clone());
+                shared.spawn(task);
             }
             Err(e) => {
                 // Out of file descriptors and the like: wait a little instead of spinning.
-                throttle.log(&format!("accepting links failed: {e}"));
+                log_throttled(&throttle, &format!("accepting links failed: {e}"));
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(100)) => {}
                     _ = token.cancelled() => return,
@@ -191,7 +193,19 @@ pub(crate) async fn run_acceptor(
     }
 }
 
-async fn incoming(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, tls: TlsAcceptor, token: CancellationToken) {
+fn log_throttled(throttle: &Mutex<Throttle>, message: &str) {
+    throttle.lock().unwrap_or_else(|e| e.into_inner()).log(message);
+}
+
+async fn incoming(
+    shared: Arc<Shared>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    tls: TlsAcceptor,
+    token: CancellationToken,
+    throttle: Arc<Mutex<Throttle>>,
+) {
+    let from = peer.ip();
     let handshake = tls.accept(tcp).into_fallible();
     let stream = tokio::select! {
         r = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake) => r,
@@ -203,14 +217,17 @@ async fn incoming(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, tls: Tl
             if end.ready {
                 log!("incoming link from {peer} ended: {}", end.error);
             } else {
-                log!("incoming link from {peer} failed: {}", end.error);
+                log_throttled(&throttle, &format!("incoming link from {from} failed: {}", end.error));
             }
         }
         Ok(Err((e, tcp))) => {
-            log!("link from {peer}: {}", tls::describe_server_error(&e));
+            log_throttled(&throttle, &format!("link from {from}: {}", tls::describe_server_error(&e)));
             close_gracefully(tcp).await;
         }
-        Err(_) => log!("link from {peer}: no TLS handshake within {}s", HANDSHAKE_TIMEOUT.as_secs()),
+        Err(_) => log_throttled(
+            &throttle,
+            &format!("link from {from}: no TLS handshake within {}s", HANDSHAKE_TIMEOUT.as_secs()),
+        ),
     }
 }
 

@@ -267,7 +267,6 @@ struct Running {
     incoming: CancellationToken,
     links: BTreeMap<String, CancellationToken>,
     listeners: BTreeMap<String, (CancellationToken, Option<JoinHandle<()>>)>,
-    housekeeping: Option<JoinHandle<()>>,
 }
 
 /// How often unreachable sites are checked for pruning.
@@ -305,7 +304,7 @@ impl Router {
     pub async fn start(config: RouterConfig) -> anyhow::Result<Self> {
         validate(&config)?;
         let shared = Shared::new(&config);
-        let housekeeping = shared.tasks.spawn(housekeeping(shared.clone()));
+        shared.spawn(housekeeping(shared.clone()));
         let empty = RouterConfig {
             links: BTreeMap::new(),
             listeners: BTreeMap::new(),
@@ -319,7 +318,6 @@ impl Router {
             incoming: shared.root.child_token(),
             links: BTreeMap::new(),
             listeners: BTreeMap::new(),
-            housekeeping: Some(housekeeping),
         };
         let router = Self { shared, running: tokio::sync::Mutex::new(running) };
         router.apply(config).await?;
@@ -416,7 +414,7 @@ impl Router {
                 for l in access.listeners {
                     let task =
                         link::run_acceptor(shared.clone(), l, access.tls.clone(), token.clone(), run.incoming.clone());
-                    tasks.push(shared.tasks.spawn(task));
+                    tasks.push(shared.spawn(task));
                 }
             }
             Err(e) => {
@@ -466,7 +464,7 @@ impl Router {
                 };
                 st.links.insert(name.clone(), entry);
             }
-            shared.tasks.spawn(link::run_link(shared.clone(), name.clone(), generation, token.clone()));
+            shared.spawn(link::run_link(shared.clone(), name.clone(), generation, token.clone()));
             run.links.insert(name.clone(), token);
         }
     }
@@ -501,7 +499,7 @@ impl Router {
                     let port = l.local_addr().map(|a| a.port()).unwrap_or(cfg.port);
                     let task =
                         service::run_listener(shared.clone(), name.clone(), cfg.routing_key.clone(), l, token.clone());
-                    (Ok(port), Some(shared.tasks.spawn(task)))
+                    (Ok(port), Some(shared.spawn(task)))
                 }
                 Err(e) => {
                     log!("listener {name}: {e}");

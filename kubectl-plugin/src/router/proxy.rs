@@ -105,7 +105,7 @@ fn check_status(head: &[u8], secret: &str, target: &str) -> Result<(), String> {
         "407" => Err(format!(
             "proxy authentication required (407); check the username and password in proxy Secret {secret}"
         )),
-        "403" => Err(format!("proxy denied the CONNECT (403 Forbidden) to {target}")),
+        "403" => Err(format!("proxy denied the CONNECT (403 Forbidden); the proxy must allow tunnels to {target}")),
         _ => Err(format!("proxy refused the CONNECT to {target}: {line}")),
     }
 }

@@ -11,7 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use super::link::connect_tcp;
-use super::log::{Throttle, log};
+use super::log::Throttle;
 use super::proto::{DataHeader, DataReply, MAX_HEADER_FRAME, MAX_HOPS, StreamHeader, read_frame, write_frame};
 use super::session::{LinkStream, SessionHandle};
 use super::state::Shared;
@@ -174,6 +174,12 @@ impl Shared {
         }
     }
 
+    fn listener_log(&self, listener: &str, message: &str) {
+        if let Some(l) = self.lock().listeners.get_mut(listener) {
+            l.throttle.log(message);
+        }
+    }
+
     fn next_hop_session(&self, site: &str) -> Option<SessionHandle> {
         let st = self.lock();
         let hop = st.table.route(site)?.next_hop.clone();
@@ -206,7 +212,7 @@ pub(crate) async fn run_listener(
         match accepted {
             Ok((tcp, _)) => {
                 let task = serve_client(shared.clone(), name.clone(), key.clone(), tcp);
-                shared.tasks.spawn(task);
+                shared.spawn(task);
             }
             Err(e) => {
                 throttle.log(&format!("listener {name}: accepting failed: {e}"));
@@ -260,9 +266,8 @@ async fn serve_client(shared: Arc<Shared>, listener: String, key: String, client
                         return;
                     }
                     Err(e) => {
-                        log!(
-                            "listener {listener}: site {site} could not take a connection: {e}; trying another target"
-                        );
+                        let msg = format!("listener {listener}: site {site} could not take a connection: {e}");
+                        shared.listener_log(&listener, &msg);
                         tried.push(Tried::Remote(site));
                         last_error = Some(e);
                     }

@@ -263,7 +263,7 @@ pub(crate) async fn run(
         move |stream: yamux::Stream| {
             let stream = LinkStream::new(stream, live.clone());
             let task = serve_inbound(shared.clone(), stream, ctrl_tx.clone());
-            shared.tasks.spawn(task);
+            shared.spawn(task);
         }
     };
     let driver = drive(&mut conn, &mut opens, inbound);

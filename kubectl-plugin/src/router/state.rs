@@ -255,6 +255,20 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Spawns a counted task that also ends when the router shuts down.
+    pub(crate) fn spawn<F>(&self, f: F) -> JoinHandle<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let root = self.root.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                _ = f => {}
+                _ = root.cancelled() => {}
+            }
+        })
+    }
+
     /// A fresh id for sessions and generations.
     pub(crate) fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
