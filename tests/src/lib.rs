@@ -1,1 +1,402 @@
 //! Helpers for the end-to-end tests: temporary site homes, the built binary, child-process guards.
+//!
+//! Every [`Env`] is a fresh temporary directory used as `XDG_DATA_HOME` (so its sites never see
+//! another test's), with its own loopback address for link access (so sites of tests running in
+//! parallel never compete for ports). Dropping an `Env` stops, by pid, every site process its
+//! sites started, then removes the directory (kept when `KEEP_TEST_DIRS` is set).
+
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Longest a single CLI invocation may take before the test fails.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The kubectl-skupper binary: `$KUBECTL_SKUPPER_BIN`, or the workspace's debug build, built
+/// (once per test process) with `cargo build -p kubectl-skupper` so it is never stale. When this
+/// crate has its `webhook` feature, the binary is built with it too, so all tests share one binary.
+pub fn binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("KUBECTL_SKUPPER_BIN") {
+            return PathBuf::from(p);
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut args = vec!["build", "--quiet", "-p", "kubectl-skupper", "--bin", "kubectl-skupper"];
+        if cfg!(feature = "webhook") {
+            args.extend(["--features", "webhook"]);
+        }
+        let status = Command::new(cargo)
+            .args(&args)
+            .current_dir(&root)
+            .stdin(Stdio::null())
+            .status()
+            .expect("running cargo build for kubectl-skupper");
+        assert!(status.success(), "cargo build -p kubectl-skupper failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+        let bin = target.join("debug").join("kubectl-skupper");
+        assert!(bin.exists(), "{} was not built", bin.display());
+        bin
+    })
+    .clone()
+}
+
+/// What a command printed and how it ended.
+#[derive(Debug, Clone)]
+pub struct Out {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Out {
+    /// Panics (showing everything) unless the command succeeded.
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "command failed:\n{self}");
+        self
+    }
+    /// Panics unless the command exited with `code`.
+    #[track_caller]
+    pub fn code(self, code: i32) -> Self {
+        assert_eq!(self.code, code, "unexpected exit code:\n{self}");
+        self
+    }
+}
+
+impl std::fmt::Display for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit code {}\n--- stdout ---\n{}--- stderr ---\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// One test's world: a data directory, a work directory and a loopback address.
+pub struct Env {
+    /// Root of the temporary directory.
+    pub dir: PathBuf,
+    /// `XDG_DATA_HOME` of every command.
+    pub data: PathBuf,
+    /// Working directory of every command (token files go here).
+    pub work: PathBuf,
+    /// Loopback address for this test's link access (`--bind-host`).
+    pub ip: String,
+}
+
+impl Env {
+    /// A fresh world; `tag` names the directory.
+    pub fn new(tag: &str) -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let pid = std::process::id();
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!("kse2e-{tag}-{pid}-{n}-{nanos}"));
+        let data = dir.join("data");
+        let work = dir.join("work");
+        std::fs::create_dir_all(&data).expect("create data dir");
+        std::fs::create_dir_all(&work).expect("create work dir");
+        // 127.<pid-derived>.<n>.<n>: distinct per test in this process, and very likely across processes.
+        let ip = format!("127.{}.{}.{}", 10 + pid % 200, (n / 200) % 250 + 1, n % 200 + 2);
+        Self { dir, data, work, ip }
+    }
+
+    /// The site directory of namespace `ns`.
+    pub fn home(&self, ns: &str) -> PathBuf {
+        self.data.join("kubectl-skupper").join("namespaces").join(ns)
+    }
+
+    /// A resource file of namespace `ns`.
+    pub fn resource(&self, ns: &str, kind: &str, name: &str) -> PathBuf {
+        self.home(ns).join("input").join("resources").join(format!("{kind}-{name}.yaml"))
+    }
+
+    /// The names of the files in `ns`'s `input/resources`, sorted.
+    pub fn resource_files(&self, ns: &str) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.home(ns).join("input").join("resources"))
+            .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// Runs the binary with `args` (no stdin), bounded by [`COMMAND_TIMEOUT`].
+    pub fn run(&self, args: &[&str]) -> Out {
+        self.run_with_input(args, None)
+    }
+
+    /// Runs the binary with `args` and `input` on stdin.
+    pub fn run_with_input(&self, args: &[&str], input: Option<&str>) -> Out {
+        self.run_full(args, input, &[])
+    }
+
+    /// Runs the binary with `args`, `input` on stdin and extra environment variables.
+    pub fn run_full(&self, args: &[&str], input: Option<&str>, envs: &[(&str, &str)]) -> Out {
+        let mut cmd = Command::new(binary());
+        cmd.envs(envs.iter().copied());
+        cmd.args(args).current_dir(&self.work).env("XDG_DATA_HOME", &self.data).env_remove("SKUPPER_HOME");
+        if !envs.iter().any(|(k, _)| *k == "SKUPPER_PLATFORM") {
+            cmd.env_remove("SKUPPER_PLATFORM");
+        }
+        cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("starting kubectl-skupper");
+        if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+            stdin.write_all(text.as_bytes()).expect("writing stdin");
+        }
+        let mut out_pipe = child.stdout.take().expect("stdout");
+        let mut err_pipe = child.stderr.take().expect("stderr");
+        let out_t = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out_pipe.read_to_string(&mut s);
+            s
+        });
+        let err_t = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err_pipe.read_to_string(&mut s);
+            s
+        });
+        let deadline = Instant::now() + COMMAND_TIMEOUT;
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("waiting for kubectl-skupper") {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("kubectl-skupper {args:?} did not finish within {COMMAND_TIMEOUT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Out {
+            code: status.code().unwrap_or(-1),
+            stdout: out_t.join().unwrap_or_default(),
+            stderr: err_t.join().unwrap_or_default(),
+        }
+    }
+
+    /// Runs in namespace `ns`.
+    pub fn ns(&self, ns: &str, args: &[&str]) -> Out {
+        let mut all = vec!["-n", ns];
+        all.extend_from_slice(args);
+        self.run(&all)
+    }
+
+    /// Creates site `name` in namespace `name` with link access on this test's address.
+    pub fn site_with_link_access(&self, name: &str) {
+        self.ns(name, &["site", "create", name, "--enable-link-access", "--bind-host", &self.ip]).ok();
+    }
+
+    /// Starts the site of `ns` in the background and returns its pid.
+    pub fn start(&self, ns: &str) -> u32 {
+        self.ns(ns, &["system", "start"]).ok();
+        self.pid(ns).expect("a started site writes its pid file")
+    }
+
+    /// The pid of `ns`'s running site, if its pid file names a live site process.
+    pub fn pid(&self, ns: &str) -> Option<u32> {
+        let pid: u32 =
+            std::fs::read_to_string(self.home(ns).join("runtime").join("router.pid")).ok()?.trim().parse().ok()?;
+        site_process_alive(pid).then_some(pid)
+    }
+
+    /// Reads a YAML file as a JSON value.
+    pub fn yaml(&self, path: &Path) -> serde_json::Value {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+    }
+
+    /// The router log of `ns` (for failure messages).
+    pub fn log(&self, ns: &str) -> String {
+        std::fs::read_to_string(self.home(ns).join("runtime").join("router.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let Ok(entries) = std::fs::read_dir(self.data.join("kubectl-skupper").join("namespaces")) else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+            return;
+        };
+        for e in entries.flatten() {
+            let Ok(text) = std::fs::read_to_string(e.path().join("runtime").join("router.pid")) else { continue };
+            let Ok(pid) = text.trim().parse::<u32>() else { continue };
+            stop_pid(pid);
+        }
+        if std::env::var_os("KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Whether `pid` is a live (not zombie) `kubectl-skupper ... --foreground` site process.
+pub fn site_process_alive(pid: u32) -> bool {
+    let dir = PathBuf::from(format!("/proc/{pid}"));
+    let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else { return false };
+    if stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])) {
+        return false;
+    }
+    std::fs::read(dir.join("cmdline")).is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == b"--foreground"))
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill").args([sig, &pid.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+}
+
+/// Stops a site process this test started: SIGTERM, then SIGKILL after 10 s.
+pub fn stop_pid(pid: u32) {
+    if !site_process_alive(pid) {
+        return;
+    }
+    signal(pid, "-TERM");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while site_process_alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if site_process_alive(pid) {
+        signal(pid, "-KILL");
+    }
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or panics after `timeout` with `what`
+/// and the last value seen by `describe`.
+#[track_caller]
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(last) if Instant::now() > deadline => panic!("timed out waiting for {what}; last: {last}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// Replaces what changes from run to run (UUIDs, RFC 3339 times, the temporary directory).
+pub fn redact(text: &str, env: &Env) -> String {
+    let mut s = text.replace(&env.dir.display().to_string(), "<DIR>");
+    s = replace_uuids(&s);
+    replace_times(&s)
+}
+
+fn replace_uuids(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < b.len() {
+        if i + 36 <= b.len() && is_uuid(&b[i..i + 36]) {
+            out.push_str("<UUID>");
+            i += 36;
+        } else {
+            let ch = s[i..].chars().next().unwrap_or(' ');
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
+
+fn is_uuid(b: &[u8]) -> bool {
+    b.iter().enumerate().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { c.is_ascii_hexdigit() })
+}
+
+fn replace_times(s: &str) -> String {
+    // YYYY-MM-DDTHH:MM:SSZ
+    let b = s.as_bytes();
+    let shape = b"dddd-dd-ddTdd:dd:ddZ";
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < b.len() {
+        let m = i + shape.len() <= b.len()
+            && shape.iter().zip(&b[i..]).all(|(p, c)| if *p == b'd' { c.is_ascii_digit() } else { p == c });
+        if m {
+            out.push_str("<TIME>");
+            i += shape.len();
+        } else {
+            let ch = s[i..].chars().next().unwrap_or(' ');
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
+
+/// Compares `actual` with `tests/golden/<name>`; with `UPDATE_GOLDEN=1` writes it instead.
+#[track_caller]
+pub fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().expect("golden dir")).expect("mkdir golden");
+        std::fs::write(&path, actual).expect("write golden");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1 to create it)", path.display()));
+    assert_eq!(actual, expected, "output differs from {}", path.display());
+}
+
+/// A TCP echo server on `ip` (port chosen by the OS), for traffic through links. Runs until the
+/// test process ends.
+pub fn echo_server(ip: &str) -> u16 {
+    let listener = std::net::TcpListener::bind((ip, 0)).expect("bind echo server");
+    let port = listener.local_addr().expect("echo addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut s = stream;
+                let mut buf = [0u8; 4096];
+                loop {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if s.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Sends `msg` to `ip:port` and returns what comes back (one read round, bounded by 5 s).
+pub fn echo_once(ip: &str, port: u16, msg: &str) -> Result<String, String> {
+    let addr = format!("{ip}:{port}");
+    let sock: std::net::SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    let mut s = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(5))
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    s.write_all(msg.as_bytes()).map_err(|e| format!("write: {e}"))?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while got.len() < msg.len() {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => return Err(format!("read: {e}")),
+        }
+    }
+    String::from_utf8(got).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction() {
+        let env = Env::new("redact");
+        let t = format!("west-0f7c0c9e-8d5d-4a8e-9a1c-2b9e3f3d1a11 at 2026-07-23T10:00:00Z in {}/x", env.dir.display());
+        assert_eq!(redact(&t, &env), "west-<UUID> at <TIME> in <DIR>/x");
+    }
+}

@@ -171,9 +171,6 @@ fn show(ctx: &Ctx, a: StatusArgs) -> CmdResult {
                 link.spec.cost,
                 link.status.status.message
             ))?;
-            if !link.status.remote_site_name.is_empty() {
-                output::raw(format!("Remote site\t: {}\n", link.status.remote_site_name))?;
-            }
         }
     } else if res.links.is_empty() {
         output::line("There are no link resources in the namespace")?;

@@ -1,0 +1,128 @@
+//! `system start | stop | status | apply | delete`: background processes, pid files, and
+//! all-or-nothing resource changes.
+
+use std::time::Duration;
+
+use skupper_e2e::{Env, wait_for};
+
+const GOOD_LISTENER: &str = "apiVersion: skupper.io/v2alpha1
+kind: Listener
+metadata:
+  name: db
+spec:
+  routingKey: db
+  host: 127.0.0.1
+  port: 15432
+";
+
+const LINK_WITHOUT_SECRET: &str = "apiVersion: skupper.io/v2alpha1
+kind: Link
+metadata:
+  name: to-west
+spec:
+  tlsCredentials: west-creds
+  endpoints:
+  - name: inter-router
+    host: 127.0.0.1
+    port: \"55671\"
+";
+
+#[test]
+fn apply_checks_everything_before_writing() {
+    let env = Env::new("system-apply");
+    env.run(&["site", "create", "east"]).ok();
+    let bad = format!("{GOOD_LISTENER}---\n{LINK_WITHOUT_SECRET}");
+    let out = env.run_with_input(&["system", "apply", "-f", "-"], Some(&bad)).code(1);
+    assert_eq!(
+        out.stdout,
+        "invalid link \"to-west\" - secret \"west-creds\" not found; apply the Secret together with the Link\nNothing was applied.\n"
+    );
+    assert_eq!(env.resource_files("default"), ["Site-east.yaml"], "the good Listener was not written either");
+
+    let out = env.run_with_input(&["system", "apply", "-f", "-"], Some("kind: [")).code(1);
+    assert!(out.stdout.starts_with("Failed parsing the custom resources:"), "{out}");
+    let out = env
+        .run_with_input(&["system", "apply", "-f", "-"], Some("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n"))
+        .code(1);
+    assert!(out.stdout.contains("kind \"Pod\" is not supported"), "{out}");
+    std::fs::write(env.work.join("r.txt"), GOOD_LISTENER).expect("write");
+    let out = env.run(&["system", "apply", "-f", "r.txt"]).code(2);
+    assert_eq!(
+        out.stdout,
+        "The file has an unsupported extension, it should have one of the following: .yaml, .json\n"
+    );
+    let out = env.run(&["system", "apply", "-f", "missing.yaml"]).code(2);
+    assert_eq!(out.stdout, "The file \"missing.yaml\" does not exist\n");
+
+    std::fs::write(env.work.join("l.yaml"), GOOD_LISTENER).expect("write");
+    let out = env.run(&["system", "apply", "-f", "l.yaml"]).ok();
+    assert_eq!(out.stdout, "Listener db added\nCustom resources are applied.\n");
+    let out = env.run(&["listener", "status"]).ok();
+    // Upstream's tabwriter(8, 8, 1, '\t'): columns padded with tabs to the widest cell.
+    assert_eq!(
+        out.stdout,
+        "NAME\tSTATUS\tROUTING-KEY\tHOST\t\tPORT\tMATCHING-CONNECTOR\tMESSAGE\n\
+         db\tPending\tdb\t\t127.0.0.1\t15432\tfalse\t\t\tNot Matched\n"
+    );
+    let out = env.run(&["system", "delete", "-f", "l.yaml"]).ok();
+    assert_eq!(out.stdout, "Listener db deleted\nCustom resources deleted.\n");
+    assert_eq!(env.resource_files("default"), ["Site-east.yaml"]);
+    // A second Site in the namespace is refused.
+    let other = "apiVersion: skupper.io/v2alpha1\nkind: Site\nmetadata:\n  name: other\n";
+    let out = env.run_with_input(&["system", "apply", "-f", "-"], Some(other)).code(1);
+    assert!(out.stdout.contains("already has site \"east\""), "{out}");
+}
+
+#[test]
+fn start_stop_status() {
+    let env = Env::new("system-lifecycle");
+    let out = env.run(&["system", "start"]).code(2);
+    assert!(out.stdout.starts_with("there is no skupper site in namespace default"), "{out}");
+    env.run(&["site", "create", "west"]).ok();
+    let out = env.run(&["system", "status"]).ok();
+    assert_eq!(out.stdout, "Site \"west\" is not running.\n");
+
+    let out = env.run(&["system", "start"]).ok();
+    let pid = env.pid("default").expect("running");
+    assert!(out.stdout.starts_with(&format!("Site \"west\" is running (pid {pid}).\n")), "{out}");
+    assert!(out.stdout.contains("router.log"), "says where the log is: {out}");
+    let out = env.run(&["system", "start"]).code(1);
+    assert!(out.stdout.contains(&format!("already running (pid {pid})")), "{out}");
+    let out = env.run(&["system", "status"]).ok();
+    assert!(out.stdout.contains("Router: OK"), "{out}\n{}", env.log("default"));
+
+    let out = env.run(&["system", "stop"]).ok();
+    assert_eq!(out.stdout, "Site \"west\" has stopped.\n");
+    assert!(!skupper_e2e::site_process_alive(pid));
+    assert!(!env.home("default").join("runtime").join("router.pid").exists(), "the pid file is removed");
+    let out = env.run(&["system", "stop"]).ok();
+    assert_eq!(out.stdout, "Site \"west\" is not running.\n");
+    assert!(env.log("default").contains("SIGTERM: stopping"));
+}
+
+#[test]
+fn running_site_follows_resource_changes() {
+    let env = Env::new("system-reload");
+    env.run(&["site", "create", "west"]).ok();
+    env.start("default");
+    env.run(&["listener", "create", "db", "15433", "--host", &env.ip]).ok();
+    // The running site binds the new listener without a restart.
+    wait_for("listener bound", Duration::from_secs(30), || {
+        std::net::TcpStream::connect((env.ip.as_str(), 15433)).map(|_| ()).map_err(|e| e.to_string())
+    });
+    let out = env.run(&["listener", "status", "db"]).ok();
+    assert!(out.stdout.starts_with("Name:\t\t\tdb\nStatus:\t\t\t"), "{out}");
+    env.run(&["listener", "delete", "db"]).ok();
+    wait_for("listener closed", Duration::from_secs(30), || {
+        match std::net::TcpStream::connect((env.ip.as_str(), 15433)) {
+            Err(_) => Ok(()),
+            Ok(_) => Err("still listening".to_string()),
+        }
+    });
+    // Deleting the Site stops the site process.
+    let pid = env.pid("default").expect("running");
+    std::fs::remove_file(env.resource("default", "Site", "west")).expect("rm site");
+    wait_for("site process exits", Duration::from_secs(30), || {
+        if skupper_e2e::site_process_alive(pid) { Err("alive".into()) } else { Ok(()) }
+    });
+}
