@@ -661,3 +661,126 @@ async fn apply_adds_and_removes_links_listeners_and_connectors() {
     b.shutdown().await;
     a.shutdown().await;
 }
+
+#[tokio::test]
+async fn link_reconnects_when_the_remote_site_comes_back() {
+    let (echo, _echo_task) = echo_server().await;
+    let (a, b, pa) = two_sites("echo", echo).await;
+    wait_ready(&b, "to-a").await;
+    let port = access_port(&a);
+    a.shutdown().await;
+    let msg = wait_for("link lost", &b, |s| {
+        let l = &s.links["to-a"];
+        (l.phase == LinkPhase::Error).then(|| l.message.clone())
+    })
+    .await;
+    assert!(msg.starts_with("link lost: ") || msg.starts_with("connection refused by"), "{msg}");
+    wait_for("listener unmatched", &b, |s| (!s.listeners["front"].matched).then_some(())).await;
+
+    // A comes back on the same port (a new process would: its config names the port).
+    let mut ca = with_access(config("a"), &pa);
+    if let Some(access) = ca.link_access.as_mut() {
+        access.inter_router_port = port;
+    }
+    ca.connectors.insert("backend".into(), connector("echo", echo));
+    let a = Router::start(ca).await.unwrap();
+    assert_eq!(a.status().link_access_error, None);
+    wait_ready(&b, "to-a").await;
+    wait_matched(&b, "front").await;
+    let lport = listener_port(&b, "front").await;
+    assert!(bounded("echo after reconnect", round_trip(lport, b"back".to_vec())).await == b"back");
+    b.shutdown().await;
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_target_that_refuses_fails_over_to_the_next_site() {
+    let (dear_port, _t) = name_server("dear").await;
+    let refused = {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let pb = pki("b");
+    let pc = pki("c");
+    let mut cb = with_access(config("b"), &pb);
+    cb.connectors.insert("svc".into(), connector("svc", refused));
+    let b = Router::start(cb).await.unwrap();
+    let mut cc = with_access(config("c"), &pc);
+    cc.connectors.insert("svc".into(), connector("svc", dear_port));
+    let c = Router::start(cc).await.unwrap();
+    let mut ca = config("a");
+    ca.links.insert("to-b".into(), link(&pb, access_port(&b), 1));
+    ca.links.insert("to-c".into(), link(&pc, access_port(&c), 10));
+    ca.listeners.insert("front".into(), listener("svc"));
+    let a = Router::start(ca).await.unwrap();
+    wait_for("both targets known", &a, |s| {
+        let known = |id: &str| s.network.get(id).is_some_and(|n| n.cost.is_some() && n.connectors == ["svc"]);
+        (known("id-b") && known("id-c")).then_some(())
+    })
+    .await;
+    let port = listener_port(&a, "front").await;
+    let (who, _conn) = who_answers(port).await;
+    assert_eq!(who, "dear", "b is cheaper but its target refuses");
+    let st = a.status();
+    assert_eq!(st.listeners["front"].routing, BTreeMap::from([("id-c".to_string(), 1)]));
+    wait_for("b reports its connector error", &b, |s| {
+        s.connectors["svc"].message.contains("connection refused").then_some(())
+    })
+    .await;
+    for r in [a, b, c] {
+        r.shutdown().await;
+    }
+}
+
+/// Not a test: rough throughput and connection-rate figures (run with
+/// `cargo test --release -p kubectl-skupper router::tests::bench -- --ignored --nocapture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark"]
+async fn bench_throughput_and_connection_rate() {
+    // A sink server: reads everything, then answers one byte.
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sink = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 256 * 1024];
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                let _ = s.write_all(b"k").await;
+            });
+        }
+    });
+    let (a, b, _) = two_sites("sink", sink).await;
+    wait_matched(&b, "front").await;
+    let port = listener_port(&b, "front").await;
+
+    let total: usize = 2 << 30;
+    let start = std::time::Instant::now();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let chunk = vec![0x5au8; 256 * 1024];
+    let mut sent = 0;
+    while sent < total {
+        s.write_all(&chunk).await.unwrap();
+        sent += chunk.len();
+    }
+    s.shutdown().await.unwrap();
+    let mut k = [0u8; 1];
+    s.read_exact(&mut k).await.unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    println!("single stream: {:.2} Gbit/s ({} MiB in {secs:.2}s)", total as f64 * 8.0 / secs / 1e9, total >> 20);
+
+    let n = 5000;
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        s.shutdown().await.unwrap();
+        s.read_exact(&mut k).await.unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!("sequential connect+close through the link: {:.0} conn/s", n as f64 / secs);
+    b.shutdown().await;
+    a.shutdown().await;
+}
