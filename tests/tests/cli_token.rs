@@ -45,8 +45,10 @@ fn token_issue_and_redeem_between_two_sites() {
     assert_eq!(token["spec"]["code"].as_str().map(str::len), Some(24));
     assert_eq!(token["spec"]["linkCost"], 7);
     let ann = &token["metadata"]["annotations"];
-    assert_eq!(ann["skupper.io/redemptions-allowed"], "1");
-    assert!(ann["skupper.io/expires-at"].as_str().is_some_and(|t| t.ends_with('Z')), "{ann}");
+    assert_eq!(ann["kubectl-skupper.io/redemptions-allowed"], "1");
+    assert_eq!(ann["kubectl-skupper.io/issuer-site"], "west");
+    assert_eq!(ann["kubectl-skupper.io/grant-name"], name.as_str());
+    assert!(ann["kubectl-skupper.io/expires-at"].as_str().is_some_and(|t| t.ends_with('Z')), "{ann}");
     // The grant exists on the issuing site, with its status.
     let grant = env.yaml(&env.resource("west", "AccessGrant", &name));
     assert_eq!(grant["spec"]["expirationWindow"], "15m0s");

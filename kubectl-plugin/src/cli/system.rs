@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use skupper_core::link::{LinkContext, validate_link};
 use skupper_core::resources::Resource;
 
 use super::validate::Problems;
@@ -301,9 +302,6 @@ fn check_resource(ctx: &Ctx, res: &Resources, incoming: &[Resource], r: &Resourc
     if let Err(e) = super::validate::resource_name(name) {
         problems.push(format!("{kind} {name:?}: name is not valid: {e}"));
     }
-    let secret_known = |s: &str| {
-        res.secrets.contains_key(s) || incoming.iter().any(|x| matches!(x, Resource::Secret(y) if y.name() == s))
-    };
     match r {
         Resource::Site(s) => {
             if let Some(existing) = &res.site
@@ -318,29 +316,30 @@ fn check_resource(ctx: &Ctx, res: &Resources, incoming: &[Resource], r: &Resourc
             }
         }
         Resource::Link(l) => {
-            if l.spec.endpoints.is_empty() {
-                problems
-                    .push(format!("Link {name:?}: spec.endpoints is empty; a Link needs the remote site's endpoints"));
-            }
-            for e in &l.spec.endpoints {
-                if e.port.trim().parse::<u16>().map_or(true, |p| p == 0) {
-                    problems
-                        .push(format!("Link {name:?}: endpoint {:?} port {:?} is not a port number", e.name, e.port));
+            // The namespace as it will be: existing resources with the incoming ones over them.
+            let mut secrets = res.secrets.clone();
+            let mut links = res.links.clone();
+            for x in incoming {
+                match x {
+                    Resource::Secret(s) => {
+                        secrets.insert(s.name().to_string(), s.clone());
+                    }
+                    Resource::Link(o) => {
+                        links.insert(o.name().to_string(), o.clone());
+                    }
+                    _ => {}
                 }
-                if !super::validate::host(&e.host) {
-                    problems.push(format!("Link {name:?}: endpoint {:?} host {:?} is not valid", e.name, e.host));
-                }
             }
-            if !(0..=i64::from(i32::MAX)).contains(&l.spec.cost) {
-                problems.push(format!("Link {name:?}: cost {} is not valid (0 to 2147483647)", l.spec.cost));
+            let secrets: Vec<_> = secrets.into_values().collect();
+            let others: Vec<_> = links.into_values().filter(|o| o.name() != name).collect();
+            let edge = res.site.as_ref().is_some_and(|s| s.spec.edge);
+            let ctx = LinkContext { secrets: Some(&secrets), other_links: &others, edge_site: edge };
+            let v = validate_link(l, &ctx);
+            for f in v.errors {
+                problems.push(format!("Link {name:?}: {f}"));
             }
-            if l.spec.tls_credentials.is_empty() {
-                problems.push(format!("Link {name:?}: spec.tlsCredentials is missing"));
-            } else if !secret_known(&l.spec.tls_credentials) {
-                problems.push(format!(
-                    "invalid link {name:?} - secret {:?} not found; apply the Secret together with the Link",
-                    l.spec.tls_credentials
-                ));
+            for f in v.warnings {
+                output::note(format!("Warning: Link {name:?}: {f}"));
             }
         }
         Resource::Secret(s) => {

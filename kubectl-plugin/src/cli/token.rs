@@ -12,11 +12,11 @@ use skupper_core::resources::{AccessToken, Resource};
 use super::validate::{self, Problems};
 use super::{CmdResult, Ctx, TokenCommand, fail};
 use crate::grant::redeem::{RedeemError, Redeemed};
-use crate::grant::rules::Failure;
 use crate::grant::{self};
 use crate::output;
 use crate::platform::local::{Changes, Resources, write_atomic};
 use crate::platform::{now_unix, uuid_v4};
+use skupper_core::grant::RedeemFailure as Failure;
 
 /// `token issue`.
 #[derive(Debug, Args)]
@@ -62,10 +62,10 @@ pub(super) fn run(ctx: &Ctx, cmd: TokenCommand) -> CmdResult {
 
 fn check_timeout(value: &str, problems: &mut Problems) -> Option<GoDuration> {
     let d = validate::duration("timeout", value, problems)?;
-    match validate::min_duration(d, 10) {
+    match skupper_core::grant::validate_timeout(d) {
         Ok(()) => Some(d),
         Err(e) => {
-            problems.push(format!("timeout is not valid: {e}"));
+            problems.push(e.to_string());
             None
         }
     }
@@ -107,14 +107,14 @@ fn issue(ctx: &Ctx, a: IssueArgs) -> CmdResult {
         }
         Some(s) => Some(s.clone()),
     };
-    if a.redemptions_allowed < 1 {
-        problems.push("number of redemptions is not valid");
+    if let Err(e) = skupper_core::grant::validate_redemptions(a.redemptions_allowed) {
+        problems.push(e.to_string());
     }
     let window = validate::duration("expiration-window", &a.expiration_window, &mut problems);
     if let Some(w) = window
-        && let Err(e) = validate::min_duration(w, 60)
+        && let Err(e) = skupper_core::grant::validate_expiration_window(w)
     {
-        problems.push(format!("expiration time is not valid: {e}"));
+        problems.push(e.to_string());
     }
     check_timeout(&a.timeout, &mut problems);
     let cost = validate::cost(&a.cost, &mut problems);
@@ -133,7 +133,7 @@ fn issue(ctx: &Ctx, a: IssueArgs) -> CmdResult {
     let now = now_unix();
     let mut g = grant::new_grant(&name, &uuid_v4()?, a.redemptions_allowed, window);
     grant::process(&mut g, &access.grant_url_base(), &grant_ca.cert_pem, now)?;
-    let token = grant::token_for(&g, cost, now);
+    let token = grant::token_for(&g, site.name(), cost, now);
     let token_yaml = output::to_yaml(&Resource::AccessToken(token).to_value())?;
 
     let mut changes = Changes::default();
@@ -312,10 +312,11 @@ pub(super) fn redeem_into(
 fn redeem_failure(ctx: &Ctx, name: &str, e: &RedeemError) -> String {
     let new_token = format!("Ask the issuing site for a new token ({} token issue <file> on that site)", ctx.prog);
     match e {
-        RedeemError::Refused(Failure::Expired) => {
-            format!("Token {name:?} has expired: its grant's expiration window has passed.\n{new_token}.")
+        RedeemError::Refused(Failure::Expired { at }) => {
+            let when = at.as_deref().map(|t| format!(" (at {t})")).unwrap_or_default();
+            format!("Token {name:?} has expired{when}: its grant's expiration window has passed.\n{new_token}.")
         }
-        RedeemError::Refused(Failure::UsedUp) => format!(
+        RedeemError::Refused(Failure::UsedUp { .. }) => format!(
             "Token {name:?} is used up: it was already redeemed as many times as it allows.\n{new_token}; \
              use --redemptions-allowed to allow more redemptions."
         ),
@@ -323,16 +324,12 @@ fn redeem_failure(ctx: &Ctx, name: &str, e: &RedeemError) -> String {
             "The issuing site does not know token {name:?} (no such grant): the grant was deleted, the site \
              was re-created, or (on upstream Skupper sites) the token expired.\n{new_token}."
         ),
-        RedeemError::Refused(Failure::CodeRefused) => format!(
+        RedeemError::Refused(Failure::WrongCode) => format!(
             "The issuing site refused the code of token {name:?}: the token file was altered or damaged.\n\
              Redeem the original file, or {}.",
             new_token.replacen("Ask", "ask", 1)
         ),
-        RedeemError::Refused(Failure::Other(status, body)) => format!(
-            "The issuing site could not redeem token {name:?}: HTTP {status}: {body}\nCheck that site's log \
-             (runtime/router.log), or {}.",
-            new_token.replacen("Ask", "ask", 1)
-        ),
+        RedeemError::Refused(other) => format!("Token {name:?} could not be redeemed: {other}."),
         RedeemError::Unreachable { .. } | RedeemError::Timeout { .. } => format!(
             "Token {name:?} could not be redeemed: {e}.\nCheck that the issuing site is running ({} system start \
              on that site) and reachable from this host, then redeem again.",

@@ -56,29 +56,24 @@ pub fn host(s: &str) -> bool {
 
 /// Go's `strconv.Atoi` error text for a non-number.
 pub fn atoi(s: &str) -> Result<i64, String> {
-    let t = s.strip_prefix('+').unwrap_or(s);
-    let digits = t.strip_prefix('-').unwrap_or(t);
-    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+    let t = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if t.is_empty() || !t.bytes().all(|c| c.is_ascii_digit()) {
         return Err(format!("strconv.Atoi: parsing {s:?}: invalid syntax"));
     }
     s.parse::<i64>().map_err(|_| format!("strconv.Atoi: parsing {s:?}: value out of range"))
 }
 
-/// `NewNumberValidator`: an integer >= 0.
-pub fn non_negative(n: i64) -> Result<(), String> {
-    if n < 0 { Err("value is not positive".into()) } else { Ok(()) }
-}
-
-/// A cost flag: `link cost is not valid: ...` on failure.
+/// A cost flag (`link cost is not valid: ...` on failure; at most 2147483647, the router's limit).
 pub fn cost(s: &str, problems: &mut Problems) -> Option<i64> {
-    match atoi(s).and_then(|n| non_negative(n).map(|_| n)) {
-        Ok(n) if n <= i64::from(i32::MAX) => Some(n),
+    match skupper_core::grant::parse_cost(s) {
+        Ok(n) if n <= skupper_core::link::MAX_COST => Some(n),
         Ok(_) => {
-            problems.push("link cost is not valid: value is too large (at most 2147483647)");
+            problems
+                .push(format!("link cost is not valid: value is too large (at most {})", skupper_core::link::MAX_COST));
             None
         }
         Err(e) => {
-            problems.push(format!("link cost is not valid: {e}"));
+            problems.push(e.to_string());
             None
         }
     }
@@ -94,12 +89,6 @@ pub fn duration(flag: &str, value: &str, problems: &mut Problems) -> Option<GoDu
             None
         }
     }
-}
-
-/// `DurationValidator`: `duration must not be less than <min>; got <d>`.
-pub fn min_duration(d: GoDuration, min_secs: i64) -> Result<(), String> {
-    let min = GoDuration::from_secs(min_secs);
-    if d.as_nanos() < min.as_nanos() { Err(format!("duration must not be less than {min}; got {d}")) } else { Ok(()) }
 }
 
 /// `OptionValidator` over the output types.
@@ -139,8 +128,8 @@ mod tests {
         let mut p = Problems::default();
         assert_eq!(cost("-1", &mut p), None);
         assert_eq!(p.0, ["link cost is not valid: value is not positive"]);
-        let d = GoDuration::parse("5s").expect("5s");
-        assert_eq!(min_duration(d, 10).expect_err("short"), "duration must not be less than 10s; got 5s");
+        assert_eq!(cost("2147483648", &mut p), None);
+        assert!(p.0[1].contains("too large"), "{:?}", p.0);
         assert_eq!(
             output("xml").expect_err("xml"),
             "value xml not allowed. It should be one of this options: [json yaml]"

@@ -7,7 +7,6 @@
 //! once the credential exists.
 
 pub mod redeem;
-pub mod rules;
 pub mod server;
 
 use std::sync::Arc;
@@ -15,8 +14,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use rustls::crypto::CryptoProvider;
 use skupper_core::duration::GoDuration;
+use skupper_core::grant as rules;
 use skupper_core::resources::{
-    AccessGrant, AccessGrantSpec, AccessToken, AccessTokenSpec, Condition, Endpoint, Link, LinkSpec, condition,
+    AccessGrant, AccessGrantSpec, AccessToken, AccessTokenSpec, Condition, Endpoint, Link, condition,
 };
 
 /// The TLS implementation used by the grant server and client (rustls with ring).
@@ -60,18 +60,13 @@ pub fn process(grant: &mut AccessGrant, url_base: &str, ca_pem: &str, now: i64) 
     st.url = format!("{url_base}/{uid}");
     st.ca = ca_pem.to_string();
     if st.expiration_time.is_empty() {
-        let window = if grant.spec.expiration_window.is_empty() {
-            Ok(GoDuration::from_secs(600))
-        } else {
-            GoDuration::parse(&grant.spec.expiration_window)
-        };
-        match window {
+        match rules::expiration_window(&grant.spec.expiration_window) {
             Ok(w) => {
                 st.expiration_time = skupper_core::time::format_rfc3339(rules::expiration(now, w));
                 st.status.set_condition(Condition::ready(condition::PROCESSED), GRANT_REQUIRED, Some(&now_text));
             }
             Err(e) => {
-                let msg = format!("Invalid duration {:?}: {e}", grant.spec.expiration_window);
+                let msg = e.to_string();
                 st.status.set_condition(Condition::error(condition::PROCESSED, msg), GRANT_REQUIRED, Some(&now_text));
             }
         }
@@ -81,9 +76,9 @@ pub fn process(grant: &mut AccessGrant, url_base: &str, ca_pem: &str, now: i64) 
 }
 
 /// The token for a processed grant (`metadata.name` = grant name, as upstream), with advisory
-/// annotations (issued-at, expires-at, redemptions-allowed) that inspectors may show; the grant
-/// stays the authority.
-pub fn token_for(grant: &AccessGrant, cost: i64, issued_at: i64) -> AccessToken {
+/// annotations (issued-at, expires-at, redemptions-allowed, grant and issuing site) that
+/// inspectors may show; the grant stays the authority.
+pub fn token_for(grant: &AccessGrant, site: &str, cost: i64, issued_at: i64) -> AccessToken {
     let mut t = AccessToken::new(
         grant.name(),
         AccessTokenSpec {
@@ -94,40 +89,29 @@ pub fn token_for(grant: &AccessGrant, cost: i64, issued_at: i64) -> AccessToken 
             settings: Default::default(),
         },
     );
-    let a = &mut t.metadata.annotations;
-    a.insert(rules::ANNOTATION_ISSUED_AT.into(), skupper_core::time::format_rfc3339(issued_at));
-    if !grant.status.expiration_time.is_empty() {
-        a.insert(rules::ANNOTATION_EXPIRES_AT.into(), grant.status.expiration_time.clone());
+    let expires = skupper_core::time::parse_rfc3339(&grant.status.expiration_time).ok();
+    t.metadata.annotations = rules::token_annotations(
+        issued_at,
+        expires.unwrap_or(issued_at),
+        rules::effective_redemptions_allowed(grant.spec.redemptions_allowed),
+        grant.name(),
+        site,
+    );
+    if expires.is_none() {
+        t.metadata.annotations.remove(rules::ANNOTATION_EXPIRES_AT);
     }
-    a.insert(rules::ANNOTATION_REDEMPTIONS_ALLOWED.into(), grant.spec.redemptions_allowed.to_string());
     t
 }
 
 /// Links for a redeemed grant: one per endpoint group, named `<name>` (or `<name>-1`, `-2` with
 /// several groups), `tlsCredentials: <name>`, no cost (reference §2.2).
 pub fn links_for_grant(name: &str, endpoints: &[Endpoint]) -> Vec<Link> {
-    rules::links_for_grant(name, endpoints)
+    skupper_core::link::links_for_grant(name, endpoints)
 }
 
 /// Links for `link generate`: one per endpoint group, named `link-<site>-<group>`.
 pub fn generate_links(site: &str, endpoints: &[Endpoint], tls_credentials: &str, cost: i64) -> Vec<Link> {
-    let mut groups: Vec<&str> = endpoints.iter().map(|e| e.group.as_str()).collect();
-    groups.sort_unstable();
-    groups.dedup();
-    groups
-        .into_iter()
-        .map(|g| {
-            Link::new(
-                format!("link-{site}-{g}"),
-                LinkSpec {
-                    endpoints: endpoints.iter().filter(|e| e.group == g).cloned().collect(),
-                    tls_credentials: tls_credentials.into(),
-                    cost,
-                    settings: Default::default(),
-                },
-            )
-        })
-        .collect()
+    skupper_core::link::generate_links(site, endpoints, tls_credentials, cost)
 }
 
 /// Reads PEM certificates.
@@ -159,8 +143,9 @@ mod tests {
             (g.status.code.as_str(), g.status.expiration_time.clone()),
             (code.as_str(), skupper_core::time::format_rfc3339(1_900))
         );
-        let t = token_for(&g, 3, 1_000);
+        let t = token_for(&g, "west", 3, 1_000);
         assert_eq!((t.name(), t.spec.link_cost), ("west-1", 3));
+        assert_eq!(t.metadata.annotations.get(rules::ANNOTATION_EXPIRES_AT), Some(&g.status.expiration_time));
         assert_eq!(t.metadata.annotations.get(rules::ANNOTATION_REDEMPTIONS_ALLOWED).map(String::as_str), Some("1"));
     }
 

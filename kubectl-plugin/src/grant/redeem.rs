@@ -13,7 +13,7 @@ use skupper_core::resources::{AccessToken, Link, Resource, Secret};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use super::rules::{Failure, classify_response};
+use skupper_core::grant::{RedeemFailure, classify_response};
 
 /// What a successful redemption returns.
 #[derive(Debug, Clone)]
@@ -70,8 +70,8 @@ pub enum RedeemError {
         detail: String,
     },
     /// The grant server refused.
-    #[error("the grant server refused the token: {0:?}")]
-    Refused(Failure),
+    #[error("{0}")]
+    Refused(RedeemFailure),
     /// A 200 answer that is not a Secret followed by Links.
     #[error("the grant server's answer cannot be decoded: {0}")]
     BadResponse(String),
@@ -235,7 +235,7 @@ mod tests {
         let err = redeem(&token(&url, &other_ca.cert_pem), "s", Duration::from_secs(10)).await.expect_err("tls");
         assert!(matches!(err, RedeemError::Tls { .. }), "{err}");
         let err = redeem(&token(&url, &server_ca.cert_pem), "s", Duration::from_secs(10)).await.expect_err("404");
-        assert!(matches!(err, RedeemError::Refused(Failure::UnknownGrant)), "{err}");
+        assert!(matches!(err, RedeemError::Refused(RedeemFailure::UnknownGrant)), "{err}");
         server.shutdown().await;
         let err = redeem(&token(&url, &server_ca.cert_pem), "s", Duration::from_secs(10)).await.expect_err("down");
         assert!(matches!(err, RedeemError::Unreachable { .. }), "{err}");

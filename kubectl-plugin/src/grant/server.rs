@@ -19,9 +19,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use super::rules::{GrantState, Refusal};
 use crate::certs::{self, Issued};
 use crate::platform::local::{Home, write_atomic};
+use skupper_core::grant::{GrantState, Refusal};
 
 /// Largest request body accepted (a code is 24 characters).
 pub const MAX_BODY: usize = 4096;
@@ -177,9 +177,9 @@ fn redeem(ctx: &GrantContext, key: &str, code: &str, name: Option<String>, subje
     let _guard = ctx.lock.lock().unwrap_or_else(|p| p.into_inner());
     let home = &ctx.home;
     let now = (ctx.now)();
-    let refuse = |r: Refusal, why: &str| {
-        eprintln!("grant server: refused a redemption of {key:?}: {why}");
-        (r.http_status(), r.body().to_string())
+    let refuse = |r: Refusal| {
+        eprintln!("grant server: refused a redemption of {key:?}: {r}");
+        (r.http_status(), r.body())
     };
     let res = match home.load_lenient() {
         Ok((res, _)) => res,
@@ -189,16 +189,14 @@ fn redeem(ctx: &GrantContext, key: &str, code: &str, name: Option<String>, subje
         }
     };
     let Some(grant) = res.grants.values().find(|g| !key.is_empty() && g.metadata.uid.as_deref() == Some(key)) else {
-        return refuse(Refusal::NoSuchGrant, "no grant with that uid");
+        return refuse(Refusal::Unknown);
     };
-    let mut state = GrantState {
-        code: grant.status.code.clone(),
-        expiration_time: grant.status.expiration_time.clone(),
-        redemptions_allowed: grant.spec.redemptions_allowed,
-        redemptions: grant.status.redemptions,
+    let mut state = match GrantState::from_grant(grant) {
+        Ok(s) => s,
+        Err(r) => return refuse(r),
     };
-    if let Err(r) = state.check(code, now) {
-        return refuse(r, r.body());
+    if let Err(r) = state.check(code.trim(), now) {
+        return refuse(r);
     }
     let Some(site) = &res.site else { return (500, format!("Site not yet defined for {}", home.namespace)) };
     if site.spec.edge {
@@ -258,7 +256,7 @@ fn redeem(ctx: &GrantContext, key: &str, code: &str, name: Option<String>, subje
         "grant server: grant {} redeemed by {subject:?} as {name:?} ({}/{})",
         grant.name(),
         state.redemptions,
-        grant.spec.redemptions_allowed.max(1)
+        state.redemptions_allowed
     );
     (200, body)
 }
