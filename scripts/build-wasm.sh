@@ -37,12 +37,12 @@ eval "$("$ROOT/scripts/wasm-toolchain.sh" env)"
 rustflags="--remap-path-prefix=$ROOT=/kubectl-skupper --remap-path-prefix=$CARGO_HOME=/cargo"
 rustflags+=" --remap-path-prefix=/usr/lib/rustlib/src/rust=/rust"
 
-say "cargo build (wasm32-unknown-unknown, release, build-std)"
+say "cargo build (wasm32-unknown-unknown, profile web, build-std)"
 RUSTC=$WASM_RUSTC RUSTC_BOOTSTRAP=1 RUSTFLAGS=$rustflags CARGO_TARGET_DIR=$TARGET_DIR \
-  "$WASM_CARGO" build --quiet --release --target wasm32-unknown-unknown \
+  "$WASM_CARGO" build --quiet --profile web --target wasm32-unknown-unknown \
   --manifest-path "$ROOT/wasm/Cargo.toml" -p skupper-web -Zbuild-std=std,panic_abort
 
-built=$TARGET_DIR/wasm32-unknown-unknown/release/skupper_web.wasm
+built=$TARGET_DIR/wasm32-unknown-unknown/web/skupper_web.wasm
 [ -f "$built" ] || { say "cargo finished but $built is missing"; exit 1; }
 
 # Build into a temporary directory and move into place at the end: nothing half-written in js/pkg.

@@ -8,8 +8,9 @@
 //!
 //! # Layout
 //! - [`docs`]: multi-document YAML/JSON text to JSON values, with line/column on errors.
-//! - [`inspect`], [`redact`], [`validate_link`]: the functions exported to JS; [`redact_text`]
-//!   and [`validate_link_text`] are the same without JS error values (for native callers/tests).
+//! - [`inspect`], [`redact`], [`validate_link`], [`humanize_seconds`]: the functions exported to
+//!   JS; [`redact_text`] and [`validate_link_text`] are the same without JS error values (for
+//!   native callers and tests).
 //!
 //! ```
 //! let report = skupper_web::inspect("apiVersion: v1\nkind: ConfigMap\n", 1_700_000_000_000.0);
@@ -70,6 +71,15 @@ fn parse_error_report(problem: docs::Problem, now: i64) -> Result<Value, serde_j
         map.insert("parseError".into(), serde_json::to_value(problem)?);
     }
     Ok(value)
+}
+
+/// `12m 30s`, `3h 5m`, `2d 4h`, `45s` for a number of seconds (the sign is ignored), as core
+/// prints durations; for the page's countdown. Fractions are truncated, non-finite values count
+/// as 0.
+#[wasm_bindgen(js_name = humanizeSeconds)]
+pub fn humanize_seconds(seconds: f64) -> String {
+    let whole = if seconds.is_finite() { seconds.trunc() as i64 } else { 0 };
+    skupper_core::inspect::humanize_secs(whole)
 }
 
 /// Returns `text` with every secret value (grant codes, private keys, passwords) replaced by
@@ -243,6 +253,14 @@ spec:
 
     fn report(text: &str, now_ms: f64) -> Value {
         serde_json::from_str(&inspect(text, now_ms)).unwrap()
+    }
+
+    #[test]
+    fn durations_read_as_core_prints_them() {
+        assert_eq!(humanize_seconds(750.9), "12m 30s");
+        assert_eq!(humanize_seconds(-45.0), "45s");
+        assert_eq!(humanize_seconds(f64::NAN), "0s");
+        assert_eq!(humanize_seconds(1e300), skupper_core::inspect::humanize_secs(i64::MAX));
     }
 
     #[test]
