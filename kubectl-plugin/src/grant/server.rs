@@ -260,3 +260,130 @@ fn redeem(ctx: &GrantContext, key: &str, code: &str, name: Option<String>, subje
     );
     (200, body)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use skupper_core::resources::{Site, SiteSpec};
+
+    use super::*;
+    use crate::grant::redeem::{RedeemError, redeem};
+    use crate::platform::local::{Changes, Home};
+
+    struct Fixture {
+        base: std::path::PathBuf,
+        home: Home,
+        server: GrantServer,
+        grant: AccessGrant,
+        grant_ca: Issued,
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.base);
+        }
+    }
+
+    /// A site "west" with link access, one processed grant, and its grant server on port 0.
+    async fn fixture(redemptions: i64) -> Fixture {
+        let base = std::env::temp_dir().join(format!("ks-grant-{}", crate::platform::uuid_v4().expect("uuid")));
+        let home = Home::at(base.clone(), "west");
+        let site = Site::new("west", SiteSpec { link_access: "default".into(), ..Default::default() });
+        let mut c = Changes::default();
+        c.put_resource(&home, &Resource::Site(site)).expect("site");
+        c.commit().expect("commit");
+        let access = home.ensure_access(Some("127.0.0.1"), &[]).expect("access");
+        home.site_ca("west").expect("site ca");
+        let grant_ca = home.grant_ca().expect("grant ca");
+        let now = crate::platform::now_unix();
+        let mut grant =
+            crate::grant::new_grant("west-g", "uid-1", redemptions, skupper_core::duration::GoDuration::from_secs(600));
+        crate::grant::process(&mut grant, &access.grant_url_base(), &grant_ca.cert_pem, now).expect("process");
+        let cert = certs::issue_server(&grant_ca, "g", &["127.0.0.1".into()], certs::DEFAULT_VALIDITY).expect("cert");
+        let ctx = Arc::new(GrantContext::new(home.clone(), crate::platform::now_unix));
+        let server = GrantServer::start(ctx, "127.0.0.1", 0, &cert).await.expect("start");
+        grant.status.url = format!("https://127.0.0.1:{}/uid-1", server.addr.port());
+        let mut c = Changes::default();
+        c.put_resource(&home, &Resource::AccessGrant(grant.clone())).expect("grant");
+        c.commit().expect("commit");
+        Fixture { base, home, server, grant, grant_ca }
+    }
+
+    fn token(f: &Fixture) -> skupper_core::resources::AccessToken {
+        crate::grant::token_for(&f.grant, "west", 0, 0)
+    }
+
+    /// One raw HTTPS request to the fixture's server: (status, body).
+    async fn raw(f: &Fixture, method: &str, body: Vec<u8>) -> (u16, String) {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in crate::grant::pem_certs(f.grant_ca.cert_pem.as_bytes()).expect("pem") {
+            roots.add(c).expect("root");
+        }
+        let cfg = rustls::ClientConfig::builder_with_provider(crate::grant::crypto())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .expect("tls13")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect(f.server.addr).await.expect("connect");
+        let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("name");
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg)).connect(name, tcp).await.expect("tls");
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.expect("http");
+        tokio::spawn(conn);
+        let req = Request::builder()
+            .method(method)
+            .uri("/uid-1")
+            .header(hyper::header::HOST, "127.0.0.1")
+            .body(Full::new(Bytes::from(body)))
+            .expect("request");
+        let resp = sender.send_request(req).await.expect("send");
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn redemptions(f: &Fixture) -> i64 {
+        match crate::platform::local::read_resource_file(&f.home.resource_path(AccessGrant::KIND, "west-g")) {
+            Ok(Resource::AccessGrant(g)) => g.status.redemptions,
+            other => panic!("grant file: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn redemption_issues_credentials_and_counts_once() {
+        let f = fixture(1).await;
+        let got = redeem(&token(&f), "east-site-id", Duration::from_secs(10)).await.expect("redeemed");
+        assert_eq!(got.secret.name(), "west-g");
+        let site_ca = f.home.site_ca("west").expect("site ca");
+        assert_eq!(got.secret.get_str("ca.crt").expect("ca"), Some(site_ca.cert_pem));
+        assert_eq!(got.links.len(), 1);
+        assert_eq!(got.links[0].spec.tls_credentials, "west-g");
+        assert_eq!(got.links[0].spec.endpoints[0].host, "127.0.0.1");
+        assert_eq!(redemptions(&f), 1);
+        let again = redeem(&token(&f), "x", Duration::from_secs(10)).await.expect_err("used up");
+        assert!(matches!(again, RedeemError::Refused(skupper_core::grant::RedeemFailure::UsedUp { .. })), "{again}");
+        assert_eq!(redemptions(&f), 1, "a refusal does not count");
+    }
+
+    #[tokio::test]
+    async fn wrong_method_and_oversized_body_are_refused() {
+        let f = fixture(1).await;
+        assert_eq!(raw(&f, "GET", Vec::new()).await, (405, "Only POST is supported\n".into()));
+        let (status, body) = raw(&f, "POST", vec![b'a'; MAX_BODY + 1]).await;
+        assert_eq!((status, body.as_str()), (413, "Request body too large\n"));
+        let (status, body) = raw(&f, "POST", b"not the code".to_vec()).await;
+        assert_eq!((status, body.as_str()), (403, "Redemption of access token refused\n"));
+        assert_eq!(redemptions(&f), 0);
+    }
+
+    #[tokio::test]
+    async fn nothing_is_handed_out_when_the_redemption_cannot_be_recorded() {
+        let f = fixture(1).await;
+        // Keep the grant under another file name and put a directory where the server records it.
+        let path = f.home.resource_path(AccessGrant::KIND, "west-g");
+        std::fs::rename(&path, f.home.resource_path(AccessGrant::KIND, "moved")).expect("move");
+        std::fs::create_dir(&path).expect("dir in the way");
+        let (status, body) = raw(&f, "POST", f.grant.status.code.clone().into_bytes()).await;
+        assert_eq!((status, body.as_str()), (503, "Internal error\n"));
+    }
+}
