@@ -153,7 +153,7 @@ impl RunningSite {
         s.start_router(config).await;
         state.phase = "Running".into();
         state.router = s.router_error.clone().unwrap_or_else(|| "OK".into());
-        state.grant_server = s.grant_server.as_ref().map(|g| format!("https://{}", g.addr)).unwrap_or_default();
+        state.grant_server = s.grant_server_url();
         s.write_statuses(&res);
         write_state(home, state);
         log("site running");
@@ -206,8 +206,10 @@ impl RunningSite {
                 s.applied = Some(config);
             }
             let router_now = s.router_error.clone().unwrap_or_else(|| "OK".into());
-            if state.router != router_now {
+            let grant_now = s.grant_server_url();
+            if state.router != router_now || state.grant_server != grant_now {
                 state.router = router_now;
+                state.grant_server = grant_now;
                 write_state(home, state);
             }
             if last_status.elapsed() >= STATUS_EVERY {
@@ -222,6 +224,10 @@ impl RunningSite {
             g.shutdown().await;
         }
         Ok(())
+    }
+
+    fn grant_server_url(&self) -> String {
+        self.grant_server.as_ref().map(|g| format!("https://{}", g.addr)).unwrap_or_default()
     }
 
     fn config(&self, res: &Resources) -> RouterConfig {

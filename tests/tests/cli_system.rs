@@ -160,3 +160,26 @@ fn applied_grant_is_processed_and_redeemable() {
     let out = env.ns("north", &["token", "redeem", "t.yaml"]).code(1);
     assert!(out.stdout.contains("is used up"), "two redemptions allowed, the third is refused: {out}");
 }
+
+#[test]
+fn link_access_enabled_while_running() {
+    let env = Env::new("system-enable-access");
+    env.ns("west", &["site", "create", "west"]).ok();
+    env.start("west");
+    let out = env.ns("west", &["token", "issue", "t.yaml"]).code(2);
+    assert_eq!(out.stdout, "You must enable link access for this site before you can create a token.\n");
+    env.ns("west", &["site", "update", "--enable-link-access", "--bind-host", &env.ip]).ok();
+    // The running site opens link access and its grant server without a restart.
+    wait_for("grant server up", Duration::from_secs(30), || {
+        let out = env.ns("west", &["system", "status"]);
+        if out.stdout.contains("Grant server: https://") { Ok(()) } else { Err(out.to_string()) }
+    });
+    env.ns("west", &["token", "issue", "t.yaml"]).ok();
+    env.ns("east", &["site", "create", "east"]).ok();
+    env.ns("east", &["token", "redeem", "t.yaml"]).ok();
+    env.start("east");
+    wait_for("link ready", Duration::from_secs(30), || {
+        let out = env.ns("east", &["link", "status"]);
+        if out.stdout.contains("\tReady\t") { Ok(()) } else { Err(format!("{out}\n{}", env.log("east"))) }
+    });
+}
