@@ -400,3 +400,53 @@ mod tests {
         assert_eq!(redact(&t, &env), "west-<UUID> at <TIME> in <DIR>/x");
     }
 }
+
+/// A minimal HTTP CONNECT proxy on `ip` (port chosen by the OS) for links that go through a
+/// proxy. Returns its port and the list of `host:port` targets it was asked to CONNECT to.
+pub fn connect_proxy(ip: &str) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = std::net::TcpListener::bind((ip, 0)).expect("bind proxy");
+    let port = listener.local_addr().expect("proxy addr").port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let record = record.clone();
+            std::thread::spawn(move || proxy_one(client, &record));
+        }
+    });
+    (port, seen)
+}
+
+fn proxy_one(mut client: std::net::TcpStream, seen: &std::sync::Mutex<Vec<String>>) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+        match client.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let Some(target) = text.strip_prefix("CONNECT ").and_then(|r| r.split(' ').next()).map(str::to_string) else {
+        let _ = client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n");
+        return;
+    };
+    if let Ok(mut v) = seen.lock() {
+        v.push(target.clone());
+    }
+    let Ok(upstream) = std::net::TcpStream::connect(&target) else {
+        let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
+        return;
+    };
+    if client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").is_err() {
+        return;
+    }
+    let (Ok(mut c2), Ok(mut u2)) = (client.try_clone(), upstream.try_clone()) else { return };
+    let mut upstream = upstream;
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c2, &mut upstream);
+        let _ = upstream.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut u2, &mut client);
+    let _ = client.shutdown(std::net::Shutdown::Write);
+}

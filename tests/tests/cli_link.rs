@@ -201,3 +201,27 @@ fn traffic_through_the_link_and_recovery_after_restarts() {
         Ok(_) => Err("still answering".into()),
     });
 }
+
+#[test]
+fn link_through_an_http_connect_proxy() {
+    let env = Env::new("link-proxy");
+    env.site_with_link_access("west");
+    env.ns("east", &["site", "create", "east"]).ok();
+    let (proxy_port, seen) = skupper_e2e::connect_proxy(&env.ip);
+    let generated = env.ns("west", &["link", "generate"]).ok();
+    // The Link names a basic-auth Secret with the proxy's address (reference §4.1).
+    let with_proxy =
+        generated.stdout.replacen("spec:\n", "spec:\n  settings:\n    proxy-configuration: corp-proxy\n", 1);
+    let proxy_secret = format!(
+        "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: corp-proxy\ntype: kubernetes.io/basic-auth\nstringData:\n  host: {}\n  port: \"{proxy_port}\"\n",
+        env.ip
+    );
+    let input = format!("{with_proxy}{proxy_secret}");
+    env.run_with_input(&["-n", "east", "system", "apply", "-f", "-"], Some(&input)).ok();
+    env.start("west");
+    env.start("east");
+    wait_link_ready(&env, "east", "link-west-skupper-router");
+    let port = env.yaml(&env.home("west").join("runtime").join("ports.yaml"))["interRouter"].as_u64().expect("port");
+    let targets = seen.lock().map(|v| v.clone()).unwrap_or_default();
+    assert!(targets.contains(&format!("{}:{port}", env.ip)), "the link went through the proxy: {targets:?}");
+}
