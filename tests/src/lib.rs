@@ -389,18 +389,6 @@ pub fn echo_once(ip: &str, port: u16, msg: &str) -> Result<String, String> {
     String::from_utf8(got).map_err(|e| e.to_string())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redaction() {
-        let env = Env::new("redact");
-        let t = format!("west-0f7c0c9e-8d5d-4a8e-9a1c-2b9e3f3d1a11 at 2026-07-23T10:00:00Z in {}/x", env.dir.display());
-        assert_eq!(redact(&t, &env), "west-<UUID> at <TIME> in <DIR>/x");
-    }
-}
-
 /// A minimal HTTP CONNECT proxy on `ip` (port chosen by the OS) for links that go through a
 /// proxy. Returns its port and the list of `host:port` targets it was asked to CONNECT to.
 pub fn connect_proxy(ip: &str) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
@@ -449,4 +437,16 @@ fn proxy_one(mut client: std::net::TcpStream, seen: &std::sync::Mutex<Vec<String
     });
     let _ = std::io::copy(&mut u2, &mut client);
     let _ = client.shutdown(std::net::Shutdown::Write);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction() {
+        let env = Env::new("redact");
+        let t = format!("west-0f7c0c9e-8d5d-4a8e-9a1c-2b9e3f3d1a11 at 2026-07-23T10:00:00Z in {}/x", env.dir.display());
+        assert_eq!(redact(&t, &env), "west-<UUID> at <TIME> in <DIR>/x");
+    }
 }
