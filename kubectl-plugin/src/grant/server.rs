@@ -214,6 +214,10 @@ fn redeem(ctx: &GrantContext, key: &str, code: &str, name: Option<String>, subje
         return (400, format!("name header is not a valid resource name: {e}"));
     }
     let subject = subject.unwrap_or_else(|| name.clone());
+    // The subject becomes the certificate's CN (X.509 allows at most 64 characters).
+    if subject.chars().count() > 64 || subject.chars().any(char::is_control) {
+        return (400, "subject header must be at most 64 printable characters".into());
+    }
     let Ok(ca) = home.site_ca(site.name()) else {
         return (500, "Could not get issuer for requested certificate".into());
     };
