@@ -61,8 +61,8 @@ async fn run(home: Home) -> anyhow::Result<()> {
         }
         Err(e) => {
             state.phase = "Failed".into();
+            // `main` prints the error itself (into the log when started in the background).
             state.message = format!("{e:#}");
-            log(format!("site failed: {e:#}"));
         }
     }
     write_state(&home, &state);
