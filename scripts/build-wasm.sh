@@ -3,12 +3,12 @@
 # wasm32-unknown-unknown and turn them into the ES module the JS package loads:
 #   js/pkg/skupper_web.js, js/pkg/skupper_web.d.ts, js/pkg/skupper_web_bg.wasm
 #
-#   scripts/build-wasm.sh            release build (what the package and the page ship)
+#   scripts/build-wasm.sh            size-optimised build (profile `web`; what the package and page ship)
 #   scripts/build-wasm.sh --no-opt   skip wasm-opt (faster; bigger module)
 #
 # Toolchain: Debian rustc-web with -Zbuild-std (scripts/wasm-toolchain.sh install). Steps:
 # cargo (Debian cargo + rustc, build-std) -> wasm-bindgen --target web (CLI version == crate pin)
-# -> wasm-opt -Os from npm binaryen (Debian's binaryen 108 breaks the externref table that
+# -> wasm-opt -Oz from npm binaryen (Debian's binaryen 108 breaks the externref table that
 # wasm-bindgen emits). The module is not stripped: wasm-bindgen needs its target_features section.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,6 +36,9 @@ eval "$("$ROOT/scripts/wasm-toolchain.sh" env)"
 # Paths in panic locations would leak the build machine's layout into the module: remap them.
 rustflags="--remap-path-prefix=$ROOT=/kubectl-skupper --remap-path-prefix=$CARGO_HOME=/cargo"
 rustflags+=" --remap-path-prefix=/usr/lib/rustlib/src/rust=/rust"
+# A panic is a bug (inputs never panic by design) and already aborts the module; immediate-abort
+# drops the panic-message machinery with it (-6% gzipped). Unstable, like -Zbuild-std.
+rustflags+=" -Zunstable-options -Cpanic=immediate-abort"
 
 say "cargo build (wasm32-unknown-unknown, profile web, build-std)"
 RUSTC=$WASM_RUSTC RUSTC_BOOTSTRAP=1 RUSTFLAGS=$rustflags CARGO_TARGET_DIR=$TARGET_DIR \
@@ -51,8 +54,8 @@ trap 'rm -rf "$stage"' EXIT
 say "wasm-bindgen $WASM_BINDGEN_VERSION --target web"
 wasm-bindgen --target web --out-dir "$stage" --out-name skupper_web "$built"
 if [ "$optimize" = 1 ]; then
-  say "wasm-opt -Os"
-  "$WASM_OPT" -Os --enable-reference-types --enable-multivalue --enable-bulk-memory \
+  say "wasm-opt -Oz"
+  "$WASM_OPT" -Oz --enable-reference-types --enable-multivalue --enable-bulk-memory \
     --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals \
     "$stage/skupper_web_bg.wasm" -o "$stage/skupper_web_bg.opt.wasm"
   mv "$stage/skupper_web_bg.opt.wasm" "$stage/skupper_web_bg.wasm"
