@@ -42,7 +42,7 @@ fi
 
 begin "kubectl-skupper and generated fixtures"
 (cd "$ROOT" && cargo build --quiet -p kubectl-skupper)
-KUBECTL_SKUPPER=$ROOT/target/debug/kubectl-skupper bash "$JS/test/fixtures/make-generated.sh"
+KUBECTL_SKUPPER=${CARGO_TARGET_DIR:-$ROOT/target}/debug/kubectl-skupper bash "$JS/test/fixtures/make-generated.sh"
 
 begin "build: wasm bindings and the single-file page"
 "$ROOT/scripts/build-wasm.sh"
