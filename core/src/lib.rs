@@ -37,3 +37,6 @@ pub mod routing;
 pub mod time;
 
 pub use serde_json;
+
+/// This crate's version (`kubectl skupper version` reports it).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

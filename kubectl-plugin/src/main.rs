@@ -2,6 +2,9 @@
 //!
 //! `main` only parses, dispatches and maps the outcome to an exit code: 0 success, 1 the command
 //! failed, 2 bad input (as upstream `skupper`). A closed pipe (`| head`) counts as success.
+//! Where messages go: a command's own input problems and its failures on stdout (upstream prints
+//! them there); clap's command-line syntax errors (unknown flag, missing value) on stderr, also
+//! exit 2; help on stdout, exit 0.
 //!
 //! # Layout
 //! - `cli`: clap definitions and one module per command group.

@@ -1,5 +1,7 @@
 //! Everything the CLI prints: resource documents as YAML or JSON, Go-compatible tab-aligned
-//! tables, progress lines. Writes go through `io::Result` so a closed pipe (`| head`) ends the
+//! tables, progress lines. Conventions: results on stdout, progress, notes and warnings on
+//! stderr; no colour and no animation unless stdout and stderr are terminals (clap colours
+//! help the same way and honours `NO_COLOR`). Writes go through `io::Result` so a closed pipe (`| head`) ends the
 //! command quietly instead of panicking; `main` maps a broken pipe to success.
 
 use std::io::{self, IsTerminal as _, Write as _};
@@ -31,8 +33,14 @@ pub fn note(text: impl AsRef<str>) {
     let _ = writeln!(err, "{}", text.as_ref());
 }
 
+/// Whether progress may be animated: both stdout and stderr are terminals. Output piped or
+/// redirected (scripts, logs, `| tee`) gets plain lines only, never dots or colour.
+pub fn animate() -> bool {
+    io::stdout().is_terminal() && io::stderr().is_terminal()
+}
+
 /// Reports progress of a wait on stderr: the message once, then dots while waiting when
-/// stderr is a terminal; a plain line otherwise (no spinner in logs and pipes).
+/// [`animate`] allows it; a plain line otherwise (no spinner in logs and pipes).
 pub struct Progress {
     tty: bool,
     dots: usize,
@@ -41,7 +49,7 @@ pub struct Progress {
 impl Progress {
     /// Starts a wait with `message` (e.g. `Waiting for status...`).
     pub fn start(message: &str) -> Self {
-        let tty = io::stderr().is_terminal();
+        let tty = animate();
         let mut err = io::stderr().lock();
         let _ = if tty { write!(err, "{message}") } else { writeln!(err, "{message}") };
         let _ = err.flush();

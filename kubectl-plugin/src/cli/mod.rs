@@ -1,18 +1,23 @@
 //! The command line: clap definitions mirroring upstream Skupper v2's `skupper` commands, and
 //! dispatch to one module per command group. Every command validates all of its input first
 //! (problems → exit 2, printed as upstream does, one per line on stdout), then runs (failure →
-//! exit 1 with what to do next).
+//! exit 1 with what to do next). Help texts and examples live in [`help`].
 
+mod complete;
+mod help;
 mod link;
 mod service;
 mod site;
 mod system;
 mod token;
 pub mod validate;
+mod version;
 
 use std::ffi::OsString;
 
 use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
+
+use self::help::*;
 
 use crate::platform::Platform;
 use crate::platform::local::{DEFAULT_NAMESPACE, Home};
@@ -52,24 +57,30 @@ pub fn fail(msg: impl std::fmt::Display) -> CliError {
     name = "kubectl-skupper",
     version,
     about = "Link sites into an application network (Skupper v2 compatible)",
-    long_about = "Skupper: connect application components across sites with expiring tokens, \
-                  static links and cost-based routing.\n\nThis build runs sites as local processes \
-                  (platform \"local\"); Kubernetes support comes in a later release.",
-    propagate_version = true,
-    disable_help_subcommand = true
+    long_about = ROOT_LONG,
+    after_help = ROOT_AFTER,
+    disable_help_subcommand = true,
+    max_term_width = 100
 )]
 pub struct Cli {
     /// Set the platform type to use [local, kubernetes] (env SKUPPER_PLATFORM; default local)
-    #[arg(long, global = true, env = "SKUPPER_PLATFORM", hide_env = true, value_name = "PLATFORM")]
+    #[arg(
+        long,
+        global = true,
+        env = "SKUPPER_PLATFORM",
+        hide_env = true,
+        value_name = "PLATFORM",
+        help_heading = GLOBAL
+    )]
     pub platform: Option<String>,
-    /// Set the namespace
-    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
+    /// Set the namespace (default "default")
+    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE", help_heading = GLOBAL)]
     pub namespace: Option<String>,
     /// Set the kubeconfig context (kubernetes platform only)
-    #[arg(long, global = true, hide = true)]
+    #[arg(long, global = true, hide = true, help_heading = GLOBAL)]
     pub context: Option<String>,
     /// Path to the kubeconfig file to use (kubernetes platform only)
-    #[arg(long, global = true, hide = true)]
+    #[arg(long, global = true, hide = true, help_heading = GLOBAL)]
     pub kubeconfig: Option<String>,
     /// The command.
     #[command(subcommand)]
@@ -80,25 +91,29 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// A site is where skupper is deployed and components of your application are running.
-    #[command(subcommand)]
+    #[command(subcommand, long_about = SITE_LONG, after_help = SITE_AFTER)]
     Site(SiteCommand),
     /// A site-to-site communication channel.
-    #[command(subcommand)]
+    #[command(subcommand, long_about = LINK_LONG, after_help = LINK_AFTER)]
     Link(LinkCommand),
     /// Security mechanism for creating connections between Skupper sites.
-    #[command(subcommand)]
+    #[command(subcommand, long_about = TOKEN_LONG, after_help = TOKEN_AFTER)]
     Token(TokenCommand),
-    /// A binding to a local port: clients connect to it and reach connectors with the same routing key.
-    #[command(subcommand)]
+    /// Binds a connection endpoint in the local site to target workloads in remote sites.
+    #[command(subcommand, long_about = LISTENER_LONG, after_help = LISTENER_AFTER)]
     Listener(ListenerCommand),
-    /// A binding to a target server: connections for its routing key are forwarded to it.
-    #[command(subcommand)]
+    /// Binds target workloads in the local site to listeners in remote sites.
+    #[command(subcommand, long_about = CONNECTOR_LONG, after_help = CONNECTOR_AFTER)]
     Connector(ConnectorCommand),
     /// Run a local site: start, stop, status, and declarative apply/delete of resources.
-    #[command(subcommand)]
+    #[command(subcommand, long_about = SYSTEM_LONG, after_help = SYSTEM_AFTER)]
     System(SystemCommand),
-    /// Display versioning information.
-    Version,
+    /// Display the versions of this plugin, its core library and its link protocol.
+    #[command(long_about = VERSION_LONG, after_help = VERSION_AFTER)]
+    Version(version::VersionArgs),
+    /// Print a shell completion script (bash, zsh, fish, or kubectl's plugin completion).
+    #[command(long_about = COMPLETION_LONG, after_help = COMPLETION_AFTER)]
+    Completion(complete::CompletionArgs),
 }
 
 /// Positionals collected loosely so that missing or extra arguments get upstream's messages.
@@ -113,16 +128,16 @@ pub struct Extra {
 #[derive(Debug, Subcommand)]
 pub enum SiteCommand {
     /// Create a new site
-    ///
-    /// A site is a place where components of your application are running.
-    /// Sites are linked to form application networks.
-    /// There can be only one site definition per namespace.
+    #[command(long_about = SITE_CREATE_LONG, after_help = SITE_CREATE_AFTER)]
     Create(site::CreateArgs),
     /// Change site settings
+    #[command(long_about = SITE_UPDATE_LONG, after_help = SITE_UPDATE_AFTER)]
     Update(site::UpdateArgs),
     /// Get the site status
+    #[command(long_about = SITE_STATUS_LONG, after_help = SITE_STATUS_AFTER)]
     Status(site::StatusArgs),
     /// Delete a site
+    #[command(long_about = SITE_DELETE_LONG, after_help = SITE_DELETE_AFTER)]
     Delete(site::DeleteArgs),
 }
 
@@ -130,12 +145,16 @@ pub enum SiteCommand {
 #[derive(Debug, Subcommand)]
 pub enum LinkCommand {
     /// Generate a new link resource as a YAML output, unless explicitly specified otherwise using the `--output` flag.
+    #[command(long_about = LINK_GENERATE_LONG, after_help = LINK_GENERATE_AFTER)]
     Generate(link::GenerateArgs),
     /// Display the link status
+    #[command(long_about = LINK_STATUS_LONG, after_help = LINK_STATUS_AFTER)]
     Status(link::StatusArgs),
     /// Change link settings
+    #[command(long_about = LINK_UPDATE_LONG, after_help = LINK_UPDATE_AFTER)]
     Update(link::UpdateArgs),
     /// Delete a link
+    #[command(long_about = LINK_DELETE_LONG, after_help = LINK_DELETE_AFTER)]
     Delete(link::DeleteArgs),
 }
 
@@ -143,34 +162,38 @@ pub enum LinkCommand {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// issue a token
-    ///
-    /// Issue a token file redeemable for a link to the current site.
+    #[command(long_about = TOKEN_ISSUE_LONG, after_help = TOKEN_ISSUE_AFTER)]
     Issue(token::IssueArgs),
     /// redeem a token
-    ///
-    /// Redeem a token file in order to create a link to a remote site.
+    #[command(long_about = TOKEN_REDEEM_LONG, after_help = TOKEN_REDEEM_AFTER)]
     Redeem(token::RedeemArgs),
 }
 
 /// `listener ...`
 #[derive(Debug, Subcommand)]
 pub enum ListenerCommand {
-    /// Create a listener
+    /// create a listener
+    #[command(long_about = LISTENER_CREATE_LONG, after_help = LISTENER_CREATE_AFTER)]
     Create(service::CreateArgs),
-    /// Display the listener status
+    /// get status of listeners
+    #[command(long_about = LISTENER_STATUS_LONG, after_help = LISTENER_STATUS_AFTER)]
     Status(service::StatusArgs),
-    /// Delete a listener
+    /// delete a listener
+    #[command(long_about = LISTENER_DELETE_LONG, after_help = LISTENER_DELETE_AFTER)]
     Delete(service::DeleteArgs),
 }
 
 /// `connector ...`
 #[derive(Debug, Subcommand)]
 pub enum ConnectorCommand {
-    /// Create a connector
+    /// create a connector
+    #[command(long_about = CONNECTOR_CREATE_LONG, after_help = CONNECTOR_CREATE_AFTER)]
     Create(service::CreateArgs),
-    /// Display the connector status
+    /// get status of connectors
+    #[command(long_about = CONNECTOR_STATUS_LONG, after_help = CONNECTOR_STATUS_AFTER)]
     Status(service::StatusArgs),
-    /// Delete a connector
+    /// delete a connector
+    #[command(long_about = CONNECTOR_DELETE_LONG, after_help = CONNECTOR_DELETE_AFTER)]
     Delete(service::DeleteArgs),
 }
 
@@ -178,14 +201,19 @@ pub enum ConnectorCommand {
 #[derive(Debug, Subcommand)]
 pub enum SystemCommand {
     /// Start the site of the namespace (in the background unless --foreground)
+    #[command(long_about = SYSTEM_START_LONG, after_help = SYSTEM_START_AFTER)]
     Start(system::StartArgs),
     /// Stop the running site of the namespace
+    #[command(long_about = SYSTEM_STOP_LONG, after_help = SYSTEM_STOP_AFTER)]
     Stop(system::NoArgs),
     /// Show whether the site runs, its router, grant server and log
+    #[command(long_about = SYSTEM_STATUS_LONG, after_help = SYSTEM_STATUS_AFTER)]
     Status(system::NoArgs),
     /// Create or update resources using files or standard input.
+    #[command(long_about = SYSTEM_APPLY_LONG, after_help = SYSTEM_APPLY_AFTER)]
     Apply(system::FileArgs),
     /// Delete resources using files or standard input.
+    #[command(long_about = SYSTEM_DELETE_LONG, after_help = SYSTEM_DELETE_AFTER)]
     Delete(system::FileArgs),
 }
 
@@ -223,13 +251,55 @@ pub fn program_name(argv0: Option<&OsString>) -> String {
     }
 }
 
+/// The words to complete when this is a completion request: `kubectl-skupper __complete ...`,
+/// or this program run under the name kubectl looks for (`kubectl_complete-skupper`).
+fn completion_request(args: &[OsString]) -> Option<&[OsString]> {
+    let name = args.first().map(std::path::Path::new).and_then(|p| p.file_stem()).unwrap_or_default();
+    if name == complete::KUBECTL_COMPLETE_NAME {
+        return args.get(1..);
+    }
+    match args.get(1) {
+        Some(first) if first == complete::PROTOCOL_COMMAND => args.get(2..),
+        _ => None,
+    }
+}
+
+/// The command line definition: the derived one, with the texts that differ between commands
+/// sharing their arguments (listener and connector).
+pub fn command() -> clap::Command {
+    // `mut_args`, not `mut_arg`: the latter moves the argument last, reordering positionals.
+    let words = |what: &'static str, host: &'static str| {
+        move |c: clap::Command| {
+            c.mut_subcommand("create", |c| {
+                c.mut_args(|a| match a.get_id().as_str() {
+                    "name" => a.help(format!("{what} name")),
+                    "port" => a.help(format!("The port of the local {}", what.to_lowercase())),
+                    "host" => a.help(host),
+                    _ => a,
+                })
+            })
+        }
+    };
+    Cli::command()
+        .mut_subcommand("listener", words("Listener", LISTENER_HOST_HELP))
+        .mut_subcommand("connector", words("Connector", CONNECTOR_HOST_HELP))
+}
+
 /// Parses `args` (clap errors, `--help` and `--version` exit directly) and runs the command.
 pub fn run(args: Vec<OsString>) -> CmdResult {
+    if let Some(words) = completion_request(&args) {
+        return complete::run_protocol(words);
+    }
     let prog = program_name(args.first());
-    let matches = Cli::command().bin_name(prog.clone()).get_matches_from(args);
+    let matches = command().bin_name(prog.clone()).get_matches_from(args);
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(c) => c,
         Err(e) => e.exit(),
+    };
+    // Needs no site directory nor a valid platform.
+    let cli = match cli {
+        Cli { command: Command::Completion(a), .. } => return complete::run(a),
+        cli => cli,
     };
     let mut problems = validate::Problems::default();
     let platform = match cli.platform.as_deref().map(str::trim) {
@@ -245,6 +315,10 @@ pub fn run(args: Vec<OsString>) -> CmdResult {
         problems.push(format!("namespace is not valid: {e}"));
     }
     problems.finish()?;
+    let command = match cli.command {
+        Command::Version(a) => return version::run(platform, a),
+        other => other,
+    };
     if platform == Platform::Kubernetes {
         return Err(fail(
             "The kubernetes platform is not available in this build yet. Use the local platform: \
@@ -258,17 +332,15 @@ pub fn run(args: Vec<OsString>) -> CmdResult {
         crate::output::note("Warning: --kubeconfig flag is not supported on this platform");
     }
     let ctx = Ctx { home: Home::new(&namespace)?, namespace, prog };
-    match cli.command {
+    match command {
         Command::Site(c) => site::run(&ctx, c),
         Command::Link(c) => link::run(&ctx, c),
         Command::Token(c) => token::run(&ctx, c),
         Command::Listener(c) => service::run_listener(&ctx, c),
         Command::Connector(c) => service::run_connector(&ctx, c),
         Command::System(c) => system::run(&ctx, c),
-        Command::Version => {
-            crate::output::line(format!("client version                 {}", env!("CARGO_PKG_VERSION")))?;
-            Ok(())
-        }
+        Command::Version(a) => version::run(platform, a),
+        Command::Completion(a) => complete::run(a),
     }
 }
 
@@ -322,7 +394,7 @@ mod tests {
 
     #[test]
     fn clap_definition_is_consistent() {
-        Cli::command().debug_assert();
+        command().debug_assert();
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub struct FileArgs {
     #[arg(hide = true)]
     extra: Vec<String>,
     /// The name of the file with custom resources (`-` for standard input)
-    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    #[arg(short = 'f', long = "filename", value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     filename: Option<String>,
 }
 

@@ -22,7 +22,7 @@ use skupper_core::grant::RedeemFailure as Failure;
 #[derive(Debug, Args)]
 pub struct IssueArgs {
     /// File to write the token to
-    #[arg(value_name = "FILE")]
+    #[arg(value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     file: Option<String>,
     #[arg(hide = true)]
     extra: Vec<String>,
@@ -44,7 +44,7 @@ pub struct IssueArgs {
 #[derive(Debug, Args)]
 pub struct RedeemArgs {
     /// Token file to redeem
-    #[arg(value_name = "FILE")]
+    #[arg(value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     file: Option<String>,
     #[arg(hide = true)]
     extra: Vec<String>,

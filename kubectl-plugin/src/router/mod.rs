@@ -43,6 +43,8 @@ use tokio_util::sync::CancellationToken;
 use self::log::log;
 use self::state::{ConnectorEntry, LinkEntry, ListenerEntry, Shared};
 
+/// The link protocol version (`kubectl skupper version` reports it).
+pub(crate) use proto::PROTOCOL_VERSION;
 pub use skupper_core::resources::{ProxySettings, TlsMaterial};
 
 /// Everything the router needs to run one site. Applying a new config reconciles in place:

@@ -1,0 +1,422 @@
+//! Long help and examples of every command. The first sentence of each text is upstream
+//! Skupper's (`internal/cmd/skupper/*/*.go`, `Long:` and `Example:`), then what differs on the
+//! local platform; examples follow the procedures of `scripts/demo.sh` (west accepts links, east
+//! redeems a token, south applies a generated Link, a connector on west, listeners elsewhere).
+
+/// Heading of the flags every command takes.
+pub const GLOBAL: &str = "Global Options";
+
+/// `kubectl skupper` itself.
+pub const ROOT_LONG: &str = "\
+Skupper: connect application components across sites with expiring tokens, static links and \
+cost-based routing.
+
+This build runs sites as local processes (platform \"local\"); Kubernetes support comes in a \
+later release.";
+
+/// Examples and exit codes of `kubectl skupper`.
+pub const ROOT_AFTER: &str = "\
+Examples:
+  # west accepts links; east links to it with a token
+  kubectl skupper -n west site create west --enable-link-access
+  kubectl skupper -n west system start
+  kubectl skupper -n west token issue ~/west.token
+  kubectl skupper -n east site create east
+  kubectl skupper -n east system start
+  kubectl skupper -n east token redeem ~/west.token
+  kubectl skupper -n east link status
+
+Exit status:
+  0  the command succeeded
+  1  the command failed (the message says what to do next)
+  2  bad input: a command's own checks print their problems on standard output, one per line
+     (as upstream skupper does); command-line syntax errors (unknown flag, missing value) are
+     printed on standard error";
+
+/// `site`.
+pub const SITE_LONG: &str = "\
+A site is a place where components of your application are running. Sites are linked to form \
+application networks.
+
+On the local platform a namespace holds one site, a process on this host started with \
+`kubectl skupper system start`. Its files live in $XDG_DATA_HOME/kubectl-skupper/namespaces/<namespace> \
+(default ~/.local/share/kubectl-skupper/...).";
+
+/// Examples of `site`.
+pub const SITE_AFTER: &str = "\
+Examples:
+  kubectl skupper site create my-site
+  kubectl skupper site status";
+
+/// `site create`.
+pub const SITE_CREATE_LONG: &str = "\
+A site is a place where components of your application are running.
+Sites are linked to form application networks.
+There can be only one site definition per namespace.
+
+With --enable-link-access the site accepts links from remote sites on --bind-host and runs a \
+grant server there that redeems the tokens it issues. The site runs once started with \
+`kubectl skupper system start`.";
+
+/// Examples of `site create`.
+pub const SITE_CREATE_AFTER: &str = "\
+Examples:
+  # A site that accepts links and token redemptions from remote sites
+  kubectl skupper -n west site create west --enable-link-access
+
+  # Listen on every interface; remote sites reach this one as west.example.com
+  kubectl skupper -n west site create west --enable-link-access --bind-host 0.0.0.0 \\
+      --endpoint-host west.example.com
+
+  # A site that only links to others
+  kubectl skupper -n east site create east";
+
+/// `site update`.
+pub const SITE_UPDATE_LONG: &str = "\
+Change site settings of a given site.
+
+Only the settings given change (upstream rebuilds the whole site from the flags). A new bind \
+host takes effect when the site restarts.";
+
+/// Examples of `site update`.
+pub const SITE_UPDATE_AFTER: &str = "\
+Examples:
+  kubectl skupper site update my-site --enable-link-access";
+
+/// `site status`.
+pub const SITE_STATUS_LONG: &str = "Display the current status of a site.";
+
+/// Examples of `site status`.
+pub const SITE_STATUS_AFTER: &str = "\
+Examples:
+  kubectl skupper -n west site status
+  kubectl skupper -n west site status -o yaml";
+
+/// `site delete`.
+pub const SITE_DELETE_LONG: &str = "\
+Delete a site.
+
+A running site is stopped first. Links, listeners and connectors stay unless --all is given.";
+
+/// Examples of `site delete`.
+pub const SITE_DELETE_AFTER: &str = "\
+Examples:
+  kubectl skupper site delete my-site
+  kubectl skupper site delete --all";
+
+/// `link`.
+pub const LINK_LONG: &str = "\
+A site-to-site communication channel. Links serve as a transport for application connections \
+and requests. A set of linked sites constitute a network.";
+
+/// Examples of `link`.
+pub const LINK_AFTER: &str = "\
+Examples:
+  kubectl skupper link generate
+  kubectl skupper link status";
+
+/// `link generate`.
+pub const LINK_GENERATE_LONG: &str = "\
+Generate a new link resource as a YAML output, unless explicitly specified otherwise using the \
+--output flag. The resultant output needs to be applied in the site in which we want to create \
+the link.
+
+The output holds one Link per router group and the Secret with a client certificate issued by \
+this site's CA. It is a credential: transfer it privately. The site needs link access \
+(site create/update --enable-link-access).";
+
+/// Examples of `link generate`.
+pub const LINK_GENERATE_AFTER: &str = "\
+Examples:
+  # On west: a Link to west, with cost 2, and its client certificate
+  kubectl skupper -n west link generate --cost 2 > link-to-west.yaml
+
+  # On south: apply it; the running site connects to west
+  kubectl skupper -n south system apply -f link-to-west.yaml
+  kubectl skupper -n south link status
+
+  # The same documents as JSON
+  kubectl skupper -n west link generate -o json";
+
+/// `link status`.
+pub const LINK_STATUS_LONG: &str = "\
+Display the status of links in the current site.
+
+Without a name, a table of every link, then the links remote sites made to this one; with a \
+name, that link's details. -o prints the Link resources.";
+
+/// Examples of `link status`.
+pub const LINK_STATUS_AFTER: &str = "\
+Examples:
+  kubectl skupper -n east link status
+  kubectl skupper -n south link status link-west-skupper-router -o yaml";
+
+/// `link update`.
+pub const LINK_UPDATE_LONG: &str = "\
+Change link settings.
+
+Only the settings given change (upstream resets the cost to 1 when --cost is omitted). A running \
+site applies a new cost at once.";
+
+/// Examples of `link update`.
+pub const LINK_UPDATE_AFTER: &str = "\
+Examples:
+  # Make the link to west more expensive so traffic prefers other paths
+  kubectl skupper -n south link update link-west-skupper-router --cost 5";
+
+/// `link delete`.
+pub const LINK_DELETE_LONG: &str = "\
+Delete a link by name.
+
+The Secret the link uses is kept.";
+
+/// Examples of `link delete`.
+pub const LINK_DELETE_AFTER: &str = "\
+Examples:
+  kubectl skupper link delete link-west-skupper-router";
+
+/// `token`.
+pub const TOKEN_LONG: &str = "\
+A token contains connection information and necessary credentials for one Skupper service \
+network to connect to another.
+Issue the token on the site that was configured to allow incoming links.
+Redeem the token on the other site.";
+
+/// Examples of `token`.
+pub const TOKEN_AFTER: &str = "\
+Examples:
+  kubectl skupper -n west token issue ~/west.token
+  kubectl skupper -n east token redeem ~/west.token";
+
+/// `token issue`.
+pub const TOKEN_ISSUE_LONG: &str = "\
+Issue a token file redeemable for a link to the current site.
+
+The site needs link access (site create --enable-link-access) and must be running when the \
+token is redeemed: its grant server answers the redemption. The token file is a credential: \
+transfer it privately.";
+
+/// Examples of `token issue`.
+pub const TOKEN_ISSUE_AFTER: &str = "\
+Examples:
+  # On west: a token usable once within 15 minutes
+  kubectl skupper -n west token issue ~/west.token
+
+  # Usable three times within an hour; links made from it cost 2
+  kubectl skupper -n west token issue ~/west.token --redemptions-allowed 3 \\
+      --expiration-window 1h --cost 2";
+
+/// `token redeem`.
+pub const TOKEN_REDEEM_LONG: &str = "\
+Redeem a token file in order to create a link to a remote site.
+
+The issuing site must be running and reachable. Redeeming writes a Link and its Secret into \
+this namespace; a running site connects the link at once.";
+
+/// Examples of `token redeem`.
+pub const TOKEN_REDEEM_AFTER: &str = "\
+Examples:
+  # On east, with the file issued on west
+  kubectl skupper -n east token redeem ~/west.token
+  kubectl skupper -n east link status";
+
+/// `listener`.
+pub const LISTENER_LONG: &str = "\
+A listener is a connection endpoint in the local site and binds to target workloads in remote \
+sites.";
+
+/// Examples of `listener`.
+pub const LISTENER_AFTER: &str = "\
+Examples:
+  kubectl skupper listener create my-listener 8080
+  kubectl skupper listener status my-listener";
+
+/// `listener create`.
+pub const LISTENER_CREATE_LONG: &str = "\
+Clients at this site use the listener host and port to establish connections to the remote \
+service.
+
+Connections are carried to a connector with the same routing key, on this site or a linked one.";
+
+/// Examples of `listener create`.
+pub const LISTENER_CREATE_AFTER: &str = "\
+Examples:
+  # On east: clients connect to 127.0.0.1:8080 and reach west's backend
+  kubectl skupper -n east listener create backend 8080 --routing-key backend
+
+  kubectl skupper listener create database 5432";
+
+/// `listener create --host` (upstream's words, then the default).
+pub const LISTENER_HOST_HELP: &str = "The hostname or IP address of the local listener. Clients at this site use the \
+listener host and port to establish connections to the remote service. (default 127.0.0.1)";
+
+/// `listener status`.
+pub const LISTENER_STATUS_LONG: &str = "Display status of all listeners or a specific listener.";
+
+/// Examples of `listener status`.
+pub const LISTENER_STATUS_AFTER: &str = "\
+Examples:
+  kubectl skupper listener status
+  kubectl skupper listener status backend -o json";
+
+/// `listener delete`.
+pub const LISTENER_DELETE_LONG: &str = "Delete a listener <name>.";
+
+/// Examples of `listener delete`.
+pub const LISTENER_DELETE_AFTER: &str = "\
+Examples:
+  kubectl skupper listener delete database";
+
+/// `connector`.
+pub const CONNECTOR_LONG: &str = "\
+A connector is an endpoint in the local site and binds to listeners in remote sites.";
+
+/// Examples of `connector`.
+pub const CONNECTOR_AFTER: &str = "\
+Examples:
+  kubectl skupper connector create my-connector 8080
+  kubectl skupper connector status my-connector";
+
+/// `connector create`.
+pub const CONNECTOR_CREATE_LONG: &str = "\
+Clients at this site use the connector host and port to establish connections to the remote \
+service.
+
+The connector forwards connections that arrive for its routing key, from listeners on this site \
+or a linked one, to the server at --host and the port.";
+
+/// Examples of `connector create`.
+pub const CONNECTOR_CREATE_AFTER: &str = "\
+Examples:
+  # On west: expose the server at 127.0.0.1:8080 under the routing key backend
+  kubectl skupper -n west connector create backend 8080 --routing-key backend
+
+  kubectl skupper connector create database 5432 --host db.internal";
+
+/// `connector create --host` (upstream's words, then the default).
+pub const CONNECTOR_HOST_HELP: &str = "The hostname or IP address of the local connector (default 127.0.0.1)";
+
+/// `connector status`.
+pub const CONNECTOR_STATUS_LONG: &str = "Display status of all connectors or a specific connector.";
+
+/// Examples of `connector status`.
+pub const CONNECTOR_STATUS_AFTER: &str = "\
+Examples:
+  kubectl skupper connector status
+  kubectl skupper connector status backend -o yaml";
+
+/// `connector delete`.
+pub const CONNECTOR_DELETE_LONG: &str = "Delete a connector <name>.";
+
+/// Examples of `connector delete`.
+pub const CONNECTOR_DELETE_AFTER: &str = "\
+Examples:
+  kubectl skupper connector delete database";
+
+/// `system`.
+pub const SYSTEM_LONG: &str = "\
+Run the local site of a namespace and change its resources declaratively.
+
+A running site watches its resources: links, listeners and connectors applied or deleted while \
+it runs take effect without a restart.";
+
+/// Examples of `system`.
+pub const SYSTEM_AFTER: &str = "\
+Examples:
+  kubectl skupper -n west system start
+  kubectl skupper -n west system status
+  kubectl skupper -n west system stop";
+
+/// `system start`.
+pub const SYSTEM_START_LONG: &str = "\
+Start the site of the namespace: its router, the grant server when link access is enabled, its \
+links, listeners and connectors.
+
+It runs in the background and logs to the file shown by `system status`; --foreground runs it \
+in this process instead, logging to standard error (for service managers).";
+
+/// Examples of `system start`.
+pub const SYSTEM_START_AFTER: &str = "\
+Examples:
+  kubectl skupper -n west system start
+  kubectl skupper -n west system start --foreground";
+
+/// `system stop`.
+pub const SYSTEM_STOP_LONG: &str = "Stop the running site of the namespace. Its resources are kept.";
+
+/// Examples of `system stop`.
+pub const SYSTEM_STOP_AFTER: &str = "\
+Examples:
+  kubectl skupper -n west system stop";
+
+/// `system status`.
+pub const SYSTEM_STATUS_LONG: &str = "\
+Show whether the site of the namespace runs, and its router, grant server, start time and log.";
+
+/// Examples of `system status`.
+pub const SYSTEM_STATUS_AFTER: &str = "\
+Examples:
+  kubectl skupper -n west system status";
+
+/// `system apply`.
+pub const SYSTEM_APPLY_LONG: &str = "\
+Create or update resources using files or standard input.
+
+Takes Site, RouterAccess, Link, AccessGrant, AccessToken, Listener, Connector (skupper.io/v2alpha1) \
+and Secret documents, YAML or JSON, several per file, such as the output of `link generate`. \
+Everything is checked before anything is written; an AccessToken is redeemed at once.";
+
+/// Examples of `system apply`.
+pub const SYSTEM_APPLY_AFTER: &str = "\
+Examples:
+  # On south: apply the Link generated on west
+  kubectl skupper -n south system apply -f link-to-west.yaml
+
+  cat site.yaml | kubectl skupper system apply -f -";
+
+/// `system delete`.
+pub const SYSTEM_DELETE_LONG: &str = "Delete resources using files or standard input.";
+
+/// Examples of `system delete`.
+pub const SYSTEM_DELETE_AFTER: &str = "\
+Examples:
+  kubectl skupper -n south system delete -f link-to-west.yaml";
+
+/// `version`.
+pub const VERSION_LONG: &str = "\
+Report the version of the kubectl-skupper binary, of its core library (skupper-core), of the \
+protocol its router speaks on links (sites link only with the same protocol version), the \
+platform commands work on and the operating system and architecture it was built for.";
+
+/// Examples of `version`.
+pub const VERSION_AFTER: &str = "\
+Examples:
+  kubectl skupper version
+  kubectl skupper version -o json";
+
+/// `completion`.
+pub const COMPLETION_LONG: &str = "\
+Print a shell completion script.
+
+bash, zsh and fish complete `kubectl-skupper ...` typed directly. `kubectl skupper <TAB>` is \
+completed by kubectl itself (1.26 or later) when an executable named kubectl_complete-skupper is \
+on PATH: `completion kubectl` prints that script (a link named kubectl_complete-skupper to the \
+kubectl-skupper binary works too). kubectl's own completion must be set up (`kubectl completion \
+--help`).";
+
+/// Examples of `completion`.
+pub const COMPLETION_AFTER: &str = "\
+Examples:
+  # bash: this shell, or every new one
+  source <(kubectl-skupper completion bash)
+  echo 'source <(kubectl-skupper completion bash)' >> ~/.bashrc
+
+  # zsh (a directory in $fpath, before compinit)
+  kubectl-skupper completion zsh > \"${fpath[1]}/_kubectl-skupper\"
+
+  # fish
+  kubectl-skupper completion fish > ~/.config/fish/completions/kubectl-skupper.fish
+
+  # kubectl skupper <TAB>: next to the plugin (krew installs it in ~/.krew/bin)
+  kubectl-skupper completion kubectl > ~/.krew/bin/kubectl_complete-skupper
+  chmod +x ~/.krew/bin/kubectl_complete-skupper";
