@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 use tokio_util::sync::CancellationToken;
@@ -111,10 +111,14 @@ async fn dial(
         Some((secret, p)) => proxy::connect(p, secret, &cfg.host, cfg.port, CONNECT_TIMEOUT).await?,
     };
     let addr = proxy::authority(&cfg.host, cfg.port);
+    let tcp = BufReader::with_capacity(session::IO_BUFFER, tcp);
     let handshake = TlsConnector::from(client).connect(server_name, tcp);
     let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(describe_handshake(&e, &cfg.host, &addr, cfg.proxy.is_some())),
+        Err(_) if cfg.proxy.is_some() => {
+            return Err(format!("timed out in the TLS handshake with {addr} behind the proxy"));
+        }
         Err(_) => return Err(format!("timed out in the TLS handshake with {addr}")),
     };
     let origin = Origin::Link { name: name.to_string(), generation };
@@ -124,12 +128,19 @@ async fn dial(
 
 fn describe_handshake(e: &io::Error, host: &str, addr: &str, proxied: bool) -> String {
     if let Some(t) = tls::rustls_error(e) {
-        return tls::describe_client_error(t, host);
+        let text = tls::describe_client_error(t, host);
+        // The proxy relays bytes only: a TLS failure is between this site and the remote one.
+        return if proxied {
+            text.replacen("TLS handshake failed", "TLS handshake failed behind the proxy", 1)
+        } else {
+            text
+        };
     }
     match e.kind() {
         io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe if proxied => {
-            format!("proxy tunnel closed before the TLS handshake with {addr} finished")
+            format!("proxy closed the tunnel to {addr} before the TLS handshake finished")
         }
+        _ if proxied => format!("TLS handshake failed behind the proxy: {e}"),
         io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => {
             format!("{addr} closed the connection during the TLS handshake; check that it is a link access port")
         }
@@ -206,7 +217,7 @@ async fn incoming(
     throttle: Arc<Mutex<Throttle>>,
 ) {
     let from = peer.ip();
-    let handshake = tls.accept(tcp).into_fallible();
+    let handshake = tls.accept(BufReader::with_capacity(session::IO_BUFFER, tcp)).into_fallible();
     let stream = tokio::select! {
         r = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake) => r,
         _ = token.cancelled() => return,
@@ -222,7 +233,7 @@ async fn incoming(
         }
         Ok(Err((e, tcp))) => {
             log_throttled(&throttle, &format!("link from {from}: {}", tls::describe_server_error(&e)));
-            close_gracefully(tcp).await;
+            close_gracefully(tcp.into_inner()).await;
         }
         Err(_) => log_throttled(
             &throttle,

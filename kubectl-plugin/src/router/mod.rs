@@ -41,6 +41,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use self::log::log;
+pub use self::service::{PathCount, RouteDecision, RouteReason};
 use self::state::{ConnectorEntry, LinkEntry, ListenerEntry, Shared};
 
 /// The link protocol version (`kubectl skupper version` reports it).
@@ -188,6 +189,13 @@ pub struct ServiceState {
     pub unrouted: u64,
     /// Connector: connections currently open to its target.
     pub open: u32,
+    /// Listener: connections routed so far, by target, next hop and reason.
+    pub paths: Vec<PathCount>,
+    /// Listener: connections open now for its routing key, by next hop (this router's id for
+    /// local connectors): the load metric of the routing choice.
+    pub open_by_next_hop: BTreeMap<String, u32>,
+    /// Listener: how the last connection was routed, with every target's score.
+    pub last_decision: Option<RouteDecision>,
 }
 
 /// A link some other site dialed into this one.
@@ -204,12 +212,18 @@ pub struct IncomingLink {
     pub cost: u32,
 }
 
-/// One site of the network as this router sees it.
+/// One site (one router of it, for an HA site) of the network as this router sees it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NetworkSite {
-    /// Site id.
+    /// Router id: the site id, or `<site id>/<group>` for the second router of an HA site.
     pub id: String,
+    /// Site id.
+    pub site_id: String,
+    /// Router group (`skupper-router`, `skupper-router-2`).
+    pub group: String,
+    /// Links on the path from this router; `None` if unreachable.
+    pub hops: Option<u32>,
     /// Site name.
     pub name: String,
     /// Namespace.
@@ -254,6 +268,14 @@ pub struct LinkAccessPorts {
     pub edge: u16,
 }
 
+/// Process-level settings of a router (not part of a site's resources).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StartOptions {
+    /// Bind listener ports with SO_REUSEPORT, so that the other router of an HA site can accept
+    /// connections on the same ports.
+    pub share_listener_ports: bool,
+}
+
 /// A running router.
 pub struct Router {
     shared: Arc<Shared>,
@@ -269,6 +291,7 @@ struct Running {
     incoming: CancellationToken,
     links: BTreeMap<String, CancellationToken>,
     listeners: BTreeMap<String, (CancellationToken, Option<JoinHandle<()>>)>,
+    options: StartOptions,
 }
 
 /// How often unreachable sites are checked for pruning.
@@ -304,6 +327,11 @@ impl Router {
     ///
     /// Bind failures do not fail the start; they are reported in [`Router::status`].
     pub async fn start(config: RouterConfig) -> anyhow::Result<Self> {
+        Self::start_with(config, StartOptions::default()).await
+    }
+
+    /// [`Router::start`] with process-level options.
+    pub async fn start_with(config: RouterConfig, options: StartOptions) -> anyhow::Result<Self> {
         validate(&config)?;
         let shared = Shared::new(&config);
         shared.spawn(housekeeping(shared.clone()));
@@ -320,6 +348,7 @@ impl Router {
             incoming: shared.root.child_token(),
             links: BTreeMap::new(),
             listeners: BTreeMap::new(),
+            options,
         };
         let router = Self { shared, running: tokio::sync::Mutex::new(running) };
         router.apply(config).await?;
@@ -495,7 +524,7 @@ impl Router {
                 continue;
             }
             let token = shared.root.child_token();
-            let bound = service::bind_listener(cfg).await;
+            let bound = service::bind_listener(cfg, run.options.share_listener_ports).await;
             let (state, task) = match bound {
                 Ok(l) => {
                     let port = l.local_addr().map(|a| a.port()).unwrap_or(cfg.port);
@@ -514,6 +543,7 @@ impl Router {
                 routing: BTreeMap::new(),
                 unrouted: 0,
                 throttle: Default::default(),
+                explain: Default::default(),
             };
             shared.lock().listeners.insert(name.clone(), entry);
             run.listeners.insert(name.clone(), (token, task));

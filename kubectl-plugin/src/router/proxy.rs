@@ -48,18 +48,18 @@ pub(crate) async fn connect(
     let exchange = async {
         tcp.write_all(request(proxy, host, port).as_bytes())
             .await
-            .map_err(|e| format!("proxy closed the connection while sending the CONNECT for {target}: {e}"))?;
+            .map_err(|e| format!("proxy closed the connection while the CONNECT to {target} was sent: {e}"))?;
         let head = read_head(&mut tcp).await.map_err(|e| match e {
-            HeadError::Closed => format!("proxy closed the connection before answering the CONNECT for {target}"),
-            HeadError::TooLong => "proxy sent an oversized response to the CONNECT".to_string(),
-            HeadError::Io(e) => format!("proxy connection failed during the CONNECT for {target}: {e}"),
+            HeadError::Closed => format!("proxy closed the connection before answering the CONNECT to {target}"),
+            HeadError::TooLong => format!("proxy sent an oversized answer to the CONNECT to {target}"),
+            HeadError::Io(e) => format!("proxy connection failed during the CONNECT to {target}: {e}"),
         })?;
-        check_status(&head, secret, &target)
+        check_status(&head, proxy, secret, &target)
     };
     match tokio::time::timeout(timeout, exchange).await {
         Ok(Ok(())) => Ok(tcp),
         Ok(Err(e)) => Err(e),
-        Err(_) => Err(format!("timed out waiting for the proxy to answer the CONNECT for {target}")),
+        Err(_) => Err(format!("proxy did not answer the CONNECT to {target} within {}s", timeout.as_secs())),
     }
 }
 
@@ -90,23 +90,35 @@ async fn read_head<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, HeadError
     }
 }
 
-/// Accepts any 2xx status, with or without a reason phrase.
-fn check_status(head: &[u8], secret: &str, target: &str) -> Result<(), String> {
+/// Accepts any 2xx status, with or without a reason phrase; says what to fix for the others.
+fn check_status(head: &[u8], proxy: &ProxySettings, secret: &str, target: &str) -> Result<(), String> {
     let text = String::from_utf8_lossy(head);
     let line = text.lines().next().unwrap_or("").trim_end();
     let mut parts = line.splitn(3, ' ');
     let version = parts.next().unwrap_or("");
     let code = parts.next().unwrap_or("");
+    let reason = parts.next().unwrap_or("").trim();
     if !matches!(version, "HTTP/1.0" | "HTTP/1.1") || code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("proxy sent a malformed answer to the CONNECT: {line:?}"));
+        return Err(format!("proxy sent a malformed answer to the CONNECT to {target}: {line:?}"));
     }
+    let status = if reason.is_empty() { code.to_string() } else { format!("{code} {reason}") };
+    let port = target.rsplit_once(':').map_or("", |(_, p)| p);
     match code {
         c if c.starts_with('2') => Ok(()),
+        "407" if proxy.username.is_none() => {
+            Err(format!("proxy authentication required (407); add username and password to proxy Secret {secret}"))
+        }
         "407" => Err(format!(
             "proxy authentication required (407); check the username and password in proxy Secret {secret}"
         )),
-        "403" => Err(format!("proxy denied the CONNECT (403 Forbidden); the proxy must allow tunnels to {target}")),
-        _ => Err(format!("proxy refused the CONNECT to {target}: {line}")),
+        "403" => Err(format!(
+            "proxy denied the CONNECT to {target} (403 Forbidden); the proxy must allow CONNECT to port {port}"
+        )),
+        "502" | "503" | "504" => Err(format!(
+            "proxy could not connect to {target} ({status}); check that the remote site runs and that the proxy can \
+             reach it"
+        )),
+        _ => Err(format!("proxy refused the CONNECT to {target} ({status})")),
     }
 }
 
@@ -138,19 +150,29 @@ mod tests {
 
     #[test]
     fn statuses() {
-        let ok = |s: &str| check_status(s.as_bytes(), "p", "t:1");
+        let ok = |s: &str| check_status(s.as_bytes(), &settings(Some("alice"), Some("x")), "corp", "west:55671");
         assert_eq!(ok("HTTP/1.1 200 Connection established\r\n\r\n"), Ok(()));
         assert_eq!(ok("HTTP/1.0 200\r\n\r\n"), Ok(()));
         assert_eq!(ok("HTTP/1.1 204 \r\nVia: x\r\n\r\n"), Ok(()));
-        assert!(
-            ok("HTTP/1.1 407 Proxy Authentication Required\r\n\r\n")
-                .is_err_and(|e| e.starts_with("proxy authentication required (407)"))
+        assert_eq!(
+            ok("HTTP/1.1 407 Proxy Authentication Required\r\n\r\n"),
+            Err("proxy authentication required (407); check the username and password in proxy Secret corp".into())
+        );
+        let anonymous = check_status(b"HTTP/1.1 407 x\r\n\r\n", &settings(None, None), "corp", "west:55671");
+        assert_eq!(
+            anonymous,
+            Err("proxy authentication required (407); add username and password to proxy Secret corp".into())
+        );
+        assert_eq!(
+            ok("HTTP/1.1 403 Access violation\r\n\r\n"),
+            Err("proxy denied the CONNECT to west:55671 (403 Forbidden); the proxy must allow CONNECT to port 55671"
+                .into())
         );
         assert!(
-            ok("HTTP/1.1 403 Forbidden\r\n\r\n")
-                .is_err_and(|e| e.starts_with("proxy denied the CONNECT (403 Forbidden)"))
+            ok("HTTP/1.1 503 Service Unavailable\r\n\r\n")
+                .is_err_and(|e| e.starts_with("proxy could not connect to west:55671 (503 Service Unavailable)"))
         );
-        assert!(ok("HTTP/1.1 502 Bad Gateway\r\n\r\n").is_err_and(|e| e.contains("502 Bad Gateway")));
+        assert_eq!(ok("HTTP/1.1 418\r\n\r\n"), Err("proxy refused the CONNECT to west:55671 (418)".into()));
         assert!(ok("SSH-2.0-OpenSSH\r\n\r\n").is_err_and(|e| e.contains("malformed")));
         assert!(ok("HTTP/1.1 2000 x\r\n\r\n").is_err_and(|e| e.contains("malformed")));
         assert!(ok("").is_err());
@@ -167,5 +189,103 @@ mod tests {
         let long = vec![b'a'; MAX_HEAD + 10];
         let mut r = &long[..];
         assert!(matches!(read_head(&mut r).await, Err(HeadError::TooLong)));
+    }
+
+    /// A proxy that tunnels only for `alice:s3cret`, answering 407 otherwise.
+    async fn auth_proxy() -> u16 {
+        use tokio::io::AsyncWriteExt as _;
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let port = l.local_addr().expect("proxy addr").port();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let Ok(head) = read_head(&mut s).await else { return };
+                    let head = String::from_utf8_lossy(&head).into_owned();
+                    let target = head.split(' ').nth(1).unwrap_or_default().to_string();
+                    // base64("alice:s3cret")
+                    if !head.contains("\r\nProxy-Authorization: Basic YWxpY2U6czNjcmV0\r\n") {
+                        let _ = s.write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n").await;
+                        return;
+                    }
+                    let Ok(mut up) = TcpStream::connect(&target).await else { return };
+                    let _ = s.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await;
+                    let _ = tokio::io::copy_bidirectional(&mut s, &mut up).await;
+                });
+            }
+        });
+        port
+    }
+
+    /// Polls `router` until `f` holds for link `name`, for at most 30 s.
+    async fn wait_link(router: &crate::router::Router, name: &str, f: impl Fn(&crate::router::LinkState) -> bool) {
+        let poll = async {
+            loop {
+                if router.status().links.get(name).is_some_and(&f) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let last = || format!("{:?}", router.status().links.get(name));
+        tokio::time::timeout(Duration::from_secs(30), poll).await.unwrap_or_else(|_| panic!("timed out: {}", last()));
+    }
+
+    /// A changed proxy Secret restarts the link's dialer at once: with a backoff of an hour, the
+    /// link can only become ready in time if the new settings are dialled without waiting.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn changed_proxy_settings_redial_at_once_despite_the_backoff() {
+        use crate::certs::{DEFAULT_VALIDITY, issue_client, issue_server, new_ca};
+        use crate::router::{Backoff, LinkAccessConfig, LinkConfig, LinkPhase, Router, RouterConfig};
+
+        let ca = new_ca("a site CA", DEFAULT_VALIDITY).expect("ca");
+        let server = issue_server(&ca, "skupper-router", &["127.0.0.1".into()], DEFAULT_VALIDITY).expect("server");
+        let client = issue_client(&ca, "client-b", DEFAULT_VALIDITY).expect("client");
+        let hour = Duration::from_secs(3600);
+        let base = |id: &str| RouterConfig {
+            site_id: format!("id-{id}"),
+            site_name: id.into(),
+            namespace: "ns".into(),
+            group: "skupper-router".into(),
+            link_access: None,
+            links: Default::default(),
+            listeners: Default::default(),
+            connectors: Default::default(),
+            backoff: Backoff { initial: hour, max: hour },
+        };
+        let mut ca_cfg = base("a");
+        ca_cfg.link_access = Some(LinkAccessConfig {
+            bind_host: "127.0.0.1".into(),
+            inter_router_port: 0,
+            edge_port: 0,
+            tls: server.tls(),
+        });
+        let a = Router::start(ca_cfg).await.expect("router a");
+        let port = a.status().link_access_ports.expect("a accepts links").inter_router;
+        let proxy_port = auth_proxy().await;
+        let via = |pass: &str| ProxySettings {
+            port: proxy_port,
+            host: "127.0.0.1".into(),
+            ..settings(Some("alice"), Some(pass))
+        };
+        let mut cb = base("b");
+        let link = LinkConfig {
+            host: "127.0.0.1".into(),
+            port,
+            cost: 1,
+            tls: client.tls(),
+            proxy: Some(("corp".into(), via("wrong"))),
+            config_error: None,
+        };
+        cb.links.insert("to-a".into(), link);
+        let b = Router::start(cb.clone()).await.expect("router b");
+        wait_link(&b, "to-a", |l| l.message.starts_with("proxy authentication required (407)")).await;
+
+        if let Some(l) = cb.links.get_mut("to-a") {
+            l.proxy = Some(("corp".into(), via("s3cret")));
+        }
+        b.apply(cb).await.expect("apply");
+        wait_link(&b, "to-a", |l| l.phase == LinkPhase::Ready && l.proxy.as_deref() == Some("corp")).await;
+        a.shutdown().await;
+        b.shutdown().await;
     }
 }

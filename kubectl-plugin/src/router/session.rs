@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::future::poll_fn;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_rustls::TlsStream;
@@ -35,6 +35,8 @@ const STREAM_LIMIT: usize = MAX_STREAMS - 512;
 /// Receive window of the connection: yamux's 256 KiB minimum per stream plus 256 MiB that busy
 /// streams may grow into (auto-tuned towards the bandwidth-delay product, e.g. 16 MiB each).
 const CONNECTION_WINDOW: usize = MAX_STREAMS * 256 * 1024 + (256 << 20);
+/// Largest frame body: with the 12-byte header, one full TLS record (16 KiB of plaintext).
+const SPLIT_SEND_SIZE: usize = IO_BUFFER - 12;
 /// Time for the remote hello.
 pub(crate) const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// A silent peer is given up after this long; we send a ping after [`PING_INTERVAL`] of silence.
@@ -48,6 +50,7 @@ fn yamux_config() -> yamux::Config {
     // Window first: yamux asserts window >= 256 KiB * max streams on each setter.
     cfg.set_max_connection_receive_window(Some(CONNECTION_WINDOW));
     cfg.set_max_num_streams(MAX_STREAMS);
+    cfg.set_split_send_size(SPLIT_SEND_SIZE);
     cfg
 }
 
@@ -183,7 +186,16 @@ pub(crate) struct SessionEnd {
     pub error: String,
 }
 
-type Conn = yamux::Connection<Compat<TlsStream<TcpStream>>>;
+/// The TLS connection of a link. rustls reads at most 4 KiB per call, so a buffer below it
+/// saves most read syscalls on busy links.
+pub(crate) type LinkIo = TlsStream<BufReader<TcpStream>>;
+
+/// Size of the read buffer under TLS and of the write buffer above it.
+pub(crate) const IO_BUFFER: usize = 64 * 1024;
+
+/// yamux writes a frame as two writes (12-byte header, body); the write buffer above TLS joins
+/// them so that a frame becomes one TLS record and one syscall instead of two of each.
+type Conn = yamux::Connection<Compat<BufWriter<LinkIo>>>;
 
 /// Moves frames: serves open requests and hands inbound streams to `inbound` until the
 /// connection ends.
@@ -235,7 +247,7 @@ async fn drive(
 /// host (for messages) when this side dialed.
 pub(crate) async fn run(
     shared: Arc<Shared>,
-    io: TlsStream<TcpStream>,
+    io: LinkIo,
     origin: Origin,
     host: Option<String>,
     token: CancellationToken,
@@ -244,6 +256,7 @@ pub(crate) async fn run(
         Origin::Link { .. } => yamux::Mode::Client,
         Origin::Incoming { .. } => yamux::Mode::Server,
     };
+    let io = BufWriter::with_capacity(IO_BUFFER, io);
     let mut conn = yamux::Connection::new(io.compat(), yamux_config(), mode);
     let (opener, mut opens) = mpsc::channel(64);
     let handle = SessionHandle { id: shared.next_id(), opener, live: Arc::default(), outbox: Arc::default() };

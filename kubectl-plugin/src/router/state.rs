@@ -16,8 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::log::{Throttle, log};
 use super::proto::{Control, Hello, PROTOCOL_VERSION};
+use super::service::Explain;
 use super::session::SessionHandle;
-use super::table::{OwnAdvert, Received, Table};
+use super::table::{OwnAdvert, Received, Table, router_id, split_router_id};
 use super::{
     Backoff, ConnectorConfig, IncomingLink, LinkConfig, LinkPhase, LinkState, ListenerConfig, RouterConfig,
     RouterStatus, ServiceState,
@@ -79,6 +80,8 @@ pub(crate) struct ListenerEntry {
     /// Connections closed because no target was reachable.
     pub unrouted: u64,
     pub throttle: Throttle,
+    /// Where connections went (per target and next hop) and why, and the last decision.
+    pub explain: Explain,
 }
 
 /// A connector.
@@ -146,6 +149,22 @@ impl State {
             }
         }
         self.table.recompute(Instant::now());
+    }
+
+    /// Connections open now for routing key `key`, by next hop (this router's id for local
+    /// connectors): the load metric of §5.4.
+    pub(crate) fn open_by_next_hop(&self, key: &str) -> BTreeMap<String, u32> {
+        let mut out: BTreeMap<String, u32> = BTreeMap::new();
+        let local: u32 = self.connectors.values().filter(|c| c.config.routing_key == key).map(|c| c.open).sum();
+        if local > 0 {
+            out.insert(self.table.me().to_string(), local);
+        }
+        for ((k, hop), n) in &self.open_via {
+            if k == key && *n > 0 {
+                *out.entry(hop.clone()).or_default() += n;
+            }
+        }
+        out
     }
 
     /// The cheapest session to neighbour `site` (lowest id on ties).
@@ -222,11 +241,13 @@ impl Shared {
             .duration_since(UNIX_EPOCH)
             .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX / 2))
             .unwrap_or(0);
+        // Each router of an HA site is its own node of the network.
+        let me = router_id(&config.site_id, &config.group);
         let mut state = State {
             site_name: config.site_name.clone(),
             namespace: config.namespace.clone(),
             backoff: config.backoff,
-            table: Table::new(&config.site_id, seq_base),
+            table: Table::new(&me, seq_base),
             sessions: BTreeMap::new(),
             links: BTreeMap::new(),
             access_error: None,
@@ -237,7 +258,7 @@ impl Shared {
         };
         state.refresh(false);
         Arc::new(Self {
-            site_id: config.site_id.clone(),
+            site_id: me,
             state: Mutex::new(state),
             root: CancellationToken::new(),
             tasks: Tasks::default(),
@@ -245,7 +266,7 @@ impl Shared {
         })
     }
 
-    /// This site's id.
+    /// This router's id: the site id, or `<site id>/<group>` for an HA site's second router.
     pub(crate) fn me(&self) -> &str {
         &self.site_id
     }
@@ -327,7 +348,8 @@ impl Shared {
                 entry.state = LinkState {
                     phase: LinkPhase::Ready,
                     message: "OK".into(),
-                    remote_site_id: remote.site_id.clone(),
+                    // The site, not the router: both Links to an HA site name the same site.
+                    remote_site_id: split_router_id(&remote.site_id).0.to_string(),
                     remote_site_name: remote.site_name.clone(),
                     cost: negotiated_cost(cost, remote.cost),
                     proxy: entry.config.proxy.as_ref().map(|(n, _)| n.clone()),
@@ -485,6 +507,9 @@ impl Shared {
                     routing: l.routing.clone(),
                     unrouted: l.unrouted,
                     open: 0,
+                    paths: l.explain.paths.values().cloned().collect(),
+                    open_by_next_hop: st.open_by_next_hop(key),
+                    last_decision: l.explain.last.clone(),
                 };
                 (n.clone(), state)
             })
@@ -509,6 +534,9 @@ impl Shared {
                     routing: BTreeMap::new(),
                     unrouted: 0,
                     open: c.open,
+                    paths: Vec::new(),
+                    open_by_next_hop: BTreeMap::new(),
+                    last_decision: None,
                 };
                 (n.clone(), state)
             })

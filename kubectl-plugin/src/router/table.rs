@@ -5,10 +5,24 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use skupper_core::resources::GROUP_PRIMARY;
 use skupper_core::routing::{LinkStateGraph, Route, shortest_paths};
 
 use super::NetworkSite;
 use super::proto::Lsa;
+
+/// The id of a router in the link-state database: the site id for a site's first router
+/// (`skupper-router`, the only one of a site without HA) and `<site id>/<group>` for the second
+/// router of an HA site (`skupper-router-2`), so that both routers of one site are two nodes of
+/// the network, linked to each other, as upstream's router ids `<site>-<pod>` are.
+pub(crate) fn router_id(site_id: &str, group: &str) -> String {
+    if group.is_empty() || group == GROUP_PRIMARY { site_id.to_string() } else { format!("{site_id}/{group}") }
+}
+
+/// The site id and router group of a router id made by [`router_id`].
+pub(crate) fn split_router_id(id: &str) -> (&str, &str) {
+    id.split_once('/').unwrap_or((id, GROUP_PRIMARY))
+}
 
 /// How long an unreachable site stays in the view before it is forgotten. Long enough for a
 /// database exchange on a new link to deliver the LSAs that make it reachable again.
@@ -180,8 +194,12 @@ impl Table {
             .values()
             .map(|lsa| {
                 let route = self.routes.get(&lsa.site_id);
+                let (site_id, group) = split_router_id(&lsa.site_id);
                 let site = NetworkSite {
                     id: lsa.site_id.clone(),
+                    site_id: site_id.to_string(),
+                    group: group.to_string(),
+                    hops: route.map(|r| r.hops),
                     name: lsa.site_name.clone(),
                     namespace: lsa.namespace.clone(),
                     cost: route.map(|r| r.cost),
@@ -258,6 +276,26 @@ mod tests {
         assert_eq!(view["a"].cost, Some(0));
         assert_eq!(view["a"].next_hop, None);
         assert_eq!(view["c"].next_hop.as_deref(), Some("b"));
+        assert_eq!((view["c"].hops, view["c"].group.as_str()), (Some(2), "skupper-router"));
+    }
+
+    #[test]
+    fn the_routers_of_an_ha_site_are_two_nodes_of_one_site() {
+        assert_eq!(router_id("s1", "skupper-router"), "s1");
+        assert_eq!(router_id("s1", ""), "s1");
+        let second = router_id("s1", "skupper-router-2");
+        assert_eq!(second, "s1/skupper-router-2");
+        assert_eq!(split_router_id(&second), ("s1", "skupper-router-2"));
+        assert_eq!(split_router_id("s1"), ("s1", "skupper-router"));
+        let mut t = Table::new("a", 0);
+        t.originate(&advert(&[("s1", 1), (&second, 1)], &[]), false);
+        t.receive(lsa("s1", 1, &[("a", 1), (&second, 1)], &["db"]));
+        t.receive(lsa(&second, 1, &[("a", 1), ("s1", 1)], &["db"]));
+        t.recompute(Instant::now());
+        let found: Vec<&str> = t.remote_connectors("db").map(|(s, _)| s).collect();
+        assert_eq!(found, ["s1", "s1/skupper-router-2"], "both routers of the HA site are targets");
+        let view = t.view();
+        assert_eq!((view[&second].site_id.as_str(), view[&second].group.as_str()), ("s1", "skupper-router-2"));
     }
 
     #[test]

@@ -732,6 +732,15 @@ async fn a_remote_target_that_refuses_fails_over_to_the_next_site() {
     }
 }
 
+/// CPU time (user + system) of this process so far, from /proc (0 where unavailable).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<f64> = after.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
+    // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the command name.
+    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
+}
+
 /// Not a test: rough throughput and connection-rate figures (run with
 /// `cargo test --release -p kubectl-skupper router::tests::bench -- --ignored --nocapture`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -757,30 +766,37 @@ async fn bench_throughput_and_connection_rate() {
     wait_matched(&b, "front").await;
     let port = listener_port(&b, "front").await;
 
-    let total: usize = 2 << 30;
-    let start = std::time::Instant::now();
-    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let chunk = vec![0x5au8; 256 * 1024];
-    let mut sent = 0;
-    while sent < total {
-        s.write_all(&chunk).await.unwrap();
-        sent += chunk.len();
-    }
-    s.shutdown().await.unwrap();
-    let mut k = [0u8; 1];
-    s.read_exact(&mut k).await.unwrap();
-    let secs = start.elapsed().as_secs_f64();
-    println!("single stream: {:.2} Gbit/s ({} MiB in {secs:.2}s)", total as f64 * 8.0 / secs / 1e9, total >> 20);
-
-    let n = 5000;
-    let start = std::time::Instant::now();
-    for _ in 0..n {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    for (what, p) in [("direct to the server", sink), ("through two routers", port)] {
+        let total: usize = 2 << 30;
+        let cpu0 = cpu_seconds();
+        let start = std::time::Instant::now();
+        let mut s = TcpStream::connect(("127.0.0.1", p)).await.unwrap();
+        let chunk = vec![0x5au8; 256 * 1024];
+        let mut sent = 0;
+        while sent < total {
+            s.write_all(&chunk).await.unwrap();
+            sent += chunk.len();
+        }
         s.shutdown().await.unwrap();
+        let mut k = [0u8; 1];
         s.read_exact(&mut k).await.unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - cpu0;
+        let gbit = total as f64 * 8.0 / 1e9;
+        println!("{what}: single stream {:.2} Gbit/s, {:.2} Gbit per CPU second", gbit / secs, gbit / cpu);
+
+        let n = 5000;
+        let cpu0 = cpu_seconds();
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            let mut s = TcpStream::connect(("127.0.0.1", p)).await.unwrap();
+            s.shutdown().await.unwrap();
+            s.read_exact(&mut k).await.unwrap();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - cpu0;
+        println!("{what}: connect, close, answer: {:.0} conn/s, {:.0} per CPU second", n as f64 / secs, n as f64 / cpu);
     }
-    let secs = start.elapsed().as_secs_f64();
-    println!("sequential connect+close through the link: {:.0} conn/s", n as f64 / secs);
     b.shutdown().await;
     a.shutdown().await;
 }
