@@ -22,6 +22,8 @@ mod output;
 mod platform;
 mod router;
 mod runtime;
+#[cfg(feature = "webhook")]
+mod webhook;
 
 use std::process::ExitCode;
 

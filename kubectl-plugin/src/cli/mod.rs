@@ -114,6 +114,10 @@ pub enum Command {
     /// Print a shell completion script (bash, zsh, fish, or kubectl's plugin completion).
     #[command(long_about = COMPLETION_LONG, after_help = COMPLETION_AFTER)]
     Completion(complete::CompletionArgs),
+    /// Admission webhook for Links: serve the Link policy (a Wasm module) or print its manifests.
+    #[cfg(feature = "webhook")]
+    #[command(subcommand)]
+    Webhook(crate::webhook::WebhookCommand),
 }
 
 /// Positionals collected loosely so that missing or extra arguments get upstream's messages.
@@ -301,6 +305,14 @@ pub fn run(args: Vec<OsString>) -> CmdResult {
         Cli { command: Command::Completion(a), .. } => return complete::run(a),
         cli => cli,
     };
+    // The webhook runs in a pod with no site directory: dispatch it before the site checks.
+    #[cfg(feature = "webhook")]
+    let cli = match cli {
+        Cli { command: Command::Webhook(c), namespace, .. } => {
+            return crate::webhook::run(c, namespace.as_deref()).map_err(CliError::Failed);
+        }
+        cli => cli,
+    };
     let mut problems = validate::Problems::default();
     let platform = match cli.platform.as_deref().map(str::trim) {
         None | Some("") | Some("local") => Platform::Local,
@@ -341,6 +353,8 @@ pub fn run(args: Vec<OsString>) -> CmdResult {
         Command::System(c) => system::run(&ctx, c),
         Command::Version(a) => version::run(platform, a),
         Command::Completion(a) => complete::run(a),
+        #[cfg(feature = "webhook")]
+        Command::Webhook(c) => crate::webhook::run(c, Some(&ctx.namespace)).map_err(CliError::Failed),
     }
 }
 

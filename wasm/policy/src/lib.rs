@@ -38,7 +38,17 @@ pub fn parse_settings(settings: &[u8]) -> Result<Policy, String> {
     }
     let value: Value =
         serde_json::from_slice(trimmed).map_err(|e| format!("policy settings are not valid: not JSON: {e}"))?;
-    Policy::from_value(&value)
+    Policy::from_value(&value).map_err(|e| name_the_field(&value).unwrap_or(e))
+}
+
+/// serde's errors from a `Value` carry no path; find the setting that does not parse on its
+/// own so the message can name it (`maxCost: invalid type: string "many", expected i64`).
+fn name_the_field(settings: &Value) -> Option<String> {
+    let obj = settings.as_object()?;
+    obj.iter().find_map(|(key, v)| {
+        let single = json!({ key.as_str(): v });
+        serde_json::from_value::<Policy>(single).err().map(|e| format!("policy settings are not valid: {key}: {e}"))
+    })
 }
 
 /// One AdmissionReview (JSON bytes) in, the AdmissionReview response (JSON bytes) out. Never
@@ -178,7 +188,7 @@ mod tests {
         assert_eq!(out["response"]["uid"], "u-3");
         assert_eq!(out["response"]["allowed"], false);
         let msg = out["response"]["status"]["message"].as_str().unwrap();
-        assert!(msg.contains("policy settings are not valid"), "{msg}");
+        assert!(msg.contains("policy settings are not valid: maxCost: invalid type"), "{msg}");
     }
 
     #[test]

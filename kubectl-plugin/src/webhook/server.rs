@@ -1,0 +1,210 @@
+//! The HTTPS front: TLS (rustls), HTTP/1.1 (hyper), `POST /validate` with a body limit, and
+//! `GET /healthz`. Evaluations run on the blocking pool, at most `concurrency` at once, so a
+//! slow policy never stalls the accept loop. `serve` takes a bound listener and a shutdown
+//! future so tests and the benchmark run the real server in-process.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode, header};
+use hyper_util::rt::TokioIo;
+use rustls::ServerConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+
+use super::runtime::PolicyRuntime;
+
+/// Default cap on an AdmissionReview body. Kubernetes objects are at most ~1.5 MiB in etcd
+/// and a review can carry the object twice (UPDATE: object + oldObject).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 3 << 20;
+
+/// What the request handlers share.
+pub struct State {
+    /// The compiled policy.
+    pub runtime: Arc<PolicyRuntime>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Bounds concurrent evaluations to the runtime's instance pool.
+    pub permits: Arc<Semaphore>,
+}
+
+impl State {
+    /// Shares `runtime` with one evaluation slot per pooled instance.
+    pub fn new(runtime: Arc<PolicyRuntime>, max_body_bytes: usize) -> Self {
+        let n = runtime.limits().concurrency.max(1) as usize;
+        State { runtime, max_body_bytes, permits: Arc::new(Semaphore::new(n)) }
+    }
+}
+
+/// Builds the rustls server configuration from PEM files (HTTP/1.1 only, TLS 1.2 and 1.3).
+pub fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig>> {
+    let cert_pem =
+        std::fs::read(cert).with_context(|| format!("cannot read the TLS certificate {}", cert.display()))?;
+    let key_pem = std::fs::read(key).with_context(|| format!("cannot read the TLS private key {}", key.display()))?;
+    tls_config_from_pem(&cert_pem, &key_pem)
+        .with_context(|| format!("cannot use --tls-cert {} with --tls-key {}", cert.display(), key.display()))
+}
+
+/// Same as [`tls_config`], from PEM text.
+pub fn tls_config_from_pem(cert_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<Arc<ServerConfig>> {
+    let certs = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .context("the certificate file is not valid PEM")?;
+    if certs.is_empty() {
+        anyhow::bail!("the certificate file holds no PEM certificate");
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
+        .context("the key file holds no PEM private key (PKCS#8, PKCS#1 or SEC1)")?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("cannot set up TLS")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("the certificate and key do not match or are unsupported")?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Serves until `shutdown` completes, then stops accepting and returns.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    state: Arc<State>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let acceptor = TlsAcceptor::from(tls);
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, _peer) = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                // Out of file descriptors and the like: keep serving the open connections.
+                Err(e) => {
+                    eprintln!("webhook: accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let state = state.clone();
+        tokio::spawn(async move {
+            // A failed handshake (scanner, wrong CA) concerns that client only.
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let service = hyper::service::service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle(req, &state).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(tls), service)
+                .await;
+        });
+    }
+}
+
+type Body = Full<Bytes>;
+
+fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    if let Ok(v) = header::HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+fn problem(status: StatusCode, message: &str) -> Response<Body> {
+    let body = serde_json::json!({
+        "kind": "Status", "apiVersion": "v1", "status": "Failure",
+        "code": status.as_u16(), "message": message,
+    });
+    respond(status, "application/json", serde_json::to_vec(&body).unwrap_or_default())
+}
+
+async fn handle(req: Request<Incoming>, state: &State) -> Response<Body> {
+    match (req.method(), req.uri().path()) {
+        (&Method::POST, "/validate") => validate(req, state).await,
+        (&Method::GET, "/healthz") => respond(StatusCode::OK, "text/plain", "ok\n"),
+        (_, "/validate") | (_, "/healthz") => {
+            problem(StatusCode::METHOD_NOT_ALLOWED, "use POST /validate (AdmissionReview v1) or GET /healthz")
+        }
+        _ => problem(StatusCode::NOT_FOUND, "not found: the webhook serves POST /validate and GET /healthz"),
+    }
+}
+
+/// Why a request body was not taken.
+enum BodyError {
+    TooLarge,
+    Read(hyper::Error),
+}
+
+/// Reads at most `limit` bytes. Past it, keeps reading and discarding up to `drain_cap` bytes
+/// so the client finishes sending and can read our 413 (instead of a reset mid-upload).
+async fn read_body(mut body: Incoming, limit: usize, drain_cap: usize) -> Result<Bytes, BodyError> {
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(BodyError::Read)?.into_data() else { continue };
+        seen = seen.saturating_add(data.len());
+        if seen > drain_cap {
+            return Err(BodyError::TooLarge);
+        }
+        if seen <= limit {
+            buf.extend_from_slice(&data);
+        }
+    }
+    if seen > limit { Err(BodyError::TooLarge) } else { Ok(buf.into()) }
+}
+
+async fn validate(req: Request<Incoming>, state: &State) -> Response<Body> {
+    let limit = state.max_body_bytes;
+    let too_large = || {
+        let mut r = problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the AdmissionReview is larger than the webhook's limit of {limit} bytes"),
+        );
+        r.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        r
+    };
+    let drain_cap = limit.saturating_mul(4).min(16 << 20).max(limit);
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > drain_cap as u64) {
+        return too_large();
+    }
+    let body = match read_body(req.into_body(), limit, drain_cap).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return too_large(),
+        Err(BodyError::Read(e)) => {
+            return problem(StatusCode::BAD_REQUEST, &format!("cannot read the request body: {e}"));
+        }
+    };
+    let Ok(permit) = state.permits.clone().acquire_owned().await else {
+        return problem(StatusCode::SERVICE_UNAVAILABLE, "the webhook is shutting down");
+    };
+    let runtime = state.runtime.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        runtime.review(&body)
+    })
+    .await;
+    match answer {
+        Ok(json) => respond(StatusCode::OK, "application/json", json),
+        // The evaluation thread panicked: a host bug. Deny rather than fail open.
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, &format!("link policy evaluation failed: {e}")),
+    }
+}

@@ -1,0 +1,26 @@
+//! The policy module committed at kubectl-plugin/assets/skupper-policy.wasm (embedded in the
+//! binary) must be what scripts/build-policy.sh builds from today's sources (wasm/policy and
+//! core). Skips, saying so, when the wasm toolchain is not installed.
+#![cfg(feature = "webhook")]
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn committed_policy_module_is_built_from_current_sources() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let script = root.join("scripts/build-policy.sh");
+    let probe = Command::new(&script).arg("--probe").status().unwrap();
+    if probe.code() == Some(3) {
+        eprintln!(
+            "SKIPPED committed_policy_module_is_built_from_current_sources: the wasm toolchain \
+             is not installed (scripts/wasm-toolchain.sh install)"
+        );
+        return;
+    }
+    let out = Command::new(&script).arg("--check").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "scripts/build-policy.sh --check failed:\n{stderr}");
+    assert!(stderr.contains("up to date"), "{stderr}");
+}
