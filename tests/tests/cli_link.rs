@@ -107,7 +107,7 @@ fn link_update_and_delete() {
     let link = env.yaml(&path);
     assert_eq!((link["spec"]["cost"].as_i64(), link["spec"]["tlsCredentials"].as_str()), (Some(5), Some("link-west")));
     let out = env.ns("east", &["link", "update", "link-west-skupper-router"]).code(2);
-    assert_eq!(out.stdout, "nothing to update: give --cost and/or --tls-credentials\n");
+    assert_eq!(out.stdout, "nothing to update: give --cost, --tls-credentials and/or --proxy-configuration\n");
     let out = env.ns("east", &["link", "update", "link-west-skupper-router", "--tls-credentials", "nope"]).code(2);
     assert_eq!(out.stdout, "the TLS secret \"nope\" is not available in the namespace\n");
     assert_eq!(env.yaml(&path)["spec"]["cost"], 5, "a refused update changes nothing");

@@ -1,7 +1,7 @@
 //! `link generate | status | update | delete` on the local platform.
 
 use clap::Args;
-use skupper_core::resources::{Link, Resource, SECRET_TYPE_TLS, Secret};
+use skupper_core::resources::{Link, Resource, SECRET_TYPE_TLS, SETTING_PROXY_CONFIGURATION, Secret};
 
 use super::validate::{self, Problems};
 use super::{CmdResult, Ctx, LinkCommand, check_output, fail, one_name};
@@ -23,6 +23,10 @@ pub struct GenerateArgs {
     /// print resources to the console instead of submitting them to the Skupper controller. Choices: json, yaml
     #[arg(short = 'o', long, default_value = "yaml", value_name = "FORMAT")]
     output: String,
+    /// connect the generated links through an HTTP CONNECT proxy: the name of a kubernetes.io/basic-auth Secret
+    /// (host, port, optional username and password) on the site that applies them.
+    #[arg(long, value_name = "SECRET")]
+    proxy_configuration: Option<String>,
 }
 
 /// `link status`.
@@ -52,6 +56,10 @@ pub struct UpdateArgs {
     /// the name of the Secret holding the link's TLS credentials (unchanged when not given).
     #[arg(long, value_name = "NAME")]
     tls_credentials: Option<String>,
+    /// connect through the HTTP CONNECT proxy of this kubernetes.io/basic-auth Secret (host, port, optional
+    /// username and password); "" connects directly again (unchanged when not given).
+    #[arg(long, value_name = "SECRET")]
+    proxy_configuration: Option<String>,
 }
 
 /// `link delete`.
@@ -87,6 +95,11 @@ fn generate(ctx: &Ctx, a: GenerateArgs) -> CmdResult {
     {
         problems.push(format!("the name of the tls secret is not valid: {e}"));
     }
+    if let Some(p) = &a.proxy_configuration
+        && let Err(e) = validate::resource_name(p)
+    {
+        problems.push(format!("the name of the proxy configuration secret is not valid: {e}"));
+    }
     let cost = validate::cost(&a.cost, &mut problems);
     check_output(Some(&a.output), &mut problems);
     problems.finish()?;
@@ -101,7 +114,13 @@ fn generate(ctx: &Ctx, a: GenerateArgs) -> CmdResult {
     };
     let endpoints = access.endpoints();
     let secret_name = a.tls_credentials.clone().unwrap_or_else(|| format!("link-{}", site.name()));
-    let links = crate::grant::generate_links(site.name(), &endpoints, &secret_name, cost);
+    let mut links = crate::grant::generate_links(site.name(), &endpoints, &secret_name, cost);
+    // The proxy Secret lives on the site that applies the Links (reference §4.1).
+    if let Some(p) = &a.proxy_configuration {
+        for l in &mut links {
+            l.spec.settings.insert(SETTING_PROXY_CONFIGURATION.into(), p.clone());
+        }
+    }
     let ca = ctx.home.site_ca(site.name())?;
     let subject: Vec<&str> = access.endpoint_hosts.iter().map(String::as_str).collect();
     let client = certs::issue_client(&ca, &subject.join(","), certs::DEFAULT_VALIDITY)?;
@@ -155,6 +174,15 @@ fn show(ctx: &Ctx, a: StatusArgs) -> CmdResult {
     problems.finish()?;
     let running = ctx.home.running_pid().is_some();
     let observe = |l: &Link| status::link(&ctx.home, &res, l, running);
+    let encode = |f: &str, l: &Link| {
+        let mut v = Resource::Link(l.clone()).to_value();
+        if let Some(p) = proxy_status(&res, l)
+            && let Some(status) = v.get_mut("status").and_then(|s| s.as_object_mut())
+        {
+            status.insert("proxy".into(), p);
+        }
+        output::encode(f, &v)
+    };
 
     if let Some(name) = name {
         let Some(link) = res.links.get(&name) else {
@@ -162,21 +190,31 @@ fn show(ctx: &Ctx, a: StatusArgs) -> CmdResult {
         };
         let link = observe(link);
         if let Some(f) = &a.output {
-            output::line(output::encode(f, &Resource::Link(link).to_value())?)?;
+            output::line(encode(f, &link)?)?;
         } else {
-            output::raw(format!(
+            let mut text = format!(
                 "Name\t: {}\nStatus\t: {}\nCost\t: {}\nMessage\t: {}\n",
                 link.name(),
                 link.status.status.status,
                 link.spec.cost,
                 link.status.status.message
-            ))?;
+            );
+            if let Some(p) = link.spec.proxy_configuration() {
+                let addr = match res.secrets.get(p).map(Secret::proxy) {
+                    Some(Ok(s)) if s.host.contains(':') => format!("[{}]:{}", s.host, s.port),
+                    Some(Ok(s)) => format!("{}:{}", s.host, s.port),
+                    Some(Err(_)) => "no usable host and port".into(),
+                    None => "Secret not found".into(),
+                };
+                text.push_str(&format!("Proxy\t: {p} ({addr})\n"));
+            }
+            output::raw(text)?;
         }
     } else if res.links.is_empty() {
         output::line("There are no link resources in the namespace")?;
     } else if let Some(f) = &a.output {
         for l in res.links.values() {
-            output::line(output::encode(f, &Resource::Link(observe(l)).to_value())?)?;
+            output::line(encode(f, &observe(l))?)?;
         }
     } else {
         let mut tw = TabWriter::new(0, 8, 1);
@@ -223,9 +261,24 @@ fn update(ctx: &Ctx, a: UpdateArgs) -> CmdResult {
             problems.push(format!("the TLS secret {t:?} is not available in the namespace"));
         }
     }
+    if let Some(p) = a.proxy_configuration.as_deref().filter(|p| !p.is_empty()) {
+        if let Err(e) = validate::resource_name(p) {
+            problems.push(format!("the name of the proxy configuration secret is not valid: {e}"));
+        } else {
+            match res.secrets.get(p).map(Secret::proxy) {
+                None => problems.push(format!(
+                    "the proxy configuration secret {p:?} is not available in the namespace; apply a \
+                     kubernetes.io/basic-auth Secret with host and port first ({})",
+                    ctx.hint("system apply -f <file>")
+                )),
+                Some(Err(e)) => problems.push(format!("the proxy configuration secret {p:?} cannot be used: {e}")),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
     let cost = a.cost.as_deref().and_then(|c| validate::cost(c, &mut problems));
-    if a.cost.is_none() && a.tls_credentials.is_none() {
-        problems.push("nothing to update: give --cost and/or --tls-credentials");
+    if a.cost.is_none() && a.tls_credentials.is_none() && a.proxy_configuration.is_none() {
+        problems.push("nothing to update: give --cost, --tls-credentials and/or --proxy-configuration");
     }
     problems.finish()?;
     let Some(mut link) = name.and_then(|n| res.links.get(&n).cloned()) else { return Err(fail("invalid input")) };
@@ -235,6 +288,15 @@ fn update(ctx: &Ctx, a: UpdateArgs) -> CmdResult {
     }
     if let Some(t) = a.tls_credentials {
         link.spec.tls_credentials = t;
+    }
+    match a.proxy_configuration {
+        Some(p) if p.is_empty() => {
+            link.spec.settings.remove(SETTING_PROXY_CONFIGURATION);
+        }
+        Some(p) => {
+            link.spec.settings.insert(SETTING_PROXY_CONFIGURATION.into(), p);
+        }
+        None => {}
     }
     let mut changes = Changes::default();
     changes.put_resource(&ctx.home, &Resource::Link(link.clone()))?;
@@ -262,4 +324,16 @@ fn delete(ctx: &Ctx, a: DeleteArgs) -> CmdResult {
     changes.commit()?;
     output::line(format!("Link {name:?} is deleted"))?;
     Ok(())
+}
+
+/// `status.proxy` of a Link that names a proxy Secret: the Secret and the address it gives
+/// (upstream's status has no such field; consumers ignore unknown fields).
+fn proxy_status(res: &crate::platform::local::Resources, link: &Link) -> Option<serde_json::Value> {
+    let name = link.spec.proxy_configuration()?;
+    let mut v = serde_json::json!({ "secret": name });
+    if let Some(Ok(p)) = res.secrets.get(name).map(Secret::proxy) {
+        v["host"] = p.host.into();
+        v["port"] = p.port.into();
+    }
+    Some(v)
 }
