@@ -79,6 +79,12 @@ pub(crate) enum Control {
     Lsa(Lsa),
     /// Keeps an idle link alive and proves the peer still answers.
     Ping,
+    /// The sender ends the session, and says why (sent before it closes the connection, so the
+    /// other side can report the real reason instead of "connection closed").
+    Refuse {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// What a stream is for; the first frame of every stream.
@@ -181,6 +187,7 @@ mod tests {
         round_trip(Control::Hello(hello)).await;
         round_trip(Control::Cost { cost: 9 }).await;
         round_trip(Control::Ping).await;
+        round_trip(Control::Refuse { reason: "no".into() }).await;
         round_trip(Control::Lsa(Lsa {
             site_id: "a".into(),
             site_name: "west".into(),

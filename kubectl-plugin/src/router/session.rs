@@ -67,6 +67,7 @@ struct Pending {
     cost: Option<u32>,
     lsas: BTreeMap<String, Lsa>,
     ping: bool,
+    refuse: Option<String>,
 }
 
 impl Outbox {
@@ -104,7 +105,16 @@ impl Outbox {
         if std::mem::take(&mut p.ping) {
             out.push(Control::Ping);
         }
+        if let Some(reason) = p.refuse.take() {
+            out.push(Control::Refuse { reason });
+        }
         out
+    }
+
+    /// Queues the last message of the session.
+    fn push_refuse(&self, reason: &str) {
+        self.pending().refuse = Some(reason.to_string());
+        self.notify.notify_one();
     }
 }
 
@@ -279,26 +289,38 @@ pub(crate) async fn run(
             shared.spawn(task);
         }
     };
-    let driver = drive(&mut conn, &mut opens, inbound);
-    let control = control(&shared, &handle, &origin, hello, ctrl_rx, &ready);
-    tokio::pin!(driver, control);
-
     let describe = |r: Result<(), yamux::ConnectionError>| match r {
         Ok(()) => "the remote site closed the link".to_string(),
         Err(e) => describe_connection_error(&e, host.as_deref()),
     };
-    let error = tokio::select! {
-        r = &mut driver => describe(r),
-        r = &mut control => {
-            let Err(e) = r;
-            // A failing control stream is usually the connection failing: let the driver say why.
-            match tokio::time::timeout(Duration::from_millis(500), &mut driver).await {
-                Ok(Err(err)) => describe_connection_error(&err, host.as_deref()),
-                _ => e,
+    let (error, close) = {
+        let driver = drive(&mut conn, &mut opens, inbound);
+        let control = control(&shared, &handle, &origin, hello, ctrl_rx, &ready);
+        tokio::pin!(driver, control);
+        tokio::select! {
+            r = &mut driver => {
+                // The peer may have said why it closed: its last control frames are still
+                // readable after the connection ended.
+                match tokio::time::timeout(Duration::from_millis(500), &mut control).await {
+                    Ok(Err(Ended::Refused(e))) => (e, false),
+                    _ => (describe(r), false),
+                }
             }
+            r = &mut control => match r {
+                Err(Ended::Refused(e)) => (e, true),
+                // A broken control stream is usually the connection failing: let the driver say why.
+                Err(Ended::Broken(e)) => match tokio::time::timeout(Duration::from_millis(500), &mut driver).await {
+                    Ok(Err(err)) => (describe_connection_error(&err, host.as_deref()), false),
+                    _ => (e, true),
+                },
+            },
+            _ = token.cancelled() => ("the link was closed by this site".to_string(), true),
         }
-        _ = token.cancelled() => "the link was closed by this site".to_string(),
     };
+    if close {
+        // Send what is queued (a refusal, stream closes) and end TLS properly; bounded.
+        let _ = tokio::time::timeout(Duration::from_secs(1), poll_fn(|cx| conn.poll_close(cx))).await;
+    }
     SessionEnd { ready: ready.load(Ordering::Relaxed), error }
 }
 
@@ -314,6 +336,15 @@ impl Drop for Unregister {
     }
 }
 
+/// Why the control exchange ended.
+#[derive(Debug)]
+enum Ended {
+    /// This side decided to end the session (refused hello, protocol error, silent peer).
+    Refused(String),
+    /// A control stream failed or closed: the connection is probably going down.
+    Broken(String),
+}
+
 /// Both control directions: our stream (hello, then the outbox) and the peer's.
 async fn control(
     shared: &Arc<Shared>,
@@ -322,10 +353,10 @@ async fn control(
     hello: super::proto::Hello,
     ctrl_rx: oneshot::Receiver<LinkStream>,
     ready: &AtomicBool,
-) -> Result<Infallible, String> {
-    let io_err = |e: io::Error| format!("control stream failed: {e}");
+) -> Result<Infallible, Ended> {
+    let io_err = |e: io::Error| Ended::Broken(format!("control stream failed: {e}"));
     let writer = async {
-        let mut s = handle.open().await?;
+        let mut s = handle.open().await.map_err(Ended::Broken)?;
         write_frame(&mut s, &StreamHeader::Control).await.map_err(io_err)?;
         write_frame(&mut s, &Control::Hello(hello)).await.map_err(io_err)?;
         s.flush().await.map_err(io_err)?;
@@ -334,46 +365,74 @@ async fn control(
                 _ = handle.outbox.notify.notified() => {}
                 _ = tokio::time::sleep(PING_INTERVAL) => handle.outbox.push_ping(),
             }
+            let mut refused = None;
             for msg in handle.outbox.drain() {
                 write_frame(&mut s, &msg).await.map_err(io_err)?;
+                if let Control::Refuse { reason } = msg {
+                    refused = Some(reason);
+                }
             }
             s.flush().await.map_err(io_err)?;
+            if let Some(reason) = refused {
+                let _ = s.shutdown().await;
+                return Err(Ended::Refused(reason));
+            }
         }
     };
     let reader = async {
         let mut s = match tokio::time::timeout(HELLO_TIMEOUT, ctrl_rx).await {
             Ok(Ok(s)) => s,
-            Ok(Err(_)) => return Err("the link closed before the remote site said hello".to_string()),
+            Ok(Err(_)) => return Err(Ended::Broken("the link closed before the remote site said hello".into())),
             Err(_) => {
-                return Err(format!("the remote site did not say hello within {}s", HELLO_TIMEOUT.as_secs()));
+                let e = format!("the remote site did not say hello within {}s", HELLO_TIMEOUT.as_secs());
+                return Err(Ended::Refused(e));
             }
         };
         let first = tokio::time::timeout(HELLO_TIMEOUT, read_frame::<_, Control>(&mut s, MAX_CONTROL_FRAME)).await;
         let remote = match first {
             Ok(Ok(Some(Control::Hello(h)))) => h,
-            Ok(Ok(Some(_))) => return Err("protocol error: the remote site did not start with a hello".into()),
-            Ok(Ok(None)) => return Err("the remote site closed the link before saying hello".into()),
-            Ok(Err(e)) => return Err(format!("reading the remote hello failed: {e}")),
+            Ok(Ok(Some(Control::Refuse { reason }))) => {
+                return Err(Ended::Refused(format!("the remote site refused the link: {reason}")));
+            }
+            Ok(Ok(Some(_))) => {
+                return Err(Ended::Refused("protocol error: the remote site did not start with a hello".into()));
+            }
+            Ok(Ok(None)) => return Err(Ended::Broken("the remote site closed the link before saying hello".into())),
+            Ok(Err(e)) => return Err(Ended::Broken(format!("reading the remote hello failed: {e}"))),
             Err(_) => {
-                return Err(format!("the remote site did not say hello within {}s", HELLO_TIMEOUT.as_secs()));
+                let e = format!("the remote site did not say hello within {}s", HELLO_TIMEOUT.as_secs());
+                return Err(Ended::Refused(e));
             }
         };
-        shared.register_session(handle, origin, remote)?;
+        shared.register_session(handle, origin, remote).map_err(Ended::Refused)?;
         ready.store(true, Ordering::Relaxed);
         loop {
             match tokio::time::timeout(IDLE_TIMEOUT, read_frame::<_, Control>(&mut s, MAX_CONTROL_FRAME)).await {
-                Ok(Ok(Some(msg))) => shared.on_control(handle.id, msg)?,
-                Ok(Ok(None)) => return Err("the remote site closed the link".to_string()),
+                Ok(Ok(Some(msg))) => shared.on_control(handle.id, msg).map_err(Ended::Refused)?,
+                Ok(Ok(None)) => return Err(Ended::Broken("the remote site closed the link".into())),
                 Ok(Err(e)) => return Err(io_err(e)),
                 Err(_) => {
-                    return Err(format!("the remote site sent nothing for {}s", IDLE_TIMEOUT.as_secs()));
+                    return Err(Ended::Refused(format!(
+                        "the remote site sent nothing for {}s",
+                        IDLE_TIMEOUT.as_secs()
+                    )));
                 }
             }
         }
     };
+    tokio::pin!(writer, reader);
     tokio::select! {
-        r = writer => r,
-        r = reader => r,
+        r = &mut writer => r,
+        r = &mut reader => {
+            // Tell the peer why before going (bounded: the peer may be the problem).
+            if let Err(Ended::Refused(reason)) = &r
+                && !reason.starts_with("the remote site refused")
+            {
+                handle.outbox.push_refuse(reason);
+                let _ = tokio::time::timeout(Duration::from_secs(1), &mut writer).await;
+            }
+            r
+        }
     }
 }
 

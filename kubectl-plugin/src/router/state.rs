@@ -400,6 +400,7 @@ impl Shared {
         let mut st = self.lock();
         match msg {
             Control::Hello(_) => return Err("protocol error: the remote site said hello twice".into()),
+            Control::Refuse { reason } => return Err(format!("the remote site refused the link: {reason}")),
             Control::Ping => {}
             Control::Cost { cost } => {
                 let Some(s) = st.sessions.get_mut(&id) else {

@@ -312,16 +312,13 @@ async fn server_certificate_not_trusted_by_the_link_ca() {
 
 #[tokio::test]
 async fn server_certificate_for_another_host_name() {
-    let pa = pki("a");
-    // The server certificate covers 127.0.0.1 and localhost; 127.0.0.2 reaches the same socket?
-    // No: the listener is bound to 127.0.0.1 only, so use a certificate without 127.0.0.1.
+    // A server certificate that does not name 127.0.0.1, the host the link dials.
     let ca = new_ca("a2 site CA", DEFAULT_VALIDITY).unwrap();
     let server = issue_server(&ca, "skupper-router", &["west.example.com".to_string()], DEFAULT_VALIDITY).unwrap();
     let client = issue_client(&ca, "client", DEFAULT_VALIDITY).unwrap();
     let p = Pki { server, client };
     let msg = link_error(&p, p.client.tls(), "127.0.0.1").await;
     assert!(msg.contains("not valid for 127.0.0.1 (host name mismatch)"), "{msg}");
-    drop(pa);
 }
 
 #[tokio::test]
@@ -337,9 +334,6 @@ async fn connection_refused_and_configuration_errors_are_reported() {
     broken.config_error = Some("Secret not found for proxy configuration".into());
     cb.links.insert("misconfigured".into(), broken);
     let b = Router::start(cb).await.unwrap();
-    // Before the first attempt completes the link is pending (or already failed).
-    let first = b.status().links["refused"].clone();
-    assert!(matches!(first.phase, LinkPhase::Pending | LinkPhase::Error), "{first:?}");
     let msg = wait_for("refused", &b, |s| {
         let l = &s.links["refused"];
         (l.phase == LinkPhase::Error).then(|| l.message.clone())
@@ -797,6 +791,80 @@ async fn bench_throughput_and_connection_rate() {
         let cpu = cpu_seconds() - cpu0;
         println!("{what}: connect, close, answer: {:.0} conn/s, {:.0} per CPU second", n as f64 / secs, n as f64 / cpu);
     }
+    b.shutdown().await;
+    a.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_link_is_pending_until_its_first_attempt_completes() {
+    // A port that accepts TCP but never answers the TLS handshake.
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let pa = pki("a");
+    let mut cb = config("b");
+    cb.links.insert("to-a".into(), link(&pa, port, 4));
+    let b = Router::start(cb).await.unwrap();
+    let (_conn, _) = bounded("the link's TCP connection", silent.accept()).await.unwrap();
+    let l = b.status().links["to-a"].clone();
+    assert_eq!(l.phase, LinkPhase::Pending);
+    assert_eq!(l.message, format!("connecting to 127.0.0.1:{port}"));
+    assert_eq!(l.cost, 4);
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_link_to_the_site_itself_is_refused() {
+    let pa = pki("a");
+    let a = Router::start(with_access(config("a"), &pa)).await.unwrap();
+    let mut ca = with_access(config("a"), &pa);
+    ca.links.insert("loop".into(), link(&pa, access_port(&a), 1));
+    a.apply(ca).await.unwrap();
+    let msg = wait_for("self link refused", &a, |s| {
+        let l = &s.links["loop"];
+        assert_ne!(l.phase, LinkPhase::Ready);
+        (l.phase == LinkPhase::Error).then(|| l.message.clone())
+    })
+    .await;
+    assert!(msg.contains("the link points at this site itself"), "{msg}");
+    assert!(a.status().incoming.is_empty());
+    assert_eq!(a.status().network.len(), 1);
+    a.shutdown().await;
+}
+
+#[tokio::test]
+async fn switching_link_access_off_drops_incoming_links_and_tls_changes_restart_a_link() {
+    let pa = pki("a");
+    let a = Router::start(with_access(config("a"), &pa)).await.unwrap();
+    let port = access_port(&a);
+    let mut cb = config("b");
+    cb.links.insert("to-a".into(), link(&pa, port, 1));
+    let b = Router::start(cb.clone()).await.unwrap();
+    wait_ready(&b, "to-a").await;
+
+    // New client credentials from another CA: only this link restarts, and fails.
+    let rogue = pki("rogue");
+    let mut l = link(&pa, port, 1);
+    l.tls.cert_pem = rogue.client.tls().cert_pem;
+    l.tls.key_pem = rogue.client.tls().key_pem;
+    cb.links.insert("to-a".into(), l);
+    b.apply(cb.clone()).await.unwrap();
+    let msg = wait_for("restarted link fails", &b, |s| {
+        let l = &s.links["to-a"];
+        (l.phase == LinkPhase::Error).then(|| l.message.clone())
+    })
+    .await;
+    assert!(msg.contains("rejected this link's client certificate"), "{msg}");
+    // Back to the right credentials: ready again.
+    cb.links.insert("to-a".into(), link(&pa, port, 1));
+    b.apply(cb).await.unwrap();
+    wait_ready(&b, "to-a").await;
+    wait_for("incoming on a", &a, |s| (s.incoming.len() == 1).then_some(())).await;
+
+    a.apply(config("a")).await.unwrap();
+    let st = a.status();
+    assert_eq!((st.link_access_ports, st.link_access_error), (None, None));
+    wait_for("incoming dropped", &a, |s| s.incoming.is_empty().then_some(())).await;
+    wait_for("link down on b", &b, |s| (s.links["to-a"].phase == LinkPhase::Error).then_some(())).await;
     b.shutdown().await;
     a.shutdown().await;
 }
