@@ -2,6 +2,13 @@
 //! router and the grant server, re-reads `input/resources` every half second and reconciles
 //! the router when the configuration changed, writes status files, and stops cleanly on
 //! SIGTERM/SIGINT or when its Site is deleted.
+//!
+//! An HA site runs two such processes, one per router group (reference §1.1): the first
+//! (`skupper-router`) also runs the grant server and writes the resources' status; the second
+//! (`skupper-router-2`, `system start --foreground --group skupper-router-2`) has its own
+//! link-access ports and process files, dials the first (the inter-router mesh, cost 1, with a
+//! client certificate of the site CA) and, like the first, dials every Link, binds every listener
+//! (SO_REUSEPORT on both) and has every connector, so either one alone keeps the site working.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
@@ -11,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use skupper_core::resources::{
-    AccessGrant, Condition, Connector, Link, LinkRecord, LinkStatus, Listener, Resource, ServiceStatus, Site,
-    SiteRecord, SiteStatus, condition,
+    AccessGrant, Condition, Connector, GROUP_PRIMARY, GROUP_SECONDARY, Link, LinkRecord, LinkStatus, Listener,
+    Resource, ServiceStatus, Site, SiteRecord, SiteStatus, condition,
 };
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -23,7 +30,7 @@ use crate::platform::local::{
     self, Access, GRANT_SERVER_CERT, Home, Resources, RuntimeState, SITE_CA, SITE_SERVER_CERT, write_atomic,
 };
 use crate::platform::{now_rfc3339, now_unix};
-use crate::router::{LinkAccessConfig, LinkPhase, Router, RouterConfig, RouterStatus};
+use crate::router::{LinkAccessConfig, LinkConfig, LinkPhase, Router, RouterConfig, RouterStatus, StartOptions};
 
 /// How often `input/resources` is re-read.
 const POLL: Duration = Duration::from_millis(500);
@@ -31,6 +38,11 @@ const POLL: Duration = Duration::from_millis(500);
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// How often a router that failed to start is retried.
 const ROUTER_RETRY: Duration = Duration::from_secs(5);
+/// Name, in the second router's configuration, of its link to the first router of the site
+/// (not a valid resource name, so no user Link can take it).
+const MESH_LINK: &str = "ha-mesh/skupper-router";
+/// Server certificate of the second router's link-access ports.
+const SITE_SERVER_CERT_2: &str = "skupper-site-server-2";
 
 fn log(msg: impl AsRef<str>) {
     let mut err = std::io::stderr().lock();
@@ -94,7 +106,10 @@ fn claim_pid_file(home: &Home, pid: u32) -> anyhow::Result<()> {
             if let Some(other) = home.running_pid()
                 && other != pid
             {
-                bail!("the site of namespace {} is already running (pid {other})", home.namespace);
+                if home.group() == GROUP_PRIMARY {
+                    bail!("the site of namespace {} is already running (pid {other})", home.namespace);
+                }
+                bail!("router {} of namespace {} is already running (pid {other})", home.group(), home.namespace);
             }
             // A stale file from a site that did not stop cleanly.
             write_atomic(&path, format!("{pid}\n").as_bytes(), 0o600)
@@ -111,9 +126,15 @@ fn release_pid_file(home: &Home, pid: u32) {
     }
 }
 
-/// The running pieces of a site.
+/// The running pieces of a site (of one of its routers, for an HA site).
 struct RunningSite {
     home: Home,
+    /// `skupper-router`, or `skupper-router-2` for the second router of an HA site.
+    group: &'static str,
+    /// The site was HA when this process started: listener ports are shared.
+    ha: bool,
+    /// The second router's link to the first.
+    mesh: Option<LinkConfig>,
     site_id: String,
     access: Option<Access>,
     link_access: Option<LinkAccessConfig>,
@@ -134,9 +155,35 @@ impl RunningSite {
         let Some(site) = res.site.clone() else {
             bail!("there is no Site in {}; create one with kubectl skupper site create", home.resources_dir().display())
         };
-        log(format!("starting site {:?} in namespace {:?} (pid {})", site.name(), home.namespace, state.pid));
+        let group = home.group();
+        let second = group == GROUP_SECONDARY;
+        if second && !site.spec.ha {
+            bail!(
+                "site {:?} is not an HA site, so it has no router {group}; enable HA with kubectl skupper site update --enable-ha",
+                site.name()
+            );
+        }
+        if second && !site.spec.link_access_enabled() {
+            bail!(
+                "the second router of site {:?} links to the first through link access; enable it with kubectl skupper site update --enable-link-access",
+                site.name()
+            );
+        }
+        if second {
+            log(format!(
+                "starting router {group} of site {:?} in namespace {:?} (pid {})",
+                site.name(),
+                home.namespace,
+                state.pid
+            ));
+        } else {
+            log(format!("starting site {:?} in namespace {:?} (pid {})", site.name(), home.namespace, state.pid));
+        }
         let mut s = RunningSite {
             home: home.clone(),
+            group,
+            ha: site.spec.ha,
+            mesh: None,
             site_id: home.site_id()?,
             access: None,
             link_access: None,
@@ -186,7 +233,13 @@ impl RunningSite {
                 log("the Site was deleted: stopping");
                 break;
             };
-            s.process_grants(&res);
+            if second && !site.spec.ha {
+                log("HA was turned off for the site: stopping the second router");
+                break;
+            }
+            if !second {
+                s.process_grants(&res);
+            }
             if let Err(e) = s.ensure_link_access(&site).await {
                 log(format!("link access: {e:#}"));
             }
@@ -231,11 +284,17 @@ impl RunningSite {
     }
 
     fn config(&self, res: &Resources) -> RouterConfig {
-        router_config(res, &self.site_id, &self.home.namespace, self.link_access.clone())
+        let mut config = router_config(res, &self.site_id, &self.home.namespace, self.link_access.clone());
+        config.group = self.group.to_string();
+        if let Some(mesh) = &self.mesh {
+            config.links.insert(MESH_LINK.to_string(), mesh.clone());
+        }
+        config
     }
 
     async fn start_router(&mut self, config: RouterConfig) {
-        match Router::start(config.clone()).await {
+        let options = StartOptions { share_listener_ports: self.ha };
+        match Router::start_with(config.clone(), options).await {
             Ok(r) => {
                 if self.router_error.take().is_some() {
                     log("router started after earlier failures");
@@ -261,11 +320,19 @@ impl RunningSite {
         if !site.spec.link_access_enabled() || self.link_access.is_some() {
             return Ok(());
         }
+        if self.group == GROUP_SECONDARY {
+            return self.second_router_access(site);
+        }
         let home = &self.home;
-        let access = match home.access()? {
+        let mut access = match home.access()? {
             Some(a) => a,
             None => home.ensure_access(None, &[])?,
         };
+        // A Site applied with `ha` set (or cleared) gets (or loses) the second router's ports:
+        // its endpoints, generated Links and grant answers follow the spec (upstream #2278).
+        if access.ha.is_some() != site.spec.ha {
+            access = home.set_ha_access(site.spec.ha)?;
+        }
         let ca = home.site_ca(site.name())?;
         let server = home.issue_server_cert(SITE_SERVER_CERT, &ca, &access.san_hosts())?;
         let grant_ca = home.grant_ca()?;
@@ -286,6 +353,47 @@ impl RunningSite {
             access.inter_router,
             access.edge,
             access.endpoint_hosts.join(", ")
+        ));
+        self.access = Some(access);
+        Ok(())
+    }
+
+    /// The second router's link access: its own ports (allocated by the first router or by
+    /// `site create/update --enable-ha`), its own copy of the site's server certificate, no grant
+    /// server, and the mesh link to the first router.
+    fn second_router_access(&mut self, site: &Site) -> anyhow::Result<()> {
+        let home = &self.home;
+        let access = home.access()?.filter(|a| a.ha.is_some());
+        let Some((access, ports)) = access.and_then(|a| a.ports_of(GROUP_SECONDARY).map(|p| (a, p))) else {
+            bail!(
+                "no link-access ports are allocated for router {GROUP_SECONDARY}; run kubectl skupper -n {} site update --enable-ha",
+                home.namespace
+            )
+        };
+        let ca = home.site_ca(site.name())?;
+        let server = home.issue_server_cert(SITE_SERVER_CERT_2, &ca, &access.san_hosts())?;
+        let client = crate::certs::issue_client(
+            &ca,
+            &format!("{}-{GROUP_SECONDARY}", site.name()),
+            crate::certs::DEFAULT_VALIDITY,
+        )?;
+        self.mesh = Some(LinkConfig {
+            host: access.local_dial_host(),
+            port: access.inter_router,
+            cost: 1,
+            tls: client.tls(),
+            proxy: None,
+            config_error: None,
+        });
+        self.link_access = Some(LinkAccessConfig {
+            bind_host: access.bind_host.clone(),
+            inter_router_port: ports.inter_router,
+            edge_port: ports.edge,
+            tls: server.tls(),
+        });
+        log(format!(
+            "link access of router {GROUP_SECONDARY} on {}: inter-router {}, edge {}; linking to router {GROUP_PRIMARY} on port {}",
+            access.bind_host, ports.inter_router, ports.edge, access.inter_router
         ));
         self.access = Some(access);
         Ok(())
@@ -329,6 +437,10 @@ impl RunningSite {
             }
             Err(e) => log(format!("cannot encode the status of {kind} {name}: {e}")),
         };
+        let router_file = RouterStatusFile::from_router(&router_status, applied.as_ref());
+        put(ROUTER_STATUS.0, ROUTER_STATUS.1, serde_yaml::to_string(&router_file));
+        // The resources' status is the first router's to write.
+        let res = if self.group == GROUP_PRIMARY { res } else { &Resources::default() };
 
         if let Some(site) = &res.site {
             let s = st.site(site, self.access.as_ref(), &router_status, self.router_error.as_deref(), &now);
@@ -360,7 +472,6 @@ impl RunningSite {
             );
             put(Connector::KIND, c.name(), serde_yaml::to_string(&s));
         }
-        put(ROUTER_STATUS.0, ROUTER_STATUS.1, serde_yaml::to_string(&RouterStatusFile::from_router(&router_status)));
 
         let dir = self.home.status_dir();
         for (file, text) in &files {
@@ -428,28 +539,33 @@ impl Statuses {
             s.status.recompute(req, Some(now));
         }
         s.default_issuer = SITE_CA.into();
-        s.sites_in_network = i64::try_from(router.network.len().max(1)).unwrap_or(1);
-        s.network = router
-            .network
-            .values()
-            .map(|n| SiteRecord {
-                id: n.id.clone(),
+        // One record per site: the two routers of an HA site are one site, and the link between
+        // them is not a site link.
+        let mut sites: BTreeMap<&str, SiteRecord> = BTreeMap::new();
+        for n in router.network.values() {
+            let record = sites.entry(n.site_id.as_str()).or_insert_with(|| SiteRecord {
+                id: n.site_id.clone(),
                 name: n.name.clone(),
                 namespace: n.namespace.clone(),
                 platform: "local".into(),
                 version: env!("CARGO_PKG_VERSION").into(),
-                links: n
-                    .links
-                    .keys()
-                    .map(|peer| LinkRecord {
-                        name: String::new(),
-                        remote_site_id: peer.clone(),
-                        remote_site_name: router.network.get(peer).map(|p| p.name.clone()).unwrap_or_default(),
-                        operational: true,
-                    })
-                    .collect(),
-            })
-            .collect();
+                links: Vec::new(),
+            });
+            for peer in n.links.keys() {
+                let Some(p) = router.network.get(peer) else { continue };
+                if p.site_id == n.site_id || record.links.iter().any(|l| l.remote_site_id == p.site_id) {
+                    continue;
+                }
+                record.links.push(LinkRecord {
+                    name: String::new(),
+                    remote_site_id: p.site_id.clone(),
+                    remote_site_name: p.name.clone(),
+                    operational: true,
+                });
+            }
+        }
+        s.sites_in_network = i64::try_from(sites.len().max(1)).unwrap_or(1);
+        s.network = sites.into_values().collect();
         s.clone()
     }
 

@@ -208,6 +208,13 @@ impl Env {
         site_process_alive(pid).then_some(pid)
     }
 
+    /// The pid of the second router (`skupper-router-2`) of `ns`'s HA site, if it runs.
+    pub fn pid2(&self, ns: &str) -> Option<u32> {
+        let pid: u32 =
+            std::fs::read_to_string(self.home(ns).join("runtime").join("router-2.pid")).ok()?.trim().parse().ok()?;
+        site_process_alive(pid).then_some(pid)
+    }
+
     /// Reads a YAML file as a JSON value.
     pub fn yaml(&self, path: &Path) -> serde_json::Value {
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
@@ -227,9 +234,12 @@ impl Drop for Env {
             return;
         };
         for e in entries.flatten() {
-            let Ok(text) = std::fs::read_to_string(e.path().join("runtime").join("router.pid")) else { continue };
-            let Ok(pid) = text.trim().parse::<u32>() else { continue };
-            stop_pid(pid);
+            // `router-2.pid`: the second router of an HA site.
+            for file in ["router-2.pid", "router.pid"] {
+                let Ok(text) = std::fs::read_to_string(e.path().join("runtime").join(file)) else { continue };
+                let Ok(pid) = text.trim().parse::<u32>() else { continue };
+                stop_pid(pid);
+            }
         }
         if std::env::var_os("KEEP_TEST_DIRS").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);

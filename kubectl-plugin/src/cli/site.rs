@@ -25,6 +25,10 @@ pub struct CreateArgs {
     /// Host remote sites use to reach this one (repeatable; default: the bind host)
     #[arg(long, value_name = "HOST")]
     endpoint_host: Vec<String>,
+    /// Configure the site for high availability (HA): two routers (groups skupper-router and
+    /// skupper-router-2), one Link per router for linking sites (needs --enable-link-access)
+    #[arg(long)]
+    enable_ha: bool,
 }
 
 /// `site update`.
@@ -44,6 +48,10 @@ pub struct UpdateArgs {
     /// Host remote sites use to reach this one (repeatable; replaces the current list)
     #[arg(long, value_name = "HOST")]
     endpoint_host: Vec<String>,
+    /// Run two routers (high availability); --enable-ha=false goes back to one (unchanged when
+    /// not given; takes effect when the site restarts)
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    enable_ha: Option<bool>,
 }
 
 /// `site status`.
@@ -68,6 +76,10 @@ pub struct DeleteArgs {
     #[arg(long)]
     all: bool,
 }
+
+/// HA on this platform: the second router links to the first through link access.
+const HA_NEEDS_LINK_ACCESS: &str =
+    "--enable-ha needs link access on this platform (the two routers link through it): add --enable-link-access";
 
 pub(super) fn run(ctx: &Ctx, cmd: SiteCommand) -> CmdResult {
     match cmd {
@@ -119,6 +131,9 @@ fn create(ctx: &Ctx, a: CreateArgs) -> CmdResult {
     if !a.enable_link_access && (a.bind_host.is_some() || !a.endpoint_host.is_empty()) {
         problems.push("--bind-host and --endpoint-host configure link access: add --enable-link-access");
     }
+    if a.enable_ha && !a.enable_link_access {
+        problems.push(HA_NEEDS_LINK_ACCESS);
+    }
     problems.finish()?;
     let Some(name) = name else { return Err(fail("site name must not be empty")) };
 
@@ -129,8 +144,10 @@ fn create(ctx: &Ctx, a: CreateArgs) -> CmdResult {
     if a.enable_link_access {
         spec.link_access = "default".into();
         home.ensure_access(a.bind_host.as_deref(), &a.endpoint_host)?;
+        home.set_ha_access(a.enable_ha)?;
         home.grant_ca()?;
     }
+    spec.ha = a.enable_ha;
     let mut site = Site::new(name.clone(), spec);
     site.metadata.namespace = Some(ctx.namespace.clone());
     let mut changes = Changes::default();
@@ -163,6 +180,14 @@ fn update(ctx: &Ctx, a: UpdateArgs) -> CmdResult {
     if !will_have_access && (a.bind_host.is_some() || !a.endpoint_host.is_empty()) {
         problems.push("--bind-host and --endpoint-host configure link access: add --enable-link-access");
     }
+    if a.enable_ha == Some(true) {
+        if !will_have_access {
+            problems.push(HA_NEEDS_LINK_ACCESS);
+        }
+        if site.as_ref().is_some_and(|s| s.spec.edge) {
+            problems.push("Edge sites cannot have HA enabled");
+        }
+    }
     problems.finish()?;
     let Some(mut site) = site else { return Err(fail("there is no existing Skupper site resource to update")) };
 
@@ -171,9 +196,14 @@ fn update(ctx: &Ctx, a: UpdateArgs) -> CmdResult {
     if a.enable_link_access && !site.spec.link_access_enabled() {
         site.spec.link_access = "default".into();
     }
+    let ha_changed = a.enable_ha.is_some_and(|ha| ha != site.spec.ha);
+    if let Some(ha) = a.enable_ha {
+        site.spec.ha = ha;
+    }
     if site.spec.link_access_enabled() {
         let before = ctx.home.access()?;
         let after = ctx.home.ensure_access(a.bind_host.as_deref(), &a.endpoint_host)?;
+        ctx.home.set_ha_access(site.spec.ha)?;
         ctx.home.grant_ca()?;
         if before.is_some_and(|b| b.bind_host != after.bind_host) && ctx.home.running_pid().is_some() {
             output::note(format!(
@@ -182,6 +212,13 @@ fn update(ctx: &Ctx, a: UpdateArgs) -> CmdResult {
                 ctx.hint("system start")
             ));
         }
+    }
+    if ha_changed && ctx.home.running_pid().is_some() {
+        output::note(format!(
+            "High availability changes when the site restarts: {} then {}",
+            ctx.hint("system stop"),
+            ctx.hint("system start")
+        ));
     }
     let mut changes = Changes::default();
     changes.put_resource(&ctx.home, &Resource::Site(site.clone()))?;

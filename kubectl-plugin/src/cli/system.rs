@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use skupper_core::link::{LinkContext, validate_link};
-use skupper_core::resources::Resource;
+use skupper_core::resources::{GROUP_PRIMARY, GROUP_SECONDARY, Resource, Site};
 
 use super::validate::Problems;
 use super::{CmdResult, Ctx, SystemCommand, fail};
 use crate::output::{self, Progress};
-use crate::platform::local::{self, Changes, Resources, is_site_process};
+use crate::platform::local::{self, Changes, Home, Resources, RuntimeState, is_site_process};
 
 /// `system start`.
 #[derive(Debug, Args)]
@@ -27,6 +27,10 @@ pub struct StartArgs {
     /// How long to wait for the site to report it runs
     #[arg(long, default_value = "60s", value_name = "DURATION")]
     timeout: String,
+    /// Start only this router of an HA site: skupper-router or skupper-router-2 (default: every
+    /// router of the site that is not running; with --foreground: skupper-router)
+    #[arg(long, value_name = "GROUP")]
+    group: Option<String>,
 }
 
 /// Commands without arguments.
@@ -62,6 +66,16 @@ fn no_args(extra: &[String], problems: &mut Problems) {
     }
 }
 
+/// The router groups of a site: two for an HA site.
+fn groups(site: &Site) -> &'static [&'static str] {
+    if site.spec.ha { &[GROUP_PRIMARY, GROUP_SECONDARY] } else { &[GROUP_PRIMARY] }
+}
+
+/// The process files of one router group of `ctx`'s site.
+fn home_of(ctx: &Ctx, group: &str) -> Home {
+    ctx.home.for_group(group).unwrap_or_else(|| ctx.home.clone())
+}
+
 fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
     let mut problems = Problems::default();
     no_args(&a.extra, &mut problems);
@@ -74,22 +88,72 @@ fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
         ));
     }
     let timeout = super::validate::duration("timeout", &a.timeout, &mut problems);
+    match (a.group.as_deref(), &res.site) {
+        (None | Some(GROUP_PRIMARY), _) => {}
+        (Some(GROUP_SECONDARY), Some(s)) if !s.spec.ha => problems.push(format!(
+            "site {:?} is not an HA site, so it has no router {GROUP_SECONDARY}; enable HA with {}",
+            s.name(),
+            ctx.hint("site update --enable-ha")
+        )),
+        (Some(GROUP_SECONDARY), _) => {}
+        (Some(g), _) => problems.push(format!("group is not valid: {g:?}; use {GROUP_PRIMARY} or {GROUP_SECONDARY}")),
+    }
     problems.finish()?;
     let Some(site) = res.site else { return Err(fail("no site")) };
-    if let Some(pid) = ctx.home.running_pid() {
+    let wanted: Vec<&str> = match a.group.as_deref() {
+        Some(GROUP_SECONDARY) => vec![GROUP_SECONDARY],
+        Some(_) => vec![GROUP_PRIMARY],
+        None if a.foreground => vec![GROUP_PRIMARY],
+        None => groups(&site).to_vec(),
+    };
+    let running: Vec<(&str, u32)> =
+        wanted.iter().filter_map(|g| home_of(ctx, g).running_pid().map(|pid| (*g, pid))).collect();
+    if running.len() == wanted.len()
+        && let Some(&(group, pid)) = running.first()
+    {
+        if group == GROUP_PRIMARY {
+            return Err(fail(format!(
+                "Site {:?} is already running (pid {pid}). Stop it first with: {}",
+                site.name(),
+                ctx.hint("system stop")
+            )));
+        }
         return Err(fail(format!(
-            "Site {:?} is already running (pid {pid}). Stop it first with: {}",
+            "Router {group} of site {:?} is already running (pid {pid}). Stop the site first with: {}",
             site.name(),
             ctx.hint("system stop")
         )));
     }
     if a.foreground {
-        return crate::runtime::run_foreground(ctx.home.clone()).map_err(super::CliError::Failed);
+        if site.spec.ha && a.group.is_none() {
+            output::note(format!(
+                "Site {:?} is HA: this runs its first router; run the second with: {}",
+                site.name(),
+                ctx.hint(&format!("system start --foreground --group {GROUP_SECONDARY}"))
+            ));
+        }
+        let group = wanted.first().copied().unwrap_or(GROUP_PRIMARY);
+        return crate::runtime::run_foreground(home_of(ctx, group)).map_err(super::CliError::Failed);
     }
     let timeout = Duration::from_secs(timeout.map(|t| t.as_secs()).unwrap_or(60).max(1).unsigned_abs());
+    for group in wanted {
+        if running.iter().any(|(g, _)| *g == group) {
+            continue;
+        }
+        launch(ctx, &site, group, timeout)?;
+    }
+    Ok(())
+}
 
-    local::create_dir_private(&ctx.home.runtime_dir())?;
-    let log_path = ctx.home.log_path();
+/// Starts the router `group` of the site as a background process and waits until it reports
+/// that it runs.
+fn launch(ctx: &Ctx, site: &Site, group: &str, timeout: Duration) -> CmdResult {
+    let home = home_of(ctx, group);
+    let first = group == GROUP_PRIMARY;
+    let what =
+        if first { format!("Site {:?}", site.name()) } else { format!("Router {group} of site {:?}", site.name()) };
+    local::create_dir_private(&home.runtime_dir())?;
+    let log_path = home.log_path();
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -98,11 +162,15 @@ fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
     let log_err = log.try_clone()?;
     let exe = std::env::current_exe().map_err(|e| fail(format!("cannot find this program's path: {e}")))?;
     let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = std::fs::remove_file(ctx.home.state_path());
+    let _ = std::fs::remove_file(home.state_path());
+    let mut args = vec!["--platform", "local", "-n", &ctx.namespace, "system", "start", "--foreground"];
+    if !first {
+        args.extend(["--group", group]);
+    }
     let mut child = {
         use std::os::unix::process::CommandExt as _;
         Command::new(exe)
-            .args(["--platform", "local", "-n", &ctx.namespace, "system", "start", "--foreground"])
+            .args(&args)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
@@ -118,36 +186,20 @@ fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
         if let Ok(Some(status)) = child.try_wait() {
             progress.finish();
             let tail = log_tail(&log_path, log_start);
-            return Err(fail(format!(
-                "Site {:?} failed to start ({status}).\n{tail}\nFull log: {}",
-                site.name(),
-                log_path.display()
-            )));
+            return Err(fail(format!("{what} failed to start ({status}).\n{tail}\nFull log: {}", log_path.display())));
         }
-        if let Some(state) = ctx.home.runtime_state()
+        if let Some(state) = home.runtime_state()
             && state.pid == pid
             && state.phase == "Running"
         {
             progress.finish();
-            output::line(format!("Site {:?} is running (pid {pid}).", site.name()))?;
-            if !state.grant_server.is_empty() {
-                output::line(format!("Grant server: {}", state.grant_server))?;
-            }
-            output::line(format!("Log: {}", log_path.display()))?;
-            if state.router != "OK" {
-                output::note(format!(
-                    "Warning: the router is not running: {}\nThe site retries; see the log, and check again with: {}",
-                    state.router,
-                    ctx.hint("system status")
-                ));
-            }
+            report_started(ctx, &what, pid, &state, &log_path)?;
             return Ok(());
         }
         if Instant::now() >= deadline {
             progress.finish();
             return Err(fail(format!(
-                "Site {:?} did not report that it runs within {}s (pid {pid}). Check the log {} and {}",
-                site.name(),
+                "{what} did not report that it runs within {}s (pid {pid}). Check the log {} and {}",
                 timeout.as_secs(),
                 log_path.display(),
                 ctx.hint("system status")
@@ -156,6 +208,22 @@ fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
         progress.tick();
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+fn report_started(ctx: &Ctx, what: &str, pid: u32, state: &RuntimeState, log_path: &Path) -> CmdResult {
+    output::line(format!("{what} is running (pid {pid})."))?;
+    if !state.grant_server.is_empty() {
+        output::line(format!("Grant server: {}", state.grant_server))?;
+    }
+    output::line(format!("Log: {}", log_path.display()))?;
+    if state.router != "OK" {
+        output::note(format!(
+            "Warning: the router is not running: {}\nThe site retries; see the log, and check again with: {}",
+            state.router,
+            ctx.hint("system status")
+        ));
+    }
+    Ok(())
 }
 
 fn log_tail(path: &Path, from: u64) -> String {
@@ -169,9 +237,22 @@ fn log_tail(path: &Path, from: u64) -> String {
     lines[lines.len().saturating_sub(10)..].join("\n")
 }
 
-/// Stops the running site of `ctx` (SIGTERM, then waits for it to exit).
+/// Stops every running router of the site of `ctx` (the second router of an HA site first).
 pub(super) fn stop_site(ctx: &Ctx, site: &str) -> CmdResult {
-    let Some(pid) = ctx.home.running_pid() else { return Ok(()) };
+    for group in [GROUP_SECONDARY, GROUP_PRIMARY] {
+        stop_router(&home_of(ctx, group), site)?;
+    }
+    Ok(())
+}
+
+/// Whether any router of the site of `ctx` runs.
+fn any_running(ctx: &Ctx) -> bool {
+    [GROUP_PRIMARY, GROUP_SECONDARY].iter().any(|g| home_of(ctx, g).running_pid().is_some())
+}
+
+/// Stops one router process (SIGTERM, then waits for it to exit).
+fn stop_router(home: &Home, site: &str) -> CmdResult {
+    let Some(pid) = home.running_pid() else { return Ok(()) };
     let status = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .stdout(Stdio::null())
@@ -203,7 +284,7 @@ fn stop(ctx: &Ctx, a: NoArgs) -> CmdResult {
     let res = ctx.home.load()?;
     problems.finish()?;
     let name = res.site.as_ref().map(|s| s.name().to_string()).unwrap_or_else(|| ctx.namespace.clone());
-    if ctx.home.running_pid().is_none() {
+    if !any_running(ctx) {
         output::line(format!("Site {name:?} is not running."))?;
         return Ok(());
     }
@@ -237,6 +318,21 @@ fn status(ctx: &Ctx, a: NoArgs) -> CmdResult {
                 output::line(format!("Started: {}", state.started_at))?;
             }
             output::line(format!("Log: {}", ctx.home.log_path().display()))?;
+        }
+    }
+    if site.spec.ha {
+        let second = home_of(ctx, GROUP_SECONDARY);
+        match second.running_pid() {
+            Some(pid) => {
+                let state = second.runtime_state().unwrap_or_default();
+                let router = if state.router.is_empty() { "starting" } else { &state.router };
+                output::line(format!("Router {GROUP_SECONDARY} is running (pid {pid}): {router}."))?;
+                output::line(format!("Log: {}", second.log_path().display()))?;
+            }
+            None => {
+                output::line(format!("Router {GROUP_SECONDARY} is not running."))?;
+                output::note(format!("Start it with: {}", ctx.hint("system start")));
+            }
         }
     }
     Ok(())

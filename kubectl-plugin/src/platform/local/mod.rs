@@ -11,6 +11,8 @@
 //!   runtime/certs/<name>/                server certificates (reissued at each start)
 //!   runtime/status/<Kind>-<name>.yaml    status written by the running site
 //!   runtime/state.yaml, router.pid, router.log
+//!   runtime/state-2.yaml, router-2.pid, router-2.log, status-2/
+//!                                        the second router of an HA site (`skupper-router-2`)
 //! ```
 //! Every write is atomic (temporary file + rename); multi-file changes go through [`Changes`],
 //! which writes nothing when any part fails.
@@ -29,7 +31,8 @@ use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 use skupper_core::resources::{
     AccessGrant, AccessToken, Connector, DEFAULT_EDGE_PORT, DEFAULT_GRANT_SERVER_PORT, DEFAULT_INTER_ROUTER_PORT,
-    Endpoint, GROUP_PRIMARY, Link, Listener, ROLE_EDGE, ROLE_INTER_ROUTER, Resource, RouterAccess, Secret, Site,
+    Endpoint, GROUP_PRIMARY, GROUP_SECONDARY, Link, Listener, ROLE_EDGE, ROLE_INTER_ROUTER, Resource, RouterAccess,
+    Secret, Site,
 };
 
 use crate::certs::{self, Issued};
@@ -61,7 +64,8 @@ pub fn base_dir() -> anyhow::Result<PathBuf> {
     }
 }
 
-/// One namespace's site directory.
+/// One namespace's site directory, as seen by one of its routers: the process files (pid, log,
+/// state, status) of the second router of an HA site carry a `-2` suffix.
 #[derive(Debug, Clone)]
 pub struct Home {
     /// Namespace name.
@@ -69,6 +73,8 @@ pub struct Home {
     /// `<base>/namespaces/<namespace>`.
     pub dir: PathBuf,
     base: PathBuf,
+    /// Router group whose process files this is (`skupper-router` or `skupper-router-2`).
+    group: &'static str,
 }
 
 /// Everything declared in `input/resources`, by kind and name.
@@ -151,23 +157,60 @@ pub struct Access {
     pub edge: u16,
     /// Port of the grant server.
     pub grant_server: u16,
+    /// Link-access ports of the second router (`skupper-router-2`) of an HA site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha: Option<GroupPorts>,
+}
+
+/// The link-access ports of one extra router group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupPorts {
+    /// Port of the `inter-router` role.
+    pub inter_router: u16,
+    /// Port of the `edge` role.
+    pub edge: u16,
 }
 
 impl Access {
-    /// The site's endpoints: `inter-router` and `edge` for every advertised host.
+    /// The site's endpoints: `inter-router` and `edge` for every advertised host, for each
+    /// router group (`skupper-router`, and `skupper-router-2` when the site is HA).
     pub fn endpoints(&self) -> Vec<Endpoint> {
         let mut out = Vec::new();
-        for host in &self.endpoint_hosts {
-            for (role, port) in [(ROLE_INTER_ROUTER, self.inter_router), (ROLE_EDGE, self.edge)] {
-                out.push(Endpoint {
-                    name: role.into(),
-                    host: host.clone(),
-                    port: port.to_string(),
-                    group: GROUP_PRIMARY.into(),
-                });
+        let second = self.ha.map(|p| (GROUP_SECONDARY, p.inter_router, p.edge));
+        for (group, inter_router, edge) in std::iter::once((GROUP_PRIMARY, self.inter_router, self.edge)).chain(second)
+        {
+            for host in &self.endpoint_hosts {
+                for (role, port) in [(ROLE_INTER_ROUTER, inter_router), (ROLE_EDGE, edge)] {
+                    out.push(Endpoint {
+                        name: role.into(),
+                        host: host.clone(),
+                        port: port.to_string(),
+                        group: group.into(),
+                    });
+                }
             }
         }
         out
+    }
+
+    /// The link-access ports of a router group, if the site has that group.
+    pub fn ports_of(&self, group: &str) -> Option<GroupPorts> {
+        match group {
+            GROUP_PRIMARY => Some(GroupPorts { inter_router: self.inter_router, edge: self.edge }),
+            GROUP_SECONDARY => self.ha,
+            _ => None,
+        }
+    }
+
+    /// Where a router of this site dials another one of the same site: the bind host, or
+    /// loopback when it binds every interface.
+    pub fn local_dial_host(&self) -> String {
+        match self.bind_host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+            Ok(ip) if ip.is_unspecified() && ip.is_ipv6() => "::1".into(),
+            Ok(ip) if ip.is_unspecified() => "127.0.0.1".into(),
+            _ => self.bind_host.trim_start_matches('[').trim_end_matches(']').to_string(),
+        }
     }
 
     /// `https://<first endpoint host>:<grant port>`.
@@ -225,7 +268,27 @@ impl Home {
 
     /// The site directory of `namespace` under an explicit base directory.
     pub fn at(base: PathBuf, namespace: &str) -> Self {
-        Self { namespace: namespace.into(), dir: base.join("namespaces").join(namespace), base }
+        Self { namespace: namespace.into(), dir: base.join("namespaces").join(namespace), base, group: GROUP_PRIMARY }
+    }
+
+    /// The same site directory as seen by the router of `group`; `None` for an unknown group.
+    pub fn for_group(&self, group: &str) -> Option<Self> {
+        let group = match group {
+            GROUP_PRIMARY => GROUP_PRIMARY,
+            GROUP_SECONDARY => GROUP_SECONDARY,
+            _ => return None,
+        };
+        Some(Self { group, ..self.clone() })
+    }
+
+    /// The router group of this view (`skupper-router` unless made with [`Home::for_group`]).
+    pub fn group(&self) -> &'static str {
+        self.group
+    }
+
+    /// Suffix of this group's process files: empty for the first router, `-2` for the second.
+    fn suffix(&self) -> &'static str {
+        if self.group == GROUP_SECONDARY { "-2" } else { "" }
     }
 
     /// `input/resources`.
@@ -236,21 +299,21 @@ impl Home {
     pub fn runtime_dir(&self) -> PathBuf {
         self.dir.join("runtime")
     }
-    /// `runtime/status`.
+    /// `runtime/status` (`status-2` for the second router of an HA site).
     pub fn status_dir(&self) -> PathBuf {
-        self.runtime_dir().join("status")
+        self.runtime_dir().join(format!("status{}", self.suffix()))
     }
-    /// `runtime/router.log`.
+    /// `runtime/router.log` (`router-2.log`).
     pub fn log_path(&self) -> PathBuf {
-        self.runtime_dir().join("router.log")
+        self.runtime_dir().join(format!("router{}.log", self.suffix()))
     }
-    /// `runtime/router.pid`.
+    /// `runtime/router.pid` (`router-2.pid`).
     pub fn pid_path(&self) -> PathBuf {
-        self.runtime_dir().join("router.pid")
+        self.runtime_dir().join(format!("router{}.pid", self.suffix()))
     }
-    /// `runtime/state.yaml`.
+    /// `runtime/state.yaml` (`state-2.yaml`).
     pub fn state_path(&self) -> PathBuf {
-        self.runtime_dir().join("state.yaml")
+        self.runtime_dir().join(format!("state{}.yaml", self.suffix()))
     }
     fn ports_path(&self) -> PathBuf {
         self.runtime_dir().join("ports.yaml")
@@ -369,7 +432,30 @@ impl Home {
         } else {
             endpoint_hosts.to_vec()
         };
-        let access = Access { bind_host: bind, endpoint_hosts, inter_router, edge, grant_server };
+        let access = Access { bind_host: bind, endpoint_hosts, inter_router, edge, grant_server, ha: None };
+        self.write_access(&access)?;
+        Ok(access)
+    }
+
+    /// Allocates (`enabled`) or releases the link-access ports of the second router of an HA
+    /// site; the site's endpoints, generated Links and grant answers follow. Requires link access
+    /// to be allocated already. Returns the updated settings.
+    pub fn set_ha_access(&self, enabled: bool) -> anyhow::Result<Access> {
+        let Some(mut access) = self.access()? else {
+            bail!("link access is not set up for namespace {}; enable it first", self.namespace)
+        };
+        match (enabled, access.ha) {
+            (true, Some(_)) | (false, None) => return Ok(access),
+            (true, None) => {
+                let mut taken = self.ports_of_other_sites();
+                taken.extend([access.inter_router, access.edge, access.grant_server]);
+                let inter_router = free_port(&access.bind_host, DEFAULT_INTER_ROUTER_PORT, &taken)?;
+                taken.push(inter_router);
+                let edge = free_port(&access.bind_host, DEFAULT_EDGE_PORT, &taken)?;
+                access.ha = Some(GroupPorts { inter_router, edge });
+            }
+            (false, Some(_)) => access.ha = None,
+        }
         self.write_access(&access)?;
         Ok(access)
     }
@@ -389,6 +475,7 @@ impl Home {
             let Ok(text) = fs::read_to_string(e.path().join("runtime").join("ports.yaml")) else { continue };
             if let Ok(a) = serde_yaml::from_str::<Access>(&text) {
                 out.extend([a.inter_router, a.edge, a.grant_server]);
+                out.extend(a.ha.iter().flat_map(|p| [p.inter_router, p.edge]));
             }
         }
         out
@@ -713,6 +800,7 @@ mod tests {
             inter_router: 55671,
             edge: 45671,
             grant_server: 9090,
+            ha: None,
         };
         let e = a.endpoints();
         assert_eq!(e.len(), 2);
@@ -720,5 +808,36 @@ mod tests {
         assert_eq!(a.san_hosts(), ["west.example", "localhost", "127.0.0.1"]);
         assert_eq!(a.grant_url_base(), "https://west.example:9090");
         assert_eq!(url_host("::1"), "[::1]");
+        assert_eq!(a.local_dial_host(), "127.0.0.1");
+        assert_eq!(a.ports_of(GROUP_SECONDARY), None);
+    }
+
+    #[test]
+    fn ha_adds_a_second_group_of_endpoints_and_its_own_process_files() {
+        let a = Access {
+            bind_host: "127.0.0.9".into(),
+            endpoint_hosts: vec!["127.0.0.9".into()],
+            inter_router: 55671,
+            edge: 45671,
+            grant_server: 9090,
+            ha: Some(GroupPorts { inter_router: 55672, edge: 45672 }),
+        };
+        let e: Vec<(String, String, String)> = a.endpoints().into_iter().map(|e| (e.group, e.name, e.port)).collect();
+        let want = [
+            ("skupper-router", "inter-router", "55671"),
+            ("skupper-router", "edge", "45671"),
+            ("skupper-router-2", "inter-router", "55672"),
+            ("skupper-router-2", "edge", "45672"),
+        ]
+        .map(|(g, n, p)| (g.to_string(), n.to_string(), p.to_string()));
+        assert_eq!(e, want);
+        assert_eq!(a.local_dial_host(), "127.0.0.9");
+        let home = Home::at(PathBuf::from("/b"), "ns");
+        let second = home.for_group(GROUP_SECONDARY).expect("known group");
+        assert_eq!(second.pid_path(), PathBuf::from("/b/namespaces/ns/runtime/router-2.pid"));
+        assert_eq!(second.status_dir(), PathBuf::from("/b/namespaces/ns/runtime/status-2"));
+        assert_eq!(home.pid_path(), PathBuf::from("/b/namespaces/ns/runtime/router.pid"));
+        assert_eq!(second.resources_dir(), home.resources_dir());
+        assert!(home.for_group("nope").is_none());
     }
 }

@@ -6,9 +6,11 @@ use skupper_core::resources::{
     Condition, Connector, Link, LinkStatus, Listener, ServiceStatus, Site, SiteStatus, Status, condition,
 };
 
+use std::collections::BTreeMap;
+
 use super::config::link_config;
 use super::{Home, Resources};
-use crate::router::RouterStatus;
+use crate::router::{LinkPhase, PathCount, RouteDecision, RouterConfig, RouterStatus};
 
 /// Conditions that make a Site Ready (`Resolved` only with link access).
 pub fn site_required(link_access: bool) -> &'static [&'static str] {
@@ -105,12 +107,99 @@ pub fn router(home: &Home, running: bool) -> Option<RouterStatusFile> {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RouterStatusFile {
-    /// Links other sites dialled into this one.
+    /// Links other sites dialled into this one (not the other router of this HA site).
     #[serde(default)]
     pub incoming: Vec<IncomingRecord>,
     /// Ids of sites known in the network.
     #[serde(default)]
     pub sites: Vec<String>,
+    /// This router's id in the network (the site id; `<site id>/<group>` for an HA site's
+    /// second router).
+    #[serde(default)]
+    pub router_id: String,
+    /// Every router known in the network, with the path from this one.
+    #[serde(default)]
+    pub network: Vec<NetworkRecord>,
+    /// Outgoing links of this router, by name.
+    #[serde(default)]
+    pub links: BTreeMap<String, LinkRecord>,
+    /// Where each listener's connections went and why, by listener name.
+    #[serde(default)]
+    pub listeners: BTreeMap<String, ListenerRouting>,
+}
+
+/// One router of the network as this router sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkRecord {
+    /// Router id.
+    pub id: String,
+    /// Site id.
+    pub site_id: String,
+    /// Site name.
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Router group.
+    pub group: String,
+    /// Whether a path to it exists now.
+    pub reachable: bool,
+    /// Path cost: the sum of link costs on the cheapest path (0 for this router).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<u64>,
+    /// Links on that path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hops: Option<u32>,
+    /// First router on that path (none for this router).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_hop: Option<String>,
+    /// Its links as it advertises them: neighbour router id -> link cost.
+    #[serde(default)]
+    pub links: BTreeMap<String, u32>,
+    /// Routing keys of its connectors.
+    #[serde(default)]
+    pub connectors: Vec<String>,
+}
+
+/// An outgoing link as the router reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkRecord {
+    /// `Ready`, `Pending` or `Error`.
+    pub phase: String,
+    /// `OK` or why not.
+    pub message: String,
+    /// Remote site id.
+    #[serde(default)]
+    pub remote_site_id: String,
+    /// Remote site name.
+    #[serde(default)]
+    pub remote_site_name: String,
+    /// Effective cost: the max of both sides' settings once connected, else this side's.
+    pub cost: u32,
+}
+
+/// Routing counters of one listener.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerRouting {
+    /// Routing key.
+    pub routing_key: String,
+    /// Connections routed since the listener started, by target router id.
+    #[serde(default)]
+    pub routed: BTreeMap<String, u64>,
+    /// The same by target, next hop and reason.
+    #[serde(default)]
+    pub paths: Vec<PathCount>,
+    /// Connections refused because no target could be reached.
+    #[serde(default)]
+    pub unrouted: u64,
+    /// Connections open now for the routing key, by next hop (the load of the routing choice).
+    #[serde(default)]
+    pub open_by_next_hop: BTreeMap<String, u32>,
+    /// How the last connection was routed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_decision: Option<RouteDecision>,
 }
 
 /// One incoming link.
@@ -128,12 +217,73 @@ pub struct IncomingRecord {
 }
 
 impl RouterStatusFile {
-    /// From the router's live status.
-    pub fn from_router(s: &RouterStatus) -> Self {
+    /// From the router's live status and the configuration it runs (for routing keys).
+    pub fn from_router(s: &RouterStatus, config: Option<&RouterConfig>) -> Self {
+        let me = s.network.values().find(|n| n.hops == Some(0));
+        let router_id = me.map(|n| n.id.clone()).unwrap_or_default();
+        let own_site = me.map(|n| n.site_id.clone()).unwrap_or_default();
+        let network = s
+            .network
+            .values()
+            .map(|n| NetworkRecord {
+                id: n.id.clone(),
+                site_id: n.site_id.clone(),
+                name: n.name.clone(),
+                namespace: n.namespace.clone(),
+                group: n.group.clone(),
+                reachable: n.cost.is_some(),
+                cost: n.cost,
+                hops: n.hops,
+                next_hop: n.next_hop.clone(),
+                links: n.links.clone(),
+                connectors: n.connectors.clone(),
+            })
+            .collect();
+        let links = s
+            .links
+            .iter()
+            .map(|(name, l)| {
+                let phase = match l.phase {
+                    LinkPhase::Ready => "Ready",
+                    LinkPhase::Pending => "Pending",
+                    LinkPhase::Error => "Error",
+                };
+                let record = LinkRecord {
+                    phase: phase.into(),
+                    message: l.message.clone(),
+                    remote_site_id: l.remote_site_id.clone(),
+                    remote_site_name: l.remote_site_name.clone(),
+                    cost: l.cost,
+                };
+                (name.clone(), record)
+            })
+            .collect();
+        let listeners = s
+            .listeners
+            .iter()
+            .map(|(name, l)| {
+                let key = config.and_then(|c| c.listeners.get(name)).map(|c| c.routing_key.clone());
+                let routing = ListenerRouting {
+                    routing_key: key.unwrap_or_default(),
+                    routed: l.routing.clone(),
+                    paths: l.paths.clone(),
+                    unrouted: l.unrouted,
+                    open_by_next_hop: l.open_by_next_hop.clone(),
+                    last_decision: l.last_decision.clone(),
+                };
+                (name.clone(), routing)
+            })
+            .collect();
         Self {
+            router_id,
+            network,
+            links,
+            listeners,
             incoming: s
                 .incoming
                 .iter()
+                // The other router of this HA site is not a link anyone made.
+                .filter(|i| own_site.is_empty() || i.remote_site_id.split('/').next() != Some(own_site.as_str()))
                 .map(|i| IncomingRecord {
                     remote_site_id: i.remote_site_id.clone(),
                     remote_site_name: i.remote_site_name.clone(),
