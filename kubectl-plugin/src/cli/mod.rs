@@ -6,6 +6,7 @@
 mod complete;
 mod help;
 mod link;
+mod network;
 mod service;
 mod site;
 mod system;
@@ -108,6 +109,9 @@ pub enum Command {
     /// Run a local site: start, stop, status, and declarative apply/delete of resources.
     #[command(subcommand, long_about = SYSTEM_LONG, after_help = SYSTEM_AFTER)]
     System(SystemCommand),
+    /// Show the network: sites, links and their costs, reachability, where connections went.
+    #[command(subcommand, long_about = network::NETWORK_LONG, after_help = network::NETWORK_AFTER)]
+    Network(network::NetworkCommand),
     /// Display the versions of this plugin, its core library and its link protocol.
     #[command(long_about = VERSION_LONG, after_help = VERSION_AFTER)]
     Version(version::VersionArgs),
@@ -351,6 +355,7 @@ pub fn run(args: Vec<OsString>) -> CmdResult {
         Command::Listener(c) => service::run_listener(&ctx, c),
         Command::Connector(c) => service::run_connector(&ctx, c),
         Command::System(c) => system::run(&ctx, c),
+        Command::Network(c) => network::run(&ctx, c),
         Command::Version(a) => version::run(platform, a),
         Command::Completion(a) => complete::run(a),
         #[cfg(feature = "webhook")]

@@ -224,9 +224,19 @@ fn show(ctx: &Ctx, kind: Kind, a: StatusArgs) -> CmdResult {
         output::line(none_found)?;
         return Ok(());
     }
+    let ha = res.site.as_ref().is_some_and(|s| s.spec.ha);
     if let Some(f) = &a.output {
         for r in &rows {
-            output::line(output::encode(f, &r.7)?)?;
+            // A listener's routing counters (not in upstream's status; consumers ignore it).
+            let mut v = r.7.clone();
+            if kind == Kind::Listener
+                && running
+                && let Some(routing) = super::network::listener_routing_value(ctx, ha, &r.0)
+                && let Some(status) = v.get_mut("status").and_then(|s| s.as_object_mut())
+            {
+                status.insert("routing".into(), routing);
+            }
+            output::line(output::encode(f, &v)?)?;
         }
         return Ok(());
     }
@@ -259,6 +269,13 @@ fn show(ctx: &Ctx, kind: Kind, a: StatusArgs) -> CmdResult {
         }
     }
     output::raw(tw.render())?;
+    if kind == Kind::Listener
+        && running
+        && let Some(n) = &name
+        && let Some(text) = super::network::listener_routing_text(ctx, ha, n)
+    {
+        output::raw(text)?;
+    }
     if !running {
         output::note(format!("The site is not running. Start it with: {}", ctx.hint("system start")));
     }
