@@ -404,7 +404,9 @@ impl Router {
     }
 
     async fn apply_access(&self, run: &mut Running, config: &RouterConfig) {
-        if run.access.as_ref().map(|(c, ..)| c) == config.link_access.as_ref() {
+        let failed = self.shared.lock().access_error.is_some();
+        // Unchanged and working: nothing to do. A failed bind is retried on every apply.
+        if run.access.as_ref().map(|(c, ..)| c) == config.link_access.as_ref() && !failed {
             return;
         }
         if let Some((_, token, tasks)) = run.access.take() {
@@ -506,7 +508,9 @@ impl Router {
         let mut stopped = Vec::new();
         for (name, (token, task)) in std::mem::take(&mut run.listeners) {
             let same = config.listeners.get(&name).is_some_and(|c| run.config.listeners.get(&name) == Some(c));
-            if same {
+            // A listener that failed to bind is retried on every apply.
+            let bound = shared.lock().listeners.get(&name).is_some_and(|l| l.bound.is_ok());
+            if same && bound {
                 keep.insert(name, (token, task));
             } else {
                 token.cancel();

@@ -603,22 +603,48 @@ async fn links_through_an_http_connect_proxy() {
 }
 
 #[tokio::test]
-async fn bind_errors_are_reported_in_status() {
-    let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = taken.local_addr().unwrap().port();
+async fn bind_errors_are_reported_in_status_and_retried_on_apply() {
+    let taken1 = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let taken2 = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (p1, p2) = (taken1.local_addr().unwrap().port(), taken2.local_addr().unwrap().port());
     let pa = pki("a");
     let mut ca = with_access(config("a"), &pa);
     if let Some(access) = ca.link_access.as_mut() {
-        access.inter_router_port = port;
+        access.inter_router_port = p1;
     }
-    ca.listeners.insert("front".into(), ListenerConfig { port, ..listener("k") });
-    let a = Router::start(ca).await.unwrap();
+    ca.listeners.insert("front".into(), ListenerConfig { port: p2, ..listener("k") });
+    let a = Router::start(ca.clone()).await.unwrap();
     let st = a.status();
     let err = st.link_access_error.expect("link access error");
-    assert!(err.contains(&format!("cannot listen for links on 127.0.0.1:{port}")), "{err}");
+    assert!(err.contains(&format!("cannot listen for links on 127.0.0.1:{p1}")), "{err}");
     let l = &st.listeners["front"];
-    assert!(!l.ok && l.message.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{l:?}");
+    assert!(!l.ok && l.message.contains(&format!("cannot listen on 127.0.0.1:{p2}")), "{l:?}");
+
+    // Once the ports are free, applying the same config again binds them.
+    drop((taken1, taken2));
+    a.apply(ca).await.unwrap();
+    let st = a.status();
+    assert_eq!(st.link_access_error, None);
+    assert_eq!(st.link_access_ports.map(|p| p.inter_router), Some(p1));
+    assert!(st.listeners["front"].ok);
+    assert_eq!(st.listeners["front"].port, Some(p2));
     a.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_router_and_its_futures_can_move_across_threads() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    let start = Router::start(config("a"));
+    send(&start);
+    let r = start.await.unwrap();
+    send_sync(&r);
+    let apply = r.apply(config("a"));
+    send(&apply);
+    apply.await.unwrap();
+    let shutdown = r.shutdown();
+    send(&shutdown);
+    shutdown.await;
 }
 
 #[tokio::test]
