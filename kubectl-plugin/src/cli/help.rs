@@ -220,6 +220,21 @@ Examples:
   kubectl skupper -n east token redeem ~/west.token
   kubectl skupper -n east link status";
 
+/// `token inspect`.
+pub const TOKEN_INSPECT_LONG: &str = "\
+Show what a token file (AccessToken) or a link file (Links and their Secret) holds before you \
+redeem or apply it: where it links to, the CA it trusts with its SHA-256 fingerprint, the link \
+cost, the advisory expiry and redemptions written by `token issue`, and warnings.
+
+It runs offline and never prints the code or private keys. Decoding is not verifying: only the \
+issuing site knows whether the grant still exists and has redemptions left.";
+
+/// Examples of `token inspect`.
+pub const TOKEN_INSPECT_AFTER: &str = "\
+Examples:
+  kubectl skupper token inspect ~/west.token
+  kubectl skupper link generate | kubectl skupper token inspect - -o json";
+
 /// `listener`.
 pub const LISTENER_LONG: &str = "\
 A listener is a connection endpoint in the local site and binds to target workloads in remote \

@@ -5,6 +5,7 @@
 
 mod complete;
 mod help;
+mod inspect;
 mod link;
 mod network;
 mod service;
@@ -175,6 +176,9 @@ pub enum TokenCommand {
     /// redeem a token
     #[command(long_about = TOKEN_REDEEM_LONG, after_help = TOKEN_REDEEM_AFTER)]
     Redeem(token::RedeemArgs),
+    /// show what a token or link file holds, offline
+    #[command(long_about = TOKEN_INSPECT_LONG, after_help = TOKEN_INSPECT_AFTER)]
+    Inspect(inspect::InspectArgs),
 }
 
 /// `listener ...`

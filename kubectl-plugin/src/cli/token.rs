@@ -57,6 +57,7 @@ pub(super) fn run(ctx: &Ctx, cmd: TokenCommand) -> CmdResult {
     match cmd {
         TokenCommand::Issue(a) => issue(ctx, a),
         TokenCommand::Redeem(a) => redeem_cmd(ctx, a),
+        TokenCommand::Inspect(a) => super::inspect::run(a),
     }
 }
 
