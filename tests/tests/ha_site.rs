@@ -1,0 +1,130 @@
+//! High availability with real processes: an HA site runs two routers (groups skupper-router
+//! and skupper-router-2); a token redeemed against it yields one Link per router, both Ready;
+//! killing either router (SIGKILL, by pid) leaves the site working for new connections in both
+//! directions (its connector, and its listener whose port both routers bind).
+
+mod routing_support;
+
+use routing_support::{Conn, NameServer, free_port, wait_link_ready, wait_listener_ready};
+use skupper_e2e::{Env, wait_for};
+
+fn kill(pid: u32) {
+    let ok = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status().is_ok_and(|s| s.success());
+    assert!(ok, "kill -KILL {pid}");
+    wait_for(&format!("pid {pid} gone"), routing_support::SETTLE, || {
+        if skupper_e2e::site_process_alive(pid) { Err("alive".into()) } else { Ok(()) }
+    });
+}
+
+/// New connections through east's listener reach west's backend, and through west's listener
+/// reach east's backend, each on the first try.
+fn both_directions_work(env: &Env, east_front: u16, west_front: u16, when: &str) {
+    for i in 0..4 {
+        let mut c = Conn::open(&env.ip, east_front).unwrap_or_else(|e| panic!("east -> west #{i} {when}: {e}"));
+        assert_eq!(c.who, "west-backend", "{when}");
+        c.echo("hi").unwrap_or_else(|e| panic!("east -> west #{i} {when}: {e}"));
+        let mut c = Conn::open(&env.ip, west_front).unwrap_or_else(|e| panic!("west -> east #{i} {when}: {e}"));
+        assert_eq!(c.who, "east-backend", "{when}");
+        c.echo("hi").unwrap_or_else(|e| panic!("west -> east #{i} {when}: {e}"));
+    }
+}
+
+#[test]
+fn token_against_an_ha_site_gives_two_ready_links_and_either_router_can_die() {
+    let env = Env::new("ha");
+    let west_backend = NameServer::start(&env.ip, "west-backend");
+    let east_backend = NameServer::start(&env.ip, "east-backend");
+    let out =
+        env.ns("west", &["site", "create", "west", "--enable-link-access", "--enable-ha", "--bind-host", &env.ip]);
+    out.ok();
+    let out = env.ns("west", &["system", "start"]).ok();
+    let (w1, w2) = (env.pid("west").expect("first router"), env.pid2("west").expect("second router"));
+    assert!(out.stdout.contains(&format!("Site \"west\" is running (pid {w1}).")), "{out}");
+    assert!(out.stdout.contains(&format!("Router skupper-router-2 of site \"west\" is running (pid {w2}).")), "{out}");
+    let status = env.ns("west", &["system", "status"]).ok();
+    assert!(status.stdout.contains(&format!("Router skupper-router-2 is running (pid {w2}): OK.")), "{status}");
+
+    // The site's endpoints list both groups, each with its own ports.
+    let site = wait_for("west's status with endpoints of both groups", routing_support::SETTLE, || {
+        let out = env.ns("west", &["site", "status", "-o", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).map_err(|e| format!("{e}: {out}"))?;
+        let groups: Vec<&str> = v["status"]["endpoints"]
+            .as_array()
+            .map(|e| e.iter().filter_map(|e| e["group"].as_str()).collect())
+            .unwrap_or_default();
+        if groups == ["skupper-router", "skupper-router", "skupper-router-2", "skupper-router-2"] {
+            Ok(v)
+        } else {
+            Err(v.to_string())
+        }
+    });
+    assert_eq!(site["status"]["sitesInNetwork"], 1, "the two routers are one site: {site:#}");
+
+    let (wb, eb) = (west_backend.port.to_string(), east_backend.port.to_string());
+    let (east_front, west_front) = (free_port(&env.ip), free_port(&env.ip));
+    let (ef, wf) = (east_front.to_string(), west_front.to_string());
+    env.ns("west", &["connector", "create", "backend", &wb, "--routing-key", "to-west", "--host", &env.ip]).ok();
+    env.ns("west", &["listener", "create", "wfront", &wf, "--routing-key", "to-east", "--host", &env.ip]).ok();
+
+    env.ns("east", &["site", "create", "east"]).ok();
+    env.ns("west", &["token", "issue", "tok.yaml"]).ok();
+    let out = env.ns("east", &["token", "redeem", "tok.yaml"]).ok();
+    let tok = env.yaml(&env.work.join("tok.yaml"))["metadata"]["name"].as_str().expect("token name").to_string();
+    let (l1, l2) = (format!("{tok}-1"), format!("{tok}-2"));
+    assert_eq!(
+        env.resource_files("east").iter().filter(|f| f.starts_with("Link-")).cloned().collect::<Vec<_>>(),
+        [format!("Link-{l1}.yaml"), format!("Link-{l2}.yaml")],
+        "{out}"
+    );
+    let link2 = env.yaml(&env.resource("east", "Link", &l2));
+    assert_eq!(link2["spec"]["endpoints"][0]["group"], "skupper-router-2", "{link2:#}");
+    env.ns("east", &["connector", "create", "backend", &eb, "--routing-key", "to-east", "--host", &env.ip]).ok();
+    env.ns("east", &["listener", "create", "front", &ef, "--routing-key", "to-west", "--host", &env.ip]).ok();
+    env.start("east");
+    wait_link_ready(&env, "east", &l1);
+    wait_link_ready(&env, "east", &l2);
+    let table = env.ns("east", &["link", "status"]).ok();
+    assert_eq!(table.stdout.matches("\tReady\t").count(), 2, "{table}");
+    wait_listener_ready(&env, "east", "front");
+    wait_listener_ready(&env, "west", "wfront");
+    // Both of west's routers know both ways to east's connector before any router dies.
+    wait_for("both west routers route to east", routing_support::SETTLE, || {
+        let v = routing_support::network(&env, "west");
+        let routers = v["routers"].as_array().cloned().unwrap_or_default();
+        let ok = routers.len() == 2
+            && routers.iter().all(|r| {
+                r["network"].as_array().is_some_and(|n| {
+                    n.iter().any(|n| n["name"] == "east" && n["reachable"] == true && n["connectors"][0] == "to-east")
+                })
+            });
+        if ok { Ok(()) } else { Err(format!("{v:#}")) }
+    });
+    both_directions_work(&env, east_front, west_front, "with both routers");
+
+    // The first router dies: the second keeps the site working.
+    kill(w1);
+    both_directions_work(&env, east_front, west_front, "after killing skupper-router");
+    let status = env.ns("west", &["system", "status"]).ok();
+    assert!(status.stdout.contains("Site \"west\" is not running."), "{status}");
+    assert!(status.stdout.contains(&format!("Router skupper-router-2 is running (pid {w2})")), "{status}");
+
+    // `system start` brings back only what is missing; then the second router dies.
+    let out = env.ns("west", &["system", "start"]).ok();
+    assert!(!out.stdout.contains("skupper-router-2"), "only the first router starts: {out}");
+    let w1 = env.pid("west").expect("first router again");
+    wait_link_ready(&env, "east", &l1);
+    wait_for("west's first router routes to east again", routing_support::SETTLE, || {
+        let v = routing_support::network(&env, "west");
+        let r = routing_support::router(&v);
+        let ok = r["group"] == "skupper-router"
+            && r["network"].as_array().is_some_and(|n| n.iter().any(|n| n["name"] == "east" && n["reachable"] == true));
+        if ok { Ok(()) } else { Err(format!("{v:#}")) }
+    });
+    kill(w2);
+    both_directions_work(&env, east_front, west_front, "after killing skupper-router-2");
+    assert!(skupper_e2e::site_process_alive(w1));
+
+    let out = env.ns("west", &["system", "stop"]).ok();
+    assert_eq!(out.stdout, "Site \"west\" has stopped.\n");
+    assert!(env.pid("west").is_none() && env.pid2("west").is_none());
+}
