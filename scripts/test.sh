@@ -9,6 +9,8 @@ start=$(date +%s)
 
 step "installing test dependencies"
 scripts/install-test-deps.sh
+# The wasm toolchain first: the policy-module staleness test in `cargo test` rebuilds the module.
+scripts/wasm-toolchain.sh install
 
 step "format and lints"
 cargo fmt --all -- --check
@@ -19,6 +21,9 @@ cargo test --workspace --locked
 
 step "core builds without std"
 scripts/check-no-std.sh
+
+step "policy module (native unit tests of its entry points)"
+cargo test --manifest-path wasm/Cargo.toml --locked -p skupper-policy
 
 step "wasm bindings, npm package and the token inspector page"
 scripts/test-js.sh
