@@ -291,10 +291,7 @@ impl Explain {
                 None => {
                     let cause = first_line(&e.root_cause().to_string());
                     if cause.contains("growing memory") {
-                        format!(
-                            "it went over its memory limit of {} MiB ({cause})",
-                            self.memory_bytes >> 20
-                        )
+                        format!("it went over its memory limit of {} MiB ({cause})", self.memory_bytes >> 20)
                     } else {
                         cause
                     }
