@@ -10,15 +10,14 @@
 #   scripts/build-policy.sh --probe   exit 0 if the wasm toolchain is installed, 3 if not
 #
 # Toolchain: Debian's rustc-web with -Zbuild-std (scripts/wasm-toolchain.sh install). Builds are
-# reproducible: release profile of wasm/Cargo.toml, symbols stripped, no wasm-opt, and every absolute path
-# (checkout, cargo registry, std sources) remapped so the bytes do not depend on where the
+# reproducible: release profile of wasm/Cargo.toml, symbols stripped, no wasm-opt, paths trimmed
+# and the checkout seen through a fixed path (see below), so the bytes do not depend on where the
 # repository or CARGO_HOME live. Same rustc-web version => same bytes.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 asset=$root/kubectl-plugin/assets/skupper-policy.wasm
 target_dir=${POLICY_TARGET_DIR:-$root/wasm/target}
 built=$target_dir/wasm32-wasip1/release/skupper_policy.wasm
-cargo_home=${CARGO_HOME:-$HOME/.cargo}
 
 say() { printf 'build-policy: %s\n' "$*" >&2; }
 
@@ -42,24 +41,26 @@ toolchain_ok || {
   exit 3
 }
 
-remap=(
-  "--remap-path-prefix=$root=/skupper"
-  "--remap-path-prefix=$cargo_home/registry/src=/cargo/registry/src"
-  "--remap-path-prefix=$cargo_home/git/checkouts=/cargo/git"
-  "--remap-path-prefix=/usr/lib/rustlib/src/rust=/rustc/src"
-  # No `name` section (a third of the module): the host reports traps without wasm backtraces.
-  "-Cstrip=symbols"
-)
+# Path independence. cargo's trim-paths (-Ztrim-paths) rewrites the absolute paths rustc embeds
+# (workspace, registry, std sources). But core lies outside the wasm/ workspace, and cargo hashes
+# such a path dependency's absolute path into its metadata, which decides function order in the
+# output. So cargo always sees the sources at one fixed path, a symlink to this checkout, taken
+# under a lock so two checkouts on one machine do not swap it under each other.
+# -Cstrip=symbols: no `name` section (a third of the module); the host reports traps without
+# wasm backtraces anyway.
+link=/tmp/kubectl-skupper-policy-src
 say "$(/usr/bin/rustc --version): cargo build --release --target wasm32-wasip1 -p skupper-policy"
 locked=()
 [ -f "$root/wasm/Cargo.lock" ] && locked=(--locked)
 (
-  cd "$root/wasm"
+  flock 9
+  ln -sfn "$root" "$link"
   # Debian cargo + rustc (rustup's proxies come first in PATH); RUSTC_BOOTSTRAP only here.
-  RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="${remap[*]}" CARGO_TARGET_DIR="$target_dir" \
-    /usr/bin/cargo build --quiet --release "${locked[@]}" --target wasm32-wasip1 -p skupper-policy \
-    -Zbuild-std=std,panic_abort
-)
+  RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Cstrip=symbols" CARGO_TARGET_DIR="$target_dir" \
+    CARGO_PROFILE_RELEASE_TRIM_PATHS=all \
+    /usr/bin/cargo build --quiet --release "${locked[@]}" --manifest-path "$link/wasm/Cargo.toml" \
+    --target wasm32-wasip1 -p skupper-policy -Zbuild-std=std,panic_abort -Ztrim-paths
+) 9>"$link.lock"
 [ -f "$built" ] || { say "cargo produced no $built"; exit 1; }
 
 if [ "$mode" = --check ]; then

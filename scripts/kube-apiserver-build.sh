@@ -60,7 +60,7 @@ trap cleanup EXIT
 cd "$work"
 log "fetching the kubernetes source package into ${work}"
 apt-get source --download-only kubernetes >/dev/null 2>&1 || die "apt-get source kubernetes failed (is deb.debian.org reachable?)"
-orig=$(ls kubernetes_*.orig.tar.gz 2>/dev/null | head -n1)
+orig=$(find . -maxdepth 1 -name "kubernetes_*.orig.tar.gz" | head -n1)
 [ -n "$orig" ] || die "no kubernetes_*.orig.tar.gz was downloaded"
 tar xzf "$orig"
 tree=$(find "$work" -maxdepth 1 -type d -name 'kubernetes-*' | head -n1)

@@ -124,6 +124,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     });
     let wasm_eval = time_per_call(n, |i| rt.evaluate(&bodies[i % 2]).map(|b| b.len()).unwrap_or_default());
     let wasm_full = time_per_call(n, |i| rt.review(&bodies[i % 2]).len());
+    let instantiate = time_per_call(n, |_| usize::from(rt.instantiate_only().is_ok()));
 
     // Load over HTTPS.
     let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()])?;
@@ -153,7 +154,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let _ = stop_tx.send(());
     let _ = server.await;
 
-    let table = render(&rt, compile, n, [("native", native), ("wasm", wasm_eval), ("full", wasm_full)], &loads);
+    let table = render(
+        &rt,
+        compile,
+        n,
+        [("native", native), ("instantiate", instantiate), ("wasm", wasm_eval), ("full", wasm_full)],
+        &loads,
+    );
     print!("{table}");
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -248,11 +255,11 @@ fn render(
     rt: &PolicyRuntime,
     compile: Duration,
     n: u32,
-    per_call: [(&str, Duration); 3],
+    per_call: [(&str, Duration); 4],
     loads: &[LoadResult],
 ) -> String {
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let [(_, native), (_, wasm), (_, full)] = per_call;
+    let [(_, native), (_, instantiate), (_, wasm), (_, full)] = per_call;
     let ratio = |d: Duration| us(d) / us(native).max(1e-9);
     let mut s = String::new();
     s.push_str(&format!(
@@ -268,6 +275,11 @@ fn render(
     s.push_str(&format!(
         "| native `skupper_core::admission::review` (parse + review + serialize) | {:.2} | 1.0x |\n",
         us(native)
+    ));
+    s.push_str(&format!(
+        "| wasm: fresh Store + WASI context + instantiate, no call | {:.2} | {:.1}x |\n",
+        us(instantiate),
+        ratio(instantiate)
     ));
     s.push_str(&format!(
         "| wasm: fresh Store + instantiate + call + copy out | {:.2} | {:.1}x |\n",

@@ -220,6 +220,12 @@ impl PolicyRuntime {
         Ok(if a.valid { Ok(()) } else { Err(a.message.unwrap_or_else(|| "invalid settings".into())) })
     }
 
+    /// A fresh store and instance, nothing called: the fixed part of every review's cost
+    /// (for the benchmark).
+    pub fn instantiate_only(&self) -> Result<(), Failure> {
+        self.call(|_, _| Ok(()))
+    }
+
     /// Runs the module on one AdmissionReview body and returns the module's raw answer.
     pub fn evaluate(&self, review_json: &[u8]) -> Result<Vec<u8>, Failure> {
         let settings = self.settings();

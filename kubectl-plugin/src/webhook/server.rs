@@ -7,6 +7,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use http_body_util::{BodyExt, Full};
@@ -25,6 +26,11 @@ use super::runtime::PolicyRuntime;
 /// Default cap on an AdmissionReview body. Kubernetes objects are at most ~1.5 MiB in etcd
 /// and a review can carry the object twice (UPDATE: object + oldObject).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 3 << 20;
+
+/// Slow clients must not hold connections and tasks forever (the API server is never this slow).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the request handlers share.
 pub struct State {
@@ -100,8 +106,8 @@ pub async fn serve(
         let acceptor = acceptor.clone();
         let state = state.clone();
         tokio::spawn(async move {
-            // A failed handshake (scanner, wrong CA) concerns that client only.
-            let Ok(tls) = acceptor.accept(tcp).await else {
+            // A failed or stalled handshake (scanner, wrong CA) concerns that client only.
+            let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await else {
                 return;
             };
             let service = hyper::service::service_fn(move |req| {
@@ -110,6 +116,8 @@ pub async fn serve(
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
                 .serve_connection(TokioIo::new(tls), service)
                 .await;
         });
@@ -186,10 +194,16 @@ async fn validate(req: Request<Incoming>, state: &State) -> Response<Body> {
     if declared.is_some_and(|n| n > drain_cap as u64) {
         return too_large();
     }
-    let body = match read_body(req.into_body(), limit, drain_cap).await {
-        Ok(b) => b,
-        Err(BodyError::TooLarge) => return too_large(),
-        Err(BodyError::Read(e)) => {
+    let body = match tokio::time::timeout(BODY_TIMEOUT, read_body(req.into_body(), limit, drain_cap)).await {
+        Err(_) => {
+            return problem(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!("the request body did not arrive within {} s", BODY_TIMEOUT.as_secs()),
+            );
+        }
+        Ok(Ok(b)) => b,
+        Ok(Err(BodyError::TooLarge)) => return too_large(),
+        Ok(Err(BodyError::Read(e))) => {
             return problem(StatusCode::BAD_REQUEST, &format!("cannot read the request body: {e}"));
         }
     };
