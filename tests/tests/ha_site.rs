@@ -128,3 +128,39 @@ fn token_against_an_ha_site_gives_two_ready_links_and_either_router_can_die() {
     assert_eq!(out.stdout, "Site \"west\" has stopped.\n");
     assert!(env.pid("west").is_none() && env.pid2("west").is_none());
 }
+
+#[test]
+fn enable_ha_needs_link_access_and_toggles_the_second_group_of_endpoints() {
+    let env = Env::new("ha-flags");
+    let out = env.ns("west", &["site", "create", "west", "--enable-ha"]).code(2);
+    assert_eq!(
+        out.stdout,
+        "--enable-ha needs link access on this platform (the two routers link through it): add --enable-link-access\n"
+    );
+    assert!(env.resource_files("west").is_empty(), "nothing written on bad input");
+    env.site_with_link_access("west");
+    let links = |env: &Env| -> Vec<String> {
+        let out = env.ns("west", &["link", "generate"]).ok();
+        out.stdout
+            .split("---\n")
+            .filter_map(|d| serde_yaml::from_str::<serde_json::Value>(d).ok())
+            .filter(|v| v["kind"] == "Link")
+            .filter_map(|v| v["metadata"]["name"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(links(&env), ["link-west-skupper-router"]);
+    let out = env.ns("west", &["site", "update", "--enable-ha"]).ok();
+    assert_eq!(out.stdout, "Site \"west\" is updated\n");
+    let ports = env.yaml(&env.home("west").join("runtime").join("ports.yaml"));
+    assert!(ports["ha"]["interRouter"].as_u64().is_some_and(|p| p != ports["interRouter"]), "{ports:#}");
+    assert_eq!(env.yaml(&env.resource("west", "Site", "west"))["spec"]["ha"], true);
+    assert_eq!(links(&env), ["link-west-skupper-router", "link-west-skupper-router-2"]);
+    // Other updates leave HA alone; --enable-ha=false turns it off and drops the endpoints.
+    env.ns("west", &["site", "update", "--endpoint-host", "127.0.0.1"]).ok();
+    assert_eq!(links(&env).len(), 2);
+    env.ns("west", &["site", "update", "--enable-ha=false"]).ok();
+    assert_eq!(links(&env), ["link-west-skupper-router"]);
+    assert!(env.yaml(&env.home("west").join("runtime").join("ports.yaml"))["ha"].is_null());
+    let out = env.ns("west", &["system", "start", "--group", "skupper-router-2"]).code(2);
+    assert!(out.stdout.starts_with("site \"west\" is not an HA site, so it has no router skupper-router-2"), "{out}");
+}

@@ -286,13 +286,9 @@ fn last_line(net: &BTreeMap<&str, &status::NetworkRecord>, l: &ListenerRouting) 
             format!("{} {via}: {} open + cost {} = {}", label(net, &c.target), c.open, c.path_cost, c.score)
         })
         .collect();
-    let mut line = format!(
-        "{} via {} ({}); scores: {}",
-        label(net, &d.target),
-        label(net, &d.next_hop),
-        d.reason.describe(),
-        scores.join("; ")
-    );
+    let chosen_local = d.candidates.iter().any(|c| c.local && c.target == d.target);
+    let path = if chosen_local { "local connector".to_string() } else { format!("via {}", label(net, &d.next_hop)) };
+    let mut line = format!("{} {path} ({}); scores: {}", label(net, &d.target), d.reason.describe(), scores.join("; "));
     if !d.failed.is_empty() {
         line.push_str(&format!("; failed first: {}", d.failed.join("; ")));
     }

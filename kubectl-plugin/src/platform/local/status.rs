@@ -295,3 +295,51 @@ impl RouterStatusFile {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::router::{IncomingLink, NetworkSite};
+
+    fn node(id: &str, site: &str, group: &str, cost: Option<u64>, hops: Option<u32>) -> NetworkSite {
+        NetworkSite {
+            id: id.into(),
+            site_id: site.into(),
+            group: group.into(),
+            hops,
+            name: site.into(),
+            namespace: site.into(),
+            cost,
+            next_hop: None,
+            links: BTreeMap::new(),
+            connectors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn router_file_knows_this_router_and_hides_the_ha_mesh_from_incoming_links() {
+        let mut s = RouterStatus::default();
+        for n in [
+            node("w", "w", "skupper-router", Some(0), Some(0)),
+            node("w/skupper-router-2", "w", "skupper-router-2", Some(1), Some(1)),
+            node("e", "e", "skupper-router", None, None),
+        ] {
+            s.network.insert(n.id.clone(), n);
+        }
+        let incoming = |id: &str, link: &str| IncomingLink {
+            remote_site_id: id.into(),
+            remote_site_name: id.into(),
+            link_name: link.into(),
+            cost: 1,
+        };
+        s.incoming = vec![incoming("w/skupper-router-2", "ha-mesh"), incoming("e", "to-w")];
+        let f = RouterStatusFile::from_router(&s, None);
+        assert_eq!(f.router_id, "w");
+        assert_eq!(f.incoming.iter().map(|i| i.link_name.as_str()).collect::<Vec<_>>(), ["to-w"]);
+        let e = f.network.iter().find(|n| n.id == "e").expect("e");
+        assert!(!e.reachable && e.cost.is_none());
+        // Round trip through the file.
+        let back: RouterStatusFile = serde_yaml::from_str(&serde_yaml::to_string(&f).expect("yaml")).expect("read");
+        assert_eq!(back, f);
+    }
+}
