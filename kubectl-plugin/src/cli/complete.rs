@@ -233,7 +233,8 @@ fn names(what: &str, namespace: Option<&str>) -> Vec<String> {
 
 /// Values for `arg`, `None` when the shell should complete file names.
 fn values(arg: &Arg, namespace: Option<&str>) -> Option<Vec<(String, String)>> {
-    if matches!(arg.get_value_hint(), ValueHint::FilePath | ValueHint::AnyPath | ValueHint::DirPath) {
+    let file_name = arg.get_value_names().is_some_and(|n| n.iter().any(|v| v.as_str().starts_with("FILE")));
+    if file_name || matches!(arg.get_value_hint(), ValueHint::FilePath | ValueHint::AnyPath | ValueHint::DirPath) {
         return None;
     }
     let plain = |v: &[&str]| v.iter().map(|s| ((*s).to_string(), String::new())).collect();
@@ -361,7 +362,7 @@ mod tests {
 
     #[test]
     fn file_arguments_leave_completion_to_the_shell() {
-        for w in ["token redeem ", "token issue ", "system apply -f ", "system apply --filename="] {
+        for w in ["token redeem ", "token issue ", "token inspect ", "system apply -f ", "system apply --filename="] {
             let c = complete(&words(w));
             assert_eq!(c, Completion { candidates: vec![], directive: FILES }, "{w}");
         }

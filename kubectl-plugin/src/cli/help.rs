@@ -435,3 +435,40 @@ Examples:
   # kubectl skupper <TAB>: next to the plugin (krew installs it in ~/.krew/bin)
   kubectl-skupper completion kubectl > ~/.krew/bin/kubectl_complete-skupper
   chmod +x ~/.krew/bin/kubectl_complete-skupper";
+
+/// `webhook` (feature `webhook`).
+#[cfg(feature = "webhook")]
+pub const WEBHOOK_LONG: &str = "\
+Admission webhook for Links: serve the Link policy (a Wasm module) or print its manifests.
+
+The API server sends every Link create and update to the webhook, which runs the policy module \
+(the built-in one or --policy) and admits or denies the Link with the policy's reasons.";
+
+/// Examples of `webhook`.
+#[cfg(feature = "webhook")]
+pub const WEBHOOK_AFTER: &str = "\
+Examples:
+  # In the cluster, once the Secret skupper-link-policy-tls holds the serving certificate
+  kubectl skupper -n skupper-system webhook manifest --ca-bundle ca.crt | kubectl apply -f -
+
+  # Outside the cluster: serve, and register that URL
+  kubectl skupper webhook serve --tls-cert tls.crt --tls-key tls.key --listen 0.0.0.0:8443
+  kubectl skupper webhook manifest --url https://hook.example.com:8443/validate --ca-bundle ca.crt";
+
+/// Examples of `webhook serve`.
+#[cfg(feature = "webhook")]
+pub const WEBHOOK_SERVE_AFTER: &str = "\
+Examples:
+  kubectl skupper webhook serve --tls-cert tls.crt --tls-key tls.key
+
+  # With policy settings (allowedHosts, minCost, maxCost, ...) and a port picked by the system
+  kubectl skupper webhook serve --tls-cert tls.crt --tls-key tls.key --settings policy.yaml \\
+      --listen 127.0.0.1:0";
+
+/// Examples of `webhook manifest`.
+#[cfg(feature = "webhook")]
+pub const WEBHOOK_MANIFEST_AFTER: &str = "\
+Examples:
+  kubectl skupper -n skupper-system webhook manifest --ca-bundle ca.crt --settings policy.yaml \\
+      | kubectl apply -f -
+  kubectl skupper webhook manifest --url https://hook.example.com:8443/validate --ca-bundle ca.crt";

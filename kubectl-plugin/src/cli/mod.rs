@@ -277,7 +277,8 @@ fn completion_request(args: &[OsString]) -> Option<&[OsString]> {
 }
 
 /// The command line definition: the derived one, with the texts that differ between commands
-/// sharing their arguments (listener and connector).
+/// sharing their arguments (listener and connector) and the webhook's long help and examples
+/// (its arguments are defined in `crate::webhook`).
 pub fn command() -> clap::Command {
     // `mut_args`, not `mut_arg`: the latter moves the argument last, reordering positionals.
     let words = |what: &'static str, host: &'static str| {
@@ -292,9 +293,17 @@ pub fn command() -> clap::Command {
             })
         }
     };
-    Cli::command()
+    let cmd = Cli::command()
         .mut_subcommand("listener", words("Listener", LISTENER_HOST_HELP))
-        .mut_subcommand("connector", words("Connector", CONNECTOR_HOST_HELP))
+        .mut_subcommand("connector", words("Connector", CONNECTOR_HOST_HELP));
+    #[cfg(feature = "webhook")]
+    let cmd = cmd.mut_subcommand("webhook", |w| {
+        w.long_about(WEBHOOK_LONG)
+            .after_help(WEBHOOK_AFTER)
+            .mut_subcommand("serve", |c| c.after_help(WEBHOOK_SERVE_AFTER))
+            .mut_subcommand("manifest", |c| c.after_help(WEBHOOK_MANIFEST_AFTER))
+    });
+    cmd
 }
 
 /// Parses `args` (clap errors, `--help` and `--version` exit directly) and runs the command.
@@ -418,6 +427,20 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         command().debug_assert();
+    }
+
+    #[test]
+    fn examples_fit_the_help_width() {
+        // Help wraps at 100 columns; a wrapped command line cannot be copied.
+        fn check(cmd: &clap::Command, path: &str) {
+            for line in cmd.get_after_help().map(ToString::to_string).unwrap_or_default().lines() {
+                assert!(line.chars().count() <= 100, "{path}: example line too long: {line:?}");
+            }
+            for sub in cmd.get_subcommands() {
+                check(sub, &format!("{path} {}", sub.get_name()));
+            }
+        }
+        check(&command(), "kubectl skupper");
     }
 
     #[test]
