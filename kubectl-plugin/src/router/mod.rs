@@ -10,7 +10,8 @@
 //! - `tls`: rustls configurations of both link ends and TLS errors in words.
 //! - `proxy`: HTTP CONNECT tunnels for links.
 //! - `link`: the dialer of each outgoing link and the acceptor of the link-access ports.
-//! - `session`: yamux over one link, its driver task and the control streams.
+//! - `mux`: the multiplexer: streams with credit-based flow control over one TLS connection.
+//! - `session`: one link's multiplexed connection, its driver and the control streams.
 //! - `proto`: frames exchanged inside a link (hello, cost, LSAs, stream headers).
 //! - `table`: the link-state database and shortest paths (math in `skupper_core::routing`).
 //! - `state`: what the tasks share (sessions, status, counters) behind one short-held mutex.
@@ -26,6 +27,7 @@ mod log;
 mod proto;
 mod proxy;
 mod service;
+mod mux;
 mod session;
 mod state;
 mod table;
