@@ -282,14 +282,16 @@ async fn read_loop(
     mut inbound: impl FnMut(Stream),
     wants_write: Arc<Notify>,
 ) -> io::Result<()> {
-    let mut net = vec![0u8; READ_CHUNK];
+    // Ciphertext: first what the handshake left over, then each read.
+    let mut filled = buffered.len();
+    let mut net = buffered;
+    net.resize(filled.max(READ_CHUNK), 0);
     let mut plain = BytesMut::with_capacity(2 * MAX_FRAME);
     let mut preface_seen = false;
-    let mut pending = buffered;
     loop {
         let eof = {
             let mut conn = lock_tls(&tls);
-            let mut rd: &[u8] = &pending;
+            let mut rd: &[u8] = &net[..filled];
             let mut eof = false;
             loop {
                 if !rd.is_empty() {
@@ -338,12 +340,10 @@ async fn read_loop(
             // close_notify: the peer ended the connection cleanly.
             return Ok(());
         }
-        let n = tcp.read(&mut net).await?;
-        if n == 0 {
+        filled = tcp.read(&mut net).await?;
+        if filled == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        pending.clear();
-        pending.extend_from_slice(&net[..n]);
     }
 }
 
@@ -440,12 +440,6 @@ fn dispatch(
     Ok(())
 }
 
-fn put_header(buf: &mut Vec<u8>, kind: u8, id: u32, len: u32) {
-    buf.extend_from_slice(&[kind, 0, 0, 0]);
-    buf.extend_from_slice(&id.to_be_bytes());
-    buf.extend_from_slice(&len.to_be_bytes());
-}
-
 /// Encrypts and writes queued frames in batches until the connection ends or is closed.
 async fn write_loop(
     mut tcp: OwnedWriteHalf,
@@ -453,34 +447,31 @@ async fn write_loop(
     mut rx: mpsc::UnboundedReceiver<Out>,
     wants_write: Arc<Notify>,
 ) -> io::Result<()> {
-    let mut plain: Vec<u8> = Vec::with_capacity(BATCH + MAX_FRAME + HEADER);
-    plain.extend_from_slice(PREFACE);
+    let mut batch = Batch::default();
+    batch.raw(PREFACE);
     let mut cipher: Vec<u8> = Vec::with_capacity(BATCH + BATCH / 8);
     let mut close = false;
     loop {
-        if plain.is_empty() {
+        if batch.is_empty() {
             tokio::select! {
                 biased;
                 item = rx.recv() => match item {
-                    Some(out) => close |= push(&mut plain, out),
+                    Some(out) => close |= batch.push(out),
                     // Every handle is gone: nobody can use the connection any more.
                     None => close = true,
                 },
                 _ = wants_write.notified() => {}
             }
         }
-        while !close && plain.len() < BATCH {
+        while !close && batch.bytes < BATCH {
             match rx.try_recv() {
-                Ok(out) => close |= push(&mut plain, out),
+                Ok(out) => close |= batch.push(out),
                 Err(_) => break,
             }
         }
         {
             let mut conn = lock_tls(&tls);
-            if !plain.is_empty() {
-                conn.writer().write_all(&plain)?;
-                plain.clear();
-            }
+            batch.encrypt(&mut conn)?;
             if close {
                 conn.send_close_notify();
             }
@@ -488,6 +479,7 @@ async fn write_loop(
                 conn.write_tls(&mut cipher)?;
             }
         }
+        batch.clear();
         if !cipher.is_empty() {
             tcp.write_all(&cipher).await?;
             cipher.clear();
@@ -499,17 +491,102 @@ async fn write_loop(
     }
 }
 
-/// Appends one item to the batch; true for [`Out::Close`].
-fn push(plain: &mut Vec<u8>, out: Out) -> bool {
-    match out {
-        Out::Frame(kind, id, n) => put_header(plain, kind, id, n),
-        Out::Data(id, data) => {
-            put_header(plain, DATA, id, data.len() as u32);
-            plain.extend_from_slice(&data);
-        }
-        Out::Close => return true,
+/// Frames gathered for one write: headers side by side, payloads by reference, handed to TLS
+/// as one vectored write (TLS copies each byte once, into its records).
+#[derive(Default)]
+struct Batch {
+    /// Frame headers and other small pieces, back to back.
+    small: Vec<u8>,
+    /// The batch in order: a range of `small`, or a payload.
+    parts: Vec<Part>,
+    /// Plaintext bytes in the batch.
+    bytes: usize,
+}
+
+enum Part {
+    Small(usize, usize),
+    Payload(Bytes),
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.parts.is_empty()
     }
-    false
+
+    fn raw(&mut self, b: &[u8]) {
+        let start = self.small.len();
+        self.small.extend_from_slice(b);
+        // Adjacent small pieces share one slice.
+        match self.parts.last_mut() {
+            Some(Part::Small(_, end)) if *end == start => *end = self.small.len(),
+            _ => self.parts.push(Part::Small(start, self.small.len())),
+        }
+        self.bytes += b.len();
+    }
+
+    /// Adds one item; true for [`Out::Close`].
+    fn push(&mut self, out: Out) -> bool {
+        match out {
+            Out::Frame(kind, id, n) => self.raw(&header(kind, id, n)),
+            Out::Data(id, data) => {
+                self.raw(&header(DATA, id, data.len() as u32));
+                self.bytes += data.len();
+                self.parts.push(Part::Payload(data));
+            }
+            Out::Close => return true,
+        }
+        false
+    }
+
+    fn encrypt(&self, conn: &mut rustls::Connection) -> io::Result<()> {
+        let slices: Vec<io::IoSlice<'_>> = self
+            .parts
+            .iter()
+            .map(|p| match p {
+                Part::Small(a, b) => io::IoSlice::new(&self.small[*a..*b]),
+                Part::Payload(d) => io::IoSlice::new(d),
+            })
+            .collect();
+        let mut w = conn.writer();
+        let mut done = 0;
+        // Without a buffer limit TLS takes everything at once; the loop is for form's sake.
+        while done < self.bytes {
+            let mut skip = done;
+            let rest: Vec<io::IoSlice<'_>> = slices
+                .iter()
+                .filter_map(|s| {
+                    if skip >= s.len() {
+                        skip -= s.len();
+                        None
+                    } else {
+                        let r = io::IoSlice::new(&s[skip..]);
+                        skip = 0;
+                        Some(r)
+                    }
+                })
+                .collect();
+            let n = w.write_vectored(&rest)?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn clear(&mut self) {
+        self.small.clear();
+        self.parts.clear();
+        self.bytes = 0;
+    }
+}
+
+fn header(kind: u8, id: u32, len: u32) -> [u8; HEADER] {
+    let mut h = [0u8; HEADER];
+    h[0] = kind;
+    h[4..8].copy_from_slice(&id.to_be_bytes());
+    h[8..12].copy_from_slice(&len.to_be_bytes());
+    h
 }
 
 /// One stream: read and written as chunks ([`Stream::recv`], [`Stream::send`]) by the data
