@@ -3,12 +3,15 @@
 # packaging/krew/skupper.yaml.tmpl with each archive's real sha256.
 #
 # Only platforms whose archive was really built here are listed: no placeholder checksums.
+# Archives are reproducible (sorted entries, fixed owner and mtime, gzip without a timestamp):
+# packaging the same binary again gives the same sha256.
 # Usage:
 #   scripts/release.sh                      # release build for the host (linux/amd64), writes dist/ and krew-manifest.yaml
 #   scripts/release.sh --binary PATH --out DIR [--manifest FILE]
-#                                           # package an already-built binary (used by the tests)
+#                                           # package an already-built binary for the host platform (used by the tests)
 # Env: VERSION (default: the workspace version with a leading v), URL_BASE (default: the
-# GitHub release download URL of that version).
+# GitHub release download URL of that version), GZIP_LEVEL (1-9, default 9; the tests use 1).
+# Other platforms (linux/arm64) are built only when their Rust target and linker are installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,42 +30,52 @@ done
 
 version=${VERSION:-v$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)}
 [[ "$version" =~ ^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]] || { echo "release.sh: version $version is not semver with a leading v" >&2; exit 2; }
+level=${GZIP_LEVEL:-9}
+[[ "$level" =~ ^[1-9]$ ]] || { echo "release.sh: GZIP_LEVEL $level is not 1-9" >&2; exit 2; }
 homepage=$(sed -n 's/^repository = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 url_base=${URL_BASE:-$homepage/releases/download/$version}
 mkdir -p "$out"
+rm -f "$out/SHA256SUMS.tmp"
 
 # os/arch (krew selector) -> rust target triple. Only targets this machine can build are attempted.
 declare -A triples=([linux/amd64]=x86_64-unknown-linux-gnu [linux/arm64]=aarch64-unknown-linux-gnu)
-installed_targets=$(rustup target list --installed 2>/dev/null || rustc -vV | sed -n 's/^host: //p')
+host_triple=$(rustc -vV | sed -n 's/^host: //p')
+installed_targets=$(rustup target list --installed 2>/dev/null || echo "$host_triple")
 
 platforms=""
 for sel in linux/amd64 linux/arm64; do
   os=${sel%/*} arch=${sel#*/} triple=${triples[$sel]}
   if [ -n "$binary" ]; then
-    [ "$sel" = linux/amd64 ] || continue
+    [ "$triple" = "$host_triple" ] || continue
     bin=$binary
   else
     if ! grep -qx "$triple" <<<"$installed_targets"; then
       echo "release.sh: skipping $sel: rust target $triple is not installed here" >&2
       continue
     fi
-    if [ "$triple" != "$(rustc -vV | sed -n 's/^host: //p')" ] && ! command -v "${triple%%-*}-linux-gnu-gcc" >/dev/null; then
+    if [ "$triple" != "$host_triple" ] && ! command -v "${triple%%-*}-linux-gnu-gcc" >/dev/null; then
       echo "release.sh: skipping $sel: no linker for $triple" >&2
       continue
     fi
     echo "release.sh: building $triple" >&2
     RUSTFLAGS="${RUSTFLAGS:-} --remap-path-prefix=$PWD=. --remap-path-prefix=$HOME=~" \
       cargo build --release --locked -p kubectl-skupper --target "$triple" >&2
-    bin=target/$triple/release/kubectl-skupper
+    bin=${CARGO_TARGET_DIR:-target}/$triple/release/kubectl-skupper
   fi
   [ -x "$bin" ] || { echo "release.sh: $bin is not an executable" >&2; exit 1; }
+  if [ "$triple" = "$host_triple" ]; then
+    # Smoke test: what goes into the archive runs and reports this version.
+    "$bin" version >/dev/null || { echo "release.sh: $bin version failed" >&2; exit 1; }
+    [ "$("$bin" --version)" = "kubectl-skupper ${version#v}" ] || [ -n "${VERSION:-}" ] \
+      || { echo "release.sh: $bin --version is not ${version#v}" >&2; exit 1; }
+  fi
   name=kubectl-skupper_${version}_${os}_${arch}.tar.gz
   stage=$(mktemp -d)
   cp "$bin" "$stage/kubectl-skupper"
   cp LICENSE README.md "$stage/"
   # Reproducible archive: fixed order, owner and mtime; gzip without a timestamp.
   tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$stage" -cf - kubectl-skupper LICENSE README.md \
-    | gzip -9n > "$out/$name"
+    | gzip "-${level}n" > "$out/$name"
   rm -rf "$stage"
   sum=$(sha256sum "$out/$name" | cut -d' ' -f1)
   echo "$sum  $name" >> "$out/SHA256SUMS.tmp"

@@ -1,25 +1,66 @@
-//! The krew manifest: the shipped one follows krew's rules, and the release script renders each
-//! platform's sha256 from the archive it really built.
+//! The krew manifest: the shipped one follows krew's rules and is rendered from the current
+//! template, and the release script renders each platform's sha256 from the archive it really
+//! built; that archive installs (LICENSE and a runnable `kubectl-skupper`, as krew's `files`
+//! and `bin` say) and is reproducible.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 use serde_yaml::Value;
 use sha2::{Digest, Sha256};
+use skupper_e2e::binary;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-fn binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("target"));
-    let bin = target.join("debug/kubectl-skupper");
-    if !bin.exists() {
-        let ok = Command::new(env!("CARGO")).args(["build", "-p", "kubectl-skupper"]).current_dir(repo()).status();
-        assert!(ok.unwrap().success(), "building kubectl-skupper failed");
-    }
-    bin
+/// A copy of the built binary, taken once: other test processes may rebuild the original while
+/// this one packages it.
+fn snapshot() -> &'static Path {
+    static SNAP: OnceLock<PathBuf> = OnceLock::new();
+    SNAP.get_or_init(|| {
+        let dir = tempdir("bin");
+        let copy = dir.join("kubectl-skupper");
+        std::fs::copy(binary(), &copy).unwrap();
+        copy
+    })
+}
+
+/// `scripts/release.sh --binary <snapshot> --out <out> --manifest <out>/skupper.yaml`.
+fn package(out: &Path, envs: &[(&str, &str)]) -> Output {
+    Command::new("bash")
+        .arg(repo().join("scripts/release.sh"))
+        .arg("--binary")
+        .arg(snapshot())
+        .arg("--out")
+        .arg(out)
+        .arg("--manifest")
+        .arg(out.join("skupper.yaml"))
+        .env_remove("VERSION")
+        .env_remove("URL_BASE")
+        // A debug binary is ~100 MB: the fastest gzip keeps the tests quick (same format).
+        .env("GZIP_LEVEL", "1")
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap()
+}
+
+/// The snapshot packaged once for the tests that only read the result: its directory and manifest.
+fn packaged() -> &'static (PathBuf, Value) {
+    static DONE: OnceLock<(PathBuf, Value)> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let out = tempdir("dist");
+        let run = package(&out, &[]);
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        let m = load(&out.join("skupper.yaml"));
+        (out, m)
+    })
+}
+
+fn archive_of(out: &Path, platform: &Value) -> PathBuf {
+    out.join(platform["uri"].as_str().unwrap().rsplit('/').next().unwrap())
 }
 
 /// Every rule krew-index checks that can be checked offline; returns the problems found.
@@ -111,43 +152,128 @@ fn validator_catches_broken_manifests() {
     assert_eq!(problems.len(), 4, "{problems:?}");
 }
 
+/// The shipped manifest is the template rendered: everything but the platform entries is the
+/// template's text with its version and homepage (so an edited template cannot be forgotten).
+#[test]
+fn shipped_manifest_is_rendered_from_the_template() {
+    let shipped = std::fs::read_to_string(repo().join("krew-manifest.yaml")).unwrap();
+    let template = std::fs::read_to_string(repo().join("packaging/krew/skupper.yaml.tmpl")).unwrap();
+    let m: Value = serde_yaml::from_str(&shipped).unwrap();
+    let (head, tail) = template.split_once("@PLATFORMS@\n").unwrap();
+    assert_eq!(tail, "", "the template ends with its platforms");
+    let head = head
+        .replace("@VERSION@", m["spec"]["version"].as_str().unwrap())
+        .replace("@HOMEPAGE@", m["spec"]["homepage"].as_str().unwrap());
+    assert!(
+        shipped.starts_with(&head),
+        "krew-manifest.yaml is not the current template rendered: run scripts/release.sh"
+    );
+    let cargo = std::fs::read_to_string(repo().join("Cargo.toml")).unwrap();
+    let version = cargo.lines().find_map(|l| l.strip_prefix("version = \"")).unwrap().trim_end_matches('"');
+    assert_eq!(
+        m["spec"]["version"].as_str().unwrap(),
+        format!("v{version}"),
+        "manifest version is not the workspace's"
+    );
+}
+
 #[test]
 fn release_script_renders_the_real_checksum() {
-    let out = tempdir();
-    let manifest = out.join("skupper.yaml");
-    let st = Command::new("bash")
-        .arg(repo().join("scripts/release.sh"))
-        .arg("--binary")
-        .arg(binary())
-        .arg("--out")
-        .arg(&out)
-        .arg("--manifest")
-        .arg(&manifest)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let m = load(&manifest);
-    assert_eq!(manifest_problems(&m), Vec::<String>::new());
-    for pl in m["spec"]["platforms"].as_sequence().unwrap() {
-        let uri = pl["uri"].as_str().unwrap();
-        let archive = out.join(uri.rsplit('/').next().unwrap());
+    let (out, m) = packaged();
+    assert_eq!(manifest_problems(m), Vec::<String>::new());
+    let platforms = m["spec"]["platforms"].as_sequence().unwrap();
+    assert_eq!(platforms.len(), 1, "--binary packages the host platform only");
+    let sums = std::fs::read_to_string(out.join("SHA256SUMS")).unwrap();
+    for pl in platforms {
+        let archive = archive_of(out, pl);
         let sum = hex(&Sha256::digest(std::fs::read(&archive).unwrap()));
         assert_eq!(pl["sha256"].as_str().unwrap(), sum, "{}", archive.display());
+        let name = archive.file_name().unwrap().to_str().unwrap();
+        assert!(sums.lines().any(|l| l == format!("{sum}  {name}")), "{name} not in SHA256SUMS:\n{sums}");
         let listing = Command::new("tar").arg("-tzf").arg(&archive).output().unwrap();
         let listing = String::from_utf8(listing.stdout).unwrap();
         for f in ["kubectl-skupper", "LICENSE"] {
             assert!(listing.lines().any(|l| l == f), "{f} missing from {listing}");
         }
     }
-    std::fs::remove_dir_all(out).unwrap();
+}
+
+/// What krew does with the archive: extract it, keep the `files`, run `bin`.
+#[test]
+fn archive_installs_and_runs_like_krew_would() {
+    let (out, m) = packaged();
+    let pl = &m["spec"]["platforms"][0];
+    let unpacked = tempdir("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    let st = Command::new("tar").arg("-xzf").arg(archive_of(out, pl)).arg("-C").arg(&unpacked).status().unwrap();
+    assert!(st.success());
+    for f in pl["files"].as_sequence().unwrap() {
+        let from = f["from"].as_str().unwrap();
+        assert!(unpacked.join(from).is_file(), "files: {from} is not in the archive");
+    }
+    assert_eq!(
+        std::fs::read(unpacked.join("LICENSE")).unwrap(),
+        std::fs::read(repo().join("LICENSE")).unwrap(),
+        "the archive's LICENSE is the repository's"
+    );
+    let bin = unpacked.join(pl["bin"].as_str().unwrap());
+    let v = Command::new(&bin).args(["version", "-o", "json"]).output().unwrap();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    let v: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+    assert_eq!(format!("v{}", v["clientVersion"].as_str().unwrap()), m["spec"]["version"].as_str().unwrap());
+    assert_eq!(
+        (v["os"].as_str().unwrap(), v["arch"].as_str().unwrap()),
+        (
+            pl["selector"]["matchLabels"]["os"].as_str().unwrap(),
+            pl["selector"]["matchLabels"]["arch"].as_str().unwrap()
+        ),
+        "the selector names the platform the binary was built for"
+    );
+    std::fs::remove_dir_all(unpacked).unwrap();
+}
+
+#[test]
+fn packaging_is_reproducible_and_versions_are_checked() {
+    let (a, _) = packaged();
+    let b = tempdir("again");
+    let run = package(&b, &[]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let sums = |d: &Path| std::fs::read_to_string(d.join("SHA256SUMS")).unwrap();
+    assert_eq!(sums(a), sums(&b), "the same binary packaged twice gives different archives");
+    // A version without the leading v (krew requires it) is refused before anything is written.
+    let c = tempdir("badversion");
+    let run = package(&c, &[("VERSION", "0.1.0")]);
+    assert_eq!(run.status.code(), Some(2), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("not semver with a leading v"));
+    assert!(!c.join("skupper.yaml").exists());
+    for d in [b, c] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
 }
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn tempdir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("krew-test-{}-{:?}", std::process::id(), std::thread::current().id()));
+/// Directories shared by the tests of one process (the snapshot, the packaged archive) outlive
+/// it; each new test process removes those of test processes that have ended.
+fn sweep_ended_runs() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name.strip_prefix("krew-test-").and_then(|r| r.rsplit('-').next()) else { continue };
+            if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    });
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    sweep_ended_runs();
+    let d = std::env::temp_dir().join(format!("krew-test-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
