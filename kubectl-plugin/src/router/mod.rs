@@ -24,10 +24,10 @@
 mod backoff;
 mod link;
 mod log;
+mod mux;
 mod proto;
 mod proxy;
 mod service;
-mod mux;
 mod session;
 mod state;
 mod table;

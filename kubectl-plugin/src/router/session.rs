@@ -321,7 +321,8 @@ async fn serve_inbound(
     ctrl: Arc<Mutex<Option<oneshot::Sender<LinkStream>>>>,
 ) {
     let header = tokio::time::timeout(HEADER_TIMEOUT, read_frame::<_, StreamHeader>(&mut stream, MAX_HEADER_FRAME));
-    match header.await {
+    // Boxed: the task lives as long as the stream, its header reading need not.
+    match Box::pin(header).await {
         Ok(Ok(Some(StreamHeader::Control))) => {
             let tx = ctrl.lock().unwrap_or_else(|e| e.into_inner()).take();
             // A second control stream is a protocol error; dropping it resets it.
