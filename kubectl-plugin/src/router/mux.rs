@@ -461,6 +461,10 @@ async fn write_loop(
                 },
                 _ = wants_write.notified() => {}
             }
+            // Let the tasks that are ready queue their frames too, so that a busy link sends
+            // many frames per write (and wakes the peer once); on an idle link this returns at
+            // once.
+            tokio::task::yield_now().await;
         }
         while !close && batch.bytes < BATCH {
             match rx.try_recv() {
@@ -842,15 +846,17 @@ impl Future for SpliceTcp {
             }
             budget -= 1;
             // Allocated only once there is something to read: an idle connection holds none.
+            // tokio's `poll_read` takes a short read as "drained", which saves the read that
+            // would only say EAGAIN.
             let mut buf = BytesMut::with_capacity(MAX_FRAME);
-            match this.tcp.try_read_buf(&mut buf) {
-                Ok(0) => {
+            match tokio_util::io::poll_read_buf(Pin::new(&mut this.tcp), cx, &mut buf) {
+                Poll::Ready(Ok(0)) => {
                     this.stream.finish();
                     this.up_done = true;
                 }
-                Ok(_) => this.up = Some(buf.freeze()),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(_)) => this.up = Some(buf.freeze()),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => break,
             }
         }
         // Stream to socket.

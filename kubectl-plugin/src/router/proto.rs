@@ -1,4 +1,4 @@
-//! The wire format between two routers inside one link: every yamux stream starts with a
+//! The wire format between two routers inside one link: every stream ([`super::mux`]) starts with a
 //! [`StreamHeader`] frame; the control stream then carries [`Control`] frames, a data stream
 //! gets one [`DataReply`] frame back before the application bytes flow.
 //!

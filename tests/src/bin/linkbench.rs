@@ -3,7 +3,9 @@
 //!
 //! Workloads: bulk throughput with 1 and 8 streams, new connections per second (connect, one
 //! small request/response, close), request/response latency percentiles at low load, and the
-//! resident memory a router holds per idle proxied connection. Run it with `scripts/bench.sh`.
+//! resident memory a router holds per idle proxied connection. Each workload runs three times
+//! (`--runs N`), the paths taking turns, and the table shows the medians. Run it with
+//! `scripts/bench.sh` (`--quick` for a smoke run, `--no-stunnel`, `--out FILE`).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
@@ -24,6 +26,8 @@ struct Sizes {
     rate_concurrency: usize,
     latency_round_trips: usize,
     idle: [usize; 2],
+    /// Runs of each workload (the median is reported).
+    runs: usize,
 }
 
 const FULL: Sizes = Sizes {
@@ -32,9 +36,16 @@ const FULL: Sizes = Sizes {
     rate_concurrency: 16,
     latency_round_trips: 20_000,
     idle: [1_000, 10_000],
+    runs: 3,
 };
-const QUICK: Sizes =
-    Sizes { bulk_bytes: 128 << 20, rate_secs: 1.0, rate_concurrency: 8, latency_round_trips: 2_000, idle: [100, 500] };
+const QUICK: Sizes = Sizes {
+    bulk_bytes: 128 << 20,
+    rate_secs: 1.0,
+    rate_concurrency: 8,
+    latency_round_trips: 2_000,
+    idle: [100, 500],
+    runs: 1,
+};
 
 /// Ports of one way to reach the echo and sink servers.
 #[derive(Clone, Copy)]
@@ -74,7 +85,10 @@ fn main() -> Result<()> {
             binary.display()
         );
     }
-    let sizes = if quick { QUICK } else { FULL };
+    let mut sizes = if quick { QUICK } else { FULL };
+    if let Some(runs) = flag(&args, "--runs") {
+        sizes.runs = runs.parse().ok().filter(|&n| n > 0).context("--runs takes a positive number")?;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(run(sizes, &binary, &out, !no_stunnel))
 }
@@ -145,30 +159,52 @@ async fn run(sizes: Sizes, binary: &Path, out: &Path, with_stunnel: bool) -> Res
     }
     paths.push(("ours", ours));
 
+    // Each workload runs `runs` times, the paths taking turns, and the median is reported: on a
+    // shared machine one run can be off by a fifth.
+    let runs = sizes.runs;
     for streams in [1usize, 8] {
-        let mut vals = Vec::new();
-        for (name, p) in &paths {
-            let gbps =
-                throughput(p.sink, streams, sizes.bulk_bytes).await.with_context(|| format!("{name} throughput"))?;
-            eprintln!("throughput {streams} stream(s) {name}: {gbps:.2} Gbit/s");
-            vals.push(gbps);
+        let mut all = vec![Vec::new(); paths.len()];
+        for _ in 0..runs {
+            for (i, (name, p)) in paths.iter().enumerate() {
+                let gbps = throughput(p.sink, streams, sizes.bulk_bytes)
+                    .await
+                    .with_context(|| format!("{name} throughput"))?;
+                eprintln!("throughput {streams} stream(s) {name}: {gbps:.2} Gbit/s");
+                all[i].push(gbps);
+            }
         }
-        rows.push(Row::new(format!("throughput, {streams} stream(s) (Gbit/s)"), vals, true));
+        rows.push(Row::new(
+            format!("throughput, {streams} stream(s) (Gbit/s)"),
+            all.iter().map(|v| median(v)).collect(),
+            true,
+        ));
     }
-    let mut vals = Vec::new();
-    for (name, p) in &paths {
-        let r =
-            conn_rate(p.echo, sizes.rate_concurrency, sizes.rate_secs).await.with_context(|| format!("{name} rate"))?;
-        eprintln!("new connections {name}: {r:.0}/s");
-        vals.push(r);
+    let mut all = vec![Vec::new(); paths.len()];
+    for _ in 0..runs {
+        for (i, (name, p)) in paths.iter().enumerate() {
+            let r = conn_rate(p.echo, sizes.rate_concurrency, sizes.rate_secs)
+                .await
+                .with_context(|| format!("{name} rate"))?;
+            eprintln!("new connections {name}: {r:.0}/s");
+            all[i].push(r);
+        }
     }
-    rows.push(Row::new(format!("new connections/s ({} concurrent)", sizes.rate_concurrency), vals, true));
-    let mut lat = Vec::new();
-    for (name, p) in &paths {
-        let l = latency(p.echo, sizes.latency_round_trips).await.with_context(|| format!("{name} latency"))?;
-        eprintln!("latency {name}: p50 {:.1} p99 {:.1} p999 {:.1} µs", l[0], l[1], l[2]);
-        lat.push(l);
+    rows.push(Row::new(
+        format!("new connections/s ({} concurrent)", sizes.rate_concurrency),
+        all.iter().map(|v| median(v)).collect(),
+        true,
+    ));
+    let mut per_path: Vec<[Vec<f64>; 3]> = vec![Default::default(); paths.len()];
+    for _ in 0..runs {
+        for (i, (name, p)) in paths.iter().enumerate() {
+            let l = latency(p.echo, sizes.latency_round_trips).await.with_context(|| format!("{name} latency"))?;
+            eprintln!("latency {name}: p50 {:.1} p99 {:.1} p999 {:.1} µs", l[0], l[1], l[2]);
+            for (q, v) in l.iter().enumerate() {
+                per_path[i][q].push(*v);
+            }
+        }
     }
+    let lat: Vec<[f64; 3]> = per_path.iter().map(|qs| [median(&qs[0]), median(&qs[1]), median(&qs[2])]).collect();
     for (i, q) in ["p50", "p99", "p99.9"].iter().enumerate() {
         rows.push(Row::new(format!("round-trip latency {q} (µs)"), lat.iter().map(|l| l[i]).collect(), false));
     }
@@ -227,7 +263,11 @@ fn render(rows: &[Row], names: &[&str], added_p99: f64, mem: &[Memory], sizes: S
         })
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    s += &format!("machine: {cores} cores, {cpu}; bulk {} MiB per run\n\n", sizes.bulk_bytes >> 20);
+    s += &format!(
+        "machine: {cores} cores, {cpu}; bulk {} MiB per run; median of {} run(s) per workload\n\n",
+        sizes.bulk_bytes >> 20,
+        sizes.runs
+    );
     s += "| workload |";
     for n in names {
         s += &format!(" {n} |");
@@ -267,6 +307,17 @@ fn render(rows: &[Row], names: &[&str], added_p99: f64, mem: &[Memory], sizes: S
         }
     }
     s
+}
+
+/// The middle value (the mean of the two middle ones for an even count).
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
 
 fn fmt(v: f64) -> String {
