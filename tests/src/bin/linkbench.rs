@@ -150,66 +150,12 @@ async fn run(sizes: Sizes, binary: &Path, out: &Path, with_stunnel: bool) -> Res
     guard.0.push(server);
 
     let stunnel = if with_stunnel { Some(start_stunnel(&work, direct, &mut guard)?) } else { None };
+    // The two stunnel processes are the children started after the server.
+    let stunnel_pids: Vec<u32> = guard.0.iter().skip(1).map(Child::id).collect();
     let (ours, routers) = start_sites(&work, binary, direct, &mut guard)?;
 
-    let mut rows: Vec<Row> = Vec::new();
-    let mut paths: Vec<(&str, Path2)> = vec![("direct", direct)];
-    if let Some(s) = stunnel {
-        paths.push(("stunnel", s));
-    }
-    paths.push(("ours", ours));
-
-    // Each workload runs `runs` times, the paths taking turns, and the median is reported: on a
-    // shared machine one run can be off by a fifth.
-    let runs = sizes.runs;
-    for streams in [1usize, 8] {
-        let mut all = vec![Vec::new(); paths.len()];
-        for _ in 0..runs {
-            for (i, (name, p)) in paths.iter().enumerate() {
-                let gbps = throughput(p.sink, streams, sizes.bulk_bytes)
-                    .await
-                    .with_context(|| format!("{name} throughput"))?;
-                eprintln!("throughput {streams} stream(s) {name}: {gbps:.2} Gbit/s");
-                all[i].push(gbps);
-            }
-        }
-        rows.push(Row::new(
-            format!("throughput, {streams} stream(s) (Gbit/s)"),
-            all.iter().map(|v| median(v)).collect(),
-            true,
-        ));
-    }
-    let mut all = vec![Vec::new(); paths.len()];
-    for _ in 0..runs {
-        for (i, (name, p)) in paths.iter().enumerate() {
-            let r = conn_rate(p.echo, sizes.rate_concurrency, sizes.rate_secs)
-                .await
-                .with_context(|| format!("{name} rate"))?;
-            eprintln!("new connections {name}: {r:.0}/s");
-            all[i].push(r);
-        }
-    }
-    rows.push(Row::new(
-        format!("new connections/s ({} concurrent)", sizes.rate_concurrency),
-        all.iter().map(|v| median(v)).collect(),
-        true,
-    ));
-    let mut per_path: Vec<[Vec<f64>; 3]> = vec![Default::default(); paths.len()];
-    for _ in 0..runs {
-        for (i, (name, p)) in paths.iter().enumerate() {
-            let l = latency(p.echo, sizes.latency_round_trips).await.with_context(|| format!("{name} latency"))?;
-            eprintln!("latency {name}: p50 {:.1} p99 {:.1} p999 {:.1} µs", l[0], l[1], l[2]);
-            for (q, v) in l.iter().enumerate() {
-                per_path[i][q].push(*v);
-            }
-        }
-    }
-    let lat: Vec<[f64; 3]> = per_path.iter().map(|qs| [median(&qs[0]), median(&qs[1]), median(&qs[2])]).collect();
-    for (i, q) in ["p50", "p99", "p99.9"].iter().enumerate() {
-        rows.push(Row::new(format!("round-trip latency {q} (µs)"), lat.iter().map(|l| l[i]).collect(), false));
-    }
-    let added_p99 = lat.last().map(|l| l[1]).unwrap_or(0.0) - lat[0][1];
-
+    // Memory first, while the routers hold nothing from the bulk workloads (memory they keep
+    // and reuse afterwards would hide what idle connections cost).
     let mut mem = Vec::new();
     for n in sizes.idle {
         // A size the router cannot hold is a finding for the table, not a reason to lose the run.
@@ -225,8 +171,86 @@ async fn run(sizes: Sizes, binary: &Path, out: &Path, with_stunnel: bool) -> Res
         }
     }
 
-    let names: Vec<&str> = paths.iter().map(|(n, _)| *n).collect();
-    let report = render(&rows, &names, added_p99, &mem, sizes);
+    let mut rows: Vec<Row> = Vec::new();
+    let mut cpu_rows: Vec<Row> = Vec::new();
+    // Each path with the processes that make its tunnel (none for direct).
+    let mut paths: Vec<(&str, Path2, Vec<u32>)> = vec![("direct", direct, Vec::new())];
+    if let Some(s) = stunnel {
+        paths.push(("stunnel", s, stunnel_pids));
+    }
+    paths.push(("ours", ours, routers.to_vec()));
+
+    // Each workload runs `runs` times, the paths taking turns, and the median is reported: on a
+    // shared machine one run can be off by a fifth.
+    let runs = sizes.runs;
+    let gib = sizes.bulk_bytes as f64 / f64::from(1u32 << 30);
+    for streams in [1usize, 8] {
+        let mut all = vec![Vec::new(); paths.len()];
+        let mut cpu = vec![Vec::new(); paths.len()];
+        for _ in 0..runs {
+            for (i, (name, p, pids)) in paths.iter().enumerate() {
+                let cpu0 = cpu_secs(pids);
+                let gbps = throughput(p.sink, streams, sizes.bulk_bytes)
+                    .await
+                    .with_context(|| format!("{name} throughput"))?;
+                let used = cpu_secs(pids) - cpu0;
+                eprintln!("throughput {streams} stream(s) {name}: {gbps:.2} Gbit/s, tunnel CPU {used:.2} s");
+                all[i].push(gbps);
+                cpu[i].push(used / gib);
+            }
+        }
+        rows.push(Row::new(
+            format!("throughput, {streams} stream(s) (Gbit/s)"),
+            all.iter().map(|v| median(v)).collect(),
+            true,
+        ));
+        cpu_rows.push(Row::new(
+            format!("CPU seconds per GiB, {streams} stream(s)"),
+            cpu.iter().map(|v| median(v)).collect(),
+            false,
+        ));
+    }
+    let mut all = vec![Vec::new(); paths.len()];
+    let mut cpu = vec![Vec::new(); paths.len()];
+    for _ in 0..runs {
+        for (i, (name, p, pids)) in paths.iter().enumerate() {
+            let cpu0 = cpu_secs(pids);
+            let start = Instant::now();
+            let r = conn_rate(p.echo, sizes.rate_concurrency, sizes.rate_secs)
+                .await
+                .with_context(|| format!("{name} rate"))?;
+            let used = cpu_secs(pids) - cpu0;
+            let conns = r * start.elapsed().as_secs_f64();
+            eprintln!("new connections {name}: {r:.0}/s, tunnel CPU {used:.2} s");
+            all[i].push(r);
+            cpu[i].push(used * 1e6 / conns.max(1.0));
+        }
+    }
+    rows.push(Row::new(
+        format!("new connections/s ({} concurrent)", sizes.rate_concurrency),
+        all.iter().map(|v| median(v)).collect(),
+        true,
+    ));
+    cpu_rows.push(Row::new("CPU µs per new connection".into(), cpu.iter().map(|v| median(v)).collect(), false));
+    let mut per_path: Vec<[Vec<f64>; 3]> = vec![Default::default(); paths.len()];
+    for _ in 0..runs {
+        for (i, (name, p, _)) in paths.iter().enumerate() {
+            let l = latency(p.echo, sizes.latency_round_trips).await.with_context(|| format!("{name} latency"))?;
+            eprintln!("latency {name}: p50 {:.1} p99 {:.1} p999 {:.1} µs", l[0], l[1], l[2]);
+            for (q, v) in l.iter().enumerate() {
+                per_path[i][q].push(*v);
+            }
+        }
+    }
+    let lat: Vec<[f64; 3]> = per_path.iter().map(|qs| [median(&qs[0]), median(&qs[1]), median(&qs[2])]).collect();
+    for (i, q) in ["p50", "p99", "p99.9"].iter().enumerate() {
+        rows.push(Row::new(format!("round-trip latency {q} (µs)"), lat.iter().map(|l| l[i]).collect(), false));
+    }
+    let added_p99 = lat.last().map(|l| l[1]).unwrap_or(0.0) - lat[0][1];
+
+    let names: Vec<&str> = paths.iter().map(|(n, _, _)| *n).collect();
+    let mut report = render(&rows, &names, added_p99, &mem, sizes);
+    report += &render_cpu(&cpu_rows, &names);
     println!("{report}");
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)?;
@@ -307,6 +331,53 @@ fn render(rows: &[Row], names: &[&str], added_p99: f64, mem: &[Memory], sizes: S
         }
     }
     s
+}
+
+/// The tunnel's CPU per unit of work (both ends together): steadier than wall-clock figures on
+/// a shared machine.
+fn render_cpu(rows: &[Row], names: &[&str]) -> String {
+    let tunnels: Vec<usize> = (0..names.len()).filter(|&i| names[i] != "direct").collect();
+    let mut s = String::from("\ntunnel CPU (user + system of both ends, lower is better):\n\n| workload |");
+    for &i in &tunnels {
+        s += &format!(" {} |", names[i]);
+    }
+    let stunnel = names.iter().position(|n| *n == "stunnel");
+    if stunnel.is_some() {
+        s += " ours/stunnel |";
+    }
+    s += "\n|---|";
+    for _ in 0..tunnels.len() + usize::from(stunnel.is_some()) {
+        s += "---:|";
+    }
+    s += "\n";
+    for r in rows {
+        s += &format!("| {} |", r.name);
+        for &i in &tunnels {
+            s += &format!(" {} |", fmt(r.vals[i]));
+        }
+        if let Some(st) = stunnel {
+            s += &format!(" {:.2}x |", r.vals.last().copied().unwrap_or(0.0) / r.vals[st]);
+        }
+        s += "\n";
+    }
+    s
+}
+
+/// CPU time (user + system) the processes used so far, in seconds; a process that is gone
+/// counts 0.
+fn cpu_secs(pids: &[u32]) -> f64 {
+    pids.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter_map(|stat| {
+            // Fields after the command name (which may hold spaces) start at its closing ')'.
+            let rest = stat.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            // USER_HZ is 100 on Linux.
+            Some((utime + stime) / 100.0)
+        })
+        .sum()
 }
 
 /// The middle value (the mean of the two middle ones for an even count).
