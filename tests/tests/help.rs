@@ -8,13 +8,11 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::collections::BTreeSet;
-use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
-use skupper_e2e::{COMMAND_TIMEOUT, Out, binary};
+use skupper_e2e::{Out, binary, wait_output};
 
 /// Help is wrapped at this width (clap reads `COLUMNS` when stdout is not a terminal, and the
 /// binary caps the width at 100 anyway).
@@ -31,7 +29,7 @@ fn updating() -> bool {
 /// Runs the binary with `args` in a neutral environment (no colour forced, fixed width, no
 /// terminal), bounded in time.
 fn run(args: &[&str]) -> Out {
-    let mut child = Command::new(binary())
+    let child = Command::new(binary())
         .args(args)
         .env("COLUMNS", COLUMNS)
         .env_remove("CLICOLOR_FORCE")
@@ -41,31 +39,7 @@ fn run(args: &[&str]) -> Out {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let t_out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + COMMAND_TIMEOUT;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("kubectl-skupper {args:?} did not finish within {COMMAND_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Out { code: status.code().unwrap_or(-1), stdout: t_out.join().unwrap(), stderr: t_err.join().unwrap() }
+    wait_output(child, &format!("kubectl-skupper {args:?}"))
 }
 
 /// The subcommands a help page lists under `Commands:`.

@@ -9,13 +9,11 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::ffi::OsString;
-use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use skupper_e2e::{COMMAND_TIMEOUT, Env, Out, binary};
+use skupper_e2e::{Env, Out, binary, wait_output};
 
 /// The kubectl on PATH; a clear failure when there is none.
 fn kubectl() -> PathBuf {
@@ -34,32 +32,8 @@ fn kubectl() -> PathBuf {
 
 /// Runs `cmd` to completion within [`COMMAND_TIMEOUT`], collecting its output.
 fn run_bounded(cmd: &mut Command) -> Out {
-    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let t_out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + COMMAND_TIMEOUT;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} did not finish within {COMMAND_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Out { code: status.code().unwrap_or(-1), stdout: t_out.join().unwrap(), stderr: t_err.join().unwrap() }
+    let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_output(child, &format!("{cmd:?}"))
 }
 
 /// A PATH directory with the plugin in it, and a data directory for its sites.
