@@ -197,7 +197,8 @@ impl Mux {
     }
 
     /// Streams open now.
-    pub(crate) fn live(&self) -> usize {
+    #[cfg(test)]
+    fn live(&self) -> usize {
         self.shared.streams().map.len()
     }
 
@@ -576,29 +577,10 @@ impl Batch {
                 Part::Payload(d) => io::IoSlice::new(d),
             })
             .collect();
-        let mut w = conn.writer();
-        let mut done = 0;
-        // Without a buffer limit TLS takes everything at once; the loop is for form's sake.
-        while done < self.bytes {
-            let mut skip = done;
-            let rest: Vec<io::IoSlice<'_>> = slices
-                .iter()
-                .filter_map(|s| {
-                    if skip >= s.len() {
-                        skip -= s.len();
-                        None
-                    } else {
-                        let r = io::IoSlice::new(&s[skip..]);
-                        skip = 0;
-                        Some(r)
-                    }
-                })
-                .collect();
-            let n = w.write_vectored(&rest)?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            done += n;
+        // Without a buffer limit (set in `start`) TLS takes the whole batch at once.
+        let n = conn.writer().write_vectored(&slices)?;
+        if n != self.bytes {
+            return Err(io::Error::other(format!("TLS took {n} of {} bytes", self.bytes)));
         }
         Ok(())
     }

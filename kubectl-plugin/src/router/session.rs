@@ -109,12 +109,6 @@ impl SessionHandle {
     pub(crate) fn open(&self) -> Result<LinkStream, String> {
         self.mux.open()
     }
-
-    /// Streams the link carries now.
-    #[allow(dead_code)]
-    pub(crate) fn live(&self) -> usize {
-        self.mux.live()
-    }
 }
 
 /// How a session ended.
