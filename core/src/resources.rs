@@ -98,6 +98,7 @@ impl ObjectMeta {
 }
 
 /// One condition (`metav1.Condition`).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
@@ -178,6 +179,7 @@ impl fmt::Display for Phase {
 }
 
 /// The status block every Skupper resource embeds.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
@@ -270,6 +272,7 @@ pub fn compute_ready(conditions: &[Condition], required: &[&str]) -> (Phase, Str
 }
 
 /// One reachable address of a site (`status.endpoints`, `Link.spec.endpoints`).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Endpoint {
     /// Role: `inter-router` or `edge` (system sites upstream use `<routeraccess>-<role>`).
@@ -350,6 +353,7 @@ where
 }
 
 /// `Site.spec`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SiteSpec {
@@ -381,11 +385,12 @@ impl SiteSpec {
 }
 
 /// One link of a site record in `Site.status.network`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LinkRecord {
-    /// Link name.
-    #[serde(default)]
+    /// Link name (left out when unknown: a Kubernetes 1.20 API server refuses empty strings here).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// Id of the site at the other end.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -398,7 +403,53 @@ pub struct LinkRecord {
     pub operational: bool,
 }
 
+/// A service of a site record in `Site.status.network`: a routing key with the site's
+/// connectors and listeners for it.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceRecord {
+    /// Routing key.
+    #[serde(default)]
+    pub routing_key: String,
+    /// Names of connectors with that key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connectors: Vec<String>,
+    /// Names of listeners with that key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listeners: Vec<String>,
+}
+
+/// The controller that runs a site (`Site.status.controller`).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControllerRecord {
+    /// Its name (pod or process).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Its namespace.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    /// Its version.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
+}
+
+/// A pod a Connector's selector resolved to.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelectedPod {
+    /// Pod name.
+    #[serde(default)]
+    pub name: String,
+    /// Pod IP.
+    #[serde(default)]
+    pub ip: String,
+}
+
 /// One site of `Site.status.network`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SiteRecord {
@@ -420,9 +471,13 @@ pub struct SiteRecord {
     /// Outgoing links.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<LinkRecord>,
+    /// Services (routing keys) with the site's connectors and listeners.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceRecord>,
 }
 
 /// `Site.status`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SiteStatus {
@@ -441,6 +496,9 @@ pub struct SiteStatus {
     /// Effective default issuer.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub default_issuer: String,
+    /// The controller that runs the site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<ControllerRecord>,
 }
 
 resource!(
@@ -449,6 +507,7 @@ resource!(
 );
 
 /// One role of a RouterAccess.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouterAccessRole {
     /// `inter-router` or `edge`.
@@ -470,6 +529,7 @@ impl RouterAccessRole {
 }
 
 /// `RouterAccess.spec`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RouterAccessSpec {
@@ -500,6 +560,7 @@ pub struct RouterAccessSpec {
 }
 
 /// `RouterAccess.status`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RouterAccessStatus {
@@ -517,6 +578,7 @@ resource!(
 );
 
 /// `Link.spec`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LinkSpec {
@@ -550,6 +612,7 @@ impl LinkSpec {
 }
 
 /// `Link.status`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LinkStatus {
@@ -575,6 +638,7 @@ impl Link {
 }
 
 /// `AccessGrant.spec`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessGrantSpec {
@@ -596,6 +660,7 @@ pub struct AccessGrantSpec {
 }
 
 /// `AccessGrant.status`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessGrantStatus {
@@ -625,6 +690,7 @@ resource!(
 );
 
 /// `AccessToken.spec`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessTokenSpec {
@@ -646,6 +712,7 @@ pub struct AccessTokenSpec {
 }
 
 /// `AccessToken.status`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessTokenStatus {
@@ -663,6 +730,7 @@ resource!(
 );
 
 /// `Listener.spec`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListenerSpec {
@@ -684,9 +752,17 @@ pub struct ListenerSpec {
     /// Free-form settings.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub settings: Settings,
+    /// Expose each pod as its own service (Kubernetes only; kept, not acted on).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub expose_pods_by_name: bool,
+    /// How the listener inspects traffic for telemetry: `auto`, `none`, `http1`, `http2` (kept, not
+    /// acted on: this router produces no application telemetry).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub observer: String,
 }
 
 /// `Listener.status` and `Connector.status`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceStatus {
@@ -699,6 +775,9 @@ pub struct ServiceStatus {
     /// Connector: a listener with the routing key exists somewhere.
     #[serde(default, skip_serializing_if = "is_default")]
     pub has_matching_listener: bool,
+    /// Pods a Connector's selector resolved to (Kubernetes only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub selected_pods: Vec<SelectedPod>,
 }
 
 resource!(
@@ -707,6 +786,7 @@ resource!(
 );
 
 /// `Connector.spec`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectorSpec {
@@ -731,6 +811,18 @@ pub struct ConnectorSpec {
     /// Free-form settings.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub settings: Settings,
+    /// Expose each pod as its own service (Kubernetes only; kept, not acted on).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub expose_pods_by_name: bool,
+    /// Include pods that are not Ready among the selector's targets (Kubernetes only).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub include_not_ready_pods: bool,
+    /// Present the client certificate of `tlsCredentials` to the target (mutual TLS).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub use_client_cert: bool,
+    /// Require the target's certificate to match its host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_hostname: Option<bool>,
 }
 
 resource!(

@@ -10,6 +10,8 @@
 //! - `cli`: clap definitions and one module per command group.
 //! - `platform`: where sites live (`local`: files under the user's data directory).
 //! - `runtime`: a running local site (`system start --foreground`).
+//! - `controller` (feature `kubernetes`): a site in a Kubernetes namespace (`controller`).
+//! - `logs`: log lines of long-running processes.
 //! - `grant`: grant server and token redemption client.
 //! - `router`: the embedded router.
 //! - `certs`: site CAs and certificates.
@@ -17,7 +19,10 @@
 
 mod certs;
 mod cli;
+#[cfg(feature = "kubernetes")]
+mod controller;
 mod grant;
+mod logs;
 mod output;
 mod platform;
 mod router;

@@ -77,14 +77,14 @@ impl Progress {
 }
 
 /// Encodes a JSON value as YAML the way upstream's `utils.Encode("yaml", ..)` prints it:
-/// keys sorted, empty values left out, no leading `---`.
+/// keys sorted, empty values left out, no leading `---` (the one codec, `skupper-yaml`).
 pub fn to_yaml(value: &serde_json::Value) -> anyhow::Result<String> {
-    serde_yaml::to_string(&omit_empty(value.clone())).context("encoding YAML")
+    skupper_yaml::to_yaml(value).context("encoding YAML")
 }
 
 /// Encodes a JSON value as indented JSON (upstream: two spaces, empty values left out).
 pub fn to_json(value: &serde_json::Value) -> anyhow::Result<String> {
-    serde_json::to_string_pretty(&omit_empty(value.clone())).context("encoding JSON")
+    skupper_yaml::to_json(value).context("encoding JSON")
 }
 
 /// Encodes in the format named by `-o` (`yaml` or `json`).
@@ -92,36 +92,6 @@ pub fn encode(format: &str, value: &serde_json::Value) -> anyhow::Result<String>
     match format {
         "json" => to_json(value),
         _ => to_yaml(value),
-    }
-}
-
-/// Upstream `omitEmptyValues`: drops nulls, empty strings, zero numbers, false, empty maps and
-/// lists from mappings (recursively into nested mappings, not into lists).
-fn omit_empty(value: serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .filter(|(_, v)| !is_zero(v))
-                .map(|(k, v)| match v {
-                    Value::Object(_) => (k, omit_empty(v)),
-                    other => (k, other),
-                })
-                .collect(),
-        ),
-        other => other,
-    }
-}
-
-fn is_zero(v: &serde_json::Value) -> bool {
-    use serde_json::Value;
-    match v {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
     }
 }
 
@@ -237,12 +207,5 @@ mod tests {
         tw.line("Name:\tx");
         tw.line("Has Matching Connector:\ttrue");
         assert_eq!(tw.render(), "Name:\t\t\tx\nHas Matching Connector:\ttrue\n");
-    }
-
-    #[test]
-    fn yaml_leaves_out_empty_values_and_sorts_keys() {
-        let v = serde_json::json!({"spec": {"cost": 0, "b": "x", "a": []}, "kind": "Link", "status": {}});
-        assert_eq!(to_yaml(&v).expect("yaml"), "kind: Link\nspec:\n  b: x\n");
-        assert_eq!(to_json(&v).expect("json"), "{\n  \"kind\": \"Link\",\n  \"spec\": {\n    \"b\": \"x\"\n  }\n}");
     }
 }

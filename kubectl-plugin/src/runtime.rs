@@ -17,27 +17,24 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use skupper_core::resources::{
-    AccessGrant, Condition, Connector, GROUP_PRIMARY, GROUP_SECONDARY, Link, LinkRecord, LinkStatus, Listener,
-    Resource, ServiceStatus, Site, SiteRecord, SiteStatus, condition,
-};
+use skupper_core::resources::{AccessGrant, Connector, GROUP_PRIMARY, GROUP_SECONDARY, Link, Listener, Resource, Site};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::grant::server::{GrantContext, GrantServer};
-use crate::platform::local::config::router_config;
-use crate::platform::local::status::{ROUTER_STATUS, RouterStatusFile, SERVICE_REQUIRED, site_required};
-use crate::platform::local::{
-    self, Access, GRANT_SERVER_CERT, Home, Resources, RuntimeState, SITE_CA, SITE_SERVER_CERT, write_atomic,
-};
-use crate::platform::{now_rfc3339, now_unix};
-use crate::router::{LinkAccessConfig, LinkConfig, LinkPhase, Router, RouterConfig, RouterStatus, StartOptions};
+use crate::platform::config::router_config;
+use crate::platform::local::grants::LocalGrantStore;
+use crate::platform::local::status::ROUTER_STATUS;
+use crate::platform::local::{self, Access, Home, RuntimeState, write_atomic};
+use crate::platform::resources::{Resources, resource_yaml};
+use crate::platform::router_host::RouterHost;
+use crate::platform::status::{RouterStatusFile, Statuses};
+use crate::platform::{GRANT_SERVER_CERT, SITE_SERVER_CERT, now_rfc3339, now_unix};
+use crate::router::{LinkAccessConfig, LinkConfig, RouterConfig, StartOptions};
 
 /// How often `input/resources` is re-read.
 const POLL: Duration = Duration::from_millis(500);
 /// How often status files are refreshed.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
-/// How often a router that failed to start is retried.
-const ROUTER_RETRY: Duration = Duration::from_secs(5);
 /// Name, in the second router's configuration, of its link to the first router of the site
 /// (not a valid resource name, so no user Link can take it).
 const MESH_LINK: &str = "ha-mesh/skupper-router";
@@ -145,18 +142,16 @@ struct RunningSite {
     home: Home,
     /// `skupper-router`, or `skupper-router-2` for the second router of an HA site.
     group: &'static str,
-    /// The site was HA when this process started: listener ports are shared.
-    ha: bool,
     /// The second router's link to the first.
     mesh: Option<LinkConfig>,
     site_id: String,
     access: Option<Access>,
     link_access: Option<LinkAccessConfig>,
     grant_server: Option<GrantServer>,
-    router: Option<Router>,
-    router_error: Option<String>,
-    applied: Option<RouterConfig>,
+    router: RouterHost,
     statuses: Statuses,
+    /// Status files as last written, so unchanged ones are not rewritten.
+    written: BTreeMap<String, String>,
     problems: Vec<String>,
 }
 
@@ -196,24 +191,22 @@ impl RunningSite {
         let mut s = RunningSite {
             home: home.clone(),
             group,
-            ha: site.spec.ha,
             mesh: None,
             site_id: home.site_id()?,
             access: None,
             link_access: None,
             grant_server: None,
-            router: None,
-            router_error: None,
-            applied: None,
+            router: RouterHost::new(StartOptions { share_listener_ports: site.spec.ha }),
             statuses: Statuses::default(),
+            written: BTreeMap::new(),
             problems,
         };
         home.site_ca(site.name())?;
         s.ensure_link_access(&site).await?;
         let config = s.config(&res);
-        s.start_router(config).await;
+        s.router.reconcile(config, &|m| log(m)).await;
         state.phase = "Running".into();
-        state.router = s.router_error.clone().unwrap_or_else(|| "OK".into());
+        state.router = s.router.error().unwrap_or("OK").to_string();
         state.grant_server = s.grant_server_url();
         s.write_statuses(&res);
         write_state(home, state);
@@ -223,7 +216,6 @@ impl RunningSite {
         let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
         let mut tick = tokio::time::interval(POLL);
         let mut last_status = Instant::now();
-        let mut last_retry = Instant::now();
         loop {
             tokio::select! {
                 _ = term.recv() => { log("SIGTERM: stopping"); break; }
@@ -258,21 +250,8 @@ impl RunningSite {
                 log(format!("link access: {e:#}"));
             }
             let config = s.config(&res);
-            if s.router.is_none() {
-                if last_retry.elapsed() >= ROUTER_RETRY || s.applied.as_ref() != Some(&config) {
-                    last_retry = Instant::now();
-                    s.start_router(config).await;
-                }
-            } else if s.applied.as_ref() != Some(&config) {
-                if let Some(r) = &s.router {
-                    match r.apply(config.clone()).await {
-                        Ok(()) => log("configuration applied"),
-                        Err(e) => log(format!("applying the configuration failed: {e:#}")),
-                    }
-                }
-                s.applied = Some(config);
-            }
-            let router_now = s.router_error.clone().unwrap_or_else(|| "OK".into());
+            s.router.reconcile(config, &|m| log(m)).await;
+            let router_now = s.router.error().unwrap_or("OK").to_string();
             let grant_now = s.grant_server_url();
             if state.router != router_now || state.grant_server != grant_now {
                 state.router = router_now;
@@ -284,9 +263,7 @@ impl RunningSite {
                 s.write_statuses(&res);
             }
         }
-        if let Some(r) = s.router.take() {
-            r.shutdown().await;
-        }
+        s.router.shutdown().await;
         if let Some(g) = s.grant_server.take() {
             g.shutdown().await;
         }
@@ -304,28 +281,6 @@ impl RunningSite {
             config.links.insert(MESH_LINK.to_string(), mesh.clone());
         }
         config
-    }
-
-    async fn start_router(&mut self, config: RouterConfig) {
-        let options = StartOptions { share_listener_ports: self.ha };
-        match Router::start_with(config.clone(), options).await {
-            Ok(r) => {
-                if self.router_error.take().is_some() {
-                    log("router started after earlier failures");
-                } else {
-                    log("router started");
-                }
-                self.router = Some(r);
-            }
-            Err(e) => {
-                let msg = format!("{e:#}");
-                if self.router_error.as_deref() != Some(msg.as_str()) {
-                    log(format!("router failed to start: {msg} (retrying every {}s)", ROUTER_RETRY.as_secs()));
-                }
-                self.router_error = Some(msg);
-            }
-        }
-        self.applied = Some(config);
     }
 
     /// Link access: ports, server certificates, the grant server. Set up once when the Site has
@@ -351,7 +306,7 @@ impl RunningSite {
         let server = home.issue_server_cert(SITE_SERVER_CERT, &ca, &access.san_hosts())?;
         let grant_ca = home.grant_ca()?;
         let grant_cert = home.issue_server_cert(GRANT_SERVER_CERT, &grant_ca, &access.san_hosts())?;
-        let ctx = Arc::new(GrantContext::new(home.clone(), now_unix));
+        let ctx = Arc::new(GrantContext::new(LocalGrantStore::new(home.clone()), now_unix));
         let gs = GrantServer::start(ctx, &access.bind_host, access.grant_server, &grant_cert).await?;
         log(format!("grant server listening on https://{}", gs.addr));
         self.grant_server = Some(gs);
@@ -430,7 +385,7 @@ impl RunningSite {
                 log(format!("grant {}: {e:#}", g.name()));
                 continue;
             }
-            let written = local::resource_yaml(&Resource::AccessGrant(g.clone()))
+            let written = resource_yaml(&Resource::AccessGrant(g.clone()))
                 .and_then(|y| write_atomic(&self.home.resource_path(AccessGrant::KIND, g.name()), y.as_bytes(), 0o600));
             match written {
                 Ok(()) => log(format!("grant {} processed: {}", g.name(), g.status.url)),
@@ -440,8 +395,9 @@ impl RunningSite {
     }
 
     fn write_statuses(&mut self, res: &Resources) {
-        let router_status = self.router.as_ref().map(Router::status).unwrap_or_default();
-        let applied = self.applied.clone();
+        let router_status = self.router.status();
+        let applied = self.router.applied().cloned();
+        let router_error = self.router.error().map(str::to_string);
         let now = now_rfc3339();
         let st = &mut self.statuses;
         let mut files: BTreeMap<String, String> = BTreeMap::new();
@@ -457,13 +413,14 @@ impl RunningSite {
         let res = if self.group == GROUP_PRIMARY { res } else { &Resources::default() };
 
         if let Some(site) = &res.site {
-            let s = st.site(site, self.access.as_ref(), &router_status, self.router_error.as_deref(), &now);
+            let endpoints = self.access.as_ref().map(Access::endpoints).unwrap_or_default();
+            let s = st.site(site, endpoints, "local", &router_status, router_error.as_deref(), &now);
             put(Site::KIND, site.name(), serde_yaml::to_string(&s));
         }
         for link in res.links.values() {
             let config_error =
                 applied.as_ref().and_then(|c| c.links.get(link.name())).and_then(|l| l.config_error.clone());
-            let s = st.link(link, config_error, &router_status, self.router_error.as_deref(), &now);
+            let s = st.link(link, config_error, &router_status, router_error.as_deref(), &now);
             put(Link::KIND, link.name(), serde_yaml::to_string(&s));
         }
         for l in res.listeners.values() {
@@ -471,7 +428,7 @@ impl RunningSite {
                 Listener::KIND,
                 l.name(),
                 router_status.listeners.get(l.name()),
-                self.router_error.as_deref(),
+                router_error.as_deref(),
                 &now,
             );
             put(Listener::KIND, l.name(), serde_yaml::to_string(&s));
@@ -481,7 +438,7 @@ impl RunningSite {
                 Connector::KIND,
                 c.name(),
                 router_status.connectors.get(c.name()),
-                self.router_error.as_deref(),
+                router_error.as_deref(),
                 &now,
             );
             put(Connector::KIND, c.name(), serde_yaml::to_string(&s));
@@ -489,10 +446,10 @@ impl RunningSite {
 
         let dir = self.home.status_dir();
         for (file, text) in &files {
-            if st.written.get(file) != Some(text) {
+            if self.written.get(file) != Some(text) {
                 match write_atomic(&dir.join(file), text.as_bytes(), 0o600) {
                     Ok(()) => {
-                        st.written.insert(file.clone(), text.clone());
+                        self.written.insert(file.clone(), text.clone());
                     }
                     Err(e) => log(format!("cannot write status {file}: {e:#}")),
                 }
@@ -505,154 +462,10 @@ impl RunningSite {
                 let name = e.file_name().to_string_lossy().into_owned();
                 if name.ends_with(".yaml") && !keep.contains(&name) {
                     let _ = std::fs::remove_file(e.path());
-                    st.written.remove(&name);
+                    self.written.remove(&name);
                 }
             }
         }
         st.prune(res);
-    }
-}
-
-/// Status kept between rounds so `lastTransitionTime` only moves when a condition changes.
-#[derive(Default)]
-struct Statuses {
-    site: Option<SiteStatus>,
-    links: BTreeMap<String, LinkStatus>,
-    services: BTreeMap<(String, String), ServiceStatus>,
-    written: BTreeMap<String, String>,
-}
-
-impl Statuses {
-    fn site(
-        &mut self,
-        site: &Site,
-        access: Option<&Access>,
-        router: &RouterStatus,
-        router_error: Option<&str>,
-        now: &str,
-    ) -> SiteStatus {
-        let link_access = site.spec.link_access_enabled();
-        let req = site_required(link_access);
-        let s = self.site.get_or_insert_with(SiteStatus::default);
-        s.status.set_condition(Condition::ready(condition::CONFIGURED), req, Some(now));
-        let running = match router_error {
-            None => Condition::ready(condition::RUNNING),
-            Some(e) => Condition::error(condition::RUNNING, format!("router not running: {e}")),
-        };
-        s.status.set_condition(running, req, Some(now));
-        s.endpoints = if link_access { access.map(Access::endpoints).unwrap_or_default() } else { Vec::new() };
-        if link_access {
-            let resolved = match (&router.link_access_error, s.endpoints.is_empty()) {
-                (Some(e), _) => Condition::error(condition::RESOLVED, e.clone()),
-                (None, true) => Condition::pending(condition::RESOLVED, "No endpoints"),
-                (None, false) => Condition::ready(condition::RESOLVED),
-            };
-            s.status.set_condition(resolved, req, Some(now));
-        } else {
-            s.status.conditions.retain(|c| c.type_ != condition::RESOLVED);
-            s.status.recompute(req, Some(now));
-        }
-        s.default_issuer = SITE_CA.into();
-        // One record per site: the two routers of an HA site are one site, and the link between
-        // them is not a site link.
-        let mut sites: BTreeMap<&str, SiteRecord> = BTreeMap::new();
-        for n in router.network.values() {
-            let record = sites.entry(n.site_id.as_str()).or_insert_with(|| SiteRecord {
-                id: n.site_id.clone(),
-                name: n.name.clone(),
-                namespace: n.namespace.clone(),
-                platform: "local".into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-                links: Vec::new(),
-            });
-            for peer in n.links.keys() {
-                let Some(p) = router.network.get(peer) else { continue };
-                if p.site_id == n.site_id || record.links.iter().any(|l| l.remote_site_id == p.site_id) {
-                    continue;
-                }
-                record.links.push(LinkRecord {
-                    name: String::new(),
-                    remote_site_id: p.site_id.clone(),
-                    remote_site_name: p.name.clone(),
-                    operational: true,
-                });
-            }
-        }
-        s.sites_in_network = i64::try_from(sites.len().max(1)).unwrap_or(1);
-        s.network = sites.into_values().collect();
-        s.clone()
-    }
-
-    fn link(
-        &mut self,
-        link: &Link,
-        config_error: Option<String>,
-        router: &RouterStatus,
-        router_error: Option<&str>,
-        now: &str,
-    ) -> LinkStatus {
-        let s = self.links.entry(link.name().to_string()).or_default();
-        let configured = match &config_error {
-            Some(e) => Condition::error(condition::CONFIGURED, e.clone()),
-            None => Condition::ready(condition::CONFIGURED),
-        };
-        s.status.set_condition(configured, Link::REQUIRED, Some(now));
-        let state = router.links.get(link.name());
-        let operational = match (router_error, state) {
-            (Some(_), _) | (None, None) => Condition::pending(condition::OPERATIONAL, "Not Operational"),
-            (None, Some(l)) => match l.phase {
-                LinkPhase::Ready => Condition::ready(condition::OPERATIONAL),
-                LinkPhase::Pending if l.message.is_empty() || l.message == "OK" => {
-                    Condition::pending(condition::OPERATIONAL, "Not Operational")
-                }
-                LinkPhase::Pending => Condition::pending(condition::OPERATIONAL, l.message.clone()),
-                LinkPhase::Error => Condition::error(condition::OPERATIONAL, l.message.clone()),
-            },
-        };
-        s.status.set_condition(operational, Link::REQUIRED, Some(now));
-        s.remote_site_id = state.map(|l| l.remote_site_id.clone()).unwrap_or_default();
-        s.remote_site_name = state.map(|l| l.remote_site_name.clone()).unwrap_or_default();
-        s.clone()
-    }
-
-    fn service(
-        &mut self,
-        kind: &str,
-        name: &str,
-        state: Option<&crate::router::ServiceState>,
-        router_error: Option<&str>,
-        now: &str,
-    ) -> ServiceStatus {
-        let s = self.services.entry((kind.to_string(), name.to_string())).or_default();
-        let (configured, matched) = match (router_error, state) {
-            (Some(e), _) => (Condition::error(condition::CONFIGURED, format!("router not running: {e}")), None),
-            (None, None) => (Condition::pending(condition::CONFIGURED, "Not Configured"), None),
-            (None, Some(st)) => {
-                let c = if st.ok {
-                    Condition::ready(condition::CONFIGURED)
-                } else {
-                    Condition::error(condition::CONFIGURED, st.message.clone())
-                };
-                (c, Some(st.matched))
-            }
-        };
-        s.status.set_condition(configured, SERVICE_REQUIRED, Some(now));
-        let other = if kind == Listener::KIND { "connectors" } else { "listeners" };
-        let m = match matched {
-            Some(true) => Condition::ready(condition::MATCHED),
-            _ => Condition::pending(condition::MATCHED, format!("No matching {other}")),
-        };
-        s.status.set_condition(m, SERVICE_REQUIRED, Some(now));
-        if kind == Listener::KIND {
-            s.has_matching_connector = matched == Some(true);
-        } else {
-            s.has_matching_listener = matched == Some(true);
-        }
-        s.clone()
-    }
-
-    fn prune(&mut self, res: &Resources) {
-        self.links.retain(|n, _| res.links.contains_key(n));
-        self.services.retain(|(k, n), _| res.contains(k, n));
     }
 }

@@ -11,7 +11,8 @@ use clap::{Arg, Args, Command, ValueEnum, ValueHint};
 
 use super::CmdResult;
 use crate::output;
-use crate::platform::local::{DEFAULT_NAMESPACE, Home, base_dir};
+use crate::platform::DEFAULT_NAMESPACE;
+use crate::platform::local::{Home, base_dir};
 
 /// The name of the executable kubectl looks for on PATH to complete `kubectl skupper ...`.
 pub const KUBECTL_COMPLETE_NAME: &str = "kubectl_complete-skupper";

@@ -9,8 +9,8 @@ use skupper_core::inspect::{CertInfo, ExpiryState, Report, TokenKind, humanize_s
 use super::validate::Problems;
 use super::{CmdResult, check_output, fail};
 use crate::output;
-use crate::platform::local::parse_values;
 use crate::platform::now_unix;
+use crate::platform::resources::parse_values;
 
 /// `token inspect`.
 #[derive(Debug, Args)]

@@ -7,7 +7,8 @@ use super::validate::{self, Problems};
 use super::{CmdResult, Ctx, LinkCommand, check_output, fail, one_name};
 use crate::certs;
 use crate::output::{self, TabWriter};
-use crate::platform::local::{Changes, status};
+use crate::platform::Change;
+use crate::platform::resources::Resources;
 
 /// `link generate`.
 #[derive(Debug, Args)]
@@ -60,6 +61,12 @@ pub struct UpdateArgs {
     /// username and password); "" connects directly again (unchanged when not given).
     #[arg(long, value_name = "SECRET")]
     proxy_configuration: Option<String>,
+    /// raise an error if the operation does not complete in the given period of time (expressed in seconds).
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    timeout: String,
+    /// Wait for the given status before exiting (when a controller runs the site). Choices: ready, configured, none
+    #[arg(long, default_value = "ready", value_name = "STATUS")]
+    wait: String,
 }
 
 /// `link delete`.
@@ -83,7 +90,7 @@ pub(super) fn run(ctx: &Ctx, cmd: LinkCommand) -> CmdResult {
 
 fn generate(ctx: &Ctx, a: GenerateArgs) -> CmdResult {
     let mut problems = Problems::default();
-    let res = ctx.home.load()?;
+    let res = ctx.ns.load()?;
     if res.site.is_none() {
         problems.push("there is no skupper site in this namespace");
     }
@@ -105,14 +112,13 @@ fn generate(ctx: &Ctx, a: GenerateArgs) -> CmdResult {
     problems.finish()?;
     let (Some(site), Some(cost)) = (res.site, cost) else { return Err(fail("invalid input")) };
 
-    let access = if site.spec.link_access_enabled() { ctx.home.access()? } else { None };
-    let Some(access) = access else {
+    let endpoints = ctx.ns.endpoints(&site)?;
+    if endpoints.is_empty() {
         return Err(fail(format!(
             "A link cannot be generated because link access is not enabled. \n Use \"{} site update --enable-link-access\" to enable it.",
             ctx.prog
         )));
-    };
-    let endpoints = access.endpoints();
+    }
     let secret_name = a.tls_credentials.clone().unwrap_or_else(|| format!("link-{}", site.name()));
     let mut links = crate::grant::generate_links(site.name(), &endpoints, &secret_name, cost);
     // The proxy Secret lives on the site that applies the Links (reference §4.1).
@@ -121,9 +127,15 @@ fn generate(ctx: &Ctx, a: GenerateArgs) -> CmdResult {
             l.spec.settings.insert(SETTING_PROXY_CONFIGURATION.into(), p.clone());
         }
     }
-    let ca = ctx.home.site_ca(site.name())?;
-    let subject: Vec<&str> = access.endpoint_hosts.iter().map(String::as_str).collect();
-    let client = certs::issue_client(&ca, &subject.join(","), certs::DEFAULT_VALIDITY)?;
+    let ca = ctx.ns.site_ca(&site)?;
+    // Upstream: the comma-joined hosts of the site's endpoints.
+    let mut hosts: Vec<&str> = Vec::new();
+    for e in &endpoints {
+        if !hosts.contains(&e.host.as_str()) {
+            hosts.push(&e.host);
+        }
+    }
+    let client = certs::issue_client(&ca, &hosts.join(","), certs::DEFAULT_VALIDITY)?;
     let secret = Secret::with_data(
         secret_name,
         SECRET_TYPE_TLS,
@@ -148,11 +160,11 @@ fn generate(ctx: &Ctx, a: GenerateArgs) -> CmdResult {
         out.push('\n');
     }
     output::raw(out)?;
-    if ctx.home.running_pid().is_none() {
+    if !ctx.ns.running() {
         output::note(format!(
             "Note: site {:?} is not running; the link connects once it runs ({}).",
             site.name(),
-            ctx.hint("system start")
+            ctx.start_hint()
         ));
     }
     Ok(())
@@ -160,7 +172,7 @@ fn generate(ctx: &Ctx, a: GenerateArgs) -> CmdResult {
 
 fn show(ctx: &Ctx, a: StatusArgs) -> CmdResult {
     let mut problems = Problems::default();
-    let res = ctx.home.load()?;
+    let res = ctx.ns.load()?;
     if res.site.is_none() {
         problems.push("there is no skupper site available");
     }
@@ -172,8 +184,8 @@ fn show(ctx: &Ctx, a: StatusArgs) -> CmdResult {
     };
     check_output(a.output.as_deref(), &mut problems);
     problems.finish()?;
-    let running = ctx.home.running_pid().is_some();
-    let observe = |l: &Link| status::link(&ctx.home, &res, l, running);
+    let running = ctx.ns.running();
+    let observed = ctx.ns.observe(&res);
     let encode = |f: &str, l: &Link| {
         let mut v = Resource::Link(l.clone()).to_value();
         if let Some(p) = proxy_status(&res, l)
@@ -185,12 +197,11 @@ fn show(ctx: &Ctx, a: StatusArgs) -> CmdResult {
     };
 
     if let Some(name) = name {
-        let Some(link) = res.links.get(&name) else {
+        let Some(link) = observed.links.get(&name) else {
             return Err(fail(format!("There is no link resource in the namespace with the name {name:?}")));
         };
-        let link = observe(link);
         if let Some(f) = &a.output {
-            output::line(encode(f, &link)?)?;
+            output::line(encode(f, link)?)?;
         } else {
             let mut text = format!(
                 "Name\t: {}\nStatus\t: {}\nCost\t: {}\nMessage\t: {}\n",
@@ -213,38 +224,36 @@ fn show(ctx: &Ctx, a: StatusArgs) -> CmdResult {
     } else if res.links.is_empty() {
         output::line("There are no link resources in the namespace")?;
     } else if let Some(f) = &a.output {
-        for l in res.links.values() {
-            output::line(encode(f, &observe(l))?)?;
+        for l in observed.links.values() {
+            output::line(encode(f, l)?)?;
         }
     } else {
         let mut tw = TabWriter::new(0, 8, 1);
         tw.line("NAME\tSTATUS\tCOST\tMESSAGE");
-        for l in res.links.values().map(observe) {
+        for l in observed.links.values() {
             tw.line(format!("{}\t{}\t{}\t{}", l.name(), l.status.status.status, l.spec.cost, l.status.status.message));
         }
         output::raw(tw.render())?;
     }
     // Better than upstream (#2006): links other sites made to this one.
-    if a.output.is_none()
-        && let Some(router) = status::router(&ctx.home, running)
-        && !router.incoming.is_empty()
-    {
+    let incoming = if a.output.is_none() { ctx.ns.incoming() } else { Vec::new() };
+    if !incoming.is_empty() {
         let mut tw = TabWriter::new(0, 8, 1);
         tw.line("REMOTE SITE\tREMOTE LINK\tCOST");
-        for i in &router.incoming {
+        for i in &incoming {
             tw.line(format!("{}\t{}\t{}", i.remote_site_name, i.link_name, i.cost));
         }
         output::raw(format!("\nIncoming links:\n{}", tw.render()))?;
     }
     if !running {
-        output::note(format!("The site is not running. Start it with: {}", ctx.hint("system start")));
+        output::note(format!("The site is not running. Start it with: {}", ctx.start_hint()));
     }
     Ok(())
 }
 
 fn update(ctx: &Ctx, a: UpdateArgs) -> CmdResult {
     let mut problems = Problems::default();
-    let res = ctx.home.load()?;
+    let res = ctx.ns.load()?;
     if res.site.is_none() {
         problems.push("there is no skupper site in this namespace");
     }
@@ -280,7 +289,10 @@ fn update(ctx: &Ctx, a: UpdateArgs) -> CmdResult {
     if a.cost.is_none() && a.tls_credentials.is_none() && a.proxy_configuration.is_none() {
         problems.push("nothing to update: give --cost, --tls-credentials and/or --proxy-configuration");
     }
+    let timeout = super::check_timeout(&a.timeout, &mut problems);
+    let wait = super::check_wait(&a.wait, &mut problems);
     problems.finish()?;
+    let Some(timeout) = timeout else { return Err(fail("invalid input")) };
     let Some(mut link) = name.and_then(|n| res.links.get(&n).cloned()) else { return Err(fail("invalid input")) };
     // Only what is given changes (upstream resets the cost to 1 when --cost is omitted).
     if let Some(c) = cost {
@@ -298,16 +310,19 @@ fn update(ctx: &Ctx, a: UpdateArgs) -> CmdResult {
         }
         None => {}
     }
-    let mut changes = Changes::default();
-    changes.put_resource(&ctx.home, &Resource::Link(link.clone()))?;
-    changes.commit()?;
+    ctx.ns.commit(vec![Change::Put(Resource::Link(link.clone()))])?;
+    if ctx.wait_for(Link::KIND, link.name(), wait, timeout)? {
+        let word = wait.map(crate::platform::Until::word).unwrap_or("updated");
+        output::line(format!("Link {:?} is {word}.", link.name()))?;
+        return Ok(());
+    }
     output::line(format!("Link {:?} is updated", link.name()))?;
     Ok(())
 }
 
 fn delete(ctx: &Ctx, a: DeleteArgs) -> CmdResult {
     let mut problems = Problems::default();
-    let res = ctx.home.load()?;
+    let res = ctx.ns.load()?;
     if res.site.is_none() {
         problems.push("there is no skupper site in this namespace");
     }
@@ -319,16 +334,14 @@ fn delete(ctx: &Ctx, a: DeleteArgs) -> CmdResult {
     }
     problems.finish()?;
     let Some(name) = name else { return Err(fail("invalid input")) };
-    let mut changes = Changes::default();
-    changes.delete(ctx.home.resource_path(Link::KIND, &name));
-    changes.commit()?;
+    ctx.ns.commit(vec![Change::Delete { kind: Link::KIND, name: name.clone() }])?;
     output::line(format!("Link {name:?} is deleted"))?;
     Ok(())
 }
 
 /// `status.proxy` of a Link that names a proxy Secret: the Secret and the address it gives
 /// (upstream's status has no such field; consumers ignore unknown fields).
-fn proxy_status(res: &crate::platform::local::Resources, link: &Link) -> Option<serde_json::Value> {
+fn proxy_status(res: &Resources, link: &Link) -> Option<serde_json::Value> {
     let name = link.spec.proxy_configuration()?;
     let mut v = serde_json::json!({ "secret": name });
     if let Some(Ok(p)) = res.secrets.get(name).map(Secret::proxy) {

@@ -6,6 +6,8 @@
 mod complete;
 mod help;
 mod inspect;
+#[cfg(feature = "kubernetes")]
+mod install;
 mod link;
 mod network;
 mod service;
@@ -21,8 +23,8 @@ use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 use self::help::*;
 
-use crate::platform::Platform;
-use crate::platform::local::{DEFAULT_NAMESPACE, Home};
+use crate::platform::local::{Home, LocalNamespace};
+use crate::platform::{DEFAULT_NAMESPACE, Namespace, Platform};
 
 /// How a command failed.
 #[derive(Debug)]
@@ -65,7 +67,8 @@ pub fn fail(msg: impl std::fmt::Display) -> CliError {
     max_term_width = 100
 )]
 pub struct Cli {
-    /// Set the platform type to use [local, kubernetes] (env SKUPPER_PLATFORM; default local)
+    /// Set the platform type to use [kubernetes, local] (env SKUPPER_PLATFORM; default kubernetes when a
+    /// kubeconfig is found, else local)
     #[arg(
         long,
         global = true,
@@ -75,14 +78,14 @@ pub struct Cli {
         help_heading = GLOBAL
     )]
     pub platform: Option<String>,
-    /// Set the namespace (default "default")
+    /// Set the namespace (default: the kubeconfig context's on kubernetes, "default" on local)
     #[arg(short = 'n', long, global = true, value_name = "NAMESPACE", help_heading = GLOBAL)]
     pub namespace: Option<String>,
     /// Set the kubeconfig context (kubernetes platform only)
-    #[arg(long, global = true, hide = true, help_heading = GLOBAL)]
+    #[arg(long, global = true, value_name = "CONTEXT", help_heading = GLOBAL)]
     pub context: Option<String>,
     /// Path to the kubeconfig file to use (kubernetes platform only)
-    #[arg(long, global = true, hide = true, help_heading = GLOBAL)]
+    #[arg(long, global = true, value_name = "FILE", value_hint = clap::ValueHint::FilePath, help_heading = GLOBAL)]
     pub kubeconfig: Option<String>,
     /// The command.
     #[command(subcommand)]
@@ -123,6 +126,18 @@ pub enum Command {
     #[cfg(feature = "webhook")]
     #[command(subcommand)]
     Webhook(crate::webhook::WebhookCommand),
+    /// Run the site of a Kubernetes namespace: reconcile its resources, run its router and grant server.
+    #[cfg(feature = "kubernetes")]
+    #[command(long_about = crate::controller::CONTROLLER_LONG, after_help = crate::controller::CONTROLLER_AFTER)]
+    Controller(crate::controller::ControllerArgs),
+    /// Install the Skupper CRDs and ClusterRoles into the cluster (once per cluster, as its admin).
+    #[cfg(feature = "kubernetes")]
+    #[command(long_about = install::INSTALL_LONG, after_help = install::INSTALL_AFTER)]
+    Install(install::InstallArgs),
+    /// Remove the Skupper CRDs (with every Skupper resource) and ClusterRoles from the cluster.
+    #[cfg(feature = "kubernetes")]
+    #[command(long_about = install::UNINSTALL_LONG, after_help = install::UNINSTALL_AFTER)]
+    Uninstall(install::UninstallArgs),
 }
 
 /// Positionals collected loosely so that missing or extra arguments get upstream's messages.
@@ -229,18 +244,63 @@ pub enum SystemCommand {
     Delete(system::FileArgs),
 }
 
-/// What every command gets: the namespace and its site directory.
-#[derive(Debug, Clone)]
+/// What every command gets: the namespace, on its platform.
 pub struct Ctx {
-    /// Namespace.
+    /// Namespace name.
     pub namespace: String,
-    /// The namespace's site directory.
-    pub home: Home,
+    /// The namespace on the selected platform.
+    pub ns: Box<dyn Namespace>,
     /// How the user invokes us (`kubectl skupper`), for hints.
     pub prog: String,
 }
 
 impl Ctx {
+    /// The local platform's site directory, or the upstream refusal for commands and flags that
+    /// exist only there.
+    pub fn local(&self) -> Result<&Home, CliError> {
+        self.ns.as_local().ok_or_else(|| {
+            fail(format!(
+                "command not supported by the selected platform ({}): it works on sites of the local platform \
+                 (--platform local); on Kubernetes the controller runs the site ({})",
+                self.ns.platform(),
+                self.hint("controller")
+            ))
+        })
+    }
+
+    /// After a change to `kind`/`name`: when something runs the site and `until` is given,
+    /// waits up to `timeout` for it (with progress). `Ok(true)` when it got there, `Ok(false)`
+    /// when there was nothing to wait for; upstream's texts when it did not get there.
+    pub fn wait_for(
+        &self,
+        kind: &'static str,
+        name: &str,
+        until: Option<crate::platform::Until>,
+        timeout: std::time::Duration,
+    ) -> Result<bool, CliError> {
+        use crate::platform::Waited;
+        let Some(until) = until else { return Ok(false) };
+        if !self.ns.running() {
+            return Ok(false);
+        }
+        let w = until.word();
+        match self.ns.wait(kind, name, until, timeout)? {
+            Waited::Reached => Ok(true),
+            Waited::Skipped => Ok(false),
+            Waited::Failed(m) | Waited::TimedOut(m) if !m.is_empty() => {
+                Err(fail(format!("{kind} {name:?} is not yet {w}: {m}")))
+            }
+            Waited::Failed(_) | Waited::TimedOut(_) => {
+                Err(fail(format!("{kind} {name:?} is not yet {w}, check the status for more information")))
+            }
+        }
+    }
+
+    /// `Start it with: <the command that runs the site>`.
+    pub fn start_hint(&self) -> String {
+        self.hint(self.ns.start_command())
+    }
+
     /// A command line to suggest, with `-n` when the namespace is not the default.
     pub fn hint(&self, command: &str) -> String {
         if self.namespace == DEFAULT_NAMESPACE {
@@ -331,16 +391,28 @@ pub fn run(args: Vec<OsString>) -> CmdResult {
         cli => cli,
     };
     let mut problems = validate::Problems::default();
-    let platform = match cli.platform.as_deref().map(str::trim) {
-        None | Some("") | Some("local") => Platform::Local,
+    let globals =
+        Globals { kubeconfig: cli.kubeconfig.clone(), context: cli.context.clone(), namespace: cli.namespace.clone() };
+    let explicit = cli.platform.as_deref().map(str::trim).filter(|p| !p.is_empty()).map(str::to_string);
+    let platform = match explicit.as_deref() {
+        None => default_platform(&globals),
+        Some("local") => Platform::Local,
         Some("kubernetes") => Platform::Kubernetes,
+        Some(p @ ("linux" | "podman" | "docker")) => {
+            crate::output::note(format!(
+                "Platform {p:?} is upstream's name for sites on this host: using the local platform (its processes, \
+                 no containers)"
+            ));
+            Platform::Local
+        }
         Some(other) => {
-            problems.push(format!("platform {other:?} not supported; use --platform local (the default)"));
+            problems.push(format!("platform {other:?} not supported; use --platform kubernetes or --platform local"));
             Platform::Local
         }
     };
-    let namespace = cli.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| DEFAULT_NAMESPACE.into());
-    if let Err(e) = validate::namespace(&namespace) {
+    if let Some(n) = globals.namespace.as_deref().filter(|n| !n.is_empty())
+        && let Err(e) = validate::namespace(n)
+    {
         problems.push(format!("namespace is not valid: {e}"));
     }
     problems.finish()?;
@@ -348,19 +420,34 @@ pub fn run(args: Vec<OsString>) -> CmdResult {
         Command::Version(a) => return version::run(platform, a),
         other => other,
     };
-    if platform == Platform::Kubernetes {
-        return Err(fail(
-            "The kubernetes platform is not available in this build yet. Use the local platform: \
-             drop --platform (or unset SKUPPER_PLATFORM), or pass --platform local",
-        ));
-    }
-    if cli.context.is_some() {
-        crate::output::note("Warning: --context flag is not supported on this platform");
-    }
-    if cli.kubeconfig.is_some() {
-        crate::output::note("Warning: --kubeconfig flag is not supported on this platform");
-    }
-    let ctx = Ctx { home: Home::new(&namespace)?, namespace, prog };
+    #[cfg(feature = "kubernetes")]
+    let command = match command {
+        Command::Controller(a) => return controller(platform, &globals, a),
+        other => other,
+    };
+    // `system` runs sites on this host: without an explicit platform it always means local.
+    let platform = if explicit.is_none() && matches!(command, Command::System(_)) { Platform::Local } else { platform };
+    let ns: Box<dyn Namespace> = match platform {
+        Platform::Local => {
+            if globals.context.is_some() {
+                crate::output::note("Warning: --context flag is not supported on this platform");
+            }
+            if globals.kubeconfig.is_some() {
+                crate::output::note("Warning: --kubeconfig flag is not supported on this platform");
+            }
+            let namespace =
+                globals.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| DEFAULT_NAMESPACE.into());
+            Box::new(LocalNamespace::new(Home::new(&namespace)?))
+        }
+        Platform::Kubernetes => kubernetes(&globals)?,
+    };
+    #[cfg(feature = "kubernetes")]
+    let command = match command {
+        Command::Install(a) => return install::install(ns.as_ref(), a),
+        Command::Uninstall(a) => return install::uninstall(ns.as_ref(), a),
+        other => other,
+    };
+    let ctx = Ctx { namespace: ns.name().to_string(), ns, prog };
     match command {
         Command::Site(c) => site::run(&ctx, c),
         Command::Link(c) => link::run(&ctx, c),
@@ -373,7 +460,75 @@ pub fn run(args: Vec<OsString>) -> CmdResult {
         Command::Completion(a) => complete::run(a),
         #[cfg(feature = "webhook")]
         Command::Webhook(c) => crate::webhook::run(c, Some(&ctx.namespace)).map_err(CliError::Failed),
+        #[cfg(feature = "kubernetes")]
+        Command::Install(_) | Command::Uninstall(_) | Command::Controller(_) => Ok(()),
     }
+}
+
+/// The global options that choose where a command works.
+struct Globals {
+    kubeconfig: Option<String>,
+    context: Option<String>,
+    namespace: Option<String>,
+}
+
+/// The platform when none is named: kubernetes when a kubeconfig (or a pod's service account) is
+/// at hand, as for kubectl itself; otherwise local.
+fn default_platform(globals: &Globals) -> Platform {
+    #[cfg(feature = "kubernetes")]
+    {
+        let selection = crate::platform::kube::client::Selection {
+            kubeconfig: globals.kubeconfig.clone(),
+            context: globals.context.clone(),
+            namespace: None,
+        };
+        if crate::platform::kube::client::configured(&selection) {
+            return Platform::Kubernetes;
+        }
+    }
+    let _ = globals;
+    Platform::Local
+}
+
+/// `controller`: needs the kubernetes platform; runs until stopped.
+#[cfg(feature = "kubernetes")]
+fn controller(platform: Platform, globals: &Globals, args: crate::controller::ControllerArgs) -> CmdResult {
+    let mut problems = validate::Problems::default();
+    for p in args.problems() {
+        problems.push(p);
+    }
+    if platform == Platform::Local {
+        problems.push(
+            "the controller runs the site of a Kubernetes namespace: use --platform kubernetes with a kubeconfig \
+             (local sites run with kubectl skupper system start)",
+        );
+    }
+    problems.finish()?;
+    let selection = crate::platform::kube::client::Selection {
+        kubeconfig: globals.kubeconfig.clone(),
+        context: globals.context.clone(),
+        namespace: globals.namespace.clone(),
+    };
+    crate::controller::run(&selection, args).map_err(CliError::Failed)
+}
+
+/// The namespace on the kubernetes platform.
+#[cfg(feature = "kubernetes")]
+fn kubernetes(globals: &Globals) -> Result<Box<dyn Namespace>, CliError> {
+    let selection = crate::platform::kube::client::Selection {
+        kubeconfig: globals.kubeconfig.clone(),
+        context: globals.context.clone(),
+        namespace: globals.namespace.clone(),
+    };
+    Ok(Box::new(crate::platform::kube::KubeNamespace::connect(&selection)?))
+}
+
+#[cfg(not(feature = "kubernetes"))]
+fn kubernetes(_globals: &Globals) -> Result<Box<dyn Namespace>, CliError> {
+    Err(fail(
+        "this kubectl-skupper was built without the kubernetes platform (cargo feature `kubernetes`); use \
+         --platform local, or a build with the feature",
+    ))
 }
 
 /// Upstream's one-name argument checks: `<what> name must not be empty` / `only one argument
@@ -408,6 +563,33 @@ pub fn one_name(
                 None
             }
         },
+    }
+}
+
+/// Checks `--wait` (`ready`, `configured`, `none`) with upstream's text.
+pub fn check_wait(value: &str, problems: &mut validate::Problems) -> Option<crate::platform::Until> {
+    match value {
+        "ready" => Some(crate::platform::Until::Ready),
+        "configured" => Some(crate::platform::Until::Configured),
+        "none" => None,
+        other => {
+            problems.push(format!(
+                "status is not valid: value {other} not allowed. It should be one of this options: [ready configured none]"
+            ));
+            None
+        }
+    }
+}
+
+/// Checks `--timeout` (a Go duration, at least 10 s, as upstream).
+pub fn check_timeout(value: &str, problems: &mut validate::Problems) -> Option<std::time::Duration> {
+    let d = validate::duration("timeout", value, problems)?;
+    match skupper_core::grant::validate_timeout(d) {
+        Ok(()) => Some(std::time::Duration::from_secs(d.as_secs().unsigned_abs())),
+        Err(e) => {
+            problems.push(e.to_string());
+            None
+        }
     }
 }
 

@@ -2,19 +2,21 @@
 //! costs, reachability, path cost and next hop) and where each listener's connections went and
 //! why. Also renders the per-listener routing for `listener status NAME`.
 //!
-//! Everything comes from the router status files the running site writes every second
-//! (`runtime/status/Router-status.yaml`, and `runtime/status-2/` for an HA site's second router).
+//! Everything comes from what the running site's routers report: on the local platform the status
+//! files a site process writes every second (`runtime/status/Router-status.yaml`, and
+//! `runtime/status-2/` for an HA site's second router), on Kubernetes the ConfigMap the
+//! controller keeps (`skupper-network-status`).
 
 use std::collections::BTreeMap;
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
-use skupper_core::resources::{GROUP_PRIMARY, GROUP_SECONDARY};
+use skupper_core::resources::GROUP_PRIMARY;
 
 use super::validate::Problems;
 use super::{CmdResult, Ctx, check_output};
 use crate::output::{self, TabWriter};
-use crate::platform::local::status::{self, ListenerRouting, RouterStatusFile};
+use crate::platform::status::{ListenerRouting, NetworkRecord, RouterReport};
 use crate::router::RouteReason;
 
 /// Long help of `network`.
@@ -82,31 +84,7 @@ struct NetworkStatus {
     site_id: String,
     ha: bool,
     running: bool,
-    routers: Vec<RouterView>,
-}
-
-/// One running router of the site with what it reports.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RouterView {
-    group: String,
-    pid: u32,
-    #[serde(flatten)]
-    status: RouterStatusFile,
-}
-
-/// The running routers of the site with their last status file, first router first.
-fn routers(ctx: &Ctx, ha: bool) -> Vec<RouterView> {
-    let groups: &[&str] = if ha { &[GROUP_PRIMARY, GROUP_SECONDARY] } else { &[GROUP_PRIMARY] };
-    groups
-        .iter()
-        .filter_map(|g| {
-            let home = ctx.home.for_group(g)?;
-            let pid = home.running_pid()?;
-            let status = status::router(&home, true)?;
-            Some(RouterView { group: g.to_string(), pid, status })
-        })
-        .collect()
+    routers: Vec<RouterReport>,
 }
 
 fn show(ctx: &Ctx, a: StatusArgs) -> CmdResult {
@@ -115,21 +93,24 @@ fn show(ctx: &Ctx, a: StatusArgs) -> CmdResult {
         problems.push("this command does not need any arguments");
     }
     check_output(a.output.as_deref(), &mut problems);
-    let res = ctx.home.load()?;
+    let res = ctx.ns.load()?;
     if res.site.is_none() {
         problems.push("there is no skupper site in this namespace");
     }
     problems.finish()?;
     let Some(site) = res.site else { return Err(super::fail("there is no skupper site in this namespace")) };
-    let running =
-        ctx.home.running_pid().is_some() || ctx.home.for_group(GROUP_SECONDARY).and_then(|h| h.running_pid()).is_some();
+    let routers = ctx.ns.routers();
+    let site_id = match ctx.ns.as_local() {
+        Some(home) => home.site_id()?,
+        None => site.metadata.uid.clone().unwrap_or_default(),
+    };
     let view = NetworkStatus {
         site: site.name().to_string(),
         namespace: ctx.namespace.clone(),
-        site_id: ctx.home.site_id()?,
+        site_id,
         ha: site.spec.ha,
-        running,
-        routers: routers(ctx, site.spec.ha),
+        running: !routers.is_empty() || ctx.ns.running(),
+        routers,
     };
     if let Some(format) = &a.output {
         let value = serde_json::to_value(&view).map_err(|e| super::fail(format!("cannot encode the status: {e}")))?;
@@ -138,7 +119,7 @@ fn show(ctx: &Ctx, a: StatusArgs) -> CmdResult {
     }
     if view.routers.is_empty() {
         output::line(format!("Site {:?} is not running: the network is unknown.", view.site))?;
-        output::note(format!("Start it with: {}", ctx.hint("system start")));
+        output::note(format!("Start it with: {}", ctx.start_hint()));
         return Ok(());
     }
     let mut text = String::new();
@@ -150,7 +131,7 @@ fn show(ctx: &Ctx, a: StatusArgs) -> CmdResult {
 }
 
 /// How a router is named to people: the site name, plus the group for a second router.
-fn label(net: &BTreeMap<&str, &status::NetworkRecord>, id: &str) -> String {
+fn label(net: &BTreeMap<&str, &NetworkRecord>, id: &str) -> String {
     match net.get(id) {
         Some(n) if n.group.is_empty() || n.group == GROUP_PRIMARY => n.name.clone(),
         Some(n) => format!("{}/{}", n.name, n.group),
@@ -160,25 +141,29 @@ fn label(net: &BTreeMap<&str, &status::NetworkRecord>, id: &str) -> String {
 
 fn render_router(
     view: &NetworkStatus,
-    r: &RouterView,
+    r: &RouterReport,
     links: &BTreeMap<String, skupper_core::resources::Link>,
 ) -> String {
     let st = &r.status;
-    let net: BTreeMap<&str, &status::NetworkRecord> = st.network.iter().map(|n| (n.id.as_str(), n)).collect();
+    let net: BTreeMap<&str, &NetworkRecord> = st.network.iter().map(|n| (n.id.as_str(), n)).collect();
     let mut out = String::new();
     let reachable = st.network.iter().filter(|n| n.reachable).count();
+    let by = match (&r.pid, &r.controller) {
+        (Some(pid), _) => format!("pid {pid}"),
+        (None, Some(c)) => format!("controller {c}"),
+        (None, None) => "not running".to_string(),
+    };
     out.push_str(&format!(
-        "Site {:?} (namespace {}), router {} (pid {}): {} routers in the network, {} reachable.\n\n",
+        "Site {:?} (namespace {}), router {} ({by}): {} routers in the network, {} reachable.\n\n",
         view.site,
         view.namespace,
         r.group,
-        r.pid,
         st.network.len(),
         reachable
     ));
     let mut tw = TabWriter::new(0, 8, 2);
     tw.line("SITE\tNAMESPACE\tREACHABLE\tPATH COST\tNEXT HOP\tLINKS (COST)\tCONNECTORS");
-    let mut nodes: Vec<&status::NetworkRecord> = st.network.iter().collect();
+    let mut nodes: Vec<&NetworkRecord> = st.network.iter().collect();
     // This router first, then by path cost, unreachable last.
     nodes.sort_by_key(|n| (n.cost.is_none(), n.cost, label(&net, &n.id)));
     for n in nodes {
@@ -245,7 +230,7 @@ fn render_router(
 
 /// `TARGET\tNEXT HOP\tCONNECTIONS\tOPEN NOW\tWHY` rows of one listener (and one for refused
 /// connections).
-fn routing_rows(net: &BTreeMap<&str, &status::NetworkRecord>, l: &ListenerRouting) -> Vec<String> {
+fn routing_rows(net: &BTreeMap<&str, &NetworkRecord>, l: &ListenerRouting) -> Vec<String> {
     let mut rows = Vec::new();
     for p in &l.paths {
         let open = l.open_by_next_hop.get(&p.next_hop).copied().unwrap_or(0);
@@ -276,7 +261,7 @@ fn reason_word(r: RouteReason) -> &'static str {
 }
 
 /// The last decision of a listener in one line: where, why, and every candidate's score.
-fn last_line(net: &BTreeMap<&str, &status::NetworkRecord>, l: &ListenerRouting) -> Option<String> {
+fn last_line(net: &BTreeMap<&str, &NetworkRecord>, l: &ListenerRouting) -> Option<String> {
     let d = l.last_decision.as_ref()?;
     let scores: Vec<String> = d
         .candidates
@@ -299,9 +284,9 @@ fn last_line(net: &BTreeMap<&str, &status::NetworkRecord>, l: &ListenerRouting) 
 /// last decision. `None` when no running router reports the listener.
 pub(super) fn listener_routing_text(ctx: &Ctx, ha: bool, name: &str) -> Option<String> {
     let mut out = String::new();
-    for r in routers(ctx, ha) {
+    for r in ctx.ns.routers() {
         let Some(l) = r.status.listeners.get(name) else { continue };
-        let net: BTreeMap<&str, &status::NetworkRecord> = r.status.network.iter().map(|n| (n.id.as_str(), n)).collect();
+        let net: BTreeMap<&str, &NetworkRecord> = r.status.network.iter().map(|n| (n.id.as_str(), n)).collect();
         if ha {
             out.push_str(&format!("Routing by router {} (since it started):\n", r.group));
         } else {
@@ -321,9 +306,9 @@ pub(super) fn listener_routing_text(ctx: &Ctx, ha: bool, name: &str) -> Option<S
 }
 
 /// The routing of listener `name` by router group, for `listener status NAME -o json|yaml`.
-pub(super) fn listener_routing_value(ctx: &Ctx, ha: bool, name: &str) -> Option<serde_json::Value> {
+pub(super) fn listener_routing_value(ctx: &Ctx, name: &str) -> Option<serde_json::Value> {
     let mut by_group = serde_json::Map::new();
-    for r in routers(ctx, ha) {
+    for r in ctx.ns.routers() {
         if let Some(l) = r.status.listeners.get(name)
             && let Ok(v) = serde_json::to_value(l)
         {

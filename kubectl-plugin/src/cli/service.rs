@@ -7,8 +7,8 @@ use skupper_core::resources::{Connector, ConnectorSpec, Listener, ListenerSpec, 
 use super::validate::{self, Problems};
 use super::{CmdResult, ConnectorCommand, Ctx, ListenerCommand, check_output, fail, one_name};
 use crate::output::{self, TabWriter};
-use crate::platform::local::config::DEFAULT_SERVICE_HOST;
-use crate::platform::local::{Changes, status};
+use crate::platform::Change;
+use crate::platform::config::DEFAULT_SERVICE_HOST;
 
 /// `listener create` / `connector create`.
 #[derive(Debug, Args)]
@@ -27,6 +27,12 @@ pub struct CreateArgs {
     /// The hostname or IP address to listen on (listener) or to connect to (connector); default 127.0.0.1
     #[arg(long, value_name = "HOST")]
     host: Option<String>,
+    /// raise an error if the operation does not complete in the given period of time (expressed in seconds).
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    timeout: String,
+    /// Wait for the given status before exiting (when a controller runs the site). Choices: ready, configured, none
+    #[arg(long, default_value = "configured", value_name = "STATUS")]
+    wait: String,
 }
 
 /// `listener status` / `connector status`.
@@ -92,7 +98,7 @@ pub(super) fn run_connector(ctx: &Ctx, cmd: ConnectorCommand) -> CmdResult {
 fn create(ctx: &Ctx, kind: Kind, a: CreateArgs) -> CmdResult {
     let w = kind.word();
     let mut problems = Problems::default();
-    let res = ctx.home.load()?;
+    let res = ctx.ns.load()?;
     let mut name = None;
     let mut port = None;
     match (&a.name, &a.port) {
@@ -140,10 +146,17 @@ fn create(ctx: &Ctx, kind: Kind, a: CreateArgs) -> CmdResult {
             ctx.hint("site create <name>")
         ));
     }
+    let timeout = super::check_timeout(&a.timeout, &mut problems);
+    let wait = super::check_wait(&a.wait, &mut problems);
     problems.finish()?;
-    let (Some(name), Some(port)) = (name, port) else { return Err(fail("invalid input")) };
+    let (Some(name), Some(port), Some(timeout)) = (name, port, timeout) else { return Err(fail("invalid input")) };
     let routing_key = a.routing_key.unwrap_or_else(|| name.clone());
-    let host = a.host.unwrap_or_else(|| DEFAULT_SERVICE_HOST.to_string());
+    // A listener's host is where it listens locally, and the Service in front of it on Kubernetes
+    // (upstream's default there: the listener's name).
+    let host = a.host.unwrap_or_else(|| match (kind, ctx.ns.as_local()) {
+        (Kind::Listener, None) => name.clone(),
+        _ => DEFAULT_SERVICE_HOST.to_string(),
+    });
     let r = match kind {
         Kind::Listener => Resource::Listener(Listener::new(
             name.clone(),
@@ -154,13 +167,16 @@ fn create(ctx: &Ctx, kind: Kind, a: CreateArgs) -> CmdResult {
             ConnectorSpec { routing_key, host, port, ..Default::default() },
         )),
     };
-    let mut changes = Changes::default();
-    changes.put_resource(&ctx.home, &r)?;
-    changes.commit()?;
+    ctx.ns.commit(vec![Change::Put(r)])?;
     let cap = if kind == Kind::Listener { "Listener" } else { "Connector" };
-    output::line(format!("{cap} {name:?} is configured."))?;
-    if ctx.home.running_pid().is_none() {
-        output::note(format!("The site is not running; start it with: {}", ctx.hint("system start")));
+    let word = if ctx.wait_for(kind.kind(), &name, wait, timeout)? {
+        wait.map(crate::platform::Until::word).unwrap_or("configured")
+    } else {
+        "configured"
+    };
+    output::line(format!("{cap} {name:?} is {word}."))?;
+    if !ctx.ns.running() {
+        output::note(format!("The site is not running; start it with: {}", ctx.start_hint()));
     }
     Ok(())
 }
@@ -171,7 +187,7 @@ type Row = (String, String, String, String, String, u16, bool, serde_json::Value
 fn show(ctx: &Ctx, kind: Kind, a: StatusArgs) -> CmdResult {
     let w = kind.word();
     let mut problems = Problems::default();
-    let res = ctx.home.load()?;
+    let res = ctx.ns.load()?;
     let name = one_name(w, a.name.as_deref(), &a.extra, None, &mut problems);
     if let Some(n) = &name
         && !res.contains(kind.kind(), n)
@@ -180,14 +196,14 @@ fn show(ctx: &Ctx, kind: Kind, a: StatusArgs) -> CmdResult {
     }
     check_output(a.output.as_deref(), &mut problems);
     problems.finish()?;
-    let running = ctx.home.running_pid().is_some();
+    let running = ctx.ns.running();
+    let observed = ctx.ns.observe(&res);
     let none_found = if kind == Kind::Listener { "No listeners found" } else { "No connectors found" };
     let rows: Vec<Row> = match kind {
-        Kind::Listener => res
+        Kind::Listener => observed
             .listeners
-            .values()
+            .into_values()
             .filter(|l| name.as_ref().is_none_or(|n| n == l.name()))
-            .map(|l| status::listener(&ctx.home, l, running))
             .map(|l| {
                 (
                     l.name().to_string(),
@@ -201,11 +217,10 @@ fn show(ctx: &Ctx, kind: Kind, a: StatusArgs) -> CmdResult {
                 )
             })
             .collect(),
-        Kind::Connector => res
+        Kind::Connector => observed
             .connectors
-            .values()
+            .into_values()
             .filter(|c| name.as_ref().is_none_or(|n| n == c.name()))
-            .map(|c| status::connector(&ctx.home, c, running))
             .map(|c| {
                 (
                     c.name().to_string(),
@@ -231,7 +246,7 @@ fn show(ctx: &Ctx, kind: Kind, a: StatusArgs) -> CmdResult {
             let mut v = r.7.clone();
             if kind == Kind::Listener
                 && running
-                && let Some(routing) = super::network::listener_routing_value(ctx, ha, &r.0)
+                && let Some(routing) = super::network::listener_routing_value(ctx, &r.0)
                 && let Some(status) = v.get_mut("status").and_then(|s| s.as_object_mut())
             {
                 status.insert("routing".into(), routing);
@@ -277,7 +292,7 @@ fn show(ctx: &Ctx, kind: Kind, a: StatusArgs) -> CmdResult {
         output::raw(text)?;
     }
     if !running {
-        output::note(format!("The site is not running. Start it with: {}", ctx.hint("system start")));
+        output::note(format!("The site is not running. Start it with: {}", ctx.start_hint()));
     }
     Ok(())
 }
@@ -285,7 +300,7 @@ fn show(ctx: &Ctx, kind: Kind, a: StatusArgs) -> CmdResult {
 fn delete(ctx: &Ctx, kind: Kind, a: DeleteArgs) -> CmdResult {
     let w = kind.word();
     let mut problems = Problems::default();
-    let res = ctx.home.load()?;
+    let res = ctx.ns.load()?;
     let missing = format!("{w} name must be specified");
     let name = one_name(w, a.name.as_deref(), &a.extra, Some(&missing), &mut problems);
     if let Some(n) = &name
@@ -295,9 +310,7 @@ fn delete(ctx: &Ctx, kind: Kind, a: DeleteArgs) -> CmdResult {
     }
     problems.finish()?;
     let Some(name) = name else { return Err(fail("invalid input")) };
-    let mut changes = Changes::default();
-    changes.delete(ctx.home.resource_path(kind.kind(), &name));
-    changes.commit()?;
+    ctx.ns.commit(vec![Change::Delete { kind: kind.kind(), name: name.clone() }])?;
     let cap = if kind == Kind::Listener { "Listener" } else { "Connector" };
     output::line(format!("{cap} {name:?} deleted"))?;
     Ok(())

@@ -1,12 +1,14 @@
 //! `site create | update | status | delete` on the local platform.
 
 use clap::Args;
-use skupper_core::resources::{Resource, Site, SiteSpec};
+use skupper_core::resources::{
+    AccessGrant, AccessToken, Connector, Link, Listener, Resource, RouterAccess, Site, SiteSpec,
+};
 
 use super::validate::{self, Problems};
 use super::{CmdResult, Ctx, SiteCommand, check_output, fail, one_name};
 use crate::output::{self, TabWriter};
-use crate::platform::local::{Changes, status};
+use crate::platform::Change;
 
 /// `site create`.
 #[derive(Debug, Args)]
@@ -29,6 +31,16 @@ pub struct CreateArgs {
     /// skupper-router-2), one Link per router for linking sites (needs --enable-link-access)
     #[arg(long)]
     enable_ha: bool,
+    /// How remote sites reach this one: default, route, loadbalancer, nodeport, local (needs
+    /// --enable-link-access; with no type: default)
+    #[arg(long, value_name = "TYPE")]
+    link_access_type: Option<String>,
+    /// raise an error if the operation does not complete in the given period of time (expressed in seconds).
+    #[arg(long, default_value = "3m", value_name = "DURATION")]
+    timeout: String,
+    /// Wait for the given status before exiting (when a controller runs the site). Choices: ready, configured, none
+    #[arg(long, default_value = "ready", value_name = "STATUS")]
+    wait: String,
 }
 
 /// `site update`.
@@ -52,6 +64,15 @@ pub struct UpdateArgs {
     /// not given; takes effect when the site restarts)
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     enable_ha: Option<bool>,
+    /// How remote sites reach this one: default, route, loadbalancer, nodeport, local
+    #[arg(long, value_name = "TYPE")]
+    link_access_type: Option<String>,
+    /// raise an error if the operation does not complete in the given period of time (expressed in seconds).
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    timeout: String,
+    /// Wait for the given status before exiting (when a controller runs the site). Choices: ready, configured, none
+    #[arg(long, default_value = "ready", value_name = "STATUS")]
+    wait: String,
 }
 
 /// `site status`.
@@ -75,6 +96,41 @@ pub struct DeleteArgs {
     /// delete all skupper resources associated with site in current namespace
     #[arg(long)]
     all: bool,
+}
+
+/// Link access types a Site can name.
+const LINK_ACCESS_TYPES: [&str; 5] = ["default", "route", "loadbalancer", "nodeport", "local"];
+
+fn check_link_access_type(t: Option<&str>, enabled: bool, problems: &mut Problems) {
+    let Some(t) = t else { return };
+    if !LINK_ACCESS_TYPES.contains(&t) {
+        problems.push(format!(
+            "link access type is not valid: value {t} not allowed. It should be one of this options: [{}]",
+            LINK_ACCESS_TYPES.join(" ")
+        ));
+    }
+    if !enabled {
+        problems.push(
+            "for the site to work with this type of linkAccess, the --enable-link-access option must be set to true",
+        );
+    }
+}
+
+/// Flags that belong to the site process on the local platform and to the controller on Kubernetes.
+fn check_platform_flags(ctx: &Ctx, bind: Option<&str>, endpoints: &[String], ha: bool, problems: &mut Problems) {
+    if ctx.ns.as_local().is_some() {
+        return;
+    }
+    if bind.is_some() || !endpoints.is_empty() {
+        problems.push(format!(
+            "--bind-host and --endpoint-host belong to the controller on the {} platform: {}",
+            ctx.ns.platform(),
+            ctx.hint("controller --bind-host <ip> --endpoint-host <host>")
+        ));
+    }
+    if ha {
+        problems.push(format!("--enable-ha is not supported on the {} platform yet", ctx.ns.platform()));
+    }
 }
 
 /// HA on this platform: the second router links to the first through link access.
@@ -105,7 +161,7 @@ fn check_hosts(bind: Option<&str>, endpoints: &[String], problems: &mut Problems
 
 fn create(ctx: &Ctx, a: CreateArgs) -> CmdResult {
     let mut problems = Problems::default();
-    let res = ctx.home.load()?;
+    let res = ctx.ns.load()?;
     if res.site.is_some() {
         problems.push("There is already a site created for this namespace");
     }
@@ -131,36 +187,48 @@ fn create(ctx: &Ctx, a: CreateArgs) -> CmdResult {
     if !a.enable_link_access && (a.bind_host.is_some() || !a.endpoint_host.is_empty()) {
         problems.push("--bind-host and --endpoint-host configure link access: add --enable-link-access");
     }
-    if a.enable_ha && !a.enable_link_access {
+    if a.enable_ha && !a.enable_link_access && ctx.ns.as_local().is_some() {
         problems.push(HA_NEEDS_LINK_ACCESS);
     }
+    check_link_access_type(a.link_access_type.as_deref(), a.enable_link_access, &mut problems);
+    check_platform_flags(ctx, a.bind_host.as_deref(), &a.endpoint_host, a.enable_ha, &mut problems);
+    let timeout = super::check_timeout(&a.timeout, &mut problems);
+    let wait = super::check_wait(&a.wait, &mut problems);
     problems.finish()?;
-    let Some(name) = name else { return Err(fail("site name must not be empty")) };
+    let (Some(name), Some(timeout)) = (name, timeout) else { return Err(fail("site name must not be empty")) };
 
-    let home = &ctx.home;
-    home.site_id()?;
-    home.site_ca(&name)?;
     let mut spec = SiteSpec::default();
     if a.enable_link_access {
-        spec.link_access = "default".into();
-        home.ensure_access(a.bind_host.as_deref(), &a.endpoint_host)?;
-        home.set_ha_access(a.enable_ha)?;
-        home.grant_ca()?;
+        spec.link_access = a.link_access_type.clone().unwrap_or_else(|| "default".into());
     }
     spec.ha = a.enable_ha;
+    if let Some(home) = ctx.ns.as_local() {
+        home.site_id()?;
+        home.site_ca(&name)?;
+        if a.enable_link_access {
+            home.ensure_access(a.bind_host.as_deref(), &a.endpoint_host)?;
+            home.set_ha_access(a.enable_ha)?;
+            home.grant_ca()?;
+        }
+    }
     let mut site = Site::new(name.clone(), spec);
     site.metadata.namespace = Some(ctx.namespace.clone());
-    let mut changes = Changes::default();
-    changes.put_resource(home, &Resource::Site(site))?;
-    changes.commit()?;
+    ctx.ns.commit(vec![Change::Put(Resource::Site(site))])?;
+    if ctx.wait_for(Site::KIND, &name, wait, timeout)? {
+        let word = wait.map(crate::platform::Until::word).unwrap_or("configured");
+        output::line(format!("Site {name:?} is {word}."))?;
+        return Ok(());
+    }
     output::line(format!("Site {name:?} is configured."))?;
-    output::note(format!("Start it with: {}", ctx.hint("system start")));
+    if !ctx.ns.running() {
+        output::note(format!("Start it with: {}", ctx.start_hint()));
+    }
     Ok(())
 }
 
 fn update(ctx: &Ctx, a: UpdateArgs) -> CmdResult {
     let mut problems = Problems::default();
-    let res = ctx.home.load()?;
+    let res = ctx.ns.load()?;
     let name = one_name("site", a.name.as_deref(), &a.extra, None, &mut problems);
     let site = match &res.site {
         None => {
@@ -181,31 +249,41 @@ fn update(ctx: &Ctx, a: UpdateArgs) -> CmdResult {
         problems.push("--bind-host and --endpoint-host configure link access: add --enable-link-access");
     }
     if a.enable_ha == Some(true) {
-        if !will_have_access {
+        if !will_have_access && ctx.ns.as_local().is_some() {
             problems.push(HA_NEEDS_LINK_ACCESS);
         }
         if site.as_ref().is_some_and(|s| s.spec.edge) {
             problems.push("Edge sites cannot have HA enabled");
         }
     }
+    check_link_access_type(a.link_access_type.as_deref(), will_have_access, &mut problems);
+    check_platform_flags(ctx, a.bind_host.as_deref(), &a.endpoint_host, a.enable_ha == Some(true), &mut problems);
+    let timeout = super::check_timeout(&a.timeout, &mut problems);
+    let wait = super::check_wait(&a.wait, &mut problems);
     problems.finish()?;
-    let Some(mut site) = site else { return Err(fail("there is no existing Skupper site resource to update")) };
+    let (Some(mut site), Some(timeout)) = (site, timeout) else {
+        return Err(fail("there is no existing Skupper site resource to update"));
+    };
 
     // Unlike upstream (which rebuilds the spec and drops `ha`, settings, ...), only what is
     // given changes (reference §10 item 4).
-    if a.enable_link_access && !site.spec.link_access_enabled() {
+    if let Some(t) = &a.link_access_type {
+        site.spec.link_access = t.clone();
+    } else if a.enable_link_access && !site.spec.link_access_enabled() {
         site.spec.link_access = "default".into();
     }
     let ha_changed = a.enable_ha.is_some_and(|ha| ha != site.spec.ha);
     if let Some(ha) = a.enable_ha {
         site.spec.ha = ha;
     }
-    if site.spec.link_access_enabled() {
-        let before = ctx.home.access()?;
-        let after = ctx.home.ensure_access(a.bind_host.as_deref(), &a.endpoint_host)?;
-        ctx.home.set_ha_access(site.spec.ha)?;
-        ctx.home.grant_ca()?;
-        if before.is_some_and(|b| b.bind_host != after.bind_host) && ctx.home.running_pid().is_some() {
+    if site.spec.link_access_enabled()
+        && let Some(home) = ctx.ns.as_local()
+    {
+        let before = home.access()?;
+        let after = home.ensure_access(a.bind_host.as_deref(), &a.endpoint_host)?;
+        home.set_ha_access(site.spec.ha)?;
+        home.grant_ca()?;
+        if before.is_some_and(|b| b.bind_host != after.bind_host) && ctx.ns.running() {
             output::note(format!(
                 "The new bind host takes effect when the site restarts: {} then {}",
                 ctx.hint("system stop"),
@@ -213,16 +291,15 @@ fn update(ctx: &Ctx, a: UpdateArgs) -> CmdResult {
             ));
         }
     }
-    if ha_changed && ctx.home.running_pid().is_some() {
+    if ha_changed && ctx.ns.running() {
         output::note(format!(
             "High availability changes when the site restarts: {} then {}",
             ctx.hint("system stop"),
             ctx.hint("system start")
         ));
     }
-    let mut changes = Changes::default();
-    changes.put_resource(&ctx.home, &Resource::Site(site.clone()))?;
-    changes.commit()?;
+    ctx.ns.commit(vec![Change::Put(Resource::Site(site.clone()))])?;
+    ctx.wait_for(Site::KIND, site.name(), wait, timeout)?;
     output::line(format!("Site {:?} is updated", site.name()))?;
     Ok(())
 }
@@ -234,13 +311,13 @@ fn show(ctx: &Ctx, a: StatusArgs) -> CmdResult {
     }
     check_output(a.output.as_deref(), &mut problems);
     problems.finish()?;
-    let res = ctx.home.load()?;
-    let Some(site) = &res.site else {
+    let res = ctx.ns.load()?;
+    if res.site.is_none() {
         output::line("There is no existing Skupper site resource")?;
         return Ok(());
-    };
-    let running = ctx.home.running_pid().is_some();
-    let observed = status::site(&ctx.home, site, running);
+    }
+    let running = ctx.ns.running();
+    let Some(observed) = ctx.ns.observe(&res).site else { return Err(fail("the site disappeared")) };
     if let Some(format) = &a.output {
         output::line(output::encode(format, &Resource::Site(observed).to_value())?)?;
     } else {
@@ -250,14 +327,14 @@ fn show(ctx: &Ctx, a: StatusArgs) -> CmdResult {
         output::raw(tw.render())?;
     }
     if !running {
-        output::note(format!("The site is not running. Start it with: {}", ctx.hint("system start")));
+        output::note(format!("The site is not running. Start it with: {}", ctx.start_hint()));
     }
     Ok(())
 }
 
 fn delete(ctx: &Ctx, a: DeleteArgs) -> CmdResult {
     let mut problems = Problems::default();
-    let res = ctx.home.load()?;
+    let res = ctx.ns.load()?;
     let name = one_name("site", a.name.as_deref(), &a.extra, None, &mut problems);
     match (&res.site, &name) {
         (None, _) => problems.push("there is no existing Skupper site resource to delete"),
@@ -265,18 +342,34 @@ fn delete(ctx: &Ctx, a: DeleteArgs) -> CmdResult {
         _ => {}
     }
     problems.finish()?;
-    let Some(site) = res.site else { return Err(fail("there is no existing Skupper site resource to delete")) };
-    if ctx.home.running_pid().is_some() {
-        super::system::stop_site(ctx, site.name())?;
+    let Some(site) = res.site.clone() else { return Err(fail("there is no existing Skupper site resource to delete")) };
+    if let Some(home) = ctx.ns.as_local() {
+        if home.running_pid().is_some() {
+            super::system::stop_site(ctx, site.name())?;
+        }
+        if a.all {
+            std::fs::remove_dir_all(&home.dir)
+                .map_err(|e| fail(format!("could not remove {}: {e}", home.dir.display())))?;
+            output::line(format!("Site {:?} is deleted", site.name()))?;
+            return Ok(());
+        }
     }
+    let mut changes = vec![Change::Delete { kind: Site::KIND, name: site.name().to_string() }];
     if a.all {
-        std::fs::remove_dir_all(&ctx.home.dir)
-            .map_err(|e| fail(format!("could not remove {}: {e}", ctx.home.dir.display())))?;
-    } else {
-        let mut changes = Changes::default();
-        changes.delete(ctx.home.resource_path(Site::KIND, site.name()));
-        changes.commit()?;
+        // Every Skupper resource of the namespace (on Kubernetes; locally the directory went above).
+        let kinds = [
+            (Link::KIND, res.links.keys().cloned().collect::<Vec<_>>()),
+            (Listener::KIND, res.listeners.keys().cloned().collect()),
+            (Connector::KIND, res.connectors.keys().cloned().collect()),
+            (AccessGrant::KIND, res.grants.keys().cloned().collect()),
+            (AccessToken::KIND, res.tokens.keys().cloned().collect()),
+            (RouterAccess::KIND, res.router_accesses.keys().cloned().collect()),
+        ];
+        for (kind, names) in kinds {
+            changes.extend(names.into_iter().map(|name| Change::Delete { kind, name }));
+        }
     }
+    ctx.ns.commit(changes)?;
     output::line(format!("Site {:?} is deleted", site.name()))?;
     Ok(())
 }

@@ -14,7 +14,9 @@ use skupper_core::resources::{GROUP_PRIMARY, GROUP_SECONDARY, Resource, Site};
 use super::validate::Problems;
 use super::{CmdResult, Ctx, SystemCommand, fail};
 use crate::output::{self, Progress};
-use crate::platform::local::{self, Changes, Home, Resources, RuntimeState, is_site_process};
+use crate::platform::local::{self, Home, LocalNamespace, RuntimeState, is_site_process};
+use crate::platform::resources::{Resources, parse_documents};
+use crate::platform::{Change, Namespace as _};
 
 /// `system start`.
 #[derive(Debug, Args)]
@@ -51,6 +53,8 @@ pub struct FileArgs {
 }
 
 pub(super) fn run(ctx: &Ctx, cmd: SystemCommand) -> CmdResult {
+    // `system` runs sites on this host: the local platform's alone (upstream's text elsewhere).
+    ctx.local()?;
     match cmd {
         SystemCommand::Start(a) => start(ctx, a),
         SystemCommand::Stop(a) => stop(ctx, a),
@@ -72,14 +76,15 @@ fn groups(site: &Site) -> &'static [&'static str] {
 }
 
 /// The process files of one router group of `ctx`'s site.
-fn home_of(ctx: &Ctx, group: &str) -> Home {
-    ctx.home.for_group(group).unwrap_or_else(|| ctx.home.clone())
+fn home_of(home: &Home, group: &str) -> Home {
+    home.for_group(group).unwrap_or_else(|| home.clone())
 }
 
 fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
     let mut problems = Problems::default();
     no_args(&a.extra, &mut problems);
-    let res = ctx.home.load()?;
+    let home = ctx.local()?;
+    let res = home.load()?;
     if res.site.is_none() {
         problems.push(format!(
             "there is no skupper site in namespace {}; create one first with {}",
@@ -107,7 +112,7 @@ fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
         None => groups(&site).to_vec(),
     };
     let running: Vec<(&str, u32)> =
-        wanted.iter().filter_map(|g| home_of(ctx, g).running_pid().map(|pid| (*g, pid))).collect();
+        wanted.iter().filter_map(|g| home_of(home, g).running_pid().map(|pid| (*g, pid))).collect();
     if running.len() == wanted.len()
         && let Some(&(group, pid)) = running.first()
     {
@@ -133,7 +138,7 @@ fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
             ));
         }
         let group = wanted.first().copied().unwrap_or(GROUP_PRIMARY);
-        return crate::runtime::run_foreground(home_of(ctx, group)).map_err(super::CliError::Failed);
+        return crate::runtime::run_foreground(home_of(home, group)).map_err(super::CliError::Failed);
     }
     let timeout = Duration::from_secs(timeout.map(|t| t.as_secs()).unwrap_or(60).max(1).unsigned_abs());
     for group in wanted {
@@ -148,7 +153,7 @@ fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
 /// Starts the router `group` of the site as a background process and waits until it reports
 /// that it runs.
 fn launch(ctx: &Ctx, site: &Site, group: &str, timeout: Duration) -> CmdResult {
-    let home = home_of(ctx, group);
+    let home = home_of(ctx.local()?, group);
     let first = group == GROUP_PRIMARY;
     let what =
         if first { format!("Site {:?}", site.name()) } else { format!("Router {group} of site {:?}", site.name()) };
@@ -240,14 +245,14 @@ fn log_tail(path: &Path, from: u64) -> String {
 /// Stops every running router of the site of `ctx` (the second router of an HA site first).
 pub(super) fn stop_site(ctx: &Ctx, site: &str) -> CmdResult {
     for group in [GROUP_SECONDARY, GROUP_PRIMARY] {
-        stop_router(&home_of(ctx, group), site)?;
+        stop_router(&home_of(ctx.local()?, group), site)?;
     }
     Ok(())
 }
 
 /// Whether any router of the site of `ctx` runs.
-fn any_running(ctx: &Ctx) -> bool {
-    [GROUP_PRIMARY, GROUP_SECONDARY].iter().any(|g| home_of(ctx, g).running_pid().is_some())
+fn any_running(home: &Home) -> bool {
+    [GROUP_PRIMARY, GROUP_SECONDARY].iter().any(|g| home_of(home, g).running_pid().is_some())
 }
 
 /// Stops one router process (SIGTERM, then waits for it to exit).
@@ -281,10 +286,11 @@ fn stop_router(home: &Home, site: &str) -> CmdResult {
 fn stop(ctx: &Ctx, a: NoArgs) -> CmdResult {
     let mut problems = Problems::default();
     no_args(&a.extra, &mut problems);
-    let res = ctx.home.load()?;
+    let home = ctx.local()?;
+    let res = home.load()?;
     problems.finish()?;
     let name = res.site.as_ref().map(|s| s.name().to_string()).unwrap_or_else(|| ctx.namespace.clone());
-    if !any_running(ctx) {
+    if !any_running(home) {
         output::line(format!("Site {name:?} is not running."))?;
         return Ok(());
     }
@@ -296,19 +302,20 @@ fn stop(ctx: &Ctx, a: NoArgs) -> CmdResult {
 fn status(ctx: &Ctx, a: NoArgs) -> CmdResult {
     let mut problems = Problems::default();
     no_args(&a.extra, &mut problems);
-    let res = ctx.home.load()?;
+    let home = ctx.local()?;
+    let res = home.load()?;
     problems.finish()?;
     let Some(site) = res.site else {
         output::line("There is no existing Skupper site resource")?;
         return Ok(());
     };
-    match ctx.home.running_pid() {
+    match home.running_pid() {
         None => {
             output::line(format!("Site {:?} is not running.", site.name()))?;
             output::note(format!("Start it with: {}", ctx.hint("system start")));
         }
         Some(pid) => {
-            let state = ctx.home.runtime_state().unwrap_or_default();
+            let state = home.runtime_state().unwrap_or_default();
             output::line(format!("Site {:?} is running (pid {pid}).", site.name()))?;
             output::line(format!("Router: {}", if state.router.is_empty() { "starting" } else { &state.router }))?;
             if !state.grant_server.is_empty() {
@@ -317,11 +324,11 @@ fn status(ctx: &Ctx, a: NoArgs) -> CmdResult {
             if !state.started_at.is_empty() {
                 output::line(format!("Started: {}", state.started_at))?;
             }
-            output::line(format!("Log: {}", ctx.home.log_path().display()))?;
+            output::line(format!("Log: {}", home.log_path().display()))?;
         }
     }
     if site.spec.ha {
-        let second = home_of(ctx, GROUP_SECONDARY);
+        let second = home_of(home, GROUP_SECONDARY);
         match second.running_pid() {
             Some(pid) => {
                 let state = second.runtime_state().unwrap_or_default();
@@ -378,13 +385,13 @@ fn apply(ctx: &Ctx, a: FileArgs, delete: bool) -> CmdResult {
     problems.finish()?;
     let Some(file) = a.filename else { return Err(fail("no file")) };
     let text = read_input(&file)?;
-    let docs =
-        local::parse_documents(&text).map_err(|e| fail(format!("Failed parsing the custom resources: {e:#}")))?;
+    let docs = parse_documents(&text).map_err(|e| fail(format!("Failed parsing the custom resources: {e:#}")))?;
     if docs.is_empty() {
         return Err(fail("Failed parsing the custom resources: no resource found in the input"));
     }
-    let res = ctx.home.load()?;
-    if delete { delete_resources(ctx, &res, docs) } else { apply_resources(ctx, &res, docs) }
+    let home = ctx.local()?;
+    let res = home.load()?;
+    if delete { delete_resources(ctx, &res, docs) } else { apply_resources(ctx, home, &res, docs) }
 }
 
 /// Everything that makes a resource unusable, checked before anything is written.
@@ -457,7 +464,7 @@ fn check_resource(ctx: &Ctx, res: &Resources, incoming: &[Resource], r: &Resourc
     }
 }
 
-fn apply_resources(ctx: &Ctx, res: &Resources, docs: Vec<Resource>) -> CmdResult {
+fn apply_resources(ctx: &Ctx, home: &Home, res: &Resources, docs: Vec<Resource>) -> CmdResult {
     let mut problems = Problems::default();
     for r in &docs {
         check_resource(ctx, res, &docs, r, &mut problems);
@@ -465,36 +472,40 @@ fn apply_resources(ctx: &Ctx, res: &Resources, docs: Vec<Resource>) -> CmdResult
     if !problems.is_empty() {
         return Err(fail(format!("{}\nNothing was applied.", problems.0.join("\n"))));
     }
-    let mut changes = Changes::default();
+    let mut changes = Vec::new();
     let mut added = Vec::new();
     let mut redeemed = Vec::new();
+    let ns = LocalNamespace::new(home.clone());
     for r in &docs {
         match r {
             // A token is redeemed now (its Secret and Links are what gets stored).
             Resource::AccessToken(t) => {
-                let timeout = skupper_core::duration::GoDuration::from_secs(60);
-                redeemed.push(super::token::redeem_into(ctx, res, t, timeout, &mut changes)?);
+                let (staged, links) = ns
+                    .redeem_staged(res, t, Duration::from_secs(60))
+                    .map_err(|e| super::token::redeem_error(ctx, t.name(), e))?;
+                changes.extend(staged);
+                redeemed.push(links);
                 added.push(format!("AccessToken {} redeemed", t.name()));
             }
             Resource::Site(s) => {
                 let mut s = s.clone();
                 if s.spec.link_access_enabled() {
-                    ctx.home.ensure_access(None, &[])?;
-                    ctx.home.grant_ca()?;
+                    home.ensure_access(None, &[])?;
+                    home.grant_ca()?;
                 }
-                ctx.home.site_id()?;
-                ctx.home.site_ca(s.name())?;
+                home.site_id()?;
+                home.site_ca(s.name())?;
                 s.status = Default::default();
-                changes.put_resource(&ctx.home, &Resource::Site(s))?;
+                changes.push(Change::Put(Resource::Site(s)));
                 added.push(format!("Site {} added", r.name()));
             }
             other => {
-                changes.put_resource(&ctx.home, other)?;
+                changes.push(Change::Put(other.clone()));
                 added.push(format!("{} {} added", other.kind(), other.name()));
             }
         }
     }
-    changes.commit()?;
+    ns.commit(changes)?;
     for line in added {
         output::line(line)?;
     }
@@ -506,17 +517,17 @@ fn apply_resources(ctx: &Ctx, res: &Resources, docs: Vec<Resource>) -> CmdResult
 }
 
 fn delete_resources(ctx: &Ctx, res: &Resources, docs: Vec<Resource>) -> CmdResult {
-    let mut changes = Changes::default();
+    let mut changes = Vec::new();
     let mut lines = Vec::new();
     for r in &docs {
         if res.contains(r.kind(), r.name()) {
-            changes.delete(ctx.home.resource_path(r.kind(), r.name()));
+            changes.push(Change::Delete { kind: r.kind(), name: r.name().to_string() });
             lines.push(format!("{} {} deleted", r.kind(), r.name()));
         } else {
             output::note(format!("{} {} does not exist in namespace {}", r.kind(), r.name(), ctx.namespace));
         }
     }
-    changes.commit()?;
+    ctx.ns.commit(changes)?;
     for l in lines {
         output::line(l)?;
     }

@@ -6,17 +6,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Args;
-use skupper_core::duration::GoDuration;
-use skupper_core::resources::{AccessToken, Resource};
+use skupper_core::resources::{AccessGrant, Link, Resource};
 
 use super::validate::{self, Problems};
-use super::{CmdResult, Ctx, TokenCommand, fail};
-use crate::grant::redeem::{RedeemError, Redeemed};
-use crate::grant::{self};
+use super::{CmdResult, Ctx, TokenCommand, check_timeout, fail};
+use crate::grant;
 use crate::output;
-use crate::platform::local::{Changes, Resources, write_atomic};
-use crate::platform::{now_unix, uuid_v4};
-use skupper_core::grant::RedeemFailure as Failure;
+use crate::platform::local::write_atomic;
+use crate::platform::resources::parse_documents;
+use crate::platform::{Change, TokenRedeemError, now_unix, uuid_v4};
 
 /// `token issue`.
 #[derive(Debug, Args)]
@@ -61,20 +59,9 @@ pub(super) fn run(ctx: &Ctx, cmd: TokenCommand) -> CmdResult {
     }
 }
 
-fn check_timeout(value: &str, problems: &mut Problems) -> Option<GoDuration> {
-    let d = validate::duration("timeout", value, problems)?;
-    match skupper_core::grant::validate_timeout(d) {
-        Ok(()) => Some(d),
-        Err(e) => {
-            problems.push(e.to_string());
-            None
-        }
-    }
-}
-
 fn issue(ctx: &Ctx, a: IssueArgs) -> CmdResult {
     let mut problems = Problems::default();
-    let res = ctx.home.load()?;
+    let res = ctx.ns.load()?;
     let mut file = None;
     if a.file.is_none() {
         problems.push("file name must be configured");
@@ -117,34 +104,22 @@ fn issue(ctx: &Ctx, a: IssueArgs) -> CmdResult {
     {
         problems.push(e.to_string());
     }
-    check_timeout(&a.timeout, &mut problems);
+    let timeout = check_timeout(&a.timeout, &mut problems);
     let cost = validate::cost(&a.cost, &mut problems);
     problems.finish()?;
     let (Some(file), Some(site), Some(window), Some(cost)) = (file, site, window, cost) else {
         return Err(fail("invalid input"));
     };
 
-    let home = &ctx.home;
-    let access = match home.access()? {
-        Some(a) => a,
-        None => home.ensure_access(None, &[])?,
-    };
-    let grant_ca = home.grant_ca()?;
     let name = format!("{}-{}", site.name(), uuid_v4()?);
-    let now = now_unix();
-    let mut g = grant::new_grant(&name, &uuid_v4()?, a.redemptions_allowed, window);
-    grant::process(&mut g, &access.grant_url_base(), &grant_ca.cert_pem, now)?;
-    let token = grant::token_for(&g, site.name(), cost, now);
+    let timeout = timeout.unwrap_or(Duration::from_secs(60));
+    let g = grant::new_grant(&name, &uuid_v4()?, a.redemptions_allowed, window);
+    let g = ctx.ns.issue_grant(&site, g, timeout)?;
+    let token = grant::token_for(&g, site.name(), cost, now_unix());
     let token_yaml = output::to_yaml(&Resource::AccessToken(token).to_value())?;
-
-    let mut changes = Changes::default();
-    changes.put_resource(home, &Resource::AccessGrant(g))?;
-    changes.commit()?;
     if let Err(e) = write_atomic(Path::new(&file), token_yaml.as_bytes(), 0o600) {
         // Nothing half-created: without its token file the grant is useless.
-        let mut undo = Changes::default();
-        undo.delete(home.resource_path("AccessGrant", &name));
-        let _ = undo.commit();
+        let _ = ctx.ns.commit(vec![Change::Delete { kind: AccessGrant::KIND, name: name.clone() }]);
         return Err(fail(format!("could not write to file {file}: {e:#}")));
     }
     let prog = &ctx.prog;
@@ -154,11 +129,11 @@ fn issue(ctx: &Ctx, a: IssueArgs) -> CmdResult {
          The token expires after {} use(s) or after {window}.\n",
         a.redemptions_allowed
     ))?;
-    if home.running_pid().is_none() {
+    if !ctx.ns.running() {
         output::note(format!(
             "Warning: site {:?} is not running; the token can only be redeemed while it runs. Start it with: {}",
             site.name(),
-            ctx.hint("system start")
+            ctx.start_hint()
         ));
     }
     Ok(())
@@ -187,7 +162,7 @@ fn probe_writable(file: &str) -> Result<(), String> {
 
 fn redeem_cmd(ctx: &Ctx, a: RedeemArgs) -> CmdResult {
     let mut problems = Problems::default();
-    let res = ctx.home.load()?;
+    let res = ctx.ns.load()?;
     let mut file = None;
     if a.file.is_none() {
         problems.push("token file name must be configured");
@@ -215,7 +190,7 @@ fn redeem_cmd(ctx: &Ctx, a: RedeemArgs) -> CmdResult {
     let (Some(file), Some(timeout)) = (file, timeout) else { return Err(fail("invalid input")) };
 
     let text = std::fs::read_to_string(&file).map_err(|e| fail(format!("unable to read token file - {e}")))?;
-    let token = match crate::platform::local::parse_documents(&text) {
+    let token = match parse_documents(&text) {
         Ok(docs) => match <[Resource; 1]>::try_from(docs) {
             Ok([Resource::AccessToken(t)]) => t,
             _ => return Err(fail(format!("{file} is not a token: expected one AccessToken (made by token issue)"))),
@@ -225,18 +200,38 @@ fn redeem_cmd(ctx: &Ctx, a: RedeemArgs) -> CmdResult {
     if token.name().is_empty() {
         return Err(fail("token name is required"));
     }
-    let mut changes = Changes::default();
-    let redeemed = redeem_into(ctx, &res, &token, timeout, &mut changes)?;
-    changes.commit()?;
+    let name = token.name();
+    let links = ctx.ns.redeem(&res, &token, timeout).map_err(|e| redeem_error(ctx, name, e))?;
     output::line(format!("Token {:?} has been redeemed", token.name()))?;
-    after_links_added(ctx, &redeemed);
+    after_links_added(ctx, &links);
     Ok(())
 }
 
+/// What the CLI says when a redemption fails: one clear sentence per cause, and what to do.
+pub(super) fn redeem_error(ctx: &Ctx, name: &str, e: TokenRedeemError) -> super::CliError {
+    match e {
+        TokenRedeemError::AlreadyRedeemed { what } => fail(format!(
+            "Token {name:?} was already redeemed here: {what} exists in namespace {}. \
+             To link again, delete it first ({}) or redeem a new token",
+            ctx.namespace,
+            ctx.hint(&format!("link delete {name}"))
+        )),
+        TokenRedeemError::NameTaken { what, name: taken } => fail(format!(
+            "Token {name:?} was redeemed, but {what} already exists in namespace {}; nothing was written. \
+             Delete it ({}) and redeem a new token",
+            ctx.namespace,
+            ctx.hint(&format!("link delete {taken}"))
+        )),
+        TokenRedeemError::Refused(e) => fail(grant::redeem_failure(&ctx.prog, name, &e)),
+        TokenRedeemError::Reported(msg) => fail(msg),
+        TokenRedeemError::Other(e) => super::CliError::Failed(e),
+    }
+}
+
 /// Tells what happens next with new links.
-pub(super) fn after_links_added(ctx: &Ctx, redeemed: &Redeemed) {
-    let names: Vec<&str> = redeemed.links.iter().map(|l| l.name()).collect();
-    if ctx.home.running_pid().is_some() {
+pub(super) fn after_links_added(ctx: &Ctx, links: &[Link]) {
+    let names: Vec<&str> = links.iter().map(|l| l.name()).collect();
+    if ctx.ns.running() {
         output::note(format!(
             "Link {} added; the running site connects it now. Check with: {}",
             names.join(", "),
@@ -246,100 +241,7 @@ pub(super) fn after_links_added(ctx: &Ctx, redeemed: &Redeemed) {
         output::note(format!(
             "Link {} added; it connects when the site runs. Start it with: {}",
             names.join(", "),
-            ctx.hint("system start")
+            ctx.start_hint()
         ));
-    }
-}
-
-/// Redeems `token` for this site and stages the Secret and Links (cost from `linkCost`) into
-/// `changes`; nothing is written here. Conflicting names are refused before contacting the
-/// issuing site, so a refused redemption never uses up the token.
-pub(super) fn redeem_into(
-    ctx: &Ctx,
-    res: &Resources,
-    token: &AccessToken,
-    timeout: GoDuration,
-    changes: &mut Changes,
-) -> Result<Redeemed, super::CliError> {
-    let name = token.name();
-    let conflict = |r: &Resources, n: &str| {
-        if r.links.contains_key(n) {
-            Some(format!("Link {n:?}"))
-        } else if r.secrets.contains_key(n) {
-            Some(format!("Secret {n:?}"))
-        } else {
-            None
-        }
-    };
-    if let Some(what) = conflict(res, name) {
-        return Err(fail(format!(
-            "Token {name:?} was already redeemed here: {what} exists in namespace {}. \
-             To link again, delete it first ({}) or redeem a new token",
-            ctx.namespace,
-            ctx.hint(&format!("link delete {name}"))
-        )));
-    }
-    let subject = ctx.home.site_id()?;
-    let secs = u64::try_from(timeout.as_secs()).unwrap_or(60).max(1);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(anyhow::Error::from)?;
-    let mut redeemed = rt
-        .block_on(grant::redeem::redeem(token, &subject, Duration::from_secs(secs)))
-        .map_err(|e| fail(redeem_failure(ctx, name, &e)))?;
-    if token.spec.link_cost > 0 {
-        for l in &mut redeemed.links {
-            l.spec.cost = token.spec.link_cost;
-        }
-    }
-    for n in std::iter::once(redeemed.secret.name()).chain(redeemed.links.iter().map(|l| l.name())) {
-        if n != name
-            && let Some(what) = conflict(res, n)
-        {
-            return Err(fail(format!(
-                "Token {name:?} was redeemed, but {what} already exists in namespace {}; nothing was written. \
-                 Delete it ({}) and redeem a new token",
-                ctx.namespace,
-                ctx.hint(&format!("link delete {n}"))
-            )));
-        }
-    }
-    changes.put_resource(&ctx.home, &Resource::Secret(redeemed.secret.clone()))?;
-    for l in &redeemed.links {
-        changes.put_resource(&ctx.home, &Resource::Link(l.clone()))?;
-    }
-    Ok(redeemed)
-}
-
-/// One clear sentence per cause, and what to do.
-fn redeem_failure(ctx: &Ctx, name: &str, e: &RedeemError) -> String {
-    let new_token = format!("Ask the issuing site for a new token ({} token issue <file> on that site)", ctx.prog);
-    match e {
-        RedeemError::Refused(Failure::Expired { at }) => {
-            let when = at.as_deref().map(|t| format!(" (at {t})")).unwrap_or_default();
-            format!("Token {name:?} has expired{when}: its grant's expiration window has passed.\n{new_token}.")
-        }
-        RedeemError::Refused(Failure::UsedUp { .. }) => format!(
-            "Token {name:?} is used up: it was already redeemed as many times as it allows.\n{new_token}; \
-             use --redemptions-allowed to allow more redemptions."
-        ),
-        RedeemError::Refused(Failure::UnknownGrant) => format!(
-            "The issuing site does not know token {name:?} (no such grant): the grant was deleted, the site \
-             was re-created, or (on upstream Skupper sites) the token expired.\n{new_token}."
-        ),
-        RedeemError::Refused(Failure::WrongCode) => format!(
-            "The issuing site refused the code of token {name:?}: the token file was altered or damaged.\n\
-             Redeem the original file, or {}.",
-            new_token.replacen("Ask", "ask", 1)
-        ),
-        RedeemError::Refused(other) => format!("Token {name:?} could not be redeemed: {other}."),
-        RedeemError::Unreachable { .. } | RedeemError::Timeout { .. } => format!(
-            "Token {name:?} could not be redeemed: {e}.\nCheck that the issuing site is running ({} system start \
-             on that site) and reachable from this host, then redeem again.",
-            ctx.prog
-        ),
-        RedeemError::Tls { .. } => format!(
-            "Token {name:?} could not be redeemed: {e}.\nThe token's CA does not belong to the site at the \
-             token's URL (a token from another site, or the site was re-created). {new_token}."
-        ),
-        other => format!("Token {name:?} could not be redeemed: {other}.\n{new_token}."),
     }
 }

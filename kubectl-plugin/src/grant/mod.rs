@@ -1,5 +1,5 @@
-//! Access grants on the local platform: issuing a grant and its token, the HTTPS grant server
-//! that exchanges a token's code for link credentials, and the client that redeems a token.
+//! Access grants on every platform: issuing a grant and its token, the HTTPS grant server that
+//! exchanges a token's code for link credentials, and the client that redeems a token.
 //!
 //! The protocol is upstream's (reference §2.2): `POST /<grant uid>`, body = code, headers
 //! `name` and `subject`; 200 answers a YAML stream `---` Secret `---` Link... Unlike upstream,
@@ -15,9 +15,12 @@ use anyhow::Context as _;
 use rustls::crypto::CryptoProvider;
 use skupper_core::duration::GoDuration;
 use skupper_core::grant as rules;
+use skupper_core::grant::RedeemFailure as Failure;
 use skupper_core::resources::{
     AccessGrant, AccessGrantSpec, AccessToken, AccessTokenSpec, Condition, Endpoint, Link, condition,
 };
+
+use self::redeem::RedeemError;
 
 /// The TLS implementation used by the grant server and client (rustls with ring).
 pub fn crypto() -> Arc<CryptoProvider> {
@@ -112,6 +115,42 @@ pub fn links_for_grant(name: &str, endpoints: &[Endpoint]) -> Vec<Link> {
 /// Links for `link generate`: one per endpoint group, named `link-<site>-<group>`.
 pub fn generate_links(site: &str, endpoints: &[Endpoint], tls_credentials: &str, cost: i64) -> Vec<Link> {
     skupper_core::link::generate_links(site, endpoints, tls_credentials, cost)
+}
+
+/// What went wrong with a redemption, in one clear sentence per cause and what to do next: the
+/// CLI prints it, a controller puts it into the AccessToken's status. `prog` is how users invoke
+/// this program (`kubectl skupper`).
+pub fn redeem_failure(prog: &str, name: &str, e: &RedeemError) -> String {
+    let new_token = format!("Ask the issuing site for a new token ({prog} token issue <file> on that site)");
+    match e {
+        RedeemError::Refused(Failure::Expired { at }) => {
+            let when = at.as_deref().map(|t| format!(" (at {t})")).unwrap_or_default();
+            format!("Token {name:?} has expired{when}: its grant's expiration window has passed.\n{new_token}.")
+        }
+        RedeemError::Refused(Failure::UsedUp { .. }) => format!(
+            "Token {name:?} is used up: it was already redeemed as many times as it allows.\n{new_token}; \
+             use --redemptions-allowed to allow more redemptions."
+        ),
+        RedeemError::Refused(Failure::UnknownGrant) => format!(
+            "The issuing site does not know token {name:?} (no such grant): the grant was deleted, the site \
+             was re-created, or (on upstream Skupper sites) the token expired.\n{new_token}."
+        ),
+        RedeemError::Refused(Failure::WrongCode) => format!(
+            "The issuing site refused the code of token {name:?}: the token file was altered or damaged.\n\
+             Redeem the original file, or {}.",
+            new_token.replacen("Ask", "ask", 1)
+        ),
+        RedeemError::Refused(other) => format!("Token {name:?} could not be redeemed: {other}."),
+        RedeemError::Unreachable { .. } | RedeemError::Timeout { .. } => format!(
+            "Token {name:?} could not be redeemed: {e}.\nCheck that the issuing site is running ({prog} system start \
+             on that site) and reachable from this host, then redeem again."
+        ),
+        RedeemError::Tls { .. } => format!(
+            "Token {name:?} could not be redeemed: {e}.\nThe token's CA does not belong to the site at the \
+             token's URL (a token from another site, or the site was re-created). {new_token}."
+        ),
+        other => format!("Token {name:?} could not be redeemed: {other}.\n{new_token}."),
+    }
 }
 
 /// Reads PEM certificates.

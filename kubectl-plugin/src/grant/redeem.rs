@@ -77,6 +77,20 @@ pub enum RedeemError {
     BadResponse(String),
 }
 
+impl RedeemError {
+    /// Whether trying again later may succeed: the issuing site was unreachable, slow, or
+    /// answered with a temporary or server-side failure. Expired, used-up, unknown or refused
+    /// tokens, and tokens that cannot be used at all, are final.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            RedeemError::Unreachable { .. }
+                | RedeemError::Timeout { .. }
+                | RedeemError::Refused(RedeemFailure::Unavailable { .. } | RedeemFailure::ServerError { .. })
+        )
+    }
+}
+
 /// Redeems `token` with `subject` (CN of the issued certificate) within `timeout`.
 pub async fn redeem(token: &AccessToken, subject: &str, timeout: Duration) -> Result<Redeemed, RedeemError> {
     let url = token.spec.url.trim();
@@ -149,7 +163,8 @@ pub async fn redeem(token: &AccessToken, subject: &str, timeout: Duration) -> Re
 
 /// Decodes a 200 answer: a Secret, then Links.
 pub fn decode(body: &str) -> Result<Redeemed, RedeemError> {
-    let docs = crate::platform::local::parse_documents(body).map_err(|e| RedeemError::BadResponse(format!("{e:#}")))?;
+    let docs =
+        crate::platform::resources::parse_documents(body).map_err(|e| RedeemError::BadResponse(format!("{e:#}")))?;
     let mut docs = docs.into_iter();
     let Some(Resource::Secret(secret)) = docs.next() else {
         return Err(RedeemError::BadResponse("the first document is not a Secret".into()));
@@ -196,6 +211,7 @@ mod tests {
     use crate::certs;
     use crate::grant::server::{GrantContext, GrantServer};
     use crate::platform::local::Home;
+    use crate::platform::local::grants::LocalGrantStore;
     use skupper_core::resources::AccessTokenSpec;
 
     fn token(url: &str, ca: &str) -> AccessToken {
@@ -229,7 +245,7 @@ mod tests {
         let cert = certs::issue_server(&server_ca, "g", &["127.0.0.1".into()], certs::DEFAULT_VALIDITY).expect("cert");
         let dir = std::env::temp_dir().join(format!("ks-redeem-{}", crate::platform::uuid_v4().expect("uuid")));
         let home = Home::at(dir.clone(), "x");
-        let ctx = Arc::new(GrantContext::new(home, crate::platform::now_unix));
+        let ctx = Arc::new(GrantContext::new(LocalGrantStore::new(home), crate::platform::now_unix));
         let server = GrantServer::start(ctx, "127.0.0.1", 0, &cert).await.expect("start");
         let url = format!("https://127.0.0.1:{}/nope", server.addr.port());
         let err = redeem(&token(&url, &other_ca.cert_pem), "s", Duration::from_secs(10)).await.expect_err("tls");

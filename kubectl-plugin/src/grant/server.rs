@@ -1,11 +1,13 @@
-//! The HTTPS grant server of a local site (reference §2.2, with [`super::rules`]): one
-//! `POST /<grant uid>` per redemption, handled one at a time; grants are read from the site's
-//! files on every request and the redemption count is written back atomically only after the
-//! client certificate, Secret and Links were produced.
+//! The HTTPS grant server (reference §2.2, with [`skupper_core::grant`]): one `POST /<grant uid>`
+//! per redemption, handled one at a time per server. Grants come from a [`GrantStore`] (the local
+//! site's files; the API server on Kubernetes), read afresh for every request; the redemption
+//! count is recorded only after the client certificate, Secret and Links were produced, and only
+//! if the grant did not change meanwhile (a conflict restarts the redemption from the read).
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -13,32 +15,79 @@ use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use skupper_core::resources::{AccessGrant, Resource, SECRET_TYPE_TLS, Secret};
+use skupper_core::resources::{AccessGrant, Endpoint, Resource, SECRET_TYPE_TLS, Secret, Site};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::certs::{self, Issued};
-use crate::platform::local::{Home, write_atomic};
 use skupper_core::grant::{GrantState, Refusal};
 
 /// Largest request body accepted (a code is 24 characters).
 pub const MAX_BODY: usize = 4096;
 
-/// What the handler needs: the site's files and a clock.
-pub struct GrantContext {
-    /// The site directory (grants, site, CA, endpoints).
-    pub home: Home,
-    /// Current time, Unix seconds.
-    pub now: fn() -> i64,
-    lock: Mutex<()>,
+/// How often a redemption is retried when its grant changed while it was being redeemed.
+const CONFLICT_RETRIES: usize = 5;
+
+/// A grant as the store holds it, with the version its record must match.
+#[derive(Debug, Clone)]
+pub struct StoredGrant {
+    /// The grant (processed: url, code, expiry in its status).
+    pub grant: AccessGrant,
+    /// The store's version of it (a resourceVersion; a file's content), checked by `record`.
+    pub version: String,
 }
 
-impl GrantContext {
-    /// A context over `home`.
-    pub fn new(home: Home, now: fn() -> i64) -> Self {
-        Self { home, now, lock: Mutex::new(()) }
+/// What a redemption hands out besides the grant: the site, where it accepts links and the CA
+/// that signs the client certificate. Missing parts become upstream's 500 answers.
+#[derive(Debug, Clone, Default)]
+pub struct GrantSite {
+    /// The active Site, if any.
+    pub site: Option<Site>,
+    /// Its endpoints (empty without link access).
+    pub endpoints: Vec<Endpoint>,
+    /// Its CA, if it could be read.
+    pub ca: Option<Issued>,
+}
+
+/// Why a store could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The grant changed since it was read (another redemption, an edit): read it again.
+    #[error("the grant changed while it was being redeemed")]
+    Conflict,
+    /// Anything else: the redemption fails with 503 and is not counted.
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+/// Where the grant server reads grants and records redemptions.
+pub trait GrantStore: Send + Sync + 'static {
+    /// Namespace of the site, for messages.
+    fn namespace(&self) -> &str;
+    /// The grant whose `metadata.uid` is `uid`, as stored now.
+    fn grant(&self, uid: &str) -> impl Future<Output = Result<Option<StoredGrant>, StoreError>> + Send;
+    /// The site that answers redemptions.
+    fn site(&self) -> impl Future<Output = Result<GrantSite, StoreError>> + Send;
+    /// Records `redemptions` as the grant's count, unless the grant changed since `grant` was
+    /// read (then [`StoreError::Conflict`]).
+    fn record(&self, grant: &StoredGrant, redemptions: i64) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// What the handler needs: the store, a clock, and the lock that serialises redemptions.
+pub struct GrantContext<S> {
+    /// Grants and the site.
+    pub store: S,
+    /// Current time, Unix seconds.
+    pub now: fn() -> i64,
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl<S: GrantStore> GrantContext<S> {
+    /// A context over `store`.
+    pub fn new(store: S, now: fn() -> i64) -> Self {
+        Self { store, now, lock: tokio::sync::Mutex::new(()) }
     }
 }
 
@@ -52,7 +101,12 @@ pub struct GrantServer {
 
 impl GrantServer {
     /// Binds `host:port` and serves with the server certificate `cert`.
-    pub async fn start(ctx: Arc<GrantContext>, host: &str, port: u16, cert: &Issued) -> anyhow::Result<Self> {
+    pub async fn start<S: GrantStore>(
+        ctx: Arc<GrantContext<S>>,
+        host: &str,
+        port: u16,
+        cert: &Issued,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind((host, port)).await.with_context(|| {
             format!(
                 "the grant server cannot listen on {host}:{port}; free the port or re-create the site's link access \
@@ -88,10 +142,10 @@ pub fn server_tls(cert: &Issued) -> anyhow::Result<rustls::ServerConfig> {
 }
 
 /// Accepts connections until `shutdown` turns true.
-pub async fn serve(
+pub async fn serve<S: GrantStore>(
     listener: TcpListener,
     acceptor: TlsAcceptor,
-    ctx: Arc<GrantContext>,
+    ctx: Arc<GrantContext<S>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -142,7 +196,7 @@ fn header(req: &Request<Incoming>, name: &str) -> Option<String> {
 }
 
 /// Answers one request.
-pub async fn handle(ctx: Arc<GrantContext>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+pub async fn handle<S: GrantStore>(ctx: Arc<GrantContext<S>>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     if req.method() != Method::POST {
         return text(405, "Only POST is supported");
     }
@@ -155,42 +209,60 @@ pub async fn handle(ctx: Arc<GrantContext>, req: Request<Incoming>) -> Response<
         Err(_) => return text(400, "Request body not valid"),
     };
     let Ok(code) = String::from_utf8(body.to_vec()) else { return text(400, "Request body not valid") };
-    let result = tokio::task::spawn_blocking(move || redeem(&ctx, &key, &code, name, subject)).await;
-    match result {
-        Ok((200, body)) => {
+    match redeem(&ctx, &key, &code, name, subject).await {
+        (200, body) => {
             let mut r = Response::new(Full::new(Bytes::from(body)));
             r.headers_mut()
                 .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/yaml"));
             r
         }
-        Ok((status, body)) => text(status, &body),
-        Err(_) => text(503, "Internal error"),
+        (status, body) => text(status, &body),
     }
 }
 
 fn yaml(r: Resource) -> anyhow::Result<String> {
-    crate::output::to_yaml(&r.to_value())
+    crate::platform::resources::resource_yaml(&r)
 }
 
-/// The redemption itself (blocking: files and key generation), serialised by the context lock.
-fn redeem(ctx: &GrantContext, key: &str, code: &str, name: Option<String>, subject: Option<String>) -> (u16, String) {
-    let _guard = ctx.lock.lock().unwrap_or_else(|p| p.into_inner());
-    let home = &ctx.home;
+/// The redemption itself, serialised by the context lock: read, check, issue, record; a conflict
+/// on record starts again from the read.
+async fn redeem<S: GrantStore>(
+    ctx: &GrantContext<S>,
+    key: &str,
+    code: &str,
+    name: Option<String>,
+    subject: Option<String>,
+) -> (u16, String) {
+    let _guard = ctx.lock.lock().await;
+    for _ in 0..CONFLICT_RETRIES {
+        match attempt(ctx, key, code, name.clone(), subject.clone()).await {
+            Err(StoreError::Conflict) => continue,
+            Err(StoreError::Failed(e)) => {
+                eprintln!("grant server: {e:#}");
+                return (503, "Internal error".into());
+            }
+            Ok(answer) => return answer,
+        }
+    }
+    eprintln!("grant server: grant {key:?} kept changing during its redemption; giving up");
+    (503, "Internal error".into())
+}
+
+async fn attempt<S: GrantStore>(
+    ctx: &GrantContext<S>,
+    key: &str,
+    code: &str,
+    name: Option<String>,
+    subject: Option<String>,
+) -> Result<(u16, String), StoreError> {
     let now = (ctx.now)();
     let refuse = |r: Refusal| {
         eprintln!("grant server: refused a redemption of {key:?}: {r}");
-        (r.http_status(), r.body())
+        Ok((r.http_status(), r.body()))
     };
-    let res = match home.load_lenient() {
-        Ok((res, _)) => res,
-        Err(e) => {
-            eprintln!("grant server: cannot read the site's resources: {e:#}");
-            return (503, "Internal error".into());
-        }
-    };
-    let Some(grant) = res.grants.values().find(|g| !key.is_empty() && g.metadata.uid.as_deref() == Some(key)) else {
-        return refuse(Refusal::Unknown);
-    };
+    let found = if key.is_empty() { None } else { ctx.store.grant(key).await? };
+    let Some(stored) = found else { return refuse(Refusal::Unknown) };
+    let grant = &stored.grant;
     let mut state = match GrantState::from_grant(grant) {
         Ok(s) => s,
         Err(r) => return refuse(r),
@@ -198,32 +270,31 @@ fn redeem(ctx: &GrantContext, key: &str, code: &str, name: Option<String>, subje
     if let Err(r) = state.check(code.trim(), now) {
         return refuse(r);
     }
-    let Some(site) = &res.site else { return (500, format!("Site not yet defined for {}", home.namespace)) };
-    if site.spec.edge {
-        return (500, "Edge sites cannot accept incoming links from remote sites".into());
-    }
-    let endpoints = match home.access() {
-        Ok(Some(a)) if site.spec.link_access_enabled() => a.endpoints(),
-        _ => Vec::new(),
+    let site = ctx.store.site().await?;
+    let Some(site_resource) = &site.site else {
+        return Ok((500, format!("Site not yet defined for {}", ctx.store.namespace())));
     };
-    if endpoints.is_empty() {
-        return (500, "No valid endpoints found for site".into());
+    if site_resource.spec.edge {
+        return Ok((500, "Edge sites cannot accept incoming links from remote sites".into()));
+    }
+    if site.endpoints.is_empty() {
+        return Ok((500, "No valid endpoints found for site".into()));
     }
     let name = name.unwrap_or_else(|| grant.name().to_string());
-    if let Err(e) = crate::cli::validate::resource_name(&name) {
-        return (400, format!("name header is not a valid resource name: {e}"));
+    if let Err(e) = skupper_core::names::validate_resource_name(&name) {
+        return Ok((400, format!("name header is not a valid resource name: {e}")));
     }
     let subject = subject.unwrap_or_else(|| name.clone());
     // The subject becomes the certificate's CN (X.509 allows at most 64 characters).
     if subject.chars().count() > 64 || subject.chars().any(char::is_control) {
-        return (400, "subject header must be at most 64 printable characters".into());
+        return Ok((400, "subject header must be at most 64 printable characters".into()));
     }
-    let Ok(ca) = home.site_ca(site.name()) else {
-        return (500, "Could not get issuer for requested certificate".into());
+    let Some(ca) = &site.ca else {
+        return Ok((500, "Could not get issuer for requested certificate".into()));
     };
-    let client = match certs::issue_client(&ca, &subject, certs::DEFAULT_VALIDITY) {
+    let client = match certs::issue_client(ca, &subject, certs::DEFAULT_VALIDITY) {
         Ok(c) => c,
-        Err(e) => return (500, format!("Could not issue the link certificate: {e:#}")),
+        Err(e) => return Ok((500, format!("Could not issue the link certificate: {e:#}"))),
     };
     let secret = Secret::with_data(
         name.clone(),
@@ -236,33 +307,31 @@ fn redeem(ctx: &GrantContext, key: &str, code: &str, name: Option<String>, subje
     );
     let mut body = String::new();
     let docs = std::iter::once(Resource::Secret(secret))
-        .chain(super::links_for_grant(&name, &endpoints).into_iter().map(Resource::Link));
+        .chain(super::links_for_grant(&name, &site.endpoints).into_iter().map(Resource::Link));
     for doc in docs {
         match yaml(doc) {
             Ok(y) => {
                 body.push_str("---\n");
                 body.push_str(&y);
             }
-            Err(e) => return (500, format!("Could not encode the response: {e:#}")),
+            Err(e) => return Ok((500, format!("Could not encode the response: {e:#}"))),
         }
     }
     // Count the redemption only now that the credential exists (upstream counts first).
     state.commit();
-    let mut updated: AccessGrant = grant.clone();
-    updated.status.redemptions = state.redemptions;
-    let written = yaml(Resource::AccessGrant(updated.clone()))
-        .and_then(|y| write_atomic(&home.resource_path(AccessGrant::KIND, grant.name()), y.as_bytes(), 0o600));
-    if let Err(e) = written {
-        eprintln!("grant server: cannot record the redemption of {}: {e:#}", grant.name());
-        return (503, "Internal error".into());
-    }
+    ctx.store.record(&stored, state.redemptions).await.map_err(|e| match e {
+        StoreError::Conflict => StoreError::Conflict,
+        StoreError::Failed(e) => {
+            StoreError::Failed(e.context(format!("cannot record the redemption of grant {}", grant.name())))
+        }
+    })?;
     eprintln!(
         "grant server: grant {} redeemed by {subject:?} as {name:?} ({}/{})",
         grant.name(),
         state.redemptions,
         state.redemptions_allowed
     );
-    (200, body)
+    Ok((200, body))
 }
 
 #[cfg(test)]
@@ -271,8 +340,10 @@ mod tests {
 
     use skupper_core::resources::{Site, SiteSpec};
 
+    use super::redeem as serve_redemption;
     use super::*;
     use crate::grant::redeem::{RedeemError, redeem};
+    use crate::platform::local::grants::LocalGrantStore;
     use crate::platform::local::{Changes, Home};
 
     struct Fixture {
@@ -305,7 +376,7 @@ mod tests {
             crate::grant::new_grant("west-g", "uid-1", redemptions, skupper_core::duration::GoDuration::from_secs(600));
         crate::grant::process(&mut grant, &access.grant_url_base(), &grant_ca.cert_pem, now).expect("process");
         let cert = certs::issue_server(&grant_ca, "g", &["127.0.0.1".into()], certs::DEFAULT_VALIDITY).expect("cert");
-        let ctx = Arc::new(GrantContext::new(home.clone(), crate::platform::now_unix));
+        let ctx = Arc::new(GrantContext::new(LocalGrantStore::new(home.clone()), crate::platform::now_unix));
         let server = GrantServer::start(ctx, "127.0.0.1", 0, &cert).await.expect("start");
         grant.status.url = format!("https://127.0.0.1:{}/uid-1", server.addr.port());
         let mut c = Changes::default();
@@ -389,5 +460,107 @@ mod tests {
         std::fs::create_dir(&path).expect("dir in the way");
         let (status, body) = raw(&f, "POST", f.grant.status.code.clone().into_bytes()).await;
         assert_eq!((status, body.as_str()), (503, "Internal error\n"));
+    }
+
+    /// A grant store in memory whose every write bumps a version, like the API server's
+    /// resourceVersion; `stale_records` writes are answered with a conflict first, as when
+    /// someone else changed the grant.
+    struct MemStore {
+        grant: std::sync::Mutex<(AccessGrant, u64)>,
+        site: GrantSite,
+        stale_records: std::sync::atomic::AtomicUsize,
+    }
+
+    impl GrantStore for MemStore {
+        fn namespace(&self) -> &str {
+            "mem"
+        }
+        async fn grant(&self, uid: &str) -> Result<Option<StoredGrant>, StoreError> {
+            tokio::task::yield_now().await;
+            let (g, v) = self.grant.lock().expect("lock").clone();
+            Ok((g.metadata.uid.as_deref() == Some(uid)).then(|| StoredGrant { grant: g, version: v.to_string() }))
+        }
+        async fn site(&self) -> Result<GrantSite, StoreError> {
+            tokio::task::yield_now().await;
+            Ok(self.site.clone())
+        }
+        async fn record(&self, stored: &StoredGrant, redemptions: i64) -> Result<(), StoreError> {
+            tokio::task::yield_now().await;
+            let mut cur = self.grant.lock().expect("lock");
+            let stale = self
+                .stale_records
+                .fetch_update(std::sync::atomic::Ordering::SeqCst, std::sync::atomic::Ordering::SeqCst, |n| {
+                    n.checked_sub(1)
+                })
+                .is_ok();
+            if stale {
+                cur.1 += 1; // someone else wrote the grant meanwhile
+            }
+            if cur.1.to_string() != stored.version {
+                return Err(StoreError::Conflict);
+            }
+            cur.0.status.redemptions = redemptions;
+            cur.1 += 1;
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_redemptions_of_a_three_use_grant_through_two_servers_count_exactly_three() {
+        let ca = certs::new_ca("west site CA", certs::DEFAULT_VALIDITY).expect("ca");
+        let site = Site::new("west", SiteSpec { link_access: "default".into(), ..Default::default() });
+        let endpoint = skupper_core::resources::Endpoint {
+            name: "inter-router".into(),
+            host: "127.0.0.1".into(),
+            port: "55671".into(),
+            group: "skupper-router".into(),
+        };
+        let mut grant =
+            crate::grant::new_grant("west-g", "uid-1", 3, skupper_core::duration::GoDuration::from_secs(600));
+        crate::grant::process(&mut grant, "https://127.0.0.1:9090", "CA", crate::platform::now_unix())
+            .expect("process");
+        let code = grant.status.code.clone();
+        let store = Arc::new(MemStore {
+            grant: std::sync::Mutex::new((grant, 1)),
+            site: GrantSite { site: Some(site), endpoints: vec![endpoint], ca: Some(ca) },
+            stale_records: std::sync::atomic::AtomicUsize::new(2),
+        });
+        // Two servers over one store (a stray second controller): each serialises its own
+        // redemptions, only the store's versions keep them apart.
+        struct Shared(Arc<MemStore>);
+        impl GrantStore for Shared {
+            fn namespace(&self) -> &str {
+                self.0.namespace()
+            }
+            fn grant(&self, uid: &str) -> impl Future<Output = Result<Option<StoredGrant>, StoreError>> + Send {
+                self.0.grant(uid)
+            }
+            fn site(&self) -> impl Future<Output = Result<GrantSite, StoreError>> + Send {
+                self.0.site()
+            }
+            fn record(&self, g: &StoredGrant, n: i64) -> impl Future<Output = Result<(), StoreError>> + Send {
+                self.0.record(g, n)
+            }
+        }
+        let servers = [
+            Arc::new(GrantContext::new(Shared(store.clone()), crate::platform::now_unix)),
+            Arc::new(GrantContext::new(Shared(store.clone()), crate::platform::now_unix)),
+        ];
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let ctx = servers[i % 2].clone();
+            let code = code.clone();
+            tasks.push(tokio::spawn(async move {
+                serve_redemption(&ctx, "uid-1", &code, Some(format!("east-{i}")), None).await
+            }));
+        }
+        let mut statuses = std::collections::BTreeMap::new();
+        for t in tasks {
+            let (status, _) = t.await.expect("task");
+            *statuses.entry(status).or_insert(0) += 1;
+        }
+        assert_eq!(statuses.get(&200), Some(&3), "{statuses:?}");
+        assert_eq!(statuses.get(&410), Some(&197), "used up: {statuses:?}");
+        assert_eq!(store.grant.lock().expect("lock").0.status.redemptions, 3);
     }
 }

@@ -1,4 +1,4 @@
-//! Turns a site's declared resources into the router's [`RouterConfig`]. Problems with one
+//! Turns a site's declared resources into the router's [`RouterConfig`], on every platform. Problems with one
 //! Link (missing Secret, bad endpoint) become that link's `config_error`, as upstream reports
 //! them in the Link's `Configured` condition; they never stop the rest of the site.
 
@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use skupper_core::resources::{GROUP_PRIMARY, Link, ROLE_EDGE, ROLE_INTER_ROUTER, TlsMaterial};
 
-use super::Resources;
+use super::resources::Resources;
 use crate::router::{Backoff, ConnectorConfig, LinkAccessConfig, LinkConfig, ListenerConfig, RouterConfig};
 
 /// Default host of listeners and connectors on this platform (loopback; upstream binds

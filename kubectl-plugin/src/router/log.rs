@@ -11,20 +11,9 @@ macro_rules! log {
 }
 pub(crate) use log;
 
-/// Writes `args` as one line with a UTC timestamp.
+/// Writes `args` as one line with a UTC timestamp (or as JSON, see [`crate::logs`]).
 pub(crate) fn write(args: std::fmt::Arguments<'_>) {
-    let now = time::OffsetDateTime::now_utc();
-    eprintln!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z router: {}",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-        now.millisecond(),
-        args
-    );
+    crate::logs::write("router", args);
 }
 
 /// How often an unchanged message is repeated.

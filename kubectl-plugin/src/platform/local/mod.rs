@@ -17,36 +17,30 @@
 //! Every write is atomic (temporary file + rename); multi-file changes go through [`Changes`],
 //! which writes nothing when any part fails.
 
-pub mod config;
+pub mod grants;
+pub mod namespace;
 pub mod status;
 
-use std::collections::BTreeMap;
+pub use self::namespace::LocalNamespace;
+
 use std::fs;
 use std::io::Write as _;
-use std::net::{IpAddr, TcpListener};
+use std::net::IpAddr;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 use skupper_core::resources::{
-    AccessGrant, AccessToken, Connector, DEFAULT_EDGE_PORT, DEFAULT_GRANT_SERVER_PORT, DEFAULT_INTER_ROUTER_PORT,
-    Endpoint, GROUP_PRIMARY, GROUP_SECONDARY, Link, Listener, ROLE_EDGE, ROLE_INTER_ROUTER, Resource, RouterAccess,
-    Secret, Site,
+    DEFAULT_EDGE_PORT, DEFAULT_GRANT_SERVER_PORT, DEFAULT_INTER_ROUTER_PORT, GROUP_PRIMARY, GROUP_SECONDARY, Resource,
 };
 
+use super::access::free_port;
+pub use super::access::{Access, GroupPorts};
+use super::resources::{Resources, parse_documents, resource_yaml};
+use super::{GRANT_SERVER_CA, SITE_CA};
 use crate::certs::{self, Issued};
 
-/// Name of the CA that signs link certificates (upstream `skupper-site-ca`).
-pub const SITE_CA: &str = "skupper-site-ca";
-/// Name of the CA whose certificate goes into every token (`skupper-grant-server-ca`).
-pub const GRANT_SERVER_CA: &str = "skupper-grant-server-ca";
-/// Server certificate of the link-access listeners.
-pub const SITE_SERVER_CERT: &str = "skupper-site-server";
-/// Server certificate of the grant server.
-pub const GRANT_SERVER_CERT: &str = "skupper-grant-server";
-/// Default namespace.
-pub const DEFAULT_NAMESPACE: &str = "default";
 /// Default interface for link access and the grant server: loopback only.
 pub const DEFAULT_BIND_HOST: &str = "127.0.0.1";
 
@@ -75,168 +69,6 @@ pub struct Home {
     base: PathBuf,
     /// Router group whose process files this is (`skupper-router` or `skupper-router-2`).
     group: &'static str,
-}
-
-/// Everything declared in `input/resources`, by kind and name.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Resources {
-    /// The site (at most one per namespace).
-    pub site: Option<Site>,
-    /// Links by name.
-    pub links: BTreeMap<String, Link>,
-    /// Secrets by name.
-    pub secrets: BTreeMap<String, Secret>,
-    /// Access tokens by name.
-    pub tokens: BTreeMap<String, AccessToken>,
-    /// Access grants by name.
-    pub grants: BTreeMap<String, AccessGrant>,
-    /// Listeners by name.
-    pub listeners: BTreeMap<String, Listener>,
-    /// Connectors by name.
-    pub connectors: BTreeMap<String, Connector>,
-    /// Router accesses by name (accepted, not used by the local router).
-    pub router_accesses: BTreeMap<String, RouterAccess>,
-}
-
-impl Resources {
-    /// Adds or replaces one resource.
-    pub fn insert(&mut self, r: Resource) {
-        match r {
-            Resource::Site(x) => self.site = Some(x),
-            Resource::Link(x) => {
-                self.links.insert(x.name().into(), x);
-            }
-            Resource::Secret(x) => {
-                self.secrets.insert(x.name().into(), x);
-            }
-            Resource::AccessToken(x) => {
-                self.tokens.insert(x.name().into(), x);
-            }
-            Resource::AccessGrant(x) => {
-                self.grants.insert(x.name().into(), x);
-            }
-            Resource::Listener(x) => {
-                self.listeners.insert(x.name().into(), x);
-            }
-            Resource::Connector(x) => {
-                self.connectors.insert(x.name().into(), x);
-            }
-            Resource::RouterAccess(x) => {
-                self.router_accesses.insert(x.name().into(), x);
-            }
-        }
-    }
-
-    /// Whether a resource of that kind and name is declared.
-    pub fn contains(&self, kind: &str, name: &str) -> bool {
-        match kind {
-            "Site" => self.site.as_ref().is_some_and(|s| s.name() == name),
-            "Link" => self.links.contains_key(name),
-            "Secret" => self.secrets.contains_key(name),
-            "AccessToken" => self.tokens.contains_key(name),
-            "AccessGrant" => self.grants.contains_key(name),
-            "Listener" => self.listeners.contains_key(name),
-            "Connector" => self.connectors.contains_key(name),
-            "RouterAccess" => self.router_accesses.contains_key(name),
-            _ => false,
-        }
-    }
-}
-
-/// Link access of a site: where it listens and what it advertises (`runtime/ports.yaml`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Access {
-    /// Interface the link-access listeners and the grant server bind.
-    pub bind_host: String,
-    /// Hosts advertised in endpoints, links and grant URLs.
-    pub endpoint_hosts: Vec<String>,
-    /// Port of the `inter-router` role.
-    pub inter_router: u16,
-    /// Port of the `edge` role.
-    pub edge: u16,
-    /// Port of the grant server.
-    pub grant_server: u16,
-    /// Link-access ports of the second router (`skupper-router-2`) of an HA site.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ha: Option<GroupPorts>,
-}
-
-/// The link-access ports of one extra router group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GroupPorts {
-    /// Port of the `inter-router` role.
-    pub inter_router: u16,
-    /// Port of the `edge` role.
-    pub edge: u16,
-}
-
-impl Access {
-    /// The site's endpoints: `inter-router` and `edge` for every advertised host, for each
-    /// router group (`skupper-router`, and `skupper-router-2` when the site is HA).
-    pub fn endpoints(&self) -> Vec<Endpoint> {
-        let mut out = Vec::new();
-        let second = self.ha.map(|p| (GROUP_SECONDARY, p.inter_router, p.edge));
-        for (group, inter_router, edge) in std::iter::once((GROUP_PRIMARY, self.inter_router, self.edge)).chain(second)
-        {
-            for host in &self.endpoint_hosts {
-                for (role, port) in [(ROLE_INTER_ROUTER, inter_router), (ROLE_EDGE, edge)] {
-                    out.push(Endpoint {
-                        name: role.into(),
-                        host: host.clone(),
-                        port: port.to_string(),
-                        group: group.into(),
-                    });
-                }
-            }
-        }
-        out
-    }
-
-    /// The link-access ports of a router group, if the site has that group.
-    pub fn ports_of(&self, group: &str) -> Option<GroupPorts> {
-        match group {
-            GROUP_PRIMARY => Some(GroupPorts { inter_router: self.inter_router, edge: self.edge }),
-            GROUP_SECONDARY => self.ha,
-            _ => None,
-        }
-    }
-
-    /// Where a router of this site dials another one of the same site: the bind host, or
-    /// loopback when it binds every interface.
-    pub fn local_dial_host(&self) -> String {
-        match self.bind_host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
-            Ok(ip) if ip.is_unspecified() && ip.is_ipv6() => "::1".into(),
-            Ok(ip) if ip.is_unspecified() => "127.0.0.1".into(),
-            _ => self.bind_host.trim_start_matches('[').trim_end_matches(']').to_string(),
-        }
-    }
-
-    /// `https://<first endpoint host>:<grant port>`.
-    pub fn grant_url_base(&self) -> String {
-        let host = self.endpoint_hosts.first().map(String::as_str).unwrap_or(&self.bind_host);
-        format!("https://{}:{}", url_host(host), self.grant_server)
-    }
-
-    /// Subject alternative names for server certificates: endpoint hosts, the bind host when it
-    /// is a specific address, and loopback.
-    pub fn san_hosts(&self) -> Vec<String> {
-        let mut hosts: Vec<String> = self.endpoint_hosts.clone();
-        let unspecified = self.bind_host.parse::<IpAddr>().is_ok_and(|ip| ip.is_unspecified());
-        if !unspecified {
-            hosts.push(self.bind_host.clone());
-        }
-        hosts.extend(["localhost".to_string(), "127.0.0.1".to_string()]);
-        let mut seen = std::collections::BTreeSet::new();
-        hosts.retain(|h| seen.insert(h.clone()));
-        hosts
-    }
-}
-
-/// A host as it appears in a URL authority (IPv6 literals in brackets).
-pub fn url_host(host: &str) -> String {
-    if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() }
 }
 
 /// What the running site reports about itself (`runtime/state.yaml`).
@@ -536,40 +368,6 @@ pub fn read_resource_file(path: &Path) -> anyhow::Result<Resource> {
     Ok(docs.remove(0))
 }
 
-/// Decodes a YAML stream (or JSON, or concatenated JSON objects) into resources.
-pub fn parse_documents(text: &str) -> anyhow::Result<Vec<Resource>> {
-    let mut out = Vec::new();
-    for (i, value) in parse_values(text)?.into_iter().enumerate() {
-        let r = Resource::from_value(value).with_context(|| format!("document {}", i + 1))?;
-        out.push(r);
-    }
-    Ok(out)
-}
-
-/// Decodes a YAML stream, or a stream of JSON objects, into values (empty documents skipped).
-pub fn parse_values(text: &str) -> anyhow::Result<Vec<serde_json::Value>> {
-    let mut out = Vec::new();
-    if text.trim_start().starts_with('{') {
-        let stream = serde_json::Deserializer::from_str(text).into_iter::<serde_json::Value>();
-        for (i, v) in stream.enumerate() {
-            out.push(v.with_context(|| format!("document {} is not valid JSON", i + 1))?);
-        }
-        return Ok(out);
-    }
-    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let v = serde_json::Value::deserialize(doc).with_context(|| format!("document {} is not valid YAML", i + 1))?;
-        if !v.is_null() {
-            out.push(v);
-        }
-    }
-    Ok(out)
-}
-
-/// The YAML text of a resource as stored in a file.
-pub fn resource_yaml(r: &Resource) -> anyhow::Result<String> {
-    crate::output::to_yaml(&r.to_value())
-}
-
 /// Writes `bytes` to `path` atomically (temporary file in the same directory, then rename),
 /// creating parent directories (mode 0700).
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
@@ -712,19 +510,6 @@ fn write_tls_dir(dir: &Path, issued: &Issued) -> anyhow::Result<()> {
     c.commit()
 }
 
-/// The first port from `start` that is not in `taken` and can be bound on `host` now.
-fn free_port(host: &str, start: u16, taken: &[u16]) -> anyhow::Result<u16> {
-    for port in start..=start.saturating_add(1000) {
-        if taken.contains(&port) {
-            continue;
-        }
-        if TcpListener::bind((host, port)).is_ok() {
-            return Ok(port);
-        }
-    }
-    bail!("no free port from {start} on {host}; free some ports or choose another --bind-host")
-}
-
 /// Whether `pid` is a live `system start --foreground` process (not a zombie, not a reused pid).
 pub fn is_site_process(pid: u32) -> bool {
     if pid == 0 {
@@ -757,6 +542,7 @@ pub fn process_alive(pid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platform::access::url_host;
 
     fn temp_dir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("ks-local-{tag}-{}", crate::platform::uuid_v4().expect("uuid")));
@@ -778,18 +564,6 @@ mod tests {
         let leftovers: Vec<_> = fs::read_dir(&d).expect("ls").flatten().map(|e| e.file_name()).collect();
         assert_eq!(leftovers.len(), 1, "{leftovers:?}");
         let _ = fs::remove_dir_all(d);
-    }
-
-    #[test]
-    fn parse_yaml_and_json_streams() {
-        let y = "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n---\n---\napiVersion: skupper.io/v2alpha1\nkind: Link\nmetadata:\n  name: l\n";
-        let docs = parse_documents(y).expect("yaml");
-        assert_eq!(docs.iter().map(|d| d.kind()).collect::<Vec<_>>(), ["Secret", "Link"]);
-        let j = r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"}}
-{"apiVersion":"skupper.io/v2alpha1","kind":"Link","metadata":{"name":"l"}}"#;
-        assert_eq!(parse_documents(j).expect("json").len(), 2);
-        assert!(parse_documents("kind: [").is_err());
-        assert!(parse_documents("apiVersion: v1\nkind: Pod\n").is_err());
     }
 
     #[test]

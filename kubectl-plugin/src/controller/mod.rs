@@ -1,0 +1,411 @@
+//! `kubectl skupper controller`: runs the site of one Kubernetes namespace, control plane and
+//! data plane in one process. It holds the namespace's Lease (one controller per namespace),
+//! watches the namespace's Skupper resources and Secrets, and reconciles them in one loop, as the
+//! local site process does with its files: the active Site's CAs, link access and grant server
+//! ([`site`]), AccessGrants ([`grants`]) and AccessTokens ([`tokens`]), the same embedded router
+//! (configured by the same `router_config`), and the status of every resource from the router's
+//! live state (the same `Statuses`), written back only when it changes.
+//!
+//! # Layout
+//! - [`lease`]: one controller per namespace.
+//! - [`state`]: watches and caches.
+//! - [`site`]: CAs, link access, server certificates, RouterAccess, grant server.
+//! - [`grants`]: grant processing and the grant server's store.
+//! - [`tokens`]: redemption of AccessTokens.
+//! - [`status`]: compare-then-write status updates.
+//! - [`network`]: the router's network view for the CLI (a ConfigMap).
+
+pub mod grants;
+pub mod lease;
+pub mod network;
+pub mod site;
+pub mod state;
+pub mod status;
+pub mod tokens;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Args;
+use kube::Api;
+use skupper_core::resources::{Condition, ControllerRecord, Resource, condition};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::Notify;
+
+use self::grants::GrantIssuer;
+use self::lease::{Holder, LeaseError};
+use self::site::{HostMode, SiteSetup};
+use self::state::Stores;
+use self::status::{observed, write_status};
+use self::tokens::{Tokens, owned_by};
+use crate::platform::config::router_config;
+use crate::platform::kube::client::{self, Selection};
+use crate::platform::kube::cr::{KAccessGrant, KConnector, KLink, KListener, KSite};
+use crate::platform::kube::errors::{Op, explain};
+use crate::platform::now_rfc3339;
+use crate::platform::router_host::RouterHost;
+use crate::platform::status::{RouterStatusFile, Statuses, site_required};
+use crate::router::{LinkPhase, StartOptions};
+
+/// How often statuses are recomputed from the router.
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// How often the network snapshot may be rewritten.
+const NETWORK_EVERY: Duration = Duration::from_secs(2);
+/// Quiet time after a watch event before reconciling (a burst of events, one round).
+const DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// Long help of `controller`.
+pub const CONTROLLER_LONG: &str = "\
+Run the site of a Kubernetes namespace: the controller reconciles the namespace's Skupper \
+resources (Site, Link, AccessGrant, AccessToken, Listener, Connector) and runs the site's router \
+and grant server in this process. One controller runs a namespace at a time (it holds the \
+namespace's Lease skupper-controller); the other commands use it to know whether the site runs.
+
+Off the cluster (host mode, the default), link access and the grant server listen on --bind-host \
+(ports from 55671, 45671 and 9090, remembered in the RouterAccess skupper-router so that issued \
+tokens and Links stay valid across restarts), listeners bind --service-bind-host, and connectors \
+dial their host and port from this host. Stop it with Ctrl-C or SIGTERM.";
+
+/// Examples of `controller`.
+pub const CONTROLLER_AFTER: &str = "\
+Examples:
+  kubectl skupper -n west controller
+  kubectl skupper -n west controller --bind-host 192.0.2.10 --endpoint-host west.example.com
+  kubectl skupper -n west controller --log-format json";
+
+/// `controller`.
+#[derive(Debug, Args)]
+pub struct ControllerArgs {
+    #[arg(hide = true)]
+    extra: Vec<String>,
+    /// Interface of link access and the grant server (host mode)
+    #[arg(long, default_value = "127.0.0.1", value_name = "HOST")]
+    bind_host: String,
+    /// Host remote sites use to reach this one (repeatable; default: the bind host)
+    #[arg(long, value_name = "HOST")]
+    endpoint_host: Vec<String>,
+    /// Interface listeners bind (default: the bind host)
+    #[arg(long, value_name = "HOST")]
+    service_bind_host: Option<String>,
+    /// Log lines for people or one JSON object per line Choices: human, json
+    #[arg(long, default_value = "human", value_parser = ["human", "json"], value_name = "FORMAT")]
+    log_format: String,
+}
+
+impl ControllerArgs {
+    /// Input problems (exit 2).
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.extra.is_empty() {
+            out.push("this command does not need any arguments".to_string());
+        }
+        for (flag, h) in std::iter::once(("--bind-host", &self.bind_host))
+            .chain(self.service_bind_host.iter().map(|h| ("--service-bind-host", h)))
+        {
+            if h.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_err() {
+                out.push(format!("{flag} is not valid: {h:?} is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)"));
+            }
+        }
+        for h in &self.endpoint_host {
+            if skupper_core::names::validate_host(h).is_err() {
+                out.push(format!("endpoint host is not valid: {h:?}: a valid IP address or hostname is expected"));
+            }
+        }
+        out
+    }
+}
+
+fn log(msg: impl AsRef<str>) {
+    crate::logs::write("controller", format_args!("{}", msg.as_ref()));
+}
+
+/// Runs the controller until a signal arrives or its Lease is lost.
+pub fn run(selection: &Selection, args: ControllerArgs) -> anyhow::Result<()> {
+    crate::logs::set_json(args.log_format == "json");
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).div_ceil(2).clamp(1, 8);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(run_async(selection, args))
+}
+
+async fn run_async(selection: &Selection, args: ControllerArgs) -> anyhow::Result<()> {
+    let mut target = client::resolve(selection).await?;
+    // Watches hold requests open for minutes; kube's own default read timeout allows that.
+    target.config.read_timeout = Some(Duration::from_secs(295));
+    let kube_client = kube::Client::try_from(target.config.clone())
+        .map_err(|e| anyhow::anyhow!("cannot set up the Kubernetes client: {e}"))?;
+    let namespace = target.namespace.clone();
+    // The CRDs must be there (and the server reachable) before anything else.
+    let sites: Api<KSite> = Api::namespaced(kube_client.clone(), &namespace);
+    sites
+        .list(&kube::api::ListParams::default().limit(1))
+        .await
+        .map_err(|e| explain(e, &Op { verb: "list", resource: "sites.skupper.io", name: None }, &target))?;
+    let holder = match Holder::acquire(kube_client.clone(), &target, lease::identity()).await {
+        Ok(h) => h,
+        Err(e @ LeaseError::Held { .. }) => anyhow::bail!("{e}"),
+        Err(LeaseError::Api(e)) => return Err(e.context("taking the Lease skupper-controller")),
+    };
+    log(format!(
+        "controller {} (kubectl-skupper {}) runs namespace {namespace} of {} (context {})",
+        holder.identity,
+        env!("CARGO_PKG_VERSION"),
+        target.server(),
+        target.context
+    ));
+    let notify = Arc::new(Notify::new());
+    let stores = Stores::start(&kube_client, &namespace, notify.clone()).await?;
+    let mode = HostMode { bind_host: args.bind_host.clone(), endpoint_hosts: args.endpoint_host.clone() };
+    let service_host = args.service_bind_host.clone().unwrap_or_else(|| args.bind_host.clone());
+    let mut ctl = Controller {
+        client: kube_client.clone(),
+        namespace: namespace.clone(),
+        identity: holder.identity.clone(),
+        service_host,
+        setup: SiteSetup::new(kube_client.clone(), &namespace, mode),
+        router: RouterHost::new(StartOptions::default()),
+        statuses: Statuses::default(),
+        tokens: Tokens::new(),
+        stores,
+        site_uid: None,
+        last_status: None,
+        last_network: None,
+        network_written: None,
+        link_phases: BTreeMap::new(),
+        failing: None,
+    };
+
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut tick = tokio::time::interval(STATUS_EVERY);
+    let mut renew = tokio::time::interval(lease::RENEW_EVERY);
+    let mut lost = None;
+    loop {
+        tokio::select! {
+            _ = term.recv() => { log("SIGTERM: stopping"); break; }
+            _ = int.recv() => { log("SIGINT: stopping"); break; }
+            _ = notify.notified() => tokio::time::sleep(DEBOUNCE).await,
+            _ = tick.tick() => {}
+            _ = renew.tick() => {
+                if let Err(e) = holder.renew().await {
+                    lost = Some(e);
+                    break;
+                }
+            }
+        }
+        ctl.reconcile().await;
+    }
+    ctl.router.shutdown().await;
+    ctl.setup.stop().await;
+    match lost {
+        None => {
+            holder.release().await;
+            log("controller stopped");
+            Ok(())
+        }
+        Some(e) => Err(anyhow::anyhow!("the controller lost its Lease and stopped its site: {e}")),
+    }
+}
+
+/// The state of one running controller.
+struct Controller {
+    client: kube::Client,
+    namespace: String,
+    identity: String,
+    service_host: String,
+    setup: SiteSetup,
+    router: RouterHost,
+    statuses: Statuses,
+    tokens: Tokens,
+    stores: Stores,
+    site_uid: Option<String>,
+    last_status: Option<Instant>,
+    last_network: Option<Instant>,
+    network_written: Option<String>,
+    link_phases: BTreeMap<String, (LinkPhase, String)>,
+    failing: Option<String>,
+}
+
+impl Controller {
+    fn api<K: crate::platform::kube::cr::Kind>(&self) -> Api<crate::platform::kube::cr::Cr<K>> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// One round: the site, grants, tokens, the router, and (every second) statuses.
+    async fn reconcile(&mut self) {
+        let Some(site) = self.stores.active_site() else {
+            if self.site_uid.take().is_some() {
+                log("the Site was deleted: stopping the router and the grant server");
+                self.router.shutdown().await;
+                self.setup.stop().await;
+            }
+            self.pending_grants("No active site in namespace").await;
+            self.tokens.reconcile(&self.client, &self.namespace, &self.stores, "kubectl skupper").await;
+            return;
+        };
+        let uid = site.metadata.uid.clone().unwrap_or_default();
+        if self.site_uid.as_deref() != Some(uid.as_str()) {
+            log(format!("running site {:?} (id {uid})", site.name()));
+            self.site_uid = Some(uid.clone());
+        }
+        match self.setup.reconcile(&site, &self.stores).await {
+            Ok(()) => {
+                if self.failing.take().is_some() {
+                    log("site set-up works again");
+                }
+            }
+            Err(e) => {
+                let msg = format!("{e:#}");
+                if self.failing.as_deref() != Some(msg.as_str()) {
+                    log(format!("setting up the site failed: {msg} (retrying)"));
+                }
+                self.failing = Some(msg);
+            }
+        }
+        self.grants(&site).await;
+        self.tokens.reconcile(&self.client, &self.namespace, &self.stores, "kubectl skupper").await;
+
+        let res = self.stores.resources();
+        let mut config = router_config(&res, &uid, &self.namespace, self.setup.link_access.clone());
+        for l in config.listeners.values_mut() {
+            l.host = self.service_host.clone();
+        }
+        self.router.reconcile(config, &|m| log(m)).await;
+
+        if self.last_status.is_none_or(|t| t.elapsed() >= STATUS_EVERY) {
+            self.last_status = Some(Instant::now());
+            self.write_statuses(&site).await;
+        }
+        if self.last_network.is_none_or(|t| t.elapsed() >= NETWORK_EVERY) {
+            self.last_network = Some(Instant::now());
+            let snapshot = RouterStatusFile::from_router(&self.router.status(), self.router.applied());
+            if let Err(e) =
+                network::publish(&self.client, &self.namespace, &snapshot, &owned_by(&site), &mut self.network_written)
+                    .await
+            {
+                log(format!("{e:#}"));
+            }
+        }
+    }
+
+    async fn pending_grants(&self, message: &str) {
+        let api: Api<KAccessGrant> = self.api();
+        let issuer = GrantIssuer::Unavailable(Condition::pending(condition::RESOLVED, message));
+        grants::process_all(&api, &self.stores.grants, &issuer).await;
+    }
+
+    async fn grants(&self, site: &KSite) {
+        let api: Api<KAccessGrant> = self.api();
+        let unavailable = |c| GrantIssuer::Unavailable(c);
+        let issuer = if site.spec.edge {
+            unavailable(Condition::error(
+                condition::PROCESSED,
+                "Edge sites cannot accept incoming links from remote sites",
+            ))
+        } else if !site.spec.link_access_enabled() {
+            unavailable(Condition::pending(condition::RESOLVED, "Link access is not enabled for the site"))
+        } else {
+            match (self.setup.grant_url_base(), &self.setup.grant_ca_pem) {
+                (Some(url_base), Some(ca)) => {
+                    grants::process_all(
+                        &api,
+                        &self.stores.grants,
+                        &GrantIssuer::Ready { url_base: &url_base, ca_pem: ca },
+                    )
+                    .await;
+                    return;
+                }
+                _ => unavailable(Condition::pending(condition::RESOLVED, "The grant server is not running yet")),
+            }
+        };
+        grants::process_all(&api, &self.stores.grants, &issuer).await;
+    }
+
+    /// Every status from the router's live state, written where it changed.
+    async fn write_statuses(&mut self, site: &KSite) {
+        let res = self.stores.resources();
+        self.statuses.prime(&res);
+        let router = self.router.status();
+        let error = self.router.error().map(str::to_string);
+        let applied = self.router.applied().cloned();
+        let now = now_rfc3339();
+        let Resource::Site(core_site) = site.to_resource() else { return };
+        let endpoints = self.setup.access.as_ref().map(|a| a.endpoints()).unwrap_or_default();
+        let mut s = self.statuses.site(&core_site, endpoints, "kubernetes", &router, error.as_deref(), &now);
+        s.controller = Some(ControllerRecord {
+            name: self.identity.clone(),
+            namespace: self.namespace.clone(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        });
+        observed(&mut s.status, site.metadata.generation);
+        let sites: Api<KSite> = self.api();
+        report(write_status(&sites, site, s).await, "site", site.name());
+        // Every other Site waits for the active one to go.
+        for other in self.stores.sites.state().iter().filter(|o| o.metadata.uid != site.metadata.uid) {
+            let mut st = other.status.clone().unwrap_or_default();
+            let c = Condition::error(
+                condition::CONFIGURED,
+                format!("An active site already exists in the namespace ({})", site.name()),
+            );
+            st.status.set_condition(c, site_required(other.spec.link_access_enabled()), Some(&now));
+            observed(&mut st.status, other.metadata.generation);
+            report(write_status(&sites, other, st).await, "site", other.name());
+        }
+
+        let links: Api<KLink> = self.api();
+        for l in self.stores.links.state() {
+            let Resource::Link(core) = l.to_resource() else { continue };
+            let config_error =
+                applied.as_ref().and_then(|c| c.links.get(l.name())).and_then(|c| c.config_error.clone());
+            let mut st = self.statuses.link(&core, config_error, &router, error.as_deref(), &now);
+            observed(&mut st.status, l.metadata.generation);
+            self.log_link(l.name(), &router);
+            report(write_status(&links, &l, st).await, "link", l.name());
+        }
+        let listeners: Api<KListener> = self.api();
+        for l in self.stores.listeners.state() {
+            let mut st =
+                self.statuses.service("Listener", l.name(), router.listeners.get(l.name()), error.as_deref(), &now);
+            observed(&mut st.status, l.metadata.generation);
+            report(write_status(&listeners, &l, st).await, "listener", l.name());
+        }
+        let connectors: Api<KConnector> = self.api();
+        for c in self.stores.connectors.state() {
+            let mut st =
+                self.statuses.service("Connector", c.name(), router.connectors.get(c.name()), error.as_deref(), &now);
+            observed(&mut st.status, c.metadata.generation);
+            report(write_status(&connectors, &c, st).await, "connector", c.name());
+        }
+        self.statuses.prune(&res);
+        self.link_phases.retain(|n, _| res.links.contains_key(n));
+    }
+
+    /// One line when a link goes up or down, with the reason.
+    fn log_link(&mut self, name: &str, router: &crate::router::RouterStatus) {
+        let Some(l) = router.links.get(name) else { return };
+        let now = (l.phase, l.message.clone());
+        if self.link_phases.get(name) == Some(&now) {
+            return;
+        }
+        match l.phase {
+            LinkPhase::Ready => log(format!("link {name} is up: connected to site {:?}", l.remote_site_name)),
+            _ if self.link_phases.get(name).is_some_and(|(p, _)| *p == LinkPhase::Ready) => {
+                log(format!("link {name} is down: {}", l.message))
+            }
+            _ if !l.message.is_empty() && l.message != "OK" => log(format!("link {name} is not up: {}", l.message)),
+            _ => {}
+        }
+        self.link_phases.insert(name.to_string(), now);
+    }
+}
+
+fn report(result: anyhow::Result<bool>, what: &str, name: &str) {
+    if let Err(e) = result {
+        log(format!("{what} {name}: {e:#}"));
+    }
+}

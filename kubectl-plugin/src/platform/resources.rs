@@ -1,0 +1,117 @@
+//! A namespace's resource set and its text form, the same on every platform: `Resources` (what a
+//! namespace declares, by kind and name), documents to resources and back through the one codec
+//! (`skupper-yaml`), so files, the grant protocol and the API server agree.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+use skupper_core::resources::{
+    AccessGrant, AccessToken, Connector, Link, Listener, Resource, RouterAccess, Secret, Site,
+};
+
+/// Everything a namespace declares, by kind and name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resources {
+    /// The site (at most one per namespace).
+    pub site: Option<Site>,
+    /// Links by name.
+    pub links: BTreeMap<String, Link>,
+    /// Secrets by name.
+    pub secrets: BTreeMap<String, Secret>,
+    /// Access tokens by name.
+    pub tokens: BTreeMap<String, AccessToken>,
+    /// Access grants by name.
+    pub grants: BTreeMap<String, AccessGrant>,
+    /// Listeners by name.
+    pub listeners: BTreeMap<String, Listener>,
+    /// Connectors by name.
+    pub connectors: BTreeMap<String, Connector>,
+    /// Router accesses by name (accepted, not used by the local router).
+    pub router_accesses: BTreeMap<String, RouterAccess>,
+}
+
+impl Resources {
+    /// Adds or replaces one resource.
+    pub fn insert(&mut self, r: Resource) {
+        match r {
+            Resource::Site(x) => self.site = Some(x),
+            Resource::Link(x) => {
+                self.links.insert(x.name().into(), x);
+            }
+            Resource::Secret(x) => {
+                self.secrets.insert(x.name().into(), x);
+            }
+            Resource::AccessToken(x) => {
+                self.tokens.insert(x.name().into(), x);
+            }
+            Resource::AccessGrant(x) => {
+                self.grants.insert(x.name().into(), x);
+            }
+            Resource::Listener(x) => {
+                self.listeners.insert(x.name().into(), x);
+            }
+            Resource::Connector(x) => {
+                self.connectors.insert(x.name().into(), x);
+            }
+            Resource::RouterAccess(x) => {
+                self.router_accesses.insert(x.name().into(), x);
+            }
+        }
+    }
+
+    /// Whether a resource of that kind and name is declared.
+    pub fn contains(&self, kind: &str, name: &str) -> bool {
+        match kind {
+            "Site" => self.site.as_ref().is_some_and(|s| s.name() == name),
+            "Link" => self.links.contains_key(name),
+            "Secret" => self.secrets.contains_key(name),
+            "AccessToken" => self.tokens.contains_key(name),
+            "AccessGrant" => self.grants.contains_key(name),
+            "Listener" => self.listeners.contains_key(name),
+            "Connector" => self.connectors.contains_key(name),
+            "RouterAccess" => self.router_accesses.contains_key(name),
+            _ => false,
+        }
+    }
+}
+
+/// Decodes text (a YAML stream, JSON values, a top-level list) into resources.
+pub fn parse_documents(text: &str) -> anyhow::Result<Vec<Resource>> {
+    let mut out = Vec::new();
+    for (i, value) in parse_values(text)?.into_iter().enumerate() {
+        let r = Resource::from_value(value).with_context(|| format!("document {}", i + 1))?;
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Decodes text into document values (empty documents skipped), with the position of the first
+/// syntax error.
+pub fn parse_values(text: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    skupper_yaml::parse(text).map_err(anyhow::Error::new)
+}
+
+/// The YAML text of a resource as stored in a file and printed by the CLI.
+pub fn resource_yaml(r: &Resource) -> anyhow::Result<String> {
+    Ok(skupper_yaml::to_yaml(&r.to_value())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_yaml_and_json_streams() {
+        let y = "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n---\n---\napiVersion: skupper.io/v2alpha1\nkind: Link\nmetadata:\n  name: l\n";
+        let docs = parse_documents(y).expect("yaml");
+        assert_eq!(docs.iter().map(|d| d.kind()).collect::<Vec<_>>(), ["Secret", "Link"]);
+        let j = r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"}}
+{"apiVersion":"skupper.io/v2alpha1","kind":"Link","metadata":{"name":"l"}}"#;
+        assert_eq!(parse_documents(j).expect("json").len(), 2);
+        assert!(parse_documents("kind: [").is_err());
+        assert!(parse_documents("apiVersion: v1\nkind: Pod\n").is_err());
+        // A top-level list is one resource per item, as the browser page reads it.
+        let list = "- apiVersion: v1\n  kind: Secret\n  metadata: {name: s}\n";
+        assert_eq!(parse_documents(list).expect("list").len(), 1);
+    }
+}
