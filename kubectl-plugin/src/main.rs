@@ -13,11 +13,13 @@
 //! - `grant`: grant server and token redemption client.
 //! - `router`: the embedded router.
 //! - `certs`: site CAs and certificates.
+//! - `limits`: connection caps and the open-file budget of the servers anyone can reach.
 //! - `output`: YAML/JSON, Go-style tables, progress.
 
 mod certs;
 mod cli;
 mod grant;
+mod limits;
 mod output;
 mod platform;
 mod router;
