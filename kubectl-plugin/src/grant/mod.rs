@@ -6,6 +6,7 @@
 //! expired, used-up and unknown grants get distinct answers, and a redemption is only counted
 //! once the credential exists.
 
+pub mod limits;
 pub mod redeem;
 pub mod server;
 
