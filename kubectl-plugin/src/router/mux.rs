@@ -135,6 +135,17 @@ struct Shared {
     out: mpsc::UnboundedSender<Out>,
 }
 
+/// Resets every stream when the connection's driver ends, however it ends: finished, failed,
+/// or dropped by a session that was told to stop (a deleted link). Without it the streams of a
+/// dropped driver would wait forever for data that cannot come.
+struct ShutOnDrop(Arc<Shared>);
+
+impl Drop for ShutOnDrop {
+    fn drop(&mut self) {
+        self.0.shut();
+    }
+}
+
 impl std::fmt::Debug for Out {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -245,6 +256,7 @@ pub(crate) fn start(
     let driver = {
         let shared = shared.clone();
         async move {
+            let shut = ShutOnDrop(shared.clone());
             let reader = read_loop(r, buffered, tls.clone(), shared.clone(), role, inbound, wants_write.clone());
             let writer = write_loop(w, tls, rx, wants_write);
             tokio::pin!(reader, writer);
@@ -258,7 +270,7 @@ pub(crate) fn start(
                     Err(e) => Err(e),
                 },
             };
-            shared.shut();
+            drop(shut);
             result
         }
     };

@@ -894,3 +894,74 @@ async fn switching_link_access_off_drops_incoming_links_and_tls_changes_restart_
     b.shutdown().await;
     a.shutdown().await;
 }
+
+/// A server that echoes and reports on `ended` when a connection of it ends.
+async fn reporting_echo() -> (u16, tokio::sync::mpsc::UnboundedReceiver<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if s.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                let _ = tx.send(());
+            });
+        }
+    });
+    (port, rx)
+}
+
+/// Reads until the connection ends (EOF or reset); `Err` when data arrives instead.
+async fn ends(s: &mut TcpStream) -> Result<(), String> {
+    let mut buf = [0u8; 64];
+    match s.read(&mut buf).await {
+        Ok(0) | Err(_) => Ok(()),
+        Ok(n) => Err(format!("{n} unexpected bytes")),
+    }
+}
+
+/// How long a connection may take to end once its link is gone (it ends in milliseconds; the
+/// bound only has to be far below the 60 s the connections used to hang).
+const ENDS_WITHIN: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_link_ends_its_connections_on_both_sides_at_once() {
+    let (port, mut ended) = reporting_echo().await;
+    let (a, b, _) = two_sites("echo", port).await;
+    wait_ready(&b, "to-a").await;
+    wait_matched(&b, "front").await;
+    let front = listener_port(&b, "front").await;
+    let mut client = TcpStream::connect(("127.0.0.1", front)).await.unwrap();
+    client.write_all(b"ping").await.unwrap();
+    let mut buf = [0u8; 4];
+    bounded("echo through the link", client.read_exact(&mut buf)).await.unwrap();
+    assert_eq!(&buf, b"ping");
+
+    // The Link is deleted on B (the site that dialed it); the listener stays.
+    let mut cb = config("b");
+    cb.listeners.insert("front".into(), listener("echo"));
+    b.apply(cb).await.unwrap();
+    // The application's connection on B's side ends: no read or write hangs.
+    match tokio::time::timeout(ENDS_WITHIN, ends(&mut client)).await {
+        Ok(r) => r.unwrap(),
+        Err(_) => panic!("the connection through the deleted link still hangs after {ENDS_WITHIN:?}"),
+    }
+    // And on A's side, its connection to the server is closed too.
+    match tokio::time::timeout(ENDS_WITHIN, ended.recv()).await {
+        Ok(r) => r.unwrap(),
+        Err(_) => panic!("the connector side still holds the connection after {ENDS_WITHIN:?}"),
+    }
+    b.shutdown().await;
+    a.shutdown().await;
+}
