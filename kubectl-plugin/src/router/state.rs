@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::link::AccessLimits;
 use super::log::{Throttle, log};
 use super::proto::{Control, Hello, PROTOCOL_VERSION};
 use super::service::Explain;
@@ -231,6 +232,8 @@ pub(crate) struct Shared {
     /// Every task of the router.
     pub tasks: Tasks,
     next_id: AtomicU64,
+    /// Caps and deadline of unauthenticated connections on the link-access ports.
+    pub access_limits: Arc<AccessLimits>,
 }
 
 impl Shared {
@@ -263,6 +266,7 @@ impl Shared {
             root: CancellationToken::new(),
             tasks: Tasks::default(),
             next_id: AtomicU64::new(1),
+            access_limits: AccessLimits::from_env(),
         })
     }
 

@@ -965,3 +965,36 @@ async fn deleting_a_link_ends_its_connections_on_both_sides_at_once() {
     b.shutdown().await;
     a.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_clients_of_the_link_port_are_capped_and_real_links_still_connect() {
+    let pa = pki("a");
+    let a = Router::start(with_access(config("a"), &pa)).await.unwrap();
+    let port = access_port(&a);
+    let per_source = a.shared.access_limits.gate.config().max_per_source;
+    let from = |last: u8| async move {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(std::net::SocketAddr::from(([127, 0, 0, last], 0))).unwrap();
+        socket.connect(std::net::SocketAddr::from(([127, 0, 0, 1], port))).await.unwrap()
+    };
+    let mut held = Vec::new();
+    for _ in 0..per_source {
+        held.push(from(2).await);
+    }
+    let mut one_too_many = from(2).await;
+    match tokio::time::timeout(ENDS_WITHIN, ends(&mut one_too_many)).await {
+        Ok(r) => r.unwrap(),
+        Err(_) => panic!("a connection beyond the per-source cap was kept"),
+    }
+    // A real site (from another address) links while the silent ones are held.
+    let mut cb = config("b");
+    cb.links.insert("to-a".into(), link(&pa, port, 1));
+    let b = Router::start(cb).await.unwrap();
+    wait_ready(&b, "to-a").await;
+    // The silent clients are dropped at the handshake deadline (5 s).
+    for s in &mut held {
+        bounded("silent client dropped at the deadline", ends(s)).await.unwrap();
+    }
+    b.shutdown().await;
+    a.shutdown().await;
+}
