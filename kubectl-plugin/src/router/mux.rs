@@ -19,8 +19,10 @@ use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
 use std::io::{self, BufRead, Write};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -133,6 +135,30 @@ struct Streams {
 struct Shared {
     streams: Mutex<Streams>,
     out: mpsc::UnboundedSender<Out>,
+    activity: Activity,
+}
+
+/// When the connection last received and sent bytes (for the keep-alive), in milliseconds
+/// since it started.
+#[derive(Debug)]
+struct Activity {
+    start: Instant,
+    received: AtomicU64,
+    sent: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self { start: Instant::now(), received: AtomicU64::new(0), sent: AtomicU64::new(0) }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn since(&self, at: &AtomicU64) -> Duration {
+        Duration::from_millis(self.now().saturating_sub(at.load(Ordering::Relaxed)))
+    }
 }
 
 /// Resets every stream when the connection's driver ends, however it ends: finished, failed,
@@ -207,6 +233,18 @@ impl Mux {
         Ok(Stream::new(id, state, self.shared.clone()))
     }
 
+    /// Time since anything arrived from the peer.
+    pub(crate) fn since_received(&self) -> Duration {
+        let a = &self.shared.activity;
+        a.since(&a.received)
+    }
+
+    /// Time since anything was written to the peer.
+    pub(crate) fn since_sent(&self) -> Duration {
+        let a = &self.shared.activity;
+        a.since(&a.sent)
+    }
+
     /// Streams open now.
     #[cfg(test)]
     fn live(&self) -> usize {
@@ -245,7 +283,11 @@ pub(crate) fn start(
         Role::Dialer => 1,
         Role::Acceptor => 2,
     };
-    let shared = Arc::new(Shared { streams: Mutex::new(Streams { next_id, ..Streams::default() }), out: tx });
+    let shared = Arc::new(Shared {
+        streams: Mutex::new(Streams { next_id, ..Streams::default() }),
+        out: tx,
+        activity: Activity::new(),
+    });
     let mux = Mux { shared: shared.clone() };
     let Parts { tcp, buffered, mut tls } = parts;
     // The writer bounds what it hands to TLS itself (one batch at a time).
@@ -258,7 +300,7 @@ pub(crate) fn start(
         async move {
             let shut = ShutOnDrop(shared.clone());
             let reader = read_loop(r, buffered, tls.clone(), shared.clone(), role, inbound, wants_write.clone());
-            let writer = write_loop(w, tls, rx, wants_write);
+            let writer = write_loop(w, tls, rx, wants_write, shared.clone());
             tokio::pin!(reader, writer);
             let result = tokio::select! {
                 r = &mut reader => r,
@@ -357,6 +399,7 @@ async fn read_loop(
         if filled == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
+        shared.activity.received.store(shared.activity.now(), Ordering::Relaxed);
     }
 }
 
@@ -459,6 +502,7 @@ async fn write_loop(
     tls: Arc<Mutex<rustls::Connection>>,
     mut rx: mpsc::UnboundedReceiver<Out>,
     wants_write: Arc<Notify>,
+    shared: Arc<Shared>,
 ) -> io::Result<()> {
     let mut batch = Batch::default();
     batch.raw(PREFACE);
@@ -504,7 +548,7 @@ async fn write_loop(
                 conn.write_tls(&mut SocketWriter(&tcp))
             };
             match written {
-                Ok(_) => {}
+                Ok(_) => shared.activity.sent.store(shared.activity.now(), Ordering::Relaxed),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => tcp.writable().await?,
                 Err(e) => return Err(e),
             }

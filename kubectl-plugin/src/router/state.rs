@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::keepalive::Keepalive;
 use super::link::AccessLimits;
 use super::log::{Throttle, log};
 use super::proto::{Control, Hello, PROTOCOL_VERSION};
@@ -111,6 +112,8 @@ pub(crate) struct State {
     pub connectors: BTreeMap<String, ConnectorEntry>,
     /// Open connections per (routing key, next-hop site): the load metric of remote candidates.
     pub open_via: BTreeMap<(String, String), u32>,
+    /// Link keep-alive timings (sessions read them when they start).
+    pub keepalive: Keepalive,
 }
 
 impl State {
@@ -258,6 +261,7 @@ impl Shared {
             listeners: BTreeMap::new(),
             connectors: BTreeMap::new(),
             open_via: BTreeMap::new(),
+            keepalive: Keepalive::from_env(),
         };
         state.refresh(false);
         Arc::new(Self {
@@ -318,6 +322,7 @@ impl Shared {
             link_name,
             cost,
             version: PROTOCOL_VERSION,
+            keepalive_ms: Some(st.keepalive.announced()),
         })
     }
 

@@ -966,6 +966,71 @@ async fn deleting_a_link_ends_its_connections_on_both_sides_at_once() {
     a.shutdown().await;
 }
 
+/// A TCP relay that can be frozen: while frozen it moves no byte either way and keeps its
+/// sockets open, as a SIGSTOPped peer does.
+async fn freezable_relay(target: u16) -> (u16, tokio::sync::watch::Sender<bool>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = l.accept().await {
+            let Ok(outbound) = TcpStream::connect(("127.0.0.1", target)).await else { continue };
+            let (ir, iw) = inbound.into_split();
+            let (or, ow) = outbound.into_split();
+            for (mut r, mut w) in [(ir, ow), (or, iw)] {
+                let mut frozen = rx.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        if frozen.wait_for(|f| !*f).await.is_err() {
+                            return;
+                        }
+                        let n = match r.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        if frozen.wait_for(|f| !*f).await.is_err() || w.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+    });
+    (port, tx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_peer_is_detected_within_seconds_and_the_link_comes_back() {
+    let pa = pki("a");
+    let a = Router::start(with_access(config("a"), &pa)).await.unwrap();
+    let (relay, freeze) = freezable_relay(access_port(&a)).await;
+    let mut cb = config("b");
+    cb.links.insert("to-a".into(), link(&pa, relay, 1));
+    let b = Router::start(cb).await.unwrap();
+    wait_ready(&b, "to-a").await;
+    wait_for("incoming link on a", &a, |s| s.incoming.first().cloned()).await;
+
+    // Default keep-alive timings: ~10 s (45 s before).
+    let frozen_at = std::time::Instant::now();
+    freeze.send(true).unwrap();
+    let message = wait_for("b gives the frozen link up", &b, |s| {
+        let l = &s.links["to-a"];
+        (l.phase != LinkPhase::Ready).then(|| l.message.clone())
+    })
+    .await;
+    let detected = frozen_at.elapsed();
+    assert!(message.contains("sent nothing"), "{message}");
+    assert!(detected >= Duration::from_secs(9), "not before the dead-peer time: {detected:?}");
+    // A gives the incoming side up as well.
+    wait_for("a drops the frozen incoming link", &a, |s| s.incoming.is_empty().then_some(())).await;
+
+    freeze.send(false).unwrap();
+    wait_ready(&b, "to-a").await;
+    b.shutdown().await;
+    a.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_clients_of_the_link_port_are_capped_and_real_links_still_connect() {
     let pa = pki("a");
