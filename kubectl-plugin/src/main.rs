@@ -18,6 +18,8 @@
 
 mod certs;
 mod cli;
+#[cfg(test)]
+mod fuzzing;
 mod grant;
 mod limits;
 mod output;

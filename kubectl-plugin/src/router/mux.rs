@@ -379,18 +379,7 @@ async fn read_loop(
             }
             eof
         };
-        if !preface_seen && plain.len() >= PREFACE.len() {
-            if plain[..PREFACE.len()] != PREFACE[..] {
-                return Err(protocol_error(
-                    "the remote site speaks another link protocol (is it running another version of kubectl-skupper?)",
-                ));
-            }
-            plain.advance(PREFACE.len());
-            preface_seen = true;
-        }
-        if preface_seen {
-            dispatch(&mut plain, &shared, role, &mut inbound)?;
-        }
+        on_plaintext(&mut plain, &mut preface_seen, &shared, role, &mut inbound)?;
         if eof {
             // close_notify: the peer ended the connection cleanly.
             return Ok(());
@@ -401,6 +390,69 @@ async fn read_loop(
         }
         shared.activity.received.store(shared.activity.now(), Ordering::Relaxed);
     }
+}
+
+/// Checks the peer's preface, then handles every complete frame in `plain`: everything a peer
+/// sends goes through here once decrypted.
+fn on_plaintext(
+    plain: &mut BytesMut,
+    preface_seen: &mut bool,
+    shared: &Arc<Shared>,
+    role: Role,
+    inbound: &mut impl FnMut(Stream),
+) -> io::Result<()> {
+    if !*preface_seen && plain.len() >= PREFACE.len() {
+        if plain[..PREFACE.len()] != PREFACE[..] {
+            return Err(protocol_error(
+                "the remote site speaks another link protocol (is it running another version of kubectl-skupper?)",
+            ));
+        }
+        plain.advance(PREFACE.len());
+        *preface_seen = true;
+    }
+    if *preface_seen {
+        dispatch(plain, shared, role, inbound)?;
+    }
+    Ok(())
+}
+
+/// Feeds `chunks` of decrypted bytes, as a peer in `role`'s opposite would send them, to the
+/// frame decoder of a connection that has no socket, then drops everything (fuzz tests).
+/// Returns the decoder's verdict and the streams it opened.
+#[cfg(test)]
+pub(crate) fn decode_for_tests(chunks: &[&[u8]], role: Role) -> (io::Result<()>, usize) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared {
+        streams: Mutex::new(Streams { next_id: 1, ..Streams::default() }),
+        out: tx,
+        activity: Activity::new(),
+    });
+    let mut opened = Vec::new();
+    let mut plain = BytesMut::new();
+    let mut preface_seen = false;
+    let mut result = Ok(());
+    for chunk in chunks {
+        plain.extend_from_slice(chunk);
+        result = on_plaintext(&mut plain, &mut preface_seen, &shared, role, &mut |s| opened.push(s));
+        if result.is_err() {
+            break;
+        }
+        // What a decoder leaves behind is never a whole frame.
+        if preface_seen && plain.len() >= HEADER {
+            assert_eq!(plain[0], DATA, "only a DATA frame waits for the rest of its payload");
+        }
+    }
+    // The streams read what they got, as the data plane would.
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    for s in &opened {
+        while let Poll::Ready(Ok(Some(_))) = s.poll_recv(&mut cx) {}
+    }
+    let n = opened.len();
+    shared.shut();
+    drop(opened);
+    while rx.try_recv().is_ok() {}
+    (result, n)
 }
 
 /// Handles every complete frame in `plain`.
@@ -1207,5 +1259,31 @@ mod tests {
         p.dialer.shared.send(Out::Frame(OPEN, 2, 0));
         let e = within(p.acceptor_driver).await.unwrap().unwrap_err();
         assert!(e.to_string().contains("parity"), "{e}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::fuzzing::config())]
+
+        /// Whatever a peer sends after TLS, in whatever pieces: the decoder errs or goes on, and
+        /// never panics or leaves a complete frame undecoded.
+        #[test]
+        fn fuzz_frame_decoder(
+            data in crate::fuzzing::inputs("mux-frames", 4096),
+            cuts in proptest::collection::vec(proptest::prelude::any::<usize>(), 0..6),
+            dialer in proptest::prelude::any::<bool>(),
+        ) {
+            let parts = crate::fuzzing::chunks(&data, &cuts);
+            let parts: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            let _ = decode_for_tests(&parts, if dialer { Role::Dialer } else { Role::Acceptor });
+        }
+    }
+
+    #[test]
+    fn the_frame_seeds_replay() {
+        for seed in crate::fuzzing::corpus("mux-frames") {
+            let (result, opened) = decode_for_tests(&[&seed], Role::Acceptor);
+            result.unwrap();
+            assert!(opened >= 1);
+        }
     }
 }

@@ -244,4 +244,34 @@ mod tests {
         let mut r = &buf[..];
         assert!(read_frame::<_, Control>(&mut r, MAX_HEADER_FRAME).await.is_err());
     }
+
+    proptest::proptest! {
+        #![proptest_config(crate::fuzzing::config())]
+
+        /// Frames of any bytes: each message type decodes, errs or ends, never panics.
+        #[test]
+        fn fuzz_control_frames(data in crate::fuzzing::inputs("control-frames", 2048)) {
+            fn drain<T: DeserializeOwned>(data: &[u8]) {
+                let mut r = data;
+                while let Ok(Some(_)) = futures::executor::block_on(read_frame::<_, T>(&mut r, MAX_HEADER_FRAME)) {}
+            }
+            drain::<Control>(&data);
+            drain::<StreamHeader>(&data);
+            drain::<DataReply>(&data);
+        }
+    }
+
+    #[test]
+    fn the_control_frame_seeds_replay() {
+        for seed in crate::fuzzing::corpus("control-frames") {
+            let mut r = &seed[..];
+            let mut n = 0;
+            while let Some(_msg) = futures::executor::block_on(read_frame::<_, Control>(&mut r, MAX_CONTROL_FRAME))
+                .unwrap_or_else(|e| panic!("seed does not decode: {e}"))
+            {
+                n += 1;
+            }
+            assert!(n >= 1);
+        }
+    }
 }
