@@ -218,6 +218,18 @@ pub enum Refusal {
     WrongCode,
     /// The grant's record cannot be read, e.g. an unparsable expiration time (upstream 500).
     Corrupted,
+    /// Too many wrong codes were tried for this grant: it redeems nothing any more, not even
+    /// with the right code, and a new token must be issued (423; upstream has no such limit).
+    Locked {
+        /// Wrong codes tried.
+        wrong_codes: u32,
+    },
+    /// Too many wrong codes came from this client or for this grant lately: try again after
+    /// `retry_after` seconds (429 with `Retry-After`).
+    Throttled {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -228,6 +240,12 @@ impl fmt::Display for Refusal {
             Refusal::UsedUp { allowed } => write!(f, "No such access granted: all {allowed} redemptions were used"),
             Refusal::WrongCode => f.write_str("Redemption of access token refused"),
             Refusal::Corrupted => f.write_str("Corrupted claim"),
+            Refusal::Locked { wrong_codes } => {
+                write!(f, "Access grant locked: {wrong_codes} wrong codes were tried; issue a new token")
+            }
+            Refusal::Throttled { retry_after } => {
+                write!(f, "Too many wrong codes: retry after {retry_after} seconds")
+            }
         }
     }
 }
@@ -242,6 +260,8 @@ impl Refusal {
             Refusal::Expired { .. } | Refusal::UsedUp { .. } => 410,
             Refusal::WrongCode => 403,
             Refusal::Corrupted => 500,
+            Refusal::Locked { .. } => 423,
+            Refusal::Throttled { .. } => 429,
         }
     }
 
@@ -271,6 +291,12 @@ pub enum RedeemFailure {
     WrongCode,
     /// 500 `Corrupted claim`: the grant's record on the issuing site is damaged.
     Corrupted,
+    /// 423 `Access grant locked`: the issuing site stopped accepting this token after too many
+    /// wrong codes (someone may have been guessing it); a new token is needed.
+    Locked {
+        /// Wrong codes tried, when the server said.
+        wrong_codes: Option<u32>,
+    },
     /// 429, 502, 503, 504: a temporary problem; retrying may work.
     Unavailable {
         /// HTTP status.
@@ -329,6 +355,13 @@ impl fmt::Display for RedeemFailure {
                 "the issuing site's grant record is damaged (\"Corrupted claim\"): ask the issuing site to delete \
                  the AccessGrant and issue a new token"
             ),
+            RedeemFailure::Locked { wrong_codes } => {
+                match wrong_codes {
+                    Some(n) => write!(f, "the issuing site locked the token after {n} wrong codes were tried")?,
+                    None => write!(f, "the issuing site locked the token after too many wrong codes")?,
+                }
+                write!(f, " (someone may have been guessing it): {REISSUE}")
+            }
             RedeemFailure::Unavailable { status, body } => {
                 write!(f, "the issuing site is temporarily unavailable (HTTP {status}: {body}): retry in a moment")
             }
@@ -379,6 +412,13 @@ pub fn classify_response(status: u16, body: &str) -> RedeemFailure {
         410 => RedeemFailure::Expired { at: None },
         403 => RedeemFailure::WrongCode,
         500 if text == "Corrupted claim" => RedeemFailure::Corrupted,
+        423 if text.starts_with("Access grant locked") => {
+            let wrong_codes = text
+                .strip_prefix("Access grant locked: ")
+                .and_then(|r| r.split(' ').next())
+                .and_then(|n| n.parse::<u32>().ok());
+            RedeemFailure::Locked { wrong_codes }
+        }
         429 | 502 | 503 | 504 => RedeemFailure::Unavailable { status, body: tidy_body(body) },
         500..=599 => RedeemFailure::ServerError { status, body: tidy_body(body) },
         _ => RedeemFailure::Rejected { status, body: tidy_body(body) },
@@ -542,6 +582,8 @@ mod tests {
             Refusal::UsedUp { allowed: 1 },
             Refusal::WrongCode,
             Refusal::Corrupted,
+            Refusal::Locked { wrong_codes: 10 },
+            Refusal::Throttled { retry_after: 4 },
         ] {
             let body = format!("{}\n", r.body());
             let c = classify_response(r.http_status(), &body);
@@ -551,6 +593,11 @@ mod tests {
                 Refusal::UsedUp { .. } => RedeemFailure::UsedUp { allowed: Some(1) },
                 Refusal::WrongCode => RedeemFailure::WrongCode,
                 Refusal::Corrupted => RedeemFailure::Corrupted,
+                Refusal::Locked { .. } => RedeemFailure::Locked { wrong_codes: Some(10) },
+                Refusal::Throttled { .. } => RedeemFailure::Unavailable {
+                    status: 429,
+                    body: "Too many wrong codes: retry after 4 seconds".into(),
+                },
             };
             assert_eq!(c, expected);
         }
@@ -567,6 +614,16 @@ mod tests {
         // Upstream servers: used-up is a 404 with its own body.
         assert_eq!(classify_response(404, "No such access granted\n"), RedeemFailure::UsedUp { allowed: None });
         assert!(classify_response(404, "No such claim").to_string().contains("token issue"));
+        let locked = classify_response(423, "Access grant locked: 10 wrong codes were tried; issue a new token\n");
+        assert_eq!(locked, RedeemFailure::Locked { wrong_codes: Some(10) });
+        assert!(!locked.is_retryable());
+        assert_eq!(
+            locked.to_string(),
+            "the issuing site locked the token after 10 wrong codes were tried (someone may have been guessing it): \
+             ask the issuing site for a new one (kubectl skupper token issue)"
+        );
+        // A 423 from something else is not a locked grant.
+        assert!(matches!(classify_response(423, "Locked"), RedeemFailure::Rejected { status: 423, .. }));
         let s = classify_response(503, "Internal error\n");
         assert!(s.is_retryable() && s.to_string().contains("retry"));
         let g = classify_response(500, "No valid endpoints found for site\n");

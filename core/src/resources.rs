@@ -389,7 +389,8 @@ impl SiteSpec {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LinkRecord {
-    /// Link name (left out when unknown: a Kubernetes 1.20 API server refuses empty strings here).
+    /// Link name.
+    // Left out when unknown: a Kubernetes 1.20 API server refuses an empty string here.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// Id of the site at the other end.

@@ -66,8 +66,21 @@ pub fn new_ca(common_name: &str, validity: Duration) -> anyhow::Result<Issued> {
     Ok(Issued { cert_pem: pem.clone(), key_pem: key.serialize_pem(), ca_pem: pem })
 }
 
+/// When a PEM certificate expires.
+pub fn not_after(cert_pem: &str) -> anyhow::Result<OffsetDateTime> {
+    use x509_cert::der::DecodePem as _;
+    let cert = x509_cert::Certificate::from_pem(cert_pem.as_bytes())
+        .map_err(|e| anyhow::anyhow!("the certificate cannot be read: {e}"))?;
+    let secs = cert.tbs_certificate.validity.not_after.to_unix_duration().as_secs();
+    OffsetDateTime::from_unix_timestamp(i64::try_from(secs).unwrap_or(i64::MAX))
+        .context("the certificate's expiry is out of range")
+}
+
 fn issue(ca: &Issued, mut p: CertificateParams) -> anyhow::Result<Issued> {
     let ca_key = KeyPair::from_pem(&ca.key_pem).context("reading the CA key")?;
+    // A certificate cannot be trusted past its issuer's expiry: never claim longer (the CA was
+    // made a moment before with the same validity, so an uncapped leaf outlived it by that much).
+    p.not_after = p.not_after.min(not_after(&ca.cert_pem)?);
     let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, ca_key).context("reading the CA certificate")?;
     let key = KeyPair::generate().context("generating a key")?;
     p.use_authority_key_identifier_extension = true;
@@ -120,5 +133,20 @@ mod tests {
         assert_eq!(client.ca_pem, ca.cert_pem);
         assert_ne!(server.cert_pem, client.cert_pem);
         assert!(issue_server(&ca, "x", &["bad host!".into()], DEFAULT_VALIDITY).is_err());
+    }
+
+    #[test]
+    fn a_certificate_never_outlives_its_ca() {
+        let ca = new_ca("west site CA", DEFAULT_VALIDITY).expect("ca");
+        // Issued a moment after the CA with the same validity: capped to the CA's expiry.
+        std::thread::sleep(Duration::from_millis(1_100));
+        let client = issue_client(&ca, "east", DEFAULT_VALIDITY).expect("client");
+        let expiry = |pem: &str| not_after(pem).expect("a certificate");
+        assert_eq!(expiry(&client.cert_pem), expiry(&ca.cert_pem));
+        let server = issue_server(&ca, "r", &["127.0.0.1".into()], DEFAULT_VALIDITY * 2).expect("server");
+        assert_eq!(expiry(&server.cert_pem), expiry(&ca.cert_pem));
+        // Shorter validities are kept.
+        let short = issue_client(&ca, "east", Duration::from_secs(3600)).expect("short");
+        assert!(expiry(&short.cert_pem) < expiry(&ca.cert_pem));
     }
 }

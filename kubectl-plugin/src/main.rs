@@ -15,13 +15,17 @@
 //! - `grant`: grant server and token redemption client.
 //! - `router`: the embedded router.
 //! - `certs`: site CAs and certificates.
+//! - `limits`: connection caps and the open-file budget of the servers anyone can reach.
 //! - `output`: YAML/JSON, Go-style tables, progress.
 
 mod certs;
 mod cli;
 #[cfg(feature = "kubernetes")]
 mod controller;
+#[cfg(test)]
+mod fuzzing;
 mod grant;
+mod limits;
 mod logs;
 mod output;
 mod platform;

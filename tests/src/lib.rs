@@ -5,6 +5,8 @@
 //! parallel never compete for ports). Dropping an `Env` stops, by pid, every site process its
 //! sites started, then removes the directory (kept when `KEEP_TEST_DIRS` is set).
 
+pub mod attack;
+
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -6,6 +6,9 @@
 //! expired, used-up and unknown grants get distinct answers, and a redemption is only counted
 //! once the credential exists.
 
+#[cfg(test)]
+mod fuzz;
+pub mod limits;
 pub mod redeem;
 pub mod server;
 

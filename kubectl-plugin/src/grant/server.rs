@@ -2,7 +2,8 @@
 //! per redemption, handled one at a time per server. Grants come from a [`GrantStore`] (the local
 //! site's files; the API server on Kubernetes), read afresh for every request; the redemption
 //! count is recorded only after the client certificate, Secret and Links were produced, and only
-//! if the grant did not change meanwhile (a conflict restarts the redemption from the read).
+//! if the grant did not change meanwhile (a conflict restarts the redemption from the read). The
+//! limits that keep it available under abuse are in [`super::limits`].
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -21,6 +22,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use super::limits::{CONNECTION_TIMEOUT, Defences, REQUEST_TIMEOUT};
 use crate::certs::{self, Issued};
 use skupper_core::grant::{GrantState, Refusal};
 
@@ -100,12 +102,24 @@ pub struct GrantServer {
 }
 
 impl GrantServer {
-    /// Binds `host:port` and serves with the server certificate `cert`.
+    /// Binds `host:port` and serves with the server certificate `cert`, with the limits of
+    /// [`Defences::from_env`].
     pub async fn start<S: GrantStore>(
         ctx: Arc<GrantContext<S>>,
         host: &str,
         port: u16,
         cert: &Issued,
+    ) -> anyhow::Result<Self> {
+        Self::start_with(ctx, host, port, cert, Defences::from_env()).await
+    }
+
+    /// [`GrantServer::start`] with explicit limits.
+    pub async fn start_with<S: GrantStore>(
+        ctx: Arc<GrantContext<S>>,
+        host: &str,
+        port: u16,
+        cert: &Issued,
+        defences: Arc<Defences>,
     ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind((host, port)).await.with_context(|| {
             format!(
@@ -116,7 +130,7 @@ impl GrantServer {
         let addr = listener.local_addr()?;
         let acceptor = TlsAcceptor::from(Arc::new(server_tls(cert)?));
         let (tx, rx) = watch::channel(false);
-        let task = tokio::spawn(serve(listener, acceptor, ctx, rx));
+        let task = tokio::spawn(serve(listener, acceptor, ctx, defences, rx));
         Ok(Self { addr, shutdown: tx, task })
     }
 
@@ -141,11 +155,15 @@ pub fn server_tls(cert: &Issued) -> anyhow::Result<rustls::ServerConfig> {
         .context("the grant server certificate does not match its key")
 }
 
-/// Accepts connections until `shutdown` turns true.
+/// Accepts connections until `shutdown` turns true. Each connection must pass the gate (or is
+/// closed at once), finish its TLS handshake and request head within the request timeout, and
+/// carries one request; wrong codes are throttled per source and per grant before the code is
+/// even looked at.
 pub async fn serve<S: GrantStore>(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     ctx: Arc<GrantContext<S>>,
+    defences: Arc<Defences>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -161,10 +179,26 @@ pub async fn serve<S: GrantStore>(
                 continue;
             }
         };
+        let permit = match defences.gate.admit(peer.ip()) {
+            Ok(p) => p,
+            Err(why) => {
+                defences.gate.refused(peer, &why);
+                drop(tcp);
+                continue;
+            }
+        };
         let acceptor = acceptor.clone();
         let ctx = ctx.clone();
+        let defences = defences.clone();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+            let permit = Arc::new(permit);
+            let started = tokio::time::Instant::now();
+            let deadline = defences.request_timeout;
+            let handshake = tokio::select! {
+                r = tokio::time::timeout(deadline, acceptor.accept(tcp)) => r,
+                _ = permit.evicted() => return,
+            };
+            let tls = match handshake {
                 Ok(Ok(t)) => t,
                 Ok(Err(e)) => {
                     eprintln!("grant server: TLS handshake with {peer} failed: {e}");
@@ -172,15 +206,77 @@ pub async fn serve<S: GrantStore>(
                 }
                 Err(_) => return,
             };
+            let head_time = deadline.saturating_sub(started.elapsed()).max(Duration::from_millis(100));
+            let in_service = permit.clone();
             let service = hyper::service::service_fn(move |req| {
+                // The request head arrived: this connection is no longer a slow client.
+                in_service.authenticated();
                 let ctx = ctx.clone();
-                async move { Ok::<_, Infallible>(handle(ctx, req).await) }
+                let defences = defences.clone();
+                async move { Ok::<_, Infallible>(guarded(ctx, &defences, peer, req).await) }
             });
-            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service);
-            // Upstream's ReadTimeout/WriteTimeout: 60 seconds per connection.
-            let _ = tokio::time::timeout(Duration::from_secs(60), conn).await;
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(head_time)
+                .keep_alive(false)
+                .serve_connection(TokioIo::new(tls), service);
+            tokio::select! {
+                _ = tokio::time::timeout(CONNECTION_TIMEOUT, conn) => {}
+                _ = permit.evicted() => {}
+            }
         });
     }
+}
+
+/// [`handle`] behind the wrong-code throttle of `defences`: refuses throttled sources and
+/// locked grants, counts wrong codes and unknown grants, and logs each with the peer address.
+async fn guarded<S: GrantStore>(
+    ctx: Arc<GrantContext<S>>,
+    defences: &Defences,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    if req.method() != Method::POST {
+        return handle(ctx, req).await;
+    }
+    let key = req.uri().path().trim_start_matches('/').to_string();
+    let guesses = &defences.guesses;
+    if let Err(refusal) = guesses.check(peer.ip(), &key, std::time::Instant::now()) {
+        if let Refusal::Locked { .. } = refusal {
+            eprintln!("grant server: refused a redemption of {key:?} from {peer}: {refusal}");
+        }
+        let mut r = text(refusal.http_status(), &refusal.body());
+        if let Refusal::Throttled { retry_after } = refusal {
+            r.headers_mut().insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from(retry_after));
+        }
+        return r;
+    }
+    let response = handle(ctx, req).await;
+    let now = std::time::Instant::now();
+    match response.status().as_u16() {
+        403 => {
+            let strike = guesses.wrong(peer.ip(), Some(&key), now);
+            let lock_after = guesses.config().lock_after;
+            eprintln!(
+                "grant server: wrong code for grant {key:?} from {peer} ({} of {lock_after} before it locks)",
+                strike.grant_wrong
+            );
+            if strike.locked {
+                eprintln!(
+                    "grant server: grant {key:?} locked after {} wrong codes; it redeems nothing until the \
+                     site restarts; issue a new token",
+                    strike.grant_wrong
+                );
+            }
+        }
+        404 => {
+            guesses.wrong(peer.ip(), None, now);
+            eprintln!("grant server: unknown grant {key:?} asked for by {peer}");
+        }
+        200 => guesses.redeemed(peer.ip()),
+        _ => {}
+    }
+    response
 }
 
 fn text(status: u16, body: &str) -> Response<Full<Bytes>> {
@@ -203,10 +299,12 @@ pub async fn handle<S: GrantStore>(ctx: Arc<GrantContext<S>>, req: Request<Incom
     let key = req.uri().path().trim_start_matches('/').to_string();
     let name = header(&req, "name");
     let subject = header(&req, "subject");
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return text(413, "Request body too large"),
-        Err(_) => return text(400, "Request body not valid"),
+    // A body that trickles in would hold the connection: it gets the head's deadline again.
+    let body = match tokio::time::timeout(REQUEST_TIMEOUT, Limited::new(req.into_body(), MAX_BODY).collect()).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return text(413, "Request body too large"),
+        Ok(Err(_)) => return text(400, "Request body not valid"),
+        Err(_) => return text(408, "Request body not received in time"),
     };
     let Ok(code) = String::from_utf8(body.to_vec()) else { return text(400, "Request body not valid") };
     match redeem(&ctx, &key, &code, name, subject).await {
@@ -342,9 +440,12 @@ mod tests {
 
     use super::redeem as serve_redemption;
     use super::*;
+    use crate::grant::limits::Throttling;
     use crate::grant::redeem::{RedeemError, redeem};
+    use crate::limits::GateConfig;
     use crate::platform::local::grants::LocalGrantStore;
     use crate::platform::local::{Changes, Home};
+    use skupper_core::grant::RedeemFailure;
 
     struct Fixture {
         base: std::path::PathBuf,
@@ -360,8 +461,21 @@ mod tests {
         }
     }
 
+    /// Generous limits: what the tests that are not about limits run with.
+    fn relaxed() -> Arc<Defences> {
+        Defences::new(
+            GateConfig { max_total: 64, max_per_source: 64, fds: None },
+            REQUEST_TIMEOUT,
+            Throttling::default(),
+        )
+    }
+
     /// A site "west" with link access, one processed grant, and its grant server on port 0.
     async fn fixture(redemptions: i64) -> Fixture {
+        fixture_with(redemptions, relaxed()).await
+    }
+
+    async fn fixture_with(redemptions: i64, defences: Arc<Defences>) -> Fixture {
         let base = std::env::temp_dir().join(format!("ks-grant-{}", crate::platform::uuid_v4().expect("uuid")));
         let home = Home::at(base.clone(), "west");
         let site = Site::new("west", SiteSpec { link_access: "default".into(), ..Default::default() });
@@ -377,7 +491,7 @@ mod tests {
         crate::grant::process(&mut grant, &access.grant_url_base(), &grant_ca.cert_pem, now).expect("process");
         let cert = certs::issue_server(&grant_ca, "g", &["127.0.0.1".into()], certs::DEFAULT_VALIDITY).expect("cert");
         let ctx = Arc::new(GrantContext::new(LocalGrantStore::new(home.clone()), crate::platform::now_unix));
-        let server = GrantServer::start(ctx, "127.0.0.1", 0, &cert).await.expect("start");
+        let server = GrantServer::start_with(ctx, "127.0.0.1", 0, &cert, defences).await.expect("start");
         grant.status.url = format!("https://127.0.0.1:{}/uid-1", server.addr.port());
         let mut c = Changes::default();
         c.put_resource(&home, &Resource::AccessGrant(grant.clone())).expect("grant");
@@ -387,6 +501,61 @@ mod tests {
 
     fn token(f: &Fixture) -> skupper_core::resources::AccessToken {
         crate::grant::token_for(&f.grant, "west", 0, 0)
+    }
+
+    fn client_tls(f: &Fixture) -> tokio_rustls::TlsConnector {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in crate::grant::pem_certs(f.grant_ca.cert_pem.as_bytes()).expect("pem") {
+            roots.add(c).expect("root");
+        }
+        let cfg = rustls::ClientConfig::builder_with_provider(crate::grant::crypto())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .expect("tls13")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        tokio_rustls::TlsConnector::from(Arc::new(cfg))
+    }
+
+    /// A TCP connection to the fixture's server from the loopback address `source`.
+    async fn tcp_from(f: &Fixture, source: [u8; 4]) -> tokio::net::TcpStream {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.bind(SocketAddr::from((source, 0))).expect("bind a loopback source");
+        socket.connect(f.server.addr).await.expect("connect")
+    }
+
+    /// Whether the server ends the connection (EOF or reset) within `within`.
+    async fn closed_within<S: tokio::io::AsyncRead + Unpin>(s: &mut S, within: Duration) -> bool {
+        use tokio::io::AsyncReadExt as _;
+        let mut buf = [0u8; 256];
+        let until_closed = async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        };
+        tokio::time::timeout(within, until_closed).await.is_ok()
+    }
+
+    /// `POST /uid-1` with `code` from 127.0.0.1: (status, Retry-After, body).
+    async fn post_code(f: &Fixture, code: &str) -> (u16, Option<String>, String) {
+        let tcp = tokio::net::TcpStream::connect(f.server.addr).await.expect("connect");
+        let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("name");
+        let tls = client_tls(f).connect(name, tcp).await.expect("tls");
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.expect("http");
+        tokio::spawn(conn);
+        let req = Request::builder()
+            .method("POST")
+            .uri("/uid-1")
+            .header(hyper::header::HOST, "127.0.0.1")
+            .body(Full::new(Bytes::from(code.to_string())))
+            .expect("request");
+        let resp = sender.send_request(req).await.expect("send");
+        let status = resp.status().as_u16();
+        let retry = resp.headers().get(hyper::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        (status, retry, String::from_utf8_lossy(&body).into_owned())
     }
 
     /// One raw HTTPS request to the fixture's server: (status, body).
@@ -562,5 +731,89 @@ mod tests {
         assert_eq!(statuses.get(&200), Some(&3), "{statuses:?}");
         assert_eq!(statuses.get(&410), Some(&197), "used up: {statuses:?}");
         assert_eq!(store.grant.lock().expect("lock").0.status.redemptions, 3);
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_caps_are_closed_and_a_redemption_still_goes_through() {
+        // A long request deadline: whatever closes connections here is the caps.
+        let caps = GateConfig { max_total: 6, max_per_source: 3, fds: None };
+        let f = fixture_with(1, Defences::new(caps, Duration::from_secs(60), Throttling::default())).await;
+        let mut hog = Vec::new();
+        for _ in 0..3 {
+            hog.push(tcp_from(&f, [127, 0, 0, 2]).await);
+        }
+        let mut fourth = tcp_from(&f, [127, 0, 0, 2]).await;
+        assert!(closed_within(&mut fourth, Duration::from_secs(10)).await, "the per-source cap closes it at once");
+        let mut others = Vec::new();
+        for _ in 0..3 {
+            others.push(tcp_from(&f, [127, 0, 0, 3]).await);
+        }
+        // The gate is full of silent clients; a real redemption makes room (evicting the oldest
+        // silent connection of the busiest source) and succeeds.
+        let got = redeem(&token(&f), "east", Duration::from_secs(20)).await.expect("redeemed while full");
+        assert_eq!(got.links.len(), 1);
+        let mut evicted = 0;
+        for s in hog.iter_mut().chain(others.iter_mut()) {
+            if closed_within(s, Duration::from_millis(200)).await {
+                evicted += 1;
+            }
+        }
+        assert_eq!(evicted, 1, "exactly one silent connection made room");
+    }
+
+    #[tokio::test]
+    async fn silent_and_half_sent_requests_are_cut_off_at_the_deadline() {
+        let caps = GateConfig { max_total: 64, max_per_source: 64, fds: None };
+        let f = fixture_with(1, Defences::new(caps, Duration::from_millis(500), Throttling::default())).await;
+        let mut silent = tcp_from(&f, [127, 0, 0, 2]).await;
+        let tcp = tcp_from(&f, [127, 0, 0, 2]).await;
+        let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("name");
+        let mut tls = client_tls(&f).connect(name, tcp).await.expect("tls");
+        use tokio::io::AsyncWriteExt as _;
+        tls.write_all(b"POST /x HTTP/1.1\r\nHost: x\r\n").await.expect("half a head");
+        tls.flush().await.expect("flush");
+        // Upstream (and this server before) held both for 60 s.
+        assert!(closed_within(&mut silent, Duration::from_secs(10)).await, "no handshake: closed");
+        assert!(closed_within(&mut tls, Duration::from_secs(10)).await, "no complete head: closed");
+        // The server still answers.
+        assert_eq!(raw(&f, "GET", Vec::new()).await.0, 405);
+    }
+
+    #[tokio::test]
+    async fn wrong_codes_are_throttled_with_retry_after() {
+        let caps = GateConfig { max_total: 64, max_per_source: 64, fds: None };
+        // The default policy, with a first wait long enough for a loaded machine.
+        let slow = Throttling { first_wait: Duration::from_secs(5), ..Throttling::default() };
+        let f = fixture_with(1, Defences::new(caps, REQUEST_TIMEOUT, slow)).await;
+        for _ in 0..3 {
+            let (status, retry, _) = post_code(&f, "AAAAAAAAAAAAAAAAAAAAAAAA").await;
+            assert_eq!((status, retry), (403, None));
+        }
+        // The grant has seen three wrong codes: the next attempt waits, right code or not.
+        let (status, retry, body) = post_code(&f, &f.grant.status.code).await;
+        assert_eq!(status, 429, "{body}");
+        let secs: u64 = retry.expect("Retry-After").parse().expect("seconds");
+        assert!((1..=5).contains(&secs), "{secs}");
+        assert!(body.starts_with("Too many wrong codes: retry after "), "{body}");
+        let err = redeem(&token(&f), "east", Duration::from_secs(10)).await.expect_err("throttled");
+        assert!(matches!(&err, RedeemError::Refused(failure) if failure.is_retryable()), "{err}");
+        tokio::time::sleep(Duration::from_millis(5_100)).await;
+        redeem(&token(&f), "east", Duration::from_secs(10)).await.expect("the right code works after the wait");
+    }
+
+    #[tokio::test]
+    async fn a_grant_is_locked_after_ten_wrong_codes() {
+        let caps = GateConfig { max_total: 64, max_per_source: 64, fds: None };
+        let fast = Throttling { first_wait: Duration::ZERO, ..Throttling::default() };
+        let f = fixture_with(1, Defences::new(caps, REQUEST_TIMEOUT, fast)).await;
+        for _ in 0..10 {
+            assert_eq!(post_code(&f, "AAAAAAAAAAAAAAAAAAAAAAAA").await.0, 403);
+        }
+        let (status, _, body) = post_code(&f, &f.grant.status.code).await;
+        assert_eq!(status, 423, "{body}");
+        let err = redeem(&token(&f), "east", Duration::from_secs(10)).await.expect_err("locked");
+        assert!(matches!(err, RedeemError::Refused(RedeemFailure::Locked { wrong_codes: Some(10) })), "{err}");
+        assert!(err.to_string().contains("token issue"), "says what to do: {err}");
+        assert_eq!(redemptions(&f), 0);
     }
 }

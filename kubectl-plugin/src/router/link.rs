@@ -14,11 +14,39 @@ use tokio_util::sync::CancellationToken;
 use super::log::{Throttle, log};
 use super::state::{Origin, Shared};
 use super::{LinkAccessConfig, LinkConfig, LinkPhase, backoff, proxy, session, tls};
+use crate::limits::{self, Gate, GateConfig, Permit};
 
 /// Time to resolve and connect (to the endpoint or the proxy, and for the CONNECT exchange).
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time for the TLS handshake.
+/// Time for the TLS handshake of a link this site dials.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time an unauthenticated client of a link-access port has for its handshake
+/// (`SKUPPER_LINK_HANDSHAKE_TIMEOUT_MS` overrides).
+const ACCEPT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Unauthenticated connections one source may hold on the link-access ports.
+const MAX_HANDSHAKES_PER_SOURCE: usize = 8;
+
+/// The limits of the link-access ports: handshakes in progress (total and per source, over both
+/// ports) and their deadline. Authenticated links are not counted.
+#[derive(Debug)]
+pub(crate) struct AccessLimits {
+    pub(crate) gate: Arc<Gate>,
+    handshake_timeout: Duration,
+}
+
+impl AccessLimits {
+    /// `SKUPPER_LINK_MAX_CONNECTIONS` (default: the open-file limit / 8, within 16..=256) and
+    /// `SKUPPER_LINK_MAX_PER_SOURCE` (8) handshakes at once.
+    pub(crate) fn from_env() -> Arc<Self> {
+        let limit = limits::prepare_process();
+        let config = GateConfig::from_env("LINK", limits::scaled(limit, 8, 16, 256), MAX_HANDSHAKES_PER_SOURCE);
+        Arc::new(Self {
+            gate: Gate::new("link access", config),
+            handshake_timeout: limits::env_millis("SKUPPER_LINK_HANDSHAKE_TIMEOUT_MS")
+                .unwrap_or(ACCEPT_HANDSHAKE_TIMEOUT),
+        })
+    }
+}
 
 /// Resolves `host` and connects to the first address that accepts.
 pub(crate) async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String> {
@@ -181,6 +209,7 @@ pub(crate) async fn run_acceptor(
     // Shared by the connections of this port; messages name the peer's address without its
     // port so that a site retrying with a bad certificate is logged once, not every attempt.
     let throttle = Arc::new(Mutex::new(Throttle::default()));
+    let limits = shared.access_limits.clone();
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -188,8 +217,18 @@ pub(crate) async fn run_acceptor(
         };
         match accepted {
             Ok((tcp, peer)) => {
+                // Anyone can connect: hold no more unauthenticated connections than the caps.
+                let permit = match limits.gate.admit(peer.ip()) {
+                    Ok(p) => p,
+                    Err(why) => {
+                        limits.gate.refused(peer, &why);
+                        drop(tcp);
+                        continue;
+                    }
+                };
                 let _ = tcp.set_nodelay(true);
-                let task = incoming(shared.clone(), tcp, peer, tls.clone(), sessions.child_token(), throttle.clone());
+                let conn = Incoming { peer, permit, timeout: limits.handshake_timeout };
+                let task = incoming(shared.clone(), tcp, conn, tls.clone(), sessions.child_token(), throttle.clone());
                 shared.spawn(task);
             }
             Err(e) => {
@@ -208,20 +247,31 @@ fn log_throttled(throttle: &Mutex<Throttle>, message: &str) {
     throttle.lock().unwrap_or_else(|e| e.into_inner()).log(message);
 }
 
+/// An accepted connection of a link-access port, before its handshake.
+struct Incoming {
+    peer: SocketAddr,
+    /// Its place among the unauthenticated connections, released once the handshake is done.
+    permit: Permit,
+    timeout: Duration,
+}
+
 async fn incoming(
     shared: Arc<Shared>,
     tcp: TcpStream,
-    peer: SocketAddr,
+    conn: Incoming,
     tls: TlsAcceptor,
     token: CancellationToken,
     throttle: Arc<Mutex<Throttle>>,
 ) {
+    let Incoming { peer, permit, timeout } = conn;
     let from = peer.ip();
     let handshake = tls.accept(BufReader::with_capacity(session::IO_BUFFER, tcp)).into_fallible();
     let stream = tokio::select! {
-        r = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake) => r,
+        r = tokio::time::timeout(timeout, handshake) => r,
+        _ = permit.evicted() => return,
         _ = token.cancelled() => return,
     };
+    drop(permit);
     match stream {
         Ok(Ok(stream)) => {
             let end = session::run(shared, TlsStream::Server(stream), Origin::Incoming { peer }, None, token).await;
@@ -235,10 +285,9 @@ async fn incoming(
             log_throttled(&throttle, &format!("link from {from}: {}", tls::describe_server_error(&e)));
             close_gracefully(tcp.into_inner()).await;
         }
-        Err(_) => log_throttled(
-            &throttle,
-            &format!("link from {from}: no TLS handshake within {}s", HANDSHAKE_TIMEOUT.as_secs()),
-        ),
+        Err(_) => {
+            log_throttled(&throttle, &format!("link from {from}: no TLS handshake within {}ms", timeout.as_millis()))
+        }
     }
 }
 

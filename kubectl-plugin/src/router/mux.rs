@@ -19,8 +19,10 @@ use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
 use std::io::{self, BufRead, Write};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -133,6 +135,41 @@ struct Streams {
 struct Shared {
     streams: Mutex<Streams>,
     out: mpsc::UnboundedSender<Out>,
+    activity: Activity,
+}
+
+/// When the connection last received and sent bytes (for the keep-alive), in milliseconds
+/// since it started.
+#[derive(Debug)]
+struct Activity {
+    start: Instant,
+    received: AtomicU64,
+    sent: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self { start: Instant::now(), received: AtomicU64::new(0), sent: AtomicU64::new(0) }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn since(&self, at: &AtomicU64) -> Duration {
+        Duration::from_millis(self.now().saturating_sub(at.load(Ordering::Relaxed)))
+    }
+}
+
+/// Resets every stream when the connection's driver ends, however it ends: finished, failed,
+/// or dropped by a session that was told to stop (a deleted link). Without it the streams of a
+/// dropped driver would wait forever for data that cannot come.
+struct ShutOnDrop(Arc<Shared>);
+
+impl Drop for ShutOnDrop {
+    fn drop(&mut self) {
+        self.0.shut();
+    }
 }
 
 impl std::fmt::Debug for Out {
@@ -196,6 +233,18 @@ impl Mux {
         Ok(Stream::new(id, state, self.shared.clone()))
     }
 
+    /// Time since anything arrived from the peer.
+    pub(crate) fn since_received(&self) -> Duration {
+        let a = &self.shared.activity;
+        a.since(&a.received)
+    }
+
+    /// Time since anything was written to the peer.
+    pub(crate) fn since_sent(&self) -> Duration {
+        let a = &self.shared.activity;
+        a.since(&a.sent)
+    }
+
     /// Streams open now.
     #[cfg(test)]
     fn live(&self) -> usize {
@@ -234,7 +283,11 @@ pub(crate) fn start(
         Role::Dialer => 1,
         Role::Acceptor => 2,
     };
-    let shared = Arc::new(Shared { streams: Mutex::new(Streams { next_id, ..Streams::default() }), out: tx });
+    let shared = Arc::new(Shared {
+        streams: Mutex::new(Streams { next_id, ..Streams::default() }),
+        out: tx,
+        activity: Activity::new(),
+    });
     let mux = Mux { shared: shared.clone() };
     let Parts { tcp, buffered, mut tls } = parts;
     // The writer bounds what it hands to TLS itself (one batch at a time).
@@ -245,8 +298,9 @@ pub(crate) fn start(
     let driver = {
         let shared = shared.clone();
         async move {
+            let shut = ShutOnDrop(shared.clone());
             let reader = read_loop(r, buffered, tls.clone(), shared.clone(), role, inbound, wants_write.clone());
-            let writer = write_loop(w, tls, rx, wants_write);
+            let writer = write_loop(w, tls, rx, wants_write, shared.clone());
             tokio::pin!(reader, writer);
             let result = tokio::select! {
                 r = &mut reader => r,
@@ -258,7 +312,7 @@ pub(crate) fn start(
                     Err(e) => Err(e),
                 },
             };
-            shared.shut();
+            drop(shut);
             result
         }
     };
@@ -325,18 +379,7 @@ async fn read_loop(
             }
             eof
         };
-        if !preface_seen && plain.len() >= PREFACE.len() {
-            if plain[..PREFACE.len()] != PREFACE[..] {
-                return Err(protocol_error(
-                    "the remote site speaks another link protocol (is it running another version of kubectl-skupper?)",
-                ));
-            }
-            plain.advance(PREFACE.len());
-            preface_seen = true;
-        }
-        if preface_seen {
-            dispatch(&mut plain, &shared, role, &mut inbound)?;
-        }
+        on_plaintext(&mut plain, &mut preface_seen, &shared, role, &mut inbound)?;
         if eof {
             // close_notify: the peer ended the connection cleanly.
             return Ok(());
@@ -345,7 +388,71 @@ async fn read_loop(
         if filled == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
+        shared.activity.received.store(shared.activity.now(), Ordering::Relaxed);
     }
+}
+
+/// Checks the peer's preface, then handles every complete frame in `plain`: everything a peer
+/// sends goes through here once decrypted.
+fn on_plaintext(
+    plain: &mut BytesMut,
+    preface_seen: &mut bool,
+    shared: &Arc<Shared>,
+    role: Role,
+    inbound: &mut impl FnMut(Stream),
+) -> io::Result<()> {
+    if !*preface_seen && plain.len() >= PREFACE.len() {
+        if plain[..PREFACE.len()] != PREFACE[..] {
+            return Err(protocol_error(
+                "the remote site speaks another link protocol (is it running another version of kubectl-skupper?)",
+            ));
+        }
+        plain.advance(PREFACE.len());
+        *preface_seen = true;
+    }
+    if *preface_seen {
+        dispatch(plain, shared, role, inbound)?;
+    }
+    Ok(())
+}
+
+/// Feeds `chunks` of decrypted bytes, as a peer in `role`'s opposite would send them, to the
+/// frame decoder of a connection that has no socket, then drops everything (fuzz tests).
+/// Returns the decoder's verdict and the streams it opened.
+#[cfg(test)]
+pub(crate) fn decode_for_tests(chunks: &[&[u8]], role: Role) -> (io::Result<()>, usize) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared {
+        streams: Mutex::new(Streams { next_id: 1, ..Streams::default() }),
+        out: tx,
+        activity: Activity::new(),
+    });
+    let mut opened = Vec::new();
+    let mut plain = BytesMut::new();
+    let mut preface_seen = false;
+    let mut result = Ok(());
+    for chunk in chunks {
+        plain.extend_from_slice(chunk);
+        result = on_plaintext(&mut plain, &mut preface_seen, &shared, role, &mut |s| opened.push(s));
+        if result.is_err() {
+            break;
+        }
+        // What a decoder leaves behind is never a whole frame.
+        if preface_seen && plain.len() >= HEADER {
+            assert_eq!(plain[0], DATA, "only a DATA frame waits for the rest of its payload");
+        }
+    }
+    // The streams read what they got, as the data plane would.
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    for s in &opened {
+        while let Poll::Ready(Ok(Some(_))) = s.poll_recv(&mut cx) {}
+    }
+    let n = opened.len();
+    shared.shut();
+    drop(opened);
+    while rx.try_recv().is_ok() {}
+    (result, n)
 }
 
 /// Handles every complete frame in `plain`.
@@ -447,6 +554,7 @@ async fn write_loop(
     tls: Arc<Mutex<rustls::Connection>>,
     mut rx: mpsc::UnboundedReceiver<Out>,
     wants_write: Arc<Notify>,
+    shared: Arc<Shared>,
 ) -> io::Result<()> {
     let mut batch = Batch::default();
     batch.raw(PREFACE);
@@ -492,7 +600,7 @@ async fn write_loop(
                 conn.write_tls(&mut SocketWriter(&tcp))
             };
             match written {
-                Ok(_) => {}
+                Ok(_) => shared.activity.sent.store(shared.activity.now(), Ordering::Relaxed),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => tcp.writable().await?,
                 Err(e) => return Err(e),
             }
@@ -1151,5 +1259,31 @@ mod tests {
         p.dialer.shared.send(Out::Frame(OPEN, 2, 0));
         let e = within(p.acceptor_driver).await.unwrap().unwrap_err();
         assert!(e.to_string().contains("parity"), "{e}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::fuzzing::config())]
+
+        /// Whatever a peer sends after TLS, in whatever pieces: the decoder errs or goes on, and
+        /// never panics or leaves a complete frame undecoded.
+        #[test]
+        fn fuzz_frame_decoder(
+            data in crate::fuzzing::inputs("mux-frames", 4096),
+            cuts in proptest::collection::vec(proptest::prelude::any::<usize>(), 0..6),
+            dialer in proptest::prelude::any::<bool>(),
+        ) {
+            let parts = crate::fuzzing::chunks(&data, &cuts);
+            let parts: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            let _ = decode_for_tests(&parts, if dialer { Role::Dialer } else { Role::Acceptor });
+        }
+    }
+
+    #[test]
+    fn the_frame_seeds_replay() {
+        for seed in crate::fuzzing::corpus("mux-frames") {
+            let (result, opened) = decode_for_tests(&[&seed], Role::Acceptor);
+            result.unwrap();
+            assert!(opened >= 1);
+        }
     }
 }

@@ -40,6 +40,10 @@ pub(crate) struct Hello {
     pub cost: u32,
     /// [`PROTOCOL_VERSION`] of the sender.
     pub version: u32,
+    /// How often the sender pings an idle link, in milliseconds (`super::keepalive`); older
+    /// peers send none and ignore ours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keepalive_ms: Option<u32>,
 }
 
 /// A link-state advertisement: what one site says about itself, flooded to every site.
@@ -184,6 +188,7 @@ mod tests {
             link_name: "to-east".into(),
             cost: 3,
             version: PROTOCOL_VERSION,
+            keepalive_ms: Some(3_000),
         };
         round_trip(Control::Hello(hello)).await;
         round_trip(Control::Cost { cost: 9 }).await;
@@ -210,6 +215,16 @@ mod tests {
         round_trip(DataReply { error: Some("refused".into()) }).await;
     }
 
+    #[test]
+    fn hellos_without_a_keepalive_still_decode() {
+        // What a peer of the same protocol version without keep-alive announcements sends.
+        let old = r#"{"type":"hello","siteId":"a","siteName":"w","namespace":"n","cost":1,"version":2}"#;
+        let Control::Hello(h) = serde_json::from_str::<Control>(old).expect("decodes") else { panic!("a hello") };
+        assert_eq!((h.keepalive_ms, h.version), (None, PROTOCOL_VERSION));
+        let ours = serde_json::to_string(&Control::Hello(Hello { keepalive_ms: Some(3_000), ..h })).expect("json");
+        assert!(ours.contains(r#""keepaliveMs":3000"#), "{ours}");
+    }
+
     #[tokio::test]
     async fn bad_frames_are_errors_not_panics() {
         // Oversized length.
@@ -228,5 +243,35 @@ mod tests {
         buf.extend_from_slice(body);
         let mut r = &buf[..];
         assert!(read_frame::<_, Control>(&mut r, MAX_HEADER_FRAME).await.is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::fuzzing::config())]
+
+        /// Frames of any bytes: each message type decodes, errs or ends, never panics.
+        #[test]
+        fn fuzz_control_frames(data in crate::fuzzing::inputs("control-frames", 2048)) {
+            fn drain<T: DeserializeOwned>(data: &[u8]) {
+                let mut r = data;
+                while let Ok(Some(_)) = futures::executor::block_on(read_frame::<_, T>(&mut r, MAX_HEADER_FRAME)) {}
+            }
+            drain::<Control>(&data);
+            drain::<StreamHeader>(&data);
+            drain::<DataReply>(&data);
+        }
+    }
+
+    #[test]
+    fn the_control_frame_seeds_replay() {
+        for seed in crate::fuzzing::corpus("control-frames") {
+            let mut r = &seed[..];
+            let mut n = 0;
+            while let Some(_msg) = futures::executor::block_on(read_frame::<_, Control>(&mut r, MAX_CONTROL_FRAME))
+                .unwrap_or_else(|e| panic!("seed does not decode: {e}"))
+            {
+                n += 1;
+            }
+            assert!(n >= 1);
+        }
     }
 }

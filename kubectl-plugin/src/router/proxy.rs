@@ -288,4 +288,33 @@ mod tests {
         a.shutdown().await;
         b.shutdown().await;
     }
+
+    proptest::proptest! {
+        #![proptest_config(crate::fuzzing::config())]
+
+        /// Any proxy answer: the head reader stops at the blank line or the size cap, the status
+        /// check never panics, and only a well-formed 2xx opens the tunnel.
+        #[test]
+        fn fuzz_connect_response(data in crate::fuzzing::inputs("proxy-response", 1024)) {
+            let mut r = &data[..];
+            if let Ok(head) = futures::executor::block_on(read_head(&mut r)) {
+                proptest::prop_assert!(head.ends_with(b"\r\n\r\n") || head.ends_with(b"\n\n"));
+                proptest::prop_assert!(head.len() <= MAX_HEAD + 1);
+                proptest::prop_assert_eq!(&data[..head.len()], &head[..], "nothing after the head is consumed");
+                if check_status(&head, &settings(None, None), "proxy", "h:1").is_ok() {
+                    let line = String::from_utf8_lossy(&head);
+                    proptest::prop_assert!(line.starts_with("HTTP/1.0 2") || line.starts_with("HTTP/1.1 2"), "{}", line);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_proxy_response_seeds_replay() {
+        for seed in crate::fuzzing::corpus("proxy-response") {
+            let mut r = &seed[..];
+            let head = futures::executor::block_on(read_head(&mut r)).expect("a complete head");
+            let _ = check_status(&head, &settings(None, None), "proxy", "h:1");
+        }
+    }
 }

@@ -21,9 +21,6 @@ use super::{service, tls};
 
 /// Time for the remote hello.
 pub(crate) const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
-/// A silent peer is given up after this long; we send a ping after [`PING_INTERVAL`] of silence.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
-const PING_INTERVAL: Duration = Duration::from_secs(15);
 /// Time for the first frame of an inbound stream.
 pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -227,6 +224,7 @@ async fn control(
     ready: &AtomicBool,
 ) -> Result<Infallible, Ended> {
     let io_err = |e: io::Error| Ended::Broken(format!("control stream failed: {e}"));
+    let keepalive = shared.lock().keepalive;
     let writer = async {
         let mut s = handle.open().map_err(Ended::Broken)?;
         write_frame(&mut s, &StreamHeader::Control).await.map_err(io_err)?;
@@ -235,7 +233,12 @@ async fn control(
         loop {
             tokio::select! {
                 _ = handle.outbox.notify.notified() => {}
-                _ = tokio::time::sleep(PING_INTERVAL) => handle.outbox.push_ping(),
+                _ = tokio::time::sleep(keepalive.tick()) => {
+                    // Nothing sent for a while (data included): tell the peer we are alive.
+                    if handle.mux.since_sent() >= keepalive.ping_every {
+                        handle.outbox.push_ping();
+                    }
+                }
             }
             let mut refused = None;
             for msg in handle.outbox.drain() {
@@ -276,20 +279,34 @@ async fn control(
                 return Err(Ended::Refused(e));
             }
         };
+        let dead_after = keepalive.dead_after_for(remote.keepalive_ms);
         shared.register_session(handle, origin, remote).map_err(Ended::Refused)?;
         ready.store(true, Ordering::Relaxed);
-        loop {
-            match tokio::time::timeout(IDLE_TIMEOUT, read_frame::<_, Control>(&mut s, MAX_CONTROL_FRAME)).await {
-                Ok(Ok(Some(msg))) => shared.on_control(handle.id, msg).map_err(Ended::Refused)?,
-                Ok(Ok(None)) => return Err(Ended::Broken("the remote site closed the link".into())),
-                Ok(Err(e)) => return Err(io_err(e)),
-                Err(_) => {
-                    return Err(Ended::Refused(format!(
-                        "the remote site sent nothing for {}s",
-                        IDLE_TIMEOUT.as_secs()
-                    )));
+        let frames = async {
+            loop {
+                match read_frame::<_, Control>(&mut s, MAX_CONTROL_FRAME).await {
+                    Ok(Some(msg)) => shared.on_control(handle.id, msg).map_err(Ended::Refused)?,
+                    Ok(None) => return Err(Ended::Broken("the remote site closed the link".into())),
+                    Err(e) => return Err(io_err(e)),
                 }
             }
+        };
+        // Anything the peer sends (data too) proves it alive; a frozen peer sends nothing.
+        let watchdog = async {
+            loop {
+                tokio::time::sleep(keepalive.tick()).await;
+                let quiet = handle.mux.since_received();
+                if quiet >= dead_after {
+                    return quiet;
+                }
+            }
+        };
+        tokio::select! {
+            r = frames => r,
+            quiet = watchdog => Err(Ended::Refused(format!(
+                "the remote site sent nothing for {:.1}s (frozen, or the network dropped the link)",
+                quiet.as_secs_f64()
+            ))),
         }
     };
     tokio::pin!(writer, reader);

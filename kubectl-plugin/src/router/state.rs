@@ -14,6 +14,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::keepalive::Keepalive;
+use super::link::AccessLimits;
 use super::log::{Throttle, log};
 use super::proto::{Control, Hello, PROTOCOL_VERSION};
 use super::service::Explain;
@@ -110,6 +112,8 @@ pub(crate) struct State {
     pub connectors: BTreeMap<String, ConnectorEntry>,
     /// Open connections per (routing key, next-hop site): the load metric of remote candidates.
     pub open_via: BTreeMap<(String, String), u32>,
+    /// Link keep-alive timings (sessions read them when they start).
+    pub keepalive: Keepalive,
 }
 
 impl State {
@@ -231,6 +235,8 @@ pub(crate) struct Shared {
     /// Every task of the router.
     pub tasks: Tasks,
     next_id: AtomicU64,
+    /// Caps and deadline of unauthenticated connections on the link-access ports.
+    pub access_limits: Arc<AccessLimits>,
 }
 
 impl Shared {
@@ -255,6 +261,7 @@ impl Shared {
             listeners: BTreeMap::new(),
             connectors: BTreeMap::new(),
             open_via: BTreeMap::new(),
+            keepalive: Keepalive::from_env(),
         };
         state.refresh(false);
         Arc::new(Self {
@@ -263,6 +270,7 @@ impl Shared {
             root: CancellationToken::new(),
             tasks: Tasks::default(),
             next_id: AtomicU64::new(1),
+            access_limits: AccessLimits::from_env(),
         })
     }
 
@@ -314,6 +322,7 @@ impl Shared {
             link_name,
             cost,
             version: PROTOCOL_VERSION,
+            keepalive_ms: Some(st.keepalive.announced()),
         })
     }
 

@@ -894,3 +894,172 @@ async fn switching_link_access_off_drops_incoming_links_and_tls_changes_restart_
     b.shutdown().await;
     a.shutdown().await;
 }
+
+/// A server that echoes and reports on `ended` when a connection of it ends.
+async fn reporting_echo() -> (u16, tokio::sync::mpsc::UnboundedReceiver<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if s.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                let _ = tx.send(());
+            });
+        }
+    });
+    (port, rx)
+}
+
+/// Reads until the connection ends (EOF or reset); `Err` when data arrives instead.
+async fn ends(s: &mut TcpStream) -> Result<(), String> {
+    let mut buf = [0u8; 64];
+    match s.read(&mut buf).await {
+        Ok(0) | Err(_) => Ok(()),
+        Ok(n) => Err(format!("{n} unexpected bytes")),
+    }
+}
+
+/// How long a connection may take to end once its link is gone (it ends in milliseconds; the
+/// bound only has to be far below the 60 s the connections used to hang).
+const ENDS_WITHIN: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_link_ends_its_connections_on_both_sides_at_once() {
+    let (port, mut ended) = reporting_echo().await;
+    let (a, b, _) = two_sites("echo", port).await;
+    wait_ready(&b, "to-a").await;
+    wait_matched(&b, "front").await;
+    let front = listener_port(&b, "front").await;
+    let mut client = TcpStream::connect(("127.0.0.1", front)).await.unwrap();
+    client.write_all(b"ping").await.unwrap();
+    let mut buf = [0u8; 4];
+    bounded("echo through the link", client.read_exact(&mut buf)).await.unwrap();
+    assert_eq!(&buf, b"ping");
+
+    // The Link is deleted on B (the site that dialed it); the listener stays.
+    let mut cb = config("b");
+    cb.listeners.insert("front".into(), listener("echo"));
+    b.apply(cb).await.unwrap();
+    // The application's connection on B's side ends: no read or write hangs.
+    match tokio::time::timeout(ENDS_WITHIN, ends(&mut client)).await {
+        Ok(r) => r.unwrap(),
+        Err(_) => panic!("the connection through the deleted link still hangs after {ENDS_WITHIN:?}"),
+    }
+    // And on A's side, its connection to the server is closed too.
+    match tokio::time::timeout(ENDS_WITHIN, ended.recv()).await {
+        Ok(r) => r.unwrap(),
+        Err(_) => panic!("the connector side still holds the connection after {ENDS_WITHIN:?}"),
+    }
+    b.shutdown().await;
+    a.shutdown().await;
+}
+
+/// A TCP relay that can be frozen: while frozen it moves no byte either way and keeps its
+/// sockets open, as a SIGSTOPped peer does.
+async fn freezable_relay(target: u16) -> (u16, tokio::sync::watch::Sender<bool>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = l.accept().await {
+            let Ok(outbound) = TcpStream::connect(("127.0.0.1", target)).await else { continue };
+            let (ir, iw) = inbound.into_split();
+            let (or, ow) = outbound.into_split();
+            for (mut r, mut w) in [(ir, ow), (or, iw)] {
+                let mut frozen = rx.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        if frozen.wait_for(|f| !*f).await.is_err() {
+                            return;
+                        }
+                        let n = match r.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        if frozen.wait_for(|f| !*f).await.is_err() || w.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+    });
+    (port, tx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_peer_is_detected_within_seconds_and_the_link_comes_back() {
+    let pa = pki("a");
+    let a = Router::start(with_access(config("a"), &pa)).await.unwrap();
+    let (relay, freeze) = freezable_relay(access_port(&a)).await;
+    let mut cb = config("b");
+    cb.links.insert("to-a".into(), link(&pa, relay, 1));
+    let b = Router::start(cb).await.unwrap();
+    wait_ready(&b, "to-a").await;
+    wait_for("incoming link on a", &a, |s| s.incoming.first().cloned()).await;
+
+    // Default keep-alive timings: ~10 s (45 s before).
+    let frozen_at = std::time::Instant::now();
+    freeze.send(true).unwrap();
+    let message = wait_for("b gives the frozen link up", &b, |s| {
+        let l = &s.links["to-a"];
+        (l.phase != LinkPhase::Ready).then(|| l.message.clone())
+    })
+    .await;
+    let detected = frozen_at.elapsed();
+    assert!(message.contains("sent nothing"), "{message}");
+    assert!(detected >= Duration::from_secs(9), "not before the dead-peer time: {detected:?}");
+    // A gives the incoming side up as well.
+    wait_for("a drops the frozen incoming link", &a, |s| s.incoming.is_empty().then_some(())).await;
+
+    freeze.send(false).unwrap();
+    wait_ready(&b, "to-a").await;
+    b.shutdown().await;
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_clients_of_the_link_port_are_capped_and_real_links_still_connect() {
+    let pa = pki("a");
+    let a = Router::start(with_access(config("a"), &pa)).await.unwrap();
+    let port = access_port(&a);
+    let per_source = a.shared.access_limits.gate.config().max_per_source;
+    let from = |last: u8| async move {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(std::net::SocketAddr::from(([127, 0, 0, last], 0))).unwrap();
+        socket.connect(std::net::SocketAddr::from(([127, 0, 0, 1], port))).await.unwrap()
+    };
+    let mut held = Vec::new();
+    for _ in 0..per_source {
+        held.push(from(2).await);
+    }
+    let mut one_too_many = from(2).await;
+    match tokio::time::timeout(ENDS_WITHIN, ends(&mut one_too_many)).await {
+        Ok(r) => r.unwrap(),
+        Err(_) => panic!("a connection beyond the per-source cap was kept"),
+    }
+    // A real site (from another address) links while the silent ones are held.
+    let mut cb = config("b");
+    cb.links.insert("to-a".into(), link(&pa, port, 1));
+    let b = Router::start(cb).await.unwrap();
+    wait_ready(&b, "to-a").await;
+    // The silent clients are dropped at the handshake deadline (5 s).
+    for s in &mut held {
+        bounded("silent client dropped at the deadline", ends(s)).await.unwrap();
+    }
+    b.shutdown().await;
+    a.shutdown().await;
+}

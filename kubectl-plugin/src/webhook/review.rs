@@ -212,4 +212,32 @@ mod tests {
         assert_eq!(out["response"]["status"]["code"], 403);
         assert_eq!(out["response"]["status"]["message"], "denied by the link policy");
     }
+
+    proptest::proptest! {
+        #![proptest_config(crate::fuzzing::config())]
+
+        /// Any request body: the uid is found or empty; the policy's review (core) and the host's
+        /// check of an answer (these same bytes, as a broken module could return them) always
+        /// produce an AdmissionReview for that uid.
+        #[test]
+        fn fuzz_admission_reviews(data in crate::fuzzing::inputs("admission-review", 4096)) {
+            let uid = request_uid(&data);
+            let answer = skupper_core::admission::review_bytes(&data, &skupper_core::admission::Policy::default());
+            proptest::prop_assert_eq!(answer["kind"].as_str(), Some("AdmissionReview"));
+            for module_answer in [data.clone(), serde_json::to_vec(&answer).unwrap_or_default()] {
+                let out: Value = serde_json::from_slice(&checked_response(&module_answer, &uid)).expect("JSON");
+                proptest::prop_assert_eq!(out["response"]["uid"].as_str(), Some(uid.as_str()));
+                proptest::prop_assert!(out["response"]["allowed"].is_boolean());
+            }
+        }
+    }
+
+    #[test]
+    fn the_admission_review_seeds_replay() {
+        for seed in crate::fuzzing::corpus("admission-review") {
+            assert!(!request_uid(&seed).is_empty(), "{}", String::from_utf8_lossy(&seed));
+            let answer = skupper_core::admission::review_bytes(&seed, &skupper_core::admission::Policy::default());
+            assert!(answer["response"]["allowed"].is_boolean(), "{answer}");
+        }
+    }
 }

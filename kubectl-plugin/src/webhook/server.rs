@@ -1,7 +1,8 @@
 //! The HTTPS front: TLS (rustls), HTTP/1.1 (hyper), `POST /validate` with a body limit, and
 //! `GET /healthz`. Evaluations run on the blocking pool, at most `concurrency` at once, so a
-//! slow policy never stalls the accept loop. `serve` takes a bound listener and a shutdown
-//! future so tests and the benchmark run the real server in-process.
+//! slow policy never stalls the accept loop. Connections are capped in total and per source
+//! ([`crate::limits::Gate`]). `serve` takes a bound listener and a shutdown future so tests and
+//! the benchmark run the real server in-process.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -22,6 +23,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use super::runtime::PolicyRuntime;
+use crate::limits::{self, Gate, GateConfig};
 
 /// Default cap on an AdmissionReview body. Kubernetes objects are at most ~1.5 MiB in etcd
 /// and a review can carry the object twice (UPDATE: object + oldObject).
@@ -29,6 +31,17 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 3 << 20;
 
 /// Slow clients must not hold connections and tasks forever (the API server is never this slow).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections one source may hold at once (`SKUPPER_WEBHOOK_MAX_PER_SOURCE`): the API server
+/// is one source and opens a connection per concurrent review.
+const MAX_PER_SOURCE: usize = 256;
+
+/// The connection caps of the webhook: `SKUPPER_WEBHOOK_MAX_CONNECTIONS` (default: the open-file
+/// limit / 4, within 64..=1024) and [`MAX_PER_SOURCE`]. Connections that sent no request yet are
+/// evicted first when it is full.
+pub fn gate() -> Arc<Gate> {
+    let limit = limits::prepare_process();
+    Gate::new("webhook", GateConfig::from_env("WEBHOOK", limits::scaled(limit, 4, 64, 1024), MAX_PER_SOURCE))
+}
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -87,10 +100,21 @@ pub async fn serve(
     state: Arc<State>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    serve_with(listener, tls, state, gate(), shutdown).await
+}
+
+/// [`serve`] with explicit connection caps.
+pub async fn serve_with(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    state: Arc<State>,
+    gate: Arc<Gate>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let acceptor = TlsAcceptor::from(tls);
     tokio::pin!(shutdown);
     loop {
-        let (tcp, _peer) = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             () = &mut shutdown => return Ok(()),
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -102,24 +126,40 @@ pub async fn serve(
                 }
             },
         };
+        let permit = match gate.admit(peer.ip()) {
+            Ok(p) => Arc::new(p),
+            Err(why) => {
+                gate.refused(peer, &why);
+                drop(tcp);
+                continue;
+            }
+        };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let state = state.clone();
         tokio::spawn(async move {
             // A failed or stalled handshake (scanner, wrong CA) concerns that client only.
-            let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await else {
-                return;
+            let handshake = tokio::select! {
+                r = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)) => r,
+                _ = permit.evicted() => return,
             };
+            let Ok(Ok(tls)) = handshake else { return };
+            let in_service = permit.clone();
             let service = hyper::service::service_fn(move |req| {
+                // A client that sends requests is not a slow client: never evicted.
+                in_service.authenticated();
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(handle(req, &state).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
+            let conn = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(tls), service)
-                .await;
+                .serve_connection(TokioIo::new(tls), service);
+            tokio::select! {
+                _ = conn => {}
+                _ = permit.evicted() => {}
+            }
         });
     }
 }
