@@ -55,6 +55,8 @@ const STATUS_EVERY: Duration = Duration::from_secs(1);
 const NETWORK_EVERY: Duration = Duration::from_secs(2);
 /// Quiet time after a watch event before reconciling (a burst of events, one round).
 const DEBOUNCE: Duration = Duration::from_millis(100);
+/// The annotation that forces a Link to be applied again (upstream's documented practice).
+const RECONCILE: &str = "reconcile";
 
 /// Long help of `controller`.
 pub const CONTROLLER_LONG: &str = "\
@@ -178,6 +180,7 @@ async fn run_async(selection: &Selection, args: ControllerArgs) -> anyhow::Resul
         network_written: None,
         link_phases: BTreeMap::new(),
         failing: None,
+        reconcile_marks: BTreeMap::new(),
     };
 
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -229,6 +232,8 @@ struct Controller {
     network_written: Option<String>,
     link_phases: BTreeMap<String, (LinkPhase, String)>,
     failing: Option<String>,
+    /// Each Link's `reconcile` annotation as last seen.
+    reconcile_marks: BTreeMap<String, String>,
 }
 
 impl Controller {
@@ -274,6 +279,27 @@ impl Controller {
         let mut config = router_config(&res, &uid, &self.namespace, self.setup.link_access.clone());
         for l in config.listeners.values_mut() {
             l.host = self.service_host.clone();
+        }
+        // `kubectl annotate link NAME reconcile=$(date +%s) --overwrite` (upstream's documented way
+        // to re-apply a Link): the link is dropped and dialled again at once, backoff forgotten.
+        let marks: BTreeMap<String, String> = res
+            .links
+            .values()
+            .filter_map(|l| l.metadata.annotations.get(RECONCILE).map(|v| (l.name().to_string(), v.clone())))
+            .collect();
+        let forced: Vec<String> = marks
+            .iter()
+            .filter(|(n, v)| self.reconcile_marks.get(*n).is_some_and(|old| old != *v))
+            .map(|(n, _)| n.clone())
+            .collect();
+        self.reconcile_marks = marks;
+        if !forced.is_empty() && self.router.applied().is_some() {
+            let mut without = config.clone();
+            for n in &forced {
+                without.links.remove(n);
+                log(format!("link {n} re-applied: its reconcile annotation changed"));
+            }
+            self.router.reconcile(without, &|m| log(m)).await;
         }
         self.router.reconcile(config, &|m| log(m)).await;
 
