@@ -490,9 +490,13 @@ fn default_platform(globals: &Globals) -> Platform {
     Platform::Local
 }
 
-/// `controller`: needs the kubernetes platform; runs until stopped.
+/// `controller`: needs the kubernetes platform; runs until stopped. `controller manifest`
+/// prints what runs it in a cluster instead.
 #[cfg(feature = "kubernetes")]
-fn controller(platform: Platform, globals: &Globals, args: crate::controller::ControllerArgs) -> CmdResult {
+fn controller(platform: Platform, globals: &Globals, mut args: crate::controller::ControllerArgs) -> CmdResult {
+    if let Some(crate::controller::ControllerCommand::Manifest(m)) = args.command.take() {
+        return manifest(globals, m);
+    }
     let mut problems = validate::Problems::default();
     for p in args.problems() {
         problems.push(p);
@@ -510,6 +514,35 @@ fn controller(platform: Platform, globals: &Globals, args: crate::controller::Co
         namespace: globals.namespace.clone(),
     };
     crate::controller::run(&selection, args).map_err(CliError::Failed)
+}
+
+/// `controller manifest`: the objects for the namespace given with `-n` (or the kubeconfig's).
+#[cfg(feature = "kubernetes")]
+fn manifest(globals: &Globals, a: crate::controller::ManifestArgs) -> CmdResult {
+    let mut problems = validate::Problems::default();
+    check_output(Some(&a.output), &mut problems);
+    problems.finish()?;
+    let namespace = match globals.namespace.clone().filter(|n| !n.is_empty()) {
+        Some(n) => n,
+        None => {
+            let selection = crate::platform::kube::client::Selection {
+                kubeconfig: globals.kubeconfig.clone(),
+                context: globals.context.clone(),
+                namespace: None,
+            };
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(anyhow::Error::from)?;
+            rt.block_on(crate::platform::kube::client::resolve(&selection))
+                .map(|t| t.namespace)
+                .unwrap_or_else(|_| DEFAULT_NAMESPACE.to_string())
+        }
+    };
+    let docs: Vec<String> = crate::platform::kube::manifest::controller(&namespace, &a.image)
+        .iter()
+        .map(|o| crate::output::encode(&a.output, o))
+        .collect::<Result<_, _>>()?;
+    let text = if a.output == "yaml" { docs.join("---\n") } else { docs.join("\n") + "\n" };
+    crate::output::raw(text)?;
+    Ok(())
 }
 
 /// The namespace on the kubernetes platform.

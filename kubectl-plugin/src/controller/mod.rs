@@ -79,7 +79,11 @@ Examples:
 
 /// `controller`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ControllerArgs {
+    /// Print what runs the controller in a cluster instead of running it here.
+    #[command(subcommand)]
+    pub command: Option<ControllerCommand>,
     #[arg(hide = true)]
     extra: Vec<String>,
     /// Interface of link access and the grant server (host mode)
@@ -94,6 +98,40 @@ pub struct ControllerArgs {
     /// Log lines for people or one JSON object per line Choices: human, json
     #[arg(long, default_value = "human", value_parser = ["human", "json"], value_name = "FORMAT")]
     log_format: String,
+}
+
+/// `controller manifest`.
+#[derive(Debug, clap::Subcommand)]
+pub enum ControllerCommand {
+    /// Print the ServiceAccount, RoleBinding and Deployment that run the site of the namespace in
+    /// the cluster (apply them with kubectl apply -f -)
+    #[command(long_about = MANIFEST_LONG, after_help = MANIFEST_AFTER)]
+    Manifest(ManifestArgs),
+}
+
+/// Long help of `controller manifest`.
+pub const MANIFEST_LONG: &str = "\
+Print what runs the site of the namespace inside the cluster: a ServiceAccount, a RoleBinding to \
+the skupper-controller ClusterRole (from kubectl skupper install) and a Deployment of one \
+controller pod (kubectl-skupper controller --in-cluster). Apply it with kubectl apply -f -.";
+
+/// Examples of `controller manifest`.
+pub const MANIFEST_AFTER: &str = "\
+Examples:
+  kubectl skupper -n west controller manifest | kubectl apply -f -
+  kubectl skupper -n west controller manifest --image registry.example.com/kubectl-skupper:0.1.0";
+
+/// `controller manifest`.
+#[derive(Debug, Args)]
+pub struct ManifestArgs {
+    #[arg(hide = true)]
+    extra: Vec<String>,
+    /// The controller's image
+    #[arg(long, default_value = crate::platform::kube::manifest::DEFAULT_IMAGE, value_name = "IMAGE")]
+    pub image: String,
+    /// Print format. Choices: json, yaml
+    #[arg(short = 'o', long, default_value = "yaml", value_name = "FORMAT")]
+    pub output: String,
 }
 
 impl ControllerArgs {

@@ -8,12 +8,14 @@
 //! - [`crd`]: the CRDs generated from the core types.
 //! - [`errors`]: API failures explained.
 //! - [`install`]: the cluster-wide objects of `kubectl skupper install`.
+//! - [`manifest`]: the objects that run a site in a cluster (`controller manifest`).
 
 pub mod client;
 pub mod cr;
 pub mod crd;
 pub mod errors;
 pub mod install;
+pub mod manifest;
 
 use std::fmt::Debug;
 use std::time::Duration;
