@@ -14,10 +14,14 @@
 //! - [`tokens`]: redemption of AccessTokens.
 //! - [`status`]: compare-then-write status updates.
 //! - [`network`]: the router's network view for the CLI (a ConfigMap).
+//! - [`services`]: in a cluster, the Services in front of the controller and selector pods.
+//! - [`health`]: liveness and readiness endpoints.
 
 pub mod grants;
+pub mod health;
 pub mod lease;
 pub mod network;
+pub mod services;
 pub mod site;
 pub mod state;
 pub mod status;
@@ -46,7 +50,7 @@ use crate::platform::kube::cr::{KAccessGrant, KConnector, KLink, KListener, KSit
 use crate::platform::kube::errors::{Op, explain};
 use crate::platform::now_rfc3339;
 use crate::platform::router_host::RouterHost;
-use crate::platform::status::{RouterStatusFile, Statuses, site_required};
+use crate::platform::status::{RouterStatusFile, SERVICE_REQUIRED, Statuses, site_required};
 use crate::router::{LinkPhase, StartOptions};
 
 /// How often statuses are recomputed from the router.
@@ -98,6 +102,14 @@ pub struct ControllerArgs {
     /// Log lines for people or one JSON object per line Choices: human, json
     #[arg(long, default_value = "human", value_parser = ["human", "json"], value_name = "FORMAT")]
     log_format: String,
+    /// Run inside the cluster (the Deployment of `controller manifest`): bind every interface (or
+    /// $SKUPPER_BIND_HOST) on the fixed ports, link access through the Service skupper-router, a
+    /// Service in front of every listener
+    #[arg(long)]
+    in_cluster: bool,
+    /// Serve /livez and /readyz on this port (default: 9091 with --in-cluster, none otherwise)
+    #[arg(long, value_name = "PORT")]
+    health_port: Option<u16>,
 }
 
 /// `controller manifest`.
@@ -199,9 +211,24 @@ async fn run_async(selection: &Selection, args: ControllerArgs) -> anyhow::Resul
         target.context
     ));
     let notify = Arc::new(Notify::new());
-    let stores = Stores::start(&kube_client, &namespace, notify.clone()).await?;
-    let mode = HostMode { bind_host: args.bind_host.clone(), endpoint_hosts: args.endpoint_host.clone() };
-    let service_host = args.service_bind_host.clone().unwrap_or_else(|| args.bind_host.clone());
+    let stores = Stores::start(&kube_client, &namespace, notify.clone(), args.in_cluster).await?;
+    let bind_host = if args.in_cluster {
+        std::env::var("SKUPPER_BIND_HOST").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "0.0.0.0".into())
+    } else {
+        args.bind_host.clone()
+    };
+    let mode = HostMode {
+        bind_host: bind_host.clone(),
+        endpoint_hosts: args.endpoint_host.clone(),
+        in_cluster: args.in_cluster,
+    };
+    let service_host = args.service_bind_host.clone().unwrap_or_else(|| bind_host.clone());
+    let health = health::Health::new();
+    let health_port = args.health_port.or(args.in_cluster.then_some(crate::platform::kube::manifest::HEALTH_PORT));
+    if let Some(port) = health_port {
+        let addr = health::serve(health.clone(), &bind_host, port).await?;
+        log(format!("health endpoints on http://{addr}/livez and /readyz"));
+    }
     let mut ctl = Controller {
         client: kube_client.clone(),
         namespace: namespace.clone(),
@@ -219,6 +246,10 @@ async fn run_async(selection: &Selection, args: ControllerArgs) -> anyhow::Resul
         link_phases: BTreeMap::new(),
         failing: None,
         reconcile_marks: BTreeMap::new(),
+        health,
+        selected: BTreeMap::new(),
+        selector_problems: BTreeMap::new(),
+        listener_problems: BTreeMap::new(),
     };
 
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -272,6 +303,13 @@ struct Controller {
     failing: Option<String>,
     /// Each Link's `reconcile` annotation as last seen.
     reconcile_marks: BTreeMap<String, String>,
+    health: health::Health,
+    /// Pods each selector Connector resolved to.
+    selected: BTreeMap<String, Vec<skupper_core::resources::SelectedPod>>,
+    /// Selector Connectors with no pod to dial, and why.
+    selector_problems: BTreeMap<String, String>,
+    /// Listeners whose Service cannot be made (in-cluster), and why.
+    listener_problems: BTreeMap<String, String>,
 }
 
 impl Controller {
@@ -281,6 +319,23 @@ impl Controller {
 
     /// One round: the site, grants, tokens, the router, and (every second) statuses.
     async fn reconcile(&mut self) {
+        self.round().await;
+        let active = self.site_uid.is_some();
+        let link_access = self.setup.link_access.is_some();
+        self.health.update(|h| {
+            h.last_round = Some(Instant::now());
+            h.ready = match (active, self.router.error()) {
+                (false, _) => Err("no active Site in the namespace".into()),
+                (true, Some(e)) => Err(format!("router not running: {e}")),
+                (true, None) if link_access && !self.setup.grant_server_running() => {
+                    Err("the grant server is not running".into())
+                }
+                (true, None) => Ok(()),
+            };
+        });
+    }
+
+    async fn round(&mut self) {
         let Some(site) = self.stores.active_site() else {
             if self.site_uid.take().is_some() {
                 log("the Site was deleted: stopping the router and the grant server");
@@ -313,7 +368,13 @@ impl Controller {
         self.grants(&site).await;
         self.tokens.reconcile(&self.client, &self.namespace, &self.stores, "kubectl skupper").await;
 
-        let res = self.stores.resources();
+        let mut res = self.stores.resources();
+        (self.selected, self.selector_problems) = services::resolve_selectors(&mut res, &self.stores.pods);
+        if let Some(svcs) = &self.stores.services {
+            let listeners = self.stores.listeners.state();
+            self.listener_problems =
+                services::listeners(&self.client, &self.namespace, svcs, &listeners, &owned_by(&site)).await;
+        }
         let mut config = router_config(&res, &uid, &self.namespace, self.setup.link_access.clone());
         for l in config.listeners.values_mut() {
             l.host = self.service_host.clone();
@@ -399,8 +460,16 @@ impl Controller {
         let applied = self.router.applied().cloned();
         let now = now_rfc3339();
         let Resource::Site(core_site) = site.to_resource() else { return };
-        let endpoints = self.setup.access.as_ref().map(|a| a.endpoints()).unwrap_or_default();
+        let endpoints = self.setup.endpoints.clone();
         let mut s = self.statuses.site(&core_site, endpoints, "kubernetes", &router, error.as_deref(), &now);
+        if let (Some(w), true) = (&self.setup.waiting, core_site.spec.link_access_enabled()) {
+            let required = site_required(true);
+            s.status.set_condition(Condition::pending(condition::RESOLVED, w.clone()), required, Some(&now));
+        }
+        if let Some(e) = &self.failing {
+            let required = site_required(core_site.spec.link_access_enabled());
+            s.status.set_condition(Condition::error(condition::CONFIGURED, e.clone()), required, Some(&now));
+        }
         s.controller = Some(ControllerRecord {
             name: self.identity.clone(),
             namespace: self.namespace.clone(),
@@ -442,6 +511,14 @@ impl Controller {
         for c in self.stores.connectors.state() {
             let mut st =
                 self.statuses.service("Connector", c.name(), router.connectors.get(c.name()), error.as_deref(), &now);
+            if let Some(p) = self.selector_problems.get(c.name()) {
+                st.status.set_condition(
+                    Condition::pending(condition::CONFIGURED, p.clone()),
+                    SERVICE_REQUIRED,
+                    Some(&now),
+                );
+            }
+            st.selected_pods = self.selected.get(c.name()).cloned().unwrap_or_default();
             observed(&mut st.status, c.metadata.generation);
             report(write_status(&connectors, &c, st).await, "connector", c.name());
         }

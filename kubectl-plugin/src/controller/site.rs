@@ -14,11 +14,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::Api;
 use kube::api::PostParams;
 use skupper_core::resources::{
-    Condition, DEFAULT_EDGE_PORT, DEFAULT_GRANT_SERVER_PORT, DEFAULT_INTER_ROUTER_PORT, ROLE_EDGE, ROLE_INTER_ROUTER,
-    Resource, RouterAccessRole, RouterAccessSpec, SECRET_TYPE_TLS, condition,
+    Condition, DEFAULT_EDGE_PORT, DEFAULT_GRANT_SERVER_PORT, DEFAULT_INTER_ROUTER_PORT, Endpoint, ROLE_EDGE,
+    ROLE_INTER_ROUTER, Resource, RouterAccessRole, RouterAccessSpec, SECRET_TYPE_TLS, condition,
 };
 
+use std::collections::BTreeSet;
+
 use super::grants::KubeGrantStore;
+use super::services;
 use super::state::{Stores, by_name};
 use super::status::{observed, write_status};
 use super::tokens::owned_by;
@@ -39,13 +42,30 @@ pub const GRANT_PORT: &str = "skupper.io/grant-server-port";
 /// Annotation of a server certificate's Secret: the hosts it was issued for.
 pub const HOSTS: &str = "internal.skupper.io/hosts";
 
-/// Where a controller in host mode listens and what it advertises.
+/// Where a controller listens and how remote sites reach it.
 #[derive(Debug, Clone)]
 pub struct HostMode {
     /// Interface of link access and the grant server.
     pub bind_host: String,
-    /// Hosts advertised in endpoints, Links and grant URLs.
+    /// Hosts advertised in endpoints, Links and grant URLs (host mode), or the node addresses of
+    /// `nodeport` link access (in-cluster).
     pub endpoint_hosts: Vec<String>,
+    /// In a cluster: fixed ports, link access through the Service `skupper-router`.
+    pub in_cluster: bool,
+}
+
+/// Link access as planned for this round: where the router and the grant server listen, and
+/// where remote sites reach them.
+#[derive(Debug, Clone, PartialEq)]
+struct Plan {
+    bind_host: String,
+    inter_router: u16,
+    edge: u16,
+    grant_port: u16,
+    endpoints: Vec<Endpoint>,
+    grant_url_base: Option<String>,
+    sans: Vec<String>,
+    waiting: Option<String>,
 }
 
 /// The grant server as started, and what it was started with.
@@ -61,8 +81,11 @@ pub struct SiteSetup {
     namespace: String,
     mode: HostMode,
     grant_server: Option<Running>,
-    /// Link access as set up (None without).
-    pub access: Option<Access>,
+    /// Where remote sites reach the site (empty without link access, or while unresolved).
+    pub endpoints: Vec<Endpoint>,
+    /// Why there are no endpoints yet (e.g. no load balancer address).
+    pub waiting: Option<String>,
+    grant_url_base: Option<String>,
     /// The router's link-access listeners.
     pub link_access: Option<LinkAccessConfig>,
     /// The grant server's CA (PEM): every token's `ca`.
@@ -79,7 +102,9 @@ impl SiteSetup {
             namespace: namespace.into(),
             mode,
             grant_server: None,
-            access: None,
+            endpoints: Vec::new(),
+            waiting: None,
+            grant_url_base: None,
             link_access: None,
             grant_ca_pem: None,
             grant_site: Arc::new(RwLock::new(GrantSite::default())),
@@ -165,22 +190,29 @@ impl SiteSetup {
     }
 
     /// The RouterAccess `skupper-router` as it should be, and its status.
-    async fn router_access(&self, stores: &Stores, access: &Access, owner: &OwnerReference) -> anyhow::Result<()> {
+    async fn router_access(
+        &self,
+        stores: &Stores,
+        plan: &Plan,
+        access_type: &str,
+        owner: &OwnerReference,
+    ) -> anyhow::Result<()> {
         let api: Api<KRouterAccess> = Api::namespaced(self.client.clone(), &self.namespace);
         let spec = RouterAccessSpec {
-            access_type: "local".into(),
+            access_type: access_type.into(),
             roles: vec![
-                RouterAccessRole { name: ROLE_INTER_ROUTER.into(), port: access.inter_router },
-                RouterAccessRole { name: ROLE_EDGE.into(), port: access.edge },
+                RouterAccessRole { name: ROLE_INTER_ROUTER.into(), port: plan.inter_router },
+                RouterAccessRole { name: ROLE_EDGE.into(), port: plan.edge },
             ],
             tls_credentials: SITE_SERVER_CERT.into(),
             generate_tls_credentials: true,
             issuer: SITE_CA.into(),
-            bind_host: access.bind_host.clone(),
+            bind_host: plan.bind_host.clone(),
+            subject_alternative_names: plan.sans.clone(),
             ..Default::default()
         };
         let annotations: std::collections::BTreeMap<String, String> =
-            [(CONTROLLED.to_string(), "true".to_string()), (GRANT_PORT.to_string(), access.grant_server.to_string())]
+            [(CONTROLLED.to_string(), "true".to_string()), (GRANT_PORT.to_string(), plan.grant_port.to_string())]
                 .into();
         let current = match by_name(&stores.accesses, ROUTER_ACCESS) {
             Some(ra) if ra.spec == spec && ra.metadata.annotations.as_ref() == Some(&annotations) => ra,
@@ -207,8 +239,12 @@ impl SiteSetup {
         let now = now_rfc3339();
         let required = [condition::CONFIGURED, condition::RESOLVED];
         status.status.set_condition(Condition::ready(condition::CONFIGURED), &required, Some(&now));
-        status.status.set_condition(Condition::ready(condition::RESOLVED), &required, Some(&now));
-        status.endpoints = access.endpoints();
+        let resolved = match &plan.waiting {
+            Some(w) => Condition::pending(condition::RESOLVED, w.clone()),
+            None => Condition::ready(condition::RESOLVED),
+        };
+        status.status.set_condition(resolved, &required, Some(&now));
+        status.endpoints = plan.endpoints.clone();
         observed(&mut status.status, current.metadata.generation);
         write_status::<RouterAccessKind>(&api, &current, status).await?;
         Ok(())
@@ -223,68 +259,134 @@ impl SiteSetup {
         self.grant_ca_pem = Some(grant_ca.cert_pem.clone());
         if !site.spec.link_access_enabled() || site.spec.edge {
             self.stop_grant_server().await;
-            self.access = None;
+            self.endpoints = Vec::new();
+            self.waiting = None;
+            self.grant_url_base = None;
             self.link_access = None;
             self.publish(site, &site_ca);
             return Ok(());
         }
-        let (inter_router, edge, grant_server) = self.ports(stores)?;
-        let endpoint_hosts = if self.mode.endpoint_hosts.is_empty() {
-            vec![self.mode.bind_host.clone()]
-        } else {
-            self.mode.endpoint_hosts.clone()
-        };
-        let access = Access {
-            bind_host: self.mode.bind_host.clone(),
-            endpoint_hosts,
-            inter_router,
-            edge,
-            grant_server,
-            ha: None,
-        };
-        let hosts = access.san_hosts();
-        let server = self.server_cert(stores, SITE_SERVER_CERT, &site_ca, &hosts, &owner).await?;
-        let grant_cert = self.server_cert(stores, GRANT_SERVER_CERT, &grant_ca, &hosts, &owner).await?;
-        self.router_access(stores, &access, &owner).await?;
+        let plan = self.plan(site, stores, &owner).await?;
+        let server = self.server_cert(stores, SITE_SERVER_CERT, &site_ca, &plan.sans, &owner).await?;
+        let grant_cert = self.server_cert(stores, GRANT_SERVER_CERT, &grant_ca, &plan.sans, &owner).await?;
+        let access_type = if self.mode.in_cluster { site.spec.link_access.as_str() } else { "local" };
+        self.router_access(stores, &plan, access_type, &owner).await?;
         let restart =
-            self.grant_server.as_ref().is_none_or(|g| g.port != access.grant_server || g.cert != grant_cert.cert_pem);
+            self.grant_server.as_ref().is_none_or(|g| g.port != plan.grant_port || g.cert != grant_cert.cert_pem);
         if restart {
             self.stop_grant_server().await;
             let store =
                 KubeGrantStore::new(&self.client, &self.namespace, stores.grants.clone(), self.grant_site.clone());
             let ctx = Arc::new(GrantContext::new(store, now_unix));
-            let server = GrantServer::start(ctx, &access.bind_host, access.grant_server, &grant_cert).await?;
+            let server = GrantServer::start(ctx, &plan.bind_host, plan.grant_port, &grant_cert).await?;
             crate::logs::write("controller", format_args!("grant server listening on https://{}", server.addr));
-            self.grant_server = Some(Running { server, port: access.grant_server, cert: grant_cert.cert_pem.clone() });
+            self.grant_server = Some(Running { server, port: plan.grant_port, cert: grant_cert.cert_pem.clone() });
         }
         let link_access = LinkAccessConfig {
-            bind_host: access.bind_host.clone(),
-            inter_router_port: access.inter_router,
-            edge_port: access.edge,
+            bind_host: plan.bind_host.clone(),
+            inter_router_port: plan.inter_router,
+            edge_port: plan.edge,
             tls: server.tls(),
         };
-        if self.link_access.as_ref() != Some(&link_access) {
+        if self.link_access.as_ref() != Some(&link_access) || self.endpoints != plan.endpoints {
+            let hosts: BTreeSet<&str> = plan.endpoints.iter().map(|e| e.host.as_str()).collect();
             crate::logs::write(
                 "controller",
                 format_args!(
                     "link access on {}: inter-router {}, edge {}; advertised as {}",
-                    access.bind_host,
-                    access.inter_router,
-                    access.edge,
-                    access.endpoint_hosts.join(", ")
+                    plan.bind_host,
+                    plan.inter_router,
+                    plan.edge,
+                    if hosts.is_empty() {
+                        "nothing yet".to_string()
+                    } else {
+                        hosts.into_iter().collect::<Vec<_>>().join(", ")
+                    }
                 ),
             );
         }
         self.link_access = Some(link_access);
-        self.access = Some(access);
+        self.endpoints = plan.endpoints;
+        self.waiting = plan.waiting;
+        self.grant_url_base = plan.grant_url_base;
         self.publish(site, &site_ca);
         Ok(())
+    }
+
+    /// Where the site listens and how it is reached, in host mode or in the cluster.
+    async fn plan(&self, site: &KSite, stores: &Stores, owner: &OwnerReference) -> anyhow::Result<Plan> {
+        if !self.mode.in_cluster {
+            let (inter_router, edge, grant_server) = self.ports(stores)?;
+            let endpoint_hosts = if self.mode.endpoint_hosts.is_empty() {
+                vec![self.mode.bind_host.clone()]
+            } else {
+                self.mode.endpoint_hosts.clone()
+            };
+            let access = Access {
+                bind_host: self.mode.bind_host.clone(),
+                endpoint_hosts,
+                inter_router,
+                edge,
+                grant_server,
+                ha: None,
+            };
+            return Ok(Plan {
+                bind_host: access.bind_host.clone(),
+                inter_router,
+                edge,
+                grant_port: grant_server,
+                endpoints: access.endpoints(),
+                grant_url_base: Some(access.grant_url_base()),
+                sans: access.san_hosts(),
+                waiting: None,
+            });
+        }
+        let services = stores.services.as_ref().ok_or_else(|| anyhow::anyhow!("Services are not watched"))?;
+        let e = services::link_access(
+            &self.client,
+            &self.namespace,
+            services,
+            &site.spec.link_access,
+            owner,
+            &self.mode.endpoint_hosts,
+        )
+        .await?;
+        // The router listens on the fixed ports in the pod; remote sites use the Service's.
+        let view = Access {
+            bind_host: self.mode.bind_host.clone(),
+            endpoint_hosts: e.hosts.clone(),
+            inter_router: e.inter_router,
+            edge: e.edge,
+            grant_server: e.grant,
+            ha: None,
+        };
+        let mut sans = view.san_hosts();
+        for name in [
+            services::LINK_SERVICE.to_string(),
+            format!("{}.{}", services::LINK_SERVICE, self.namespace),
+            format!("{}.{}.svc", services::LINK_SERVICE, self.namespace),
+            format!("{}.{}.svc.cluster.local", services::LINK_SERVICE, self.namespace),
+        ] {
+            if !sans.contains(&name) {
+                sans.push(name);
+            }
+        }
+        Ok(Plan {
+            bind_host: self.mode.bind_host.clone(),
+            inter_router: DEFAULT_INTER_ROUTER_PORT,
+            edge: DEFAULT_EDGE_PORT,
+            grant_port: DEFAULT_GRANT_SERVER_PORT,
+            endpoints: if e.hosts.is_empty() { Vec::new() } else { view.endpoints() },
+            grant_url_base: e.hosts.first().map(|_| view.grant_url_base()),
+            sans,
+            waiting: e.waiting,
+        })
     }
 
     /// What the grant server hands out from now on.
     fn publish(&self, site: &KSite, ca: &Issued) {
         let Resource::Site(core) = site.to_resource() else { return };
-        let endpoints = self.access.as_ref().map(Access::endpoints).unwrap_or_default();
+        let endpoints = self.endpoints.clone();
         if let Ok(mut g) = self.grant_site.write() {
             *g = GrantSite { site: Some(core), endpoints, ca: Some(ca.clone()) };
         }
@@ -300,16 +402,23 @@ impl SiteSetup {
     /// No active site: the grant server stops, nothing is handed out.
     pub async fn stop(&mut self) {
         self.stop_grant_server().await;
-        self.access = None;
+        self.endpoints = Vec::new();
+        self.waiting = None;
+        self.grant_url_base = None;
         self.link_access = None;
         if let Ok(mut g) = self.grant_site.write() {
             *g = GrantSite::default();
         }
     }
 
-    /// The grant server's URL base (`https://host:port`), when it runs.
+    /// The grant server's URL base (`https://host:port`), when it runs and is reachable.
     pub fn grant_url_base(&self) -> Option<String> {
-        self.grant_server.as_ref().and(self.access.as_ref()).map(Access::grant_url_base)
+        self.grant_server.as_ref().and(self.grant_url_base.clone())
+    }
+
+    /// Whether the grant server runs (for the readiness endpoint).
+    pub fn grant_server_running(&self) -> bool {
+        self.grant_server.is_some()
     }
 }
 

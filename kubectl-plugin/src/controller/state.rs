@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use futures::StreamExt as _;
-use k8s_openapi::api::core::v1::Secret as KubeSecret;
+use k8s_openapi::api::core::v1::{Pod, Secret as KubeSecret, Service};
 use kube::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt as _, watcher};
@@ -36,6 +36,10 @@ pub struct Stores {
     pub accesses: Store<KRouterAccess>,
     /// Secrets.
     pub secrets: Store<KubeSecret>,
+    /// Pods (what Connector selectors pick from).
+    pub pods: Store<Pod>,
+    /// Services (in-cluster mode: the controller's own, for link access and listeners).
+    pub services: Option<Store<Service>>,
 }
 
 /// Starts a reflector over `api`; every change notifies `notify`.
@@ -68,8 +72,14 @@ where
 }
 
 impl Stores {
-    /// Starts watching `namespace` and waits until every cache holds its first full list.
-    pub async fn start(client: &kube::Client, namespace: &str, notify: Arc<Notify>) -> anyhow::Result<Self> {
+    /// Starts watching `namespace` (and its Services, `with_services`) and waits until every cache
+    /// holds its first full list.
+    pub async fn start(
+        client: &kube::Client,
+        namespace: &str,
+        notify: Arc<Notify>,
+        with_services: bool,
+    ) -> anyhow::Result<Self> {
         let c = || client.clone();
         let stores = Self {
             sites: reflect::<KSite>(Api::namespaced(c(), namespace), notify.clone(), "sites"),
@@ -79,7 +89,9 @@ impl Stores {
             listeners: reflect::<KListener>(Api::namespaced(c(), namespace), notify.clone(), "listeners"),
             connectors: reflect::<KConnector>(Api::namespaced(c(), namespace), notify.clone(), "connectors"),
             accesses: reflect::<KRouterAccess>(Api::namespaced(c(), namespace), notify.clone(), "routeraccesses"),
-            secrets: reflect::<KubeSecret>(Api::namespaced(c(), namespace), notify, "secrets"),
+            secrets: reflect::<KubeSecret>(Api::namespaced(c(), namespace), notify.clone(), "secrets"),
+            pods: reflect::<Pod>(Api::namespaced(c(), namespace), notify.clone(), "pods"),
+            services: with_services.then(|| reflect::<Service>(Api::namespaced(c(), namespace), notify, "services")),
         };
         let ready = async {
             stores.sites.wait_until_ready().await?;
@@ -89,6 +101,10 @@ impl Stores {
             stores.listeners.wait_until_ready().await?;
             stores.connectors.wait_until_ready().await?;
             stores.accesses.wait_until_ready().await?;
+            stores.pods.wait_until_ready().await?;
+            if let Some(s) = &stores.services {
+                s.wait_until_ready().await?;
+            }
             stores.secrets.wait_until_ready().await
         };
         tokio::time::timeout(std::time::Duration::from_secs(60), ready)
