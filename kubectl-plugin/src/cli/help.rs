@@ -11,13 +11,25 @@ pub const ROOT_LONG: &str = "\
 Skupper: connect application components across sites with expiring tokens, static links and \
 cost-based routing.
 
-This build runs sites as local processes (platform \"local\"); Kubernetes support comes in a \
-later release.";
+Two platforms, one set of commands:
+  kubernetes  a site is a namespace of a cluster: install the CRDs once with `kubectl skupper \
+install`, run each namespace's site with `kubectl skupper controller` (on this host, or in the \
+cluster: `controller manifest`); resources are skupper.io/v2alpha1 objects (kubectl get links).
+  local       a site is a process on this host (`kubectl skupper system start`); resources are \
+files under $XDG_DATA_HOME/kubectl-skupper.
+The platform is --platform, else $SKUPPER_PLATFORM, else kubernetes when a kubeconfig is found \
+(--kubeconfig, $KUBECONFIG, ~/.kube/config or a pod's service account), else local. The \
+namespace is -n, else (kubernetes) the kubeconfig context's, else \"default\".";
 
 /// Examples and exit codes of `kubectl skupper`.
 pub const ROOT_AFTER: &str = "\
 Examples:
-  # west accepts links; east links to it with a token
+  # Kubernetes: once per cluster, then a controller per namespace (here: on this host)
+  kubectl skupper install
+  kubectl skupper -n west controller &
+  kubectl skupper -n west site create west --enable-link-access
+
+  # Local: west accepts links; east links to it with a token
   kubectl skupper -n west site create west --enable-link-access
   kubectl skupper -n west system start
   kubectl skupper -n west token issue ~/west.token
@@ -38,9 +50,10 @@ pub const SITE_LONG: &str = "\
 A site is a place where components of your application are running. Sites are linked to form \
 application networks.
 
-On the local platform a namespace holds one site, a process on this host started with \
-`kubectl skupper system start`. Its files live in $XDG_DATA_HOME/kubectl-skupper/namespaces/<namespace> \
-(default ~/.local/share/kubectl-skupper/...).";
+A namespace holds one active site. On Kubernetes it is a Site object run by the namespace's \
+controller (`kubectl skupper controller`); on the local platform a process on this host started \
+with `kubectl skupper system start`, its files in \
+$XDG_DATA_HOME/kubectl-skupper/namespaces/<namespace> (default ~/.local/share/kubectl-skupper/...).";
 
 /// Examples of `site`.
 pub const SITE_AFTER: &str = "\
@@ -54,9 +67,11 @@ A site is a place where components of your application are running.
 Sites are linked to form application networks.
 There can be only one site definition per namespace.
 
-With --enable-link-access the site accepts links from remote sites on --bind-host and runs a \
-grant server there that redeems the tokens it issues. The site runs once started with \
-`kubectl skupper system start`.";
+With --enable-link-access the site accepts links from remote sites and runs a grant server that \
+redeems the tokens it issues. On Kubernetes the command waits (--wait, --timeout) until the \
+namespace's controller reports the site ready; where the site listens is the controller's \
+(--bind-host there, or a Service of --link-access-type in a cluster). On the local platform it \
+listens on --bind-host once started with `kubectl skupper system start`.";
 
 /// Examples of `site create`.
 pub const SITE_CREATE_AFTER: &str = "\
@@ -75,8 +90,9 @@ Examples:
 pub const SITE_UPDATE_LONG: &str = "\
 Change site settings of a given site.
 
-Only the settings given change (upstream rebuilds the whole site from the flags). A new bind \
-host takes effect when the site restarts.";
+Only the settings given change (upstream rebuilds the whole site from the flags). On the local \
+platform a new bind host takes effect when the site restarts; on Kubernetes the command waits \
+for the controller to apply the change.";
 
 /// Examples of `site update`.
 pub const SITE_UPDATE_AFTER: &str = "\
@@ -96,7 +112,8 @@ Examples:
 pub const SITE_DELETE_LONG: &str = "\
 Delete a site.
 
-A running site is stopped first. Links, listeners and connectors stay unless --all is given.";
+A running local site is stopped first; on Kubernetes the controller stops its router and waits \
+for a new Site. Links, listeners and connectors stay unless --all is given.";
 
 /// Examples of `site delete`.
 pub const SITE_DELETE_AFTER: &str = "\
@@ -156,7 +173,8 @@ pub const LINK_UPDATE_LONG: &str = "\
 Change link settings.
 
 Only the settings given change (upstream resets the cost to 1 when --cost is omitted). A running \
-site applies a new cost at once.";
+site applies a new cost at once; on Kubernetes the command waits (--wait, --timeout) until the \
+controller reports the link ready again.";
 
 /// Examples of `link update`.
 pub const LINK_UPDATE_AFTER: &str = "\
@@ -193,7 +211,8 @@ pub const TOKEN_ISSUE_LONG: &str = "\
 Issue a token file redeemable for a link to the current site.
 
 The site needs link access (site create --enable-link-access) and must be running when the \
-token is redeemed: its grant server answers the redemption. The token file is a credential: \
+token is redeemed: its grant server answers the redemption. On Kubernetes the namespace's \
+controller processes the grant; the command waits for it. The token file is a credential: \
 transfer it privately.";
 
 /// Examples of `token issue`.
@@ -211,7 +230,9 @@ pub const TOKEN_REDEEM_LONG: &str = "\
 Redeem a token file in order to create a link to a remote site.
 
 The issuing site must be running and reachable. Redeeming writes a Link and its Secret into \
-this namespace; a running site connects the link at once.";
+this namespace; a running site connects the link at once. On the local platform this command \
+redeems the token itself; on Kubernetes it creates an AccessToken and waits while the \
+namespace's controller redeems it, and a refusal (expired, used up, unknown) ends it at once.";
 
 /// Examples of `token redeem`.
 pub const TOKEN_REDEEM_AFTER: &str = "\
@@ -330,7 +351,9 @@ Examples:
 
 /// `system`.
 pub const SYSTEM_LONG: &str = "\
-Run the local site of a namespace and change its resources declaratively.
+Run the local site of a namespace and change its resources declaratively. These commands are \
+the local platform's (without --platform they always mean it); on Kubernetes the controller \
+runs a site and kubectl apply changes its resources.
 
 A running site watches its resources: links, listeners and connectors applied or deleted while \
 it runs take effect without a restart.";

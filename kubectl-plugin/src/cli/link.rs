@@ -198,7 +198,11 @@ fn show(ctx: &Ctx, a: StatusArgs) -> CmdResult {
 
     if let Some(name) = name {
         let Some(link) = observed.links.get(&name) else {
-            return Err(fail(format!("There is no link resource in the namespace with the name {name:?}")));
+            return Err(fail(match ctx.ns.as_local() {
+                Some(_) => format!("There is no link resource in the namespace with the name {name:?}"),
+                // As upstream's kube CLI reports the API server's NotFound.
+                None => format!("links.skupper.io {name:?} not found"),
+            }));
         };
         if let Some(f) = &a.output {
             output::line(encode(f, link)?)?;
