@@ -305,11 +305,18 @@ fn completion_scripts_are_valid_and_complete_subcommands() {
 /// Whether `shell` runs here; when it does not, the calling test is a counted skip (a failure
 /// under `REQUIRE_ALL_TESTS=1`: scripts/install-test-deps.sh installs zsh and fish).
 fn shell_or_skip(test: &str, shell: &str) -> bool {
-    let runs = Command::new(shell).arg("-c").arg("exit 0").status().is_ok_and(|s| s.success());
+    let status = Command::new(shell).arg("-c").arg("exit 0").status();
+    let runs = status.as_ref().is_ok_and(|s| s.success());
     if !runs {
+        let why = match status {
+            Ok(s) => format!("`{shell} -c 'exit 0'` ended with {s}"),
+            Err(e) => e.to_string(),
+        };
         skupper_e2e::skip(
             test,
-            &format!("{shell} is not installed (apt-get install {shell}; scripts/install-test-deps.sh)"),
+            &format!(
+                "{shell} is missing or does not run ({why}): apt-get install {shell} (scripts/install-test-deps.sh)"
+            ),
         );
     }
     runs
