@@ -82,6 +82,21 @@ pub fn cmdline(pid: u32) -> Option<Vec<u8>> {
     std::fs::read(format!("/proc/{pid}/cmdline")).ok()
 }
 
+/// The command line of a child that was just spawned. `posix_spawn` lets the parent go on
+/// while the child is still inside `execve`: `/proc/PID/cmdline` may then read empty, or still
+/// show the parent's. Waits (up to 2 s) until it is neither.
+pub fn spawned_cmdline(pid: u32) -> Option<Vec<u8>> {
+    let parent = cmdline(std::process::id()).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let c = cmdline(pid)?;
+        if (!c.is_empty() && c != parent) || Instant::now() > deadline {
+            return Some(c);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// Who owns a record: a test process and its parent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Owner {
@@ -166,7 +181,7 @@ pub fn record_child(pid: u32) -> std::io::Result<()> {
     init();
     let id = Ident::of(pid).ok_or_else(|| std::io::Error::other(format!("child {pid} is already gone")))?;
     let mut text = format!("{id}\n").into_bytes();
-    text.extend(cmdline(pid).unwrap_or_default());
+    text.extend(spawned_cmdline(pid).unwrap_or_default());
     std::fs::write(my_state_dir().join("children").join(pid.to_string()), text)
 }
 

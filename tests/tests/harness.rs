@@ -101,7 +101,7 @@ fn fake_state(owner: Ident, parent: Ident, children: &[(Ident, &[u8])]) {
     let dir = procs::state_root().join(format!("{}-{}", owner.pid, owner.start));
     std::fs::create_dir_all(dir.join("children")).unwrap();
     std::fs::write(dir.join("owner"), format!("{owner}\n{parent}\n")).unwrap();
-    std::fs::write(dir.join("cmdline"), procs::cmdline(owner.pid).unwrap_or_default()).unwrap();
+    std::fs::write(dir.join("cmdline"), procs::spawned_cmdline(owner.pid).unwrap_or_default()).unwrap();
     for (id, cmdline) in children {
         let mut text = format!("{id}\n").into_bytes();
         text.extend_from_slice(cmdline);
@@ -119,6 +119,7 @@ fn fake_test_dir(env: &Env, name: &str, owner: Ident, parent: Ident) -> std::pat
 
 fn sleeper(what: &str) -> (Daemon, Ident) {
     let d = Daemon::spawn(Command::new("sleep").arg("600"), what);
+    procs::spawned_cmdline(d.id());
     let id = Ident::of(d.id()).unwrap();
     (d, id)
 }
@@ -153,7 +154,7 @@ fn the_sweep_stops_what_dead_and_orphaned_test_processes_left_and_nothing_else()
     // directory holding a running site and a "cluster" process naming that directory.
     let (mut orphan, orphan_id) = sleeper("a fake orphaned test process");
     let (mut child, child_id) = sleeper("its recorded child");
-    fake_state(orphan_id, dead_cargo, &[(child_id, &procs::cmdline(child_id.pid).unwrap())]);
+    fake_state(orphan_id, dead_cargo, &[(child_id, &procs::spawned_cmdline(child_id.pid).unwrap())]);
     let dir = fake_test_dir(&env, "sweep-orphan", orphan_id, dead_cargo);
     let site = site_under(&dir.join("data"), &env.ip);
     let mut etcd = Daemon::spawn(
@@ -167,7 +168,11 @@ fn the_sweep_stops_what_dead_and_orphaned_test_processes_left_and_nothing_else()
     let dead_test = dead_process();
     let (mut left, left_id) = sleeper("a child a dead test process left");
     let (mut other, other_id) = sleeper("a process that merely has a recorded pid");
-    fake_state(dead_test, dead_cargo, &[(left_id, &procs::cmdline(left_id.pid).unwrap()), (other_id, b"squid\0-N\0")]);
+    fake_state(
+        dead_test,
+        dead_cargo,
+        &[(left_id, &procs::spawned_cmdline(left_id.pid).unwrap()), (other_id, b"squid\0-N\0")],
+    );
 
     // What this (live) process owns is left alone: a site of its own Env.
     env.site_with_link_access("mine");
