@@ -4,9 +4,12 @@
 # Runs the harness test that has a real kube cluster (etcd + kube-apiserver) and a local site up
 # at the same time (tests/tests/harness.rs), waits until both run, then kills it mid-run:
 #
-#   1. `cargo` alone gets SIGKILL: its test process is orphaned and still running;
-#   2. `cargo` and its test process get SIGKILL (their process group, as a CI timeout does): no
-#      Drop runs; the site (own process group) and etcd/apiserver are left behind.
+#   1. `cargo` alone gets SIGKILL once the cluster is up: its test process is orphaned and goes
+#      on (starting its site); the next run's sweep kills it and what it started, or it ends and
+#      cleans up by itself first;
+#   2. `cargo` and its test process get SIGKILL (their process group, as a CI timeout does) once
+#      the site runs too: no Drop runs; the site (own process group) and etcd/apiserver are
+#      left behind, and only the next run's sweep can stop them.
 #
 # Each time it notes every process of that run by pid and start time (the test process, its
 # descendants, the site processes of its test directories, the cluster's etcd and apiserver),
@@ -67,8 +70,8 @@ scenario() { # 1: SIGKILL cargo; 2: SIGKILL cargo's process group
   deadline=$((SECONDS + 300))
   while :; do
     [ -n "$(start_of "$cargo")" ] || { cat "$logs/run1-$n.log" >&2; fail "run 1 ended before its cluster and site were up"; }
-    [ $SECONDS -lt $deadline ] || { kill -KILL -- "-$cargo" 2>/dev/null; fail "run 1 had no cluster and site within 300 s"; }
-    tp=$(ps -o pid= --ppid "$cargo" | head -n1 | tr -d ' ')
+    [ $SECONDS -lt $deadline ] || { kill -KILL -- "-$cargo" 2>/dev/null; fail "run 1 had no cluster (and site) within 300 s"; }
+    tp=$(ps -o pid= --ppid "$cargo" | head -n1 | tr -d ' ' || true)
     if [ -n "$tp" ] && tstart=$(start_of "$tp") && [ -n "$tstart" ]; then
       site="" apiserver="" etcd=""
       for d in $(owned_dirs "$tp" "$tstart"); do
@@ -78,15 +81,18 @@ scenario() { # 1: SIGKILL cargo; 2: SIGKILL cargo's process group
         p=$(live_pidfile "$d/apiserver.pid") && apiserver=$p
         p=$(live_pidfile "$d/etcd.pid") && etcd=$p
       done
-      [ -n "$site" ] && [ -n "$apiserver" ] && [ -n "$etcd" ] && break
+      # Scenario 1 kills as soon as the cluster is up (the orphan has most of its test still to
+      # do), scenario 2 once the site runs too.
+      [ -n "$apiserver" ] && [ -n "$etcd" ] && { [ "$n" = 1 ] || [ -n "$site" ]; } && break
     fi
     sleep 0.05
   done
   # Everything of run 1, by pid and start time.
-  local procs=() pid
-  for pid in "$tp" $(descendants "$tp") $site "$apiserver" "$etcd"; do
+  local procs=() pid dirs
+  for pid in $(printf '%s\n' "$tp" $(descendants "$tp") $site "$apiserver" "$etcd" | sort -un); do
     p=$(start_of "$pid") && [ -n "$p" ] && procs+=("$pid:$p")
   done
+  dirs=$(owned_dirs "$tp" "$tstart")
   if [ "$n" = 1 ]; then
     kill -KILL "$cargo"
     say "SIGKILL cargo (pid $cargo); test process $tp is orphaned"
@@ -105,17 +111,39 @@ scenario() { # 1: SIGKILL cargo; 2: SIGKILL cargo's process group
 
   say "scenario $n: run 2 (cargo test --test harness)"
   cargo test -q --locked -p skupper-e2e --test harness >"$logs/run2-$n.log" 2>&1 || { cat "$logs/run2-$n.log" >&2; fail "run 2 failed"; }
-  grep -h 'stopped what killed test runs left running' "$logs/run2-$n.log" >&2 || say "(run 2 found nothing to stop)"
-  local alive=() entry
+  # Which of run 1's processes the sweep of run 2 stopped (its lines also name what the sweep
+  # test of tests/tests/harness.rs fakes for itself).
+  local stopped=() entry
+  for entry in "${procs[@]}"; do
+    pid=${entry%%:*}
+    grep -h 'stopped what killed test runs left running' "$logs/run2-$n.log" | grep -qE "[[ ]$pid[],]" && stopped+=("$pid")
+  done
+  if [ ${#stopped[@]} -gt 0 ]; then
+    say "run 2's sweep stopped these processes of run 1: ${stopped[*]}"
+  else
+    say "run 2's sweep stopped no process of run 1 (the orphaned test process had ended and cleaned up itself)"
+  fi
+  local alive=()
   for entry in "${procs[@]}"; do
     pid=${entry%%:*}
     [ "$(start_of "$pid")" = "${entry#*:}" ] && alive+=("$pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" | cut -c1-100))")
+  done
+  # Also whatever run 1 started after the list above was taken (scenario 1: its orphaned test
+  # process went on): any process whose command line or environment names a directory of run 1.
+  local q
+  for q in /proc/[0-9]*; do
+    for d in $dirs; do
+      if grep -qsF "$d" "$q/cmdline" "$q/environ"; then
+        alive+=("${q#/proc/} ($(tr '\0' ' ' <"$q/cmdline" 2>/dev/null | cut -c1-100), names $d)")
+        break
+      fi
+    done
   done
   if [ ${#alive[@]} -gt 0 ]; then
     printf '  still alive: %s\n' "${alive[@]}" >&2
     fail "scenario $n: ${#alive[@]} process(es) of run 1 survived run 2"
   fi
-  for d in $(owned_dirs "$tp" "$tstart"); do fail "scenario $n: $d of run 1 is still there"; done
+  for d in $dirs; do [ ! -e "$d" ] || fail "scenario $n: $d of run 1 is still there"; done
   say "scenario $n: none of the ${#procs[@]} processes of run 1 is alive"
 }
 
