@@ -135,8 +135,6 @@ impl Drop for Cluster {
                 procs::stop(id, Duration::from_secs(10));
             }
         }
-        if std::env::var_os("KEEP_TEST_DIRS").is_none() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
+        crate::release_test_dir(&self.dir);
     }
 }

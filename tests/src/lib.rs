@@ -353,6 +353,16 @@ impl Drop for Daemon {
     }
 }
 
+/// Removes a test directory whose processes are stopped; with `KEEP_TEST_DIRS` keeps it, with
+/// its `.owner` mark removed, so that the next run's sweep leaves it for you to look at.
+pub fn release_test_dir(dir: &Path) {
+    if std::env::var_os("KEEP_TEST_DIRS").is_some() {
+        let _ = std::fs::remove_file(dir.join(".owner"));
+    } else {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 /// A fresh directory `$TMPDIR/kse2e-<tag>-<pid>-<n>-<nanos>` marked as this test process's
 /// (`.owner`), so the sweep can stop what it holds if this process dies.
 pub fn test_dir(tag: &str) -> PathBuf {
@@ -496,7 +506,7 @@ impl Env {
 impl Drop for Env {
     fn drop(&mut self) {
         let Ok(entries) = std::fs::read_dir(self.data.join("kubectl-skupper").join("namespaces")) else {
-            let _ = std::fs::remove_dir_all(&self.dir);
+            release_test_dir(&self.dir);
             return;
         };
         for e in entries.flatten() {
@@ -507,9 +517,7 @@ impl Drop for Env {
                 stop_pid(pid);
             }
         }
-        if std::env::var_os("KEEP_TEST_DIRS").is_none() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
+        release_test_dir(&self.dir);
     }
 }
 

@@ -38,7 +38,7 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        skupper_e2e::release_test_dir(&self.0);
     }
 }
 
