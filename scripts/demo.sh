@@ -20,6 +20,8 @@ bin=$PWD/target/debug/kubectl-skupper
 
 work=$(mktemp -d /tmp/skupper-demo.XXXXXX)
 export XDG_DATA_HOME=$work/data
+# This demo is the local platform's, whatever kubeconfig this machine has.
+export SKUPPER_PLATFORM=local
 server_pid=""
 cleanup() {
   if [ "${KEEP:-0}" = 1 ]; then

@@ -11,10 +11,22 @@
 #
 #   scripts/test-js.sh                 everything
 #   SKIP_INSTALL=1 scripts/test-js.sh  assume the toolchain and chromium are installed
+#
+# Every test must run (REQUIRE_ALL_TESTS=1 unless set otherwise): a missing Chromium, page or
+# fixture fails the node tests instead of skipping them. Counts (cargo's output, node's TAP) go
+# to $TEST_SUMMARY_DIR (default <target>/test-summary), where scripts/test.sh sums them up.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 JS=$ROOT/js
 step=""
+export REQUIRE_ALL_TESTS=${REQUIRE_ALL_TESTS:-1}
+SUMMARY=${TEST_SUMMARY_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/test-summary}
+mkdir -p "$SUMMARY"
+# node --test with the usual output on the terminal and TAP (for the counts) in a file.
+node_test() { # <tap file> <test file>
+  node --test --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=tap --test-reporter-destination="$1" "$2"
+}
 
 say() { printf '\n== test-js: %s\n' "$*" >&2; }
 begin() { step=$*; say "$step"; }
@@ -49,13 +61,13 @@ begin "build: wasm bindings and the single-file page"
 (cd "$JS" && node scripts/build-page.mjs)
 
 begin "Rust unit tests of the bindings (wasm/web, native)"
-(cd "$ROOT/wasm" && cargo test --quiet -p skupper-web)
+(cd "$ROOT/wasm" && cargo test --quiet -p skupper-web) 2>&1 | tee "$SUMMARY/wasm-bindings.log"
 
 begin "node tests (package surface)"
-(cd "$JS" && REQUIRE_GENERATED=1 node --test test/api.test.mjs)
+(cd "$JS" && node_test "$SUMMARY/js-node.tap" test/api.test.mjs)
 
 begin "headless Chromium test (single-file page from disk)"
-(cd "$JS" && REQUIRE_GENERATED=1 node --test test/page.browser.test.mjs)
+(cd "$JS" && node_test "$SUMMARY/js-browser.tap" test/page.browser.test.mjs)
 
 begin "size report"
 (cd "$JS" && node scripts/size-report.mjs)

@@ -5,11 +5,23 @@ use std::time::Duration;
 
 use skupper_e2e::{Env, echo_once, echo_server, golden, redact, wait_for};
 
-const LINK_UP: Duration = Duration::from_secs(30);
+const LINK_UP_SECS: u64 = 30;
+const LINK_UP: Duration = Duration::from_secs(LINK_UP_SECS);
+/// The longest reconnect delay of a link: the router's `Backoff::default().max` (checked
+/// against its source by `reconnect_bound_follows_the_routers_backoff`). While its peer is down
+/// a link retries ever less often; once the peer is back it reconnects within one such delay.
+const LINK_BACKOFF_MAX_SECS: u64 = 30;
+/// Bound for a link to come back after its peer restarted: one backoff delay, then [`LINK_UP`].
+const RECONNECT: Duration = Duration::from_secs(LINK_BACKOFF_MAX_SECS + LINK_UP_SECS);
 
 /// Waits until `ns`'s link `name` reports `Ready`.
 fn wait_link_ready(env: &Env, ns: &str, name: &str) {
-    wait_for(&format!("link {name} of {ns} Ready"), LINK_UP, || {
+    wait_link_ready_within(env, ns, name, LINK_UP);
+}
+
+/// Waits until `ns`'s link `name` reports `Ready`, for at most `bound`.
+fn wait_link_ready_within(env: &Env, ns: &str, name: &str, bound: Duration) {
+    wait_for(&format!("link {name} of {ns} Ready"), bound, || {
         let out = env.ns(ns, &["link", "status", name]);
         if out.stdout.contains("Status\t: Ready") { Ok(()) } else { Err(format!("{out}\n{}", env.log(ns))) }
     });
@@ -189,10 +201,11 @@ fn traffic_through_the_link_and_recovery_after_restarts() {
     wait_link_ready(&env, "east", &name);
     through("after east restarted");
 
-    // Restart the linked-to site: the link comes back without any command on east.
+    // Restart the linked-to site: the link comes back without any command on east, within one
+    // (longest) backoff delay of east's retries.
     env.ns("west", &["system", "stop"]).ok();
     env.start("west");
-    wait_link_ready(&env, "east", &name);
+    wait_link_ready_within(&env, "east", &name, RECONNECT);
     through("after west restarted");
 
     env.ns("east", &["listener", "delete", "front"]).ok();
@@ -224,4 +237,33 @@ fn link_through_an_http_connect_proxy() {
     let port = env.yaml(&env.home("west").join("runtime").join("ports.yaml"))["interRouter"].as_u64().expect("port");
     let targets = seen.lock().map(|v| v.clone()).unwrap_or_default();
     assert!(targets.contains(&format!("{}:{port}", env.ip)), "the link went through the proxy: {targets:?}");
+}
+
+#[test]
+fn reconnect_bound_follows_the_routers_backoff() {
+    // RECONNECT above assumes the router's longest backoff delay; read it where it is defined.
+    let dir = skupper_e2e::repo_root().join("kubectl-plugin").join("src");
+    let mut found = None;
+    let mut todo = vec![dir.clone()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("kubectl-plugin/src").flatten() {
+            if e.path().is_dir() {
+                todo.push(e.path());
+                continue;
+            }
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            let Some(block) = text.split("impl Default for Backoff").nth(1) else { continue };
+            found = block
+                .split("max: Duration::from_secs(")
+                .nth(1)
+                .and_then(|r| r.split(')').next())
+                .and_then(|n| n.trim().parse::<u64>().ok());
+        }
+    }
+    assert_eq!(
+        found,
+        Some(LINK_BACKOFF_MAX_SECS),
+        "the router's Backoff::default() max (in {}) is not LINK_BACKOFF_MAX_SECS: update the constant",
+        dir.display()
+    );
 }

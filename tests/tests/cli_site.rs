@@ -212,9 +212,10 @@ fn running_site_status_is_ready() {
 fn closed_stdout_is_not_a_failure() {
     let env = Env::new("site-pipe");
     env.run(&["site", "create", "west"]).ok();
-    let mut child = std::process::Command::new(skupper_e2e::binary())
+    let mut child = env
+        .command(skupper_e2e::binary())
         .args(["site", "status", "-o", "yaml"])
-        .env("XDG_DATA_HOME", &env.data)
+        .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()

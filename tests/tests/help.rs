@@ -9,10 +9,9 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use skupper_e2e::{Out, binary, wait_output};
+use skupper_e2e::{Out, binary, remove_golden, run_command, update_goldens, write_golden};
 
 /// Help is wrapped at this width (clap reads `COLUMNS` when stdout is not a terminal, and the
 /// binary caps the width at 100 anyway).
@@ -22,24 +21,10 @@ fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("golden").join("help")
 }
 
-fn updating() -> bool {
-    std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v != "0" && !v.is_empty())
-}
-
 /// Runs the binary with `args` in a neutral environment (no colour forced, fixed width, no
 /// terminal), bounded in time.
 fn run(args: &[&str]) -> Out {
-    let child = Command::new(binary())
-        .args(args)
-        .env("COLUMNS", COLUMNS)
-        .env_remove("CLICOLOR_FORCE")
-        .env_remove("SKUPPER_PLATFORM")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_output(child, &format!("kubectl-skupper {args:?}"))
+    run_command(skupper_e2e::command(binary()).args(args).env("COLUMNS", COLUMNS), None)
 }
 
 /// The subcommands a help page lists under `Commands:`.
@@ -118,9 +103,8 @@ fn help_of_every_command_matches_its_golden_file() {
         assert!(!out.stdout.contains('\u{1b}'), "{name}: escape sequences (colour) in piped help:\n{}", out.stdout);
         assert_eq!(out.stderr, "", "{name}: help wrote to stderr");
         let file = dir.join(format!("{name}.txt"));
-        if updating() {
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(&file, &out.stdout).unwrap();
+        if update_goldens() {
+            write_golden(&file, &out.stdout);
             continue;
         }
         match std::fs::read_to_string(&file) {
@@ -147,9 +131,9 @@ fn golden_files_are_exactly_the_commands() {
                 .collect()
         })
         .unwrap_or_default();
-    if updating() {
+    if update_goldens() {
         for stale in files.difference(&commands) {
-            std::fs::remove_file(dir.join(format!("{stale}.txt"))).unwrap();
+            remove_golden(&dir.join(format!("{stale}.txt")));
         }
         return;
     }

@@ -30,7 +30,7 @@ fn snapshot() -> &'static Path {
 
 /// `scripts/release.sh --binary <snapshot> --out <out> --manifest <out>/skupper.yaml`.
 fn package(out: &Path, envs: &[(&str, &str)]) -> Output {
-    Command::new("bash")
+    skupper_e2e::command("bash")
         .arg(repo().join("scripts/release.sh"))
         .arg("--binary")
         .arg(snapshot())
@@ -217,7 +217,7 @@ fn archive_installs_and_runs_like_krew_would() {
         "the archive's LICENSE is the repository's"
     );
     let bin = unpacked.join(pl["bin"].as_str().unwrap());
-    let v = Command::new(&bin).args(["version", "-o", "json"]).output().unwrap();
+    let v = skupper_e2e::command(&bin).args(["version", "-o", "json"]).output().unwrap();
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
     let v: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
     assert_eq!(format!("v{}", v["clientVersion"].as_str().unwrap()), m["spec"]["version"].as_str().unwrap());
@@ -255,26 +255,8 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Directories shared by the tests of one process (the snapshot, the packaged archive) outlive
-/// it; each new test process removes those of test processes that have ended.
-fn sweep_ended_runs() {
-    static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| {
-        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Some(pid) = name.strip_prefix("krew-test-").and_then(|r| r.rsplit('-').next()) else { continue };
-            if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
-        }
-    });
-}
-
+/// A fresh directory for this test process (removed by the harness's sweep once the process
+/// has ended: the snapshot and the packaged archive are shared by the tests of one process).
 fn tempdir(tag: &str) -> PathBuf {
-    sweep_ended_runs();
-    let d = std::env::temp_dir().join(format!("krew-test-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    skupper_e2e::test_dir(&format!("krew-{tag}"))
 }

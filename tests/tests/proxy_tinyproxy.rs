@@ -32,7 +32,15 @@ fn link_through_tinyproxy_without_auth_and_switching_it_off_and_on() {
     let pid = env.start("east");
     wait_ready(&env, "east", LINK);
     let target = format!("{}:{port}", env.ip);
-    assert_eq!(connects(&proxy, &target), 1, "{}", proxy.log());
+    // The Ready link went through the proxy: at least one CONNECT (tinyproxy logs it when it
+    // handles the request; a first attempt that failed on a loaded machine makes it more than
+    // one). From here on the link stays up, so the count only changes with what the test does.
+    let tunnels = skupper_e2e::wait_for("tinyproxy to log the link's CONNECT", proxy_support::LINK_WAIT, || {
+        match connects(&proxy, &target) {
+            0 => Err(proxy.log()),
+            n => Ok(n),
+        }
+    });
 
     let front = echo_service(&env);
     let data = payload(1 << 20, 11);
@@ -40,12 +48,14 @@ fn link_through_tinyproxy_without_auth_and_switching_it_off_and_on() {
     assert!(back == data, "echoed {} bytes, not the same", back.len());
 
     // Connect directly: the setting goes, the link reconnects without the proxy.
+    let closed_before = closed(&proxy);
     let out = env.ns("east", &["link", "update", LINK, "--proxy-configuration", ""]).ok();
     assert_eq!(out.stdout, format!("Link \"{LINK}\" is updated\n"));
     let file = env.yaml(&env.resource("east", "Link", LINK));
     assert!(file["spec"]["settings"].get("proxy-configuration").is_none(), "{file}");
-    skupper_e2e::wait_for("the tunnel to close", proxy_support::LINK_WAIT, || {
-        if closed(&proxy) == 1 { Ok(()) } else { Err(proxy.log()) }
+    let closed_after = skupper_e2e::wait_for("the link's tunnel to close", proxy_support::LINK_WAIT, || {
+        let n = closed(&proxy);
+        if n > closed_before { Ok(n) } else { Err(proxy.log()) }
     });
     let v = wait_link(&env, "east", LINK, "Ready without a proxy", |s, _| s == "Ready");
     assert!(v["status"].get("proxy").is_none(), "{v}");
@@ -56,7 +66,7 @@ fn link_through_tinyproxy_without_auth_and_switching_it_off_and_on() {
         let back = round_trip(&env.ip, front, small)?;
         if back == small { Ok(()) } else { Err(format!("echoed {} bytes, not the same", back.len())) }
     });
-    assert_eq!((connects(&proxy, &target), closed(&proxy)), (1, 1), "no new tunnel: {}", proxy.log());
+    assert_eq!((connects(&proxy, &target), closed(&proxy)), (tunnels, closed_after), "no new tunnel: {}", proxy.log());
 
     // And through the proxy again.
     let out = env.ns("east", &["link", "update", LINK, "--proxy-configuration", "nope"]).code(2);
@@ -66,8 +76,8 @@ fn link_through_tinyproxy_without_auth_and_switching_it_off_and_on() {
     );
     env.ns("east", &["link", "update", LINK, "--proxy-configuration", "open-proxy"]).ok();
     wait_ready(&env, "east", LINK);
-    skupper_e2e::wait_for("a second CONNECT", proxy_support::LINK_WAIT, || {
-        if connects(&proxy, &target) == 2 { Ok(()) } else { Err(proxy.log()) }
+    skupper_e2e::wait_for("a new CONNECT", proxy_support::LINK_WAIT, || {
+        if connects(&proxy, &target) > tunnels { Ok(()) } else { Err(proxy.log()) }
     });
     skupper_e2e::wait_for("traffic through the proxy again", proxy_support::LINK_WAIT, || {
         let back = round_trip(&env.ip, front, small)?;

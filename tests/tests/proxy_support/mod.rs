@@ -9,11 +9,11 @@
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use skupper_e2e::{Env, wait_for};
+use skupper_e2e::{Daemon, Env, wait_for};
 
 /// Longest a link may take to reach a state (connect, fail, recover after a backoff).
 pub const LINK_WAIT: Duration = Duration::from_secs(60);
@@ -85,37 +85,19 @@ fn shared_dir(env: &Env, tag: &str) -> PathBuf {
     dir
 }
 
-/// A child process stopped by pid: SIGTERM, then SIGKILL when it has not ended after 15 s.
+/// A proxy process: a [`Daemon`] (recorded for the harness's sweep, stopped by pid: SIGTERM,
+/// then SIGKILL after 15 s).
 struct Guard {
-    child: Child,
-    what: String,
+    daemon: Daemon,
 }
 
 impl Guard {
     fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.daemon.alive()
     }
 
     fn stop(&mut self) {
-        if !self.alive() {
-            return;
-        }
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).stdout(Stdio::null()).stderr(Stdio::null()).status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while self.alive() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if self.alive() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        self.stop();
+        self.daemon.stop();
     }
 }
 
@@ -124,8 +106,7 @@ fn spawn_listening(mut cmd: Command, what: &str, out: &Path, ip: &str, port: u16
     let file = std::fs::File::create(out).expect("proxy output file");
     let err = file.try_clone().expect("proxy output file");
     cmd.stdin(Stdio::null()).stdout(file).stderr(err);
-    let child = cmd.spawn().unwrap_or_else(|e| panic!("starting {what}: {e}"));
-    let mut guard = Guard { child, what: what.to_string() };
+    let mut guard = Guard { daemon: Daemon::spawn(&mut cmd, what) };
     let addr: std::net::SocketAddr = format!("{ip}:{port}").parse().expect("proxy address");
     let deadline = Instant::now() + PROXY_START;
     loop {

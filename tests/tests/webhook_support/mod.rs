@@ -1,14 +1,14 @@
 //! Shared by the webhook end-to-end tests: the built binary, a throwaway CA and serving
-//! certificate, a running `kubectl-skupper webhook serve` (killed on drop), an HTTPS client and
-//! AdmissionReview fixtures.
+//! certificate, a running `kubectl-skupper webhook serve` (a [`Daemon`]: recorded for cleanup as
+//! soon as it is spawned, stopped on drop), an HTTPS client and AdmissionReview fixtures.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -16,23 +16,19 @@ use hyper_util::rt::TokioIo;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rustls_pki_types::pem::PemObject as _;
 use serde_json::{Value, json};
+use skupper_e2e::Daemon;
 
 /// The kubectl-skupper binary, built with the `webhook` feature (see [`skupper_e2e::binary`]).
 pub fn binary() -> PathBuf {
     skupper_e2e::binary()
 }
 
-/// A temporary directory removed on drop.
+/// A temporary directory (a marked `kse2e-*` test directory) removed on drop.
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> Self {
-        let mut rnd = [0u8; 6];
-        getrandom(&mut rnd);
-        let hex: String = rnd.iter().map(|b| format!("{b:02x}")).collect();
-        let p = std::env::temp_dir().join(format!("skupper-{tag}-{hex}"));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
+        TempDir(skupper_e2e::test_dir(tag))
     }
 
     pub fn path(&self) -> &Path {
@@ -42,13 +38,8 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        skupper_e2e::release_test_dir(&self.0);
     }
-}
-
-fn getrandom(buf: &mut [u8]) {
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(buf)).unwrap();
 }
 
 /// A fresh CA and a serving certificate for 127.0.0.1 and localhost, as PEM files in `dir`.
@@ -76,19 +67,12 @@ pub fn pki(dir: &Path) -> Pki {
     p
 }
 
-/// A running `kubectl-skupper webhook serve`, killed (by pid) on drop.
+/// A running `kubectl-skupper webhook serve`, stopped (by pid) on drop.
 pub struct Server {
-    pub child: Child,
+    pub daemon: Daemon,
     pub addr: SocketAddr,
     pub pki: Pki,
     pub dir: TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Starts `webhook serve` on 127.0.0.1:<free port> with `extra` arguments and waits (bounded)
@@ -96,63 +80,46 @@ impl Drop for Server {
 pub fn serve(extra: &[&str]) -> Server {
     let dir = TempDir::new("webhook");
     let pki = pki(dir.path());
-    let mut child = Command::new(binary())
-        .args(["webhook", "serve", "--listen", "127.0.0.1:0", "--tls-cert"])
+    let mut cmd = skupper_e2e::command(binary());
+    cmd.args(["webhook", "serve", "--listen", "127.0.0.1:0", "--tls-cert"])
         .arg(&pki.cert)
         .arg("--tls-key")
         .arg(&pki.key)
         .args(extra)
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
+        .stderr(Stdio::inherit());
+    // Recorded for cleanup before anything here can panic; a panic below drops it (stopped).
+    let mut daemon = Daemon::spawn(&mut cmd, "webhook serve");
+    let stdout = daemon.child().stdout.take().expect("stdout piped");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut line = String::new();
         let _ = BufReader::new(stdout).read_line(&mut line);
         let _ = tx.send(line);
     });
-    let line = match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(l) => l,
-        Err(_) => {
-            let _ = child.kill();
-            panic!("webhook serve printed no address within 60 s");
-        }
+    let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
+        panic!("webhook serve printed no address within 60 s");
     };
     let addr = line
         .trim()
         .strip_prefix("listening on https://")
         .and_then(|r| r.strip_suffix("/validate"))
+        .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| {
-            let _ = child.kill();
-            let status = child.wait().ok();
+            let status = daemon.child().try_wait().ok().flatten();
             panic!("unexpected first line from webhook serve: {line:?} (exit: {status:?})")
-        })
-        .parse()
-        .unwrap();
-    Server { child, addr, pki, dir }
+        });
+    Server { daemon, addr, pki, dir }
 }
 
-/// Runs the binary to completion (bounded to 60 s) and returns (exit code, stdout, stderr).
+/// Runs the binary to completion (bounded, hermetic environment) and returns (exit code,
+/// stdout, stderr).
 pub fn run(args: &[&str]) -> (i32, String, String) {
-    let mut child = Command::new(binary()).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(_status) = child.try_wait().unwrap() {
-            let out = child.wait_with_output().unwrap();
-            return (
-                out.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            );
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("kubectl-skupper {args:?} did not finish within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut cmd = skupper_e2e::command(binary());
+    cmd.args(args);
+    let out = skupper_e2e::run_command(&mut cmd, None);
+    (out.code, out.stdout, out.stderr)
 }
 
 /// One keep-alive HTTPS connection to the webhook, trusting only the test CA.
