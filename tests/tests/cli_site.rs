@@ -105,7 +105,10 @@ fn validation_errors_exit_2_with_upstream_texts() {
             vec!["system", "apply"],
             "You need to provide a file to apply or use standard input.\n Example: cat site.yaml | kubectl skupper system apply -f -\n".into(),
         ),
-        (vec!["--platform", "podman", "site", "status"], "platform \"podman\" not supported; use --platform local (the default)\n".into()),
+        (
+            vec!["--platform", "openshift", "site", "status"],
+            "platform \"openshift\" not supported; use --platform kubernetes or --platform local\n".into(),
+        ),
     ];
     for (args, expected) in cases {
         let out = env.run(&args);
@@ -119,14 +122,42 @@ fn validation_errors_exit_2_with_upstream_texts() {
 }
 
 #[test]
-fn kubernetes_platform_is_refused_plainly() {
-    let env = Env::new("site-kube");
+fn platforms_are_chosen_as_documented() {
+    let env = Env::new("site-platforms");
+    // Kubernetes asked for with no kubeconfig anywhere: said plainly, with what to do.
     let out = env.run(&["--platform", "kubernetes", "site", "status"]).code(1);
-    assert!(out.stdout.contains("kubernetes platform is not available in this build"), "{out}");
+    assert_eq!(
+        out.stdout,
+        "no Kubernetes configuration found: no --kubeconfig, KUBECONFIG, ~/.kube/config or service account; \
+         point --kubeconfig at one, or use --platform local\n",
+        "{out}"
+    );
     let out = env.run_full(&["site", "status"], None, &[("SKUPPER_PLATFORM", "kubernetes")]).code(1);
     assert!(out.stdout.contains("--platform local"), "{out}");
-    let out = env.run_full(&["site", "status"], None, &[("SKUPPER_PLATFORM", "local")]).ok();
+    // No kubeconfig and no platform named: local.
+    let out = env.run(&["site", "status"]).ok();
     assert_eq!(out.stdout, "There is no existing Skupper site resource\n");
+    let out = env.run(&["version", "-o", "json"]).ok();
+    assert!(out.stdout.contains("\"platform\": \"local\""), "{out}");
+    // A kubeconfig in KUBECONFIG makes kubernetes the default, as for kubectl itself...
+    let kubeconfig = env.dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n\
+         users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n",
+    )
+    .expect("kubeconfig");
+    let k = kubeconfig.to_str().expect("utf-8");
+    let out = env.run_full(&["version", "-o", "json"], None, &[("KUBECONFIG", k)]).ok();
+    assert!(out.stdout.contains("\"platform\": \"kubernetes\""), "{out}");
+    // ... except for `system`, which is the local platform's, and with an explicit local.
+    let out = env.run_full(&["system", "status"], None, &[("KUBECONFIG", k)]);
+    assert!(out.stdout.contains("There is no existing Skupper site resource"), "{out}");
+    let out = env.run_full(&["--platform", "local", "site", "status"], None, &[("KUBECONFIG", k)]).ok();
+    assert_eq!(out.stdout, "There is no existing Skupper site resource\n");
+    // Upstream's names for host sites are the local platform, said once.
+    let out = env.run(&["--platform", "podman", "site", "status"]).ok();
+    assert!(out.stderr.contains("using the local platform"), "{out}");
 }
 
 #[test]

@@ -245,7 +245,7 @@ async fn run_async(selection: &Selection, args: ControllerArgs) -> anyhow::Resul
         network_written: None,
         link_phases: BTreeMap::new(),
         failing: None,
-        reconcile_marks: BTreeMap::new(),
+        reconcile_marks: None,
         health,
         selected: BTreeMap::new(),
         selector_problems: BTreeMap::new(),
@@ -301,8 +301,8 @@ struct Controller {
     network_written: Option<String>,
     link_phases: BTreeMap<String, (LinkPhase, String)>,
     failing: Option<String>,
-    /// Each Link's `reconcile` annotation as last seen.
-    reconcile_marks: BTreeMap<String, String>,
+    /// Each Link's `reconcile` annotation as last seen (none before the first round).
+    reconcile_marks: Option<BTreeMap<String, String>>,
     health: health::Health,
     /// Pods each selector Connector resolved to.
     selected: BTreeMap<String, Vec<skupper_core::resources::SelectedPod>>,
@@ -386,12 +386,12 @@ impl Controller {
             .values()
             .filter_map(|l| l.metadata.annotations.get(RECONCILE).map(|v| (l.name().to_string(), v.clone())))
             .collect();
-        let forced: Vec<String> = marks
-            .iter()
-            .filter(|(n, v)| self.reconcile_marks.get(*n).is_some_and(|old| old != *v))
-            .map(|(n, _)| n.clone())
-            .collect();
-        self.reconcile_marks = marks;
+        // Marks present when the controller started are not news; any mark added or changed since is.
+        let forced: Vec<String> = match &self.reconcile_marks {
+            None => Vec::new(),
+            Some(old) => marks.iter().filter(|(n, v)| old.get(*n) != Some(*v)).map(|(n, _)| n.clone()).collect(),
+        };
+        self.reconcile_marks = Some(marks);
         if !forced.is_empty() && self.router.applied().is_some() {
             let mut without = config.clone();
             for n in &forced {

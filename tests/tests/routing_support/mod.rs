@@ -115,6 +115,11 @@ impl Conn {
         Ok(Self { who: who.trim_end().to_string(), reader })
     }
 
+    /// The connection itself (for reading until it ends).
+    pub fn into_stream(self) -> TcpStream {
+        self.reader.into_inner()
+    }
+
     /// Sends `msg` and reads it back: the connection still flows.
     pub fn echo(&mut self, msg: &str) -> Result<(), String> {
         self.reader.get_mut().write_all(msg.as_bytes()).map_err(|e| format!("write: {e}"))?;

@@ -52,11 +52,21 @@ fn type_missing(s: &Status) -> bool {
     s.code == 404 && s.details.as_ref().is_none_or(|d| d.name.is_empty())
 }
 
+/// Resources that belong to the cluster rather than to a namespace (what `install` writes).
+fn cluster_scoped(resource: &str) -> bool {
+    resource.starts_with("customresourcedefinitions.") || resource.starts_with("clusterroles.")
+}
+
 /// The failure `e` of `op` against `target`, explained.
 pub fn explain(e: kube::Error, op: &Op<'_>, target: &Target) -> anyhow::Error {
     let ns = &target.namespace;
     match e {
         kube::Error::Api(s) if type_missing(&s) && op.resource.ends_with(".skupper.io") => anyhow::anyhow!("{NO_CRDS}"),
+        kube::Error::Api(s) if s.is_forbidden() && cluster_scoped(op.resource) => anyhow::anyhow!(
+            "{}\nYou may not {op}: this needs a cluster administrator (the cluster-admin role); ask one to run \
+             kubectl skupper install for the cluster.",
+            s.message
+        ),
         kube::Error::Api(s) if s.is_forbidden() => {
             let role = if op.resource.ends_with(".skupper.io") { "skupper-edit" } else { "edit" };
             anyhow::anyhow!(

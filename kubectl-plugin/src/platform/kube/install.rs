@@ -92,6 +92,13 @@ pub fn kubectl_name(obj: &Value) -> String {
     }
 }
 
+/// `customresourcedefinitions.apiextensions.k8s.io`: the resource (plural) an object is of.
+fn resource_name(obj: &Value) -> String {
+    let kind = obj["kind"].as_str().unwrap_or_default().to_lowercase();
+    let group = obj["apiVersion"].as_str().unwrap_or_default().split('/').next().unwrap_or_default().to_string();
+    format!("{kind}s.{group}")
+}
+
 /// What applying one object did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -119,9 +126,8 @@ where
     K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + serde::Serialize,
 {
     let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-    let resource = kubectl_name(obj);
-    let resource = resource.split('/').next().unwrap_or_default();
-    let op = |verb| Op { verb, resource, name: Some(name) };
+    let resource = resource_name(obj);
+    let op = |verb| Op { verb, resource: &resource, name: Some(name) };
     let before = api.get_opt(name).await.map_err(|e| explain(e, &op("get"), target))?;
     let mut params = PatchParams::apply(FIELD_MANAGER).force();
     params.dry_run = dry_run;
@@ -197,7 +203,7 @@ pub async fn uninstall(
     for obj in objects() {
         let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
         let kname = kubectl_name(&obj);
-        let resource = kname.split('/').next().unwrap_or_default();
+        let resource = resource_name(&obj);
         let result = if obj["kind"] == "CustomResourceDefinition" {
             crds.delete(name, &DeleteParams::default()).await.map(|_| ())
         } else {
@@ -206,7 +212,7 @@ pub async fn uninstall(
         match result {
             Ok(()) => report(&kname, true),
             Err(e) if errors::is_not_found(&e) => report(&kname, false),
-            Err(e) => return Err(explain(e, &Op { verb: "delete", resource, name: Some(name) }, target)),
+            Err(e) => return Err(explain(e, &Op { verb: "delete", resource: &resource, name: Some(name) }, target)),
         }
     }
     Ok(())
