@@ -124,14 +124,6 @@ fn sleeper(what: &str) -> (Daemon, Ident) {
     (d, id)
 }
 
-/// A process that has ended (its identity, for records of a dead test process or a dead cargo).
-fn dead_process() -> Ident {
-    let mut d = Daemon::spawn(Command::new("sleep").arg("600"), "a process to end");
-    let id = Ident::of(d.id()).unwrap();
-    d.stop();
-    id
-}
-
 /// Starts a site under `data` (an XDG_DATA_HOME outside any Env) and returns its pid.
 fn site_under(data: &Path, ip: &str) -> u32 {
     let run = |args: &[&str]| {
@@ -147,15 +139,18 @@ fn site_under(data: &Path, ip: &str) -> u32 {
 
 #[test]
 fn the_sweep_stops_what_dead_and_orphaned_test_processes_left_and_nothing_else() {
+    // Other test processes on this machine sweep too (any run of this harness, in any checkout):
+    // the fake records below stay live (their "cargo" and "test process" run) until just before
+    // this test's own sweep, so that only this sweep can find them stale.
     let env = Env::new("sweep");
-    let dead_cargo = dead_process();
+    let (mut cargo, cargo_id) = sleeper("a fake cargo, killed before the sweep");
 
     // An orphaned test process (alive, its cargo gone) with a recorded child and a test
     // directory holding a running site and a "cluster" process naming that directory.
     let (mut orphan, orphan_id) = sleeper("a fake orphaned test process");
     let (mut child, child_id) = sleeper("its recorded child");
-    fake_state(orphan_id, dead_cargo, &[(child_id, &procs::spawned_cmdline(child_id.pid).unwrap())]);
-    let dir = fake_test_dir(&env, "sweep-orphan", orphan_id, dead_cargo);
+    fake_state(orphan_id, cargo_id, &[(child_id, &procs::spawned_cmdline(child_id.pid).unwrap())]);
+    let dir = fake_test_dir(&env, "sweep-orphan", orphan_id, cargo_id);
     let site = site_under(&dir.join("data"), &env.ip);
     let mut etcd = Daemon::spawn(
         Command::new("python3").args(["-c", "import time; time.sleep(600)", dir.to_str().unwrap()]),
@@ -163,14 +158,14 @@ fn the_sweep_stops_what_dead_and_orphaned_test_processes_left_and_nothing_else()
     );
     std::fs::write(dir.join("etcd.pid"), etcd.id().to_string()).unwrap();
 
-    // A dead test process whose recorded child still runs, and a record whose pid now runs
-    // another program (a reused pid: never signalled).
-    let dead_test = dead_process();
+    // A test process that dies with a recorded child still running, and a record whose pid now
+    // runs another program (a reused pid: never signalled).
+    let (mut test_process, dead_test) = sleeper("a fake test process, killed before the sweep");
     let (mut left, left_id) = sleeper("a child a dead test process left");
     let (mut other, other_id) = sleeper("a process that merely has a recorded pid");
     fake_state(
         dead_test,
-        dead_cargo,
+        cargo_id,
         &[(left_id, &procs::spawned_cmdline(left_id.pid).unwrap()), (other_id, b"squid\0-N\0")],
     );
 
@@ -178,6 +173,9 @@ fn the_sweep_stops_what_dead_and_orphaned_test_processes_left_and_nothing_else()
     env.site_with_link_access("mine");
     let mine = env.start("mine");
 
+    // Now the fake cargo and the fake test process die: their records are stale.
+    cargo.stop();
+    test_process.stop();
     let swept = procs::sweep();
     assert!(swept.orphans.contains(&orphan_id.pid), "{swept:?}");
     assert!(swept.children.contains(&child_id.pid) && swept.children.contains(&left_id.pid), "{swept:?}");
