@@ -123,11 +123,27 @@ pub async fn redeem(token: &AccessToken, subject: &str, timeout: Duration) -> Re
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
     let authority = uri.authority().map(|a| a.as_str().to_string()).unwrap_or_else(|| host.to_string());
 
+    let deadline = tokio::time::Instant::now() + timeout;
     let exchange = async {
-        let tcp = TcpStream::connect((bare_host.as_str(), port))
-            .await
-            .map_err(|e| RedeemError::Unreachable { url: origin.clone(), detail: io_detail(&e) })?;
-        let tls = connector.connect(server_name, tcp).await.map_err(|e| tls_error(&origin, e))?;
+        // A grant server shedding load (too many connections from elsewhere) accepts and closes
+        // at once: that connection never carried the request, so trying again is safe. A refused
+        // connection (nothing listens) or an untrusted certificate is reported at once.
+        let mut delay = Duration::from_millis(100);
+        let tls = loop {
+            let tcp = TcpStream::connect((bare_host.as_str(), port))
+                .await
+                .map_err(|e| RedeemError::Unreachable { url: origin.clone(), detail: io_detail(&e) })?;
+            match connector.connect(server_name.clone(), tcp).await {
+                Ok(tls) => break tls,
+                Err(e) => match tls_error(&origin, e) {
+                    RedeemError::Unreachable { .. } if tokio::time::Instant::now() + delay < deadline => {
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(2));
+                    }
+                    err => return Err(err),
+                },
+            }
+        };
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .map_err(|e| RedeemError::Unreachable { url: origin.clone(), detail: e.to_string() })?;
