@@ -81,6 +81,7 @@ impl RedeemError {
     /// Whether trying again later may succeed: the issuing site was unreachable, slow, or
     /// answered with a temporary or server-side failure. Expired, used-up, unknown or refused
     /// tokens, and tokens that cannot be used at all, are final.
+    #[cfg_attr(not(feature = "kubernetes"), allow(dead_code))] // the controller's retry rule
     pub fn is_transient(&self) -> bool {
         matches!(
             self,

@@ -102,6 +102,8 @@ impl Until {
 
 /// How a wait ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Only the Kubernetes platform waits; without it every wait is skipped.
+#[cfg_attr(not(feature = "kubernetes"), allow(dead_code))]
 pub enum Waited {
     /// The resource reached the state, for its latest change.
     Reached,

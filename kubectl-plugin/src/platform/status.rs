@@ -385,6 +385,7 @@ impl Statuses {
 
     /// Starts from the status `res` holds for what is not known yet (a controller that restarted
     /// keeps the stored `lastTransitionTime`s instead of rewriting every status).
+    #[cfg_attr(not(feature = "kubernetes"), allow(dead_code))] // the controller's
     pub fn prime(&mut self, res: &Resources) {
         if self.site.is_none()
             && let Some(site) = res.site.as_ref().filter(|s| s.status != SiteStatus::default())
