@@ -17,6 +17,15 @@ use routing_support::{Conn, NameServer, free_port};
 use serde_json::Value;
 use skupper_e2e::{echo_server, wait_for};
 
+/// Every condition carries when it last changed and which generation it answers.
+fn assert_conditions_complete(v: &Value) {
+    let conditions = v["status"]["conditions"].as_array().unwrap_or_else(|| panic!("no conditions: {v}"));
+    for c in conditions {
+        assert!(c["lastTransitionTime"].is_string(), "{}: {c}", v["kind"]);
+        assert_eq!(c["observedGeneration"], v["metadata"]["generation"], "{}: {c}", v["kind"]);
+    }
+}
+
 fn token_name(path: &std::path::Path) -> String {
     let v: Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     v["metadata"]["name"].as_str().unwrap().to_string()
@@ -52,6 +61,14 @@ fn a_token_links_two_namespaces_which_carry_bytes_and_a_generated_link_applied_w
     assert_eq!(link["metadata"]["ownerReferences"][0]["kind"], "Site", "owned by the Site: {link}");
     let grant = k.get(&west.ns, &format!("accessgrant/{name}"));
     assert_eq!(grant["status"]["redemptions"], 1);
+    for v in [
+        &link,
+        &grant,
+        &k.get(&west.ns, &format!("site/{}", west.ns)),
+        &k.get(&east.ns, &format!("accesstoken/{name}")),
+    ] {
+        assert_conditions_complete(v);
+    }
 
     // What kubectl users see: upstream's columns, and our CLI's table.
     let table = k.cluster.kubectl_ok(&["get", "links", "-n", &east.ns], "").stdout;
@@ -75,6 +92,7 @@ fn a_token_links_two_namespaces_which_carry_bytes_and_a_generated_link_applied_w
     assert!(round_trip(&east.env.ip, port, &data).unwrap() == data, "1 MiB did not come back byte-exact");
     let listener = wait_ready(&k, &east, "listener", "backend");
     assert_eq!(listener["status"]["hasMatchingConnector"], true);
+    assert_conditions_complete(&listener);
 
     // `link generate` on west, `kubectl apply -f` in a third namespace.
     let south = k.site("south", false);

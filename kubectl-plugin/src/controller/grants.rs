@@ -11,7 +11,7 @@ use kube::api::PostParams;
 use kube::runtime::reflector::Store;
 use skupper_core::resources::{Condition, condition};
 
-use super::status::write_status;
+use super::status::{observed, write_status};
 use crate::grant::server::{GrantSite, GrantStore, StoreError, StoredGrant};
 use crate::grant::{GRANT_REQUIRED, process};
 use crate::platform::kube::cr::{AccessGrantKind, Cr, KAccessGrant};
@@ -126,6 +126,7 @@ pub async fn process_all(api: &Api<KAccessGrant>, grants: &Store<KAccessGrant>, 
                 status.status.set_condition(c.clone(), GRANT_REQUIRED, Some(&now));
             }
         }
+        observed(&mut status.status, g.metadata.generation);
         let url = status.url.clone();
         match write_status(api, &g, status).await {
             Ok(true) if !url.is_empty() => {
