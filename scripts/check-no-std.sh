@@ -66,10 +66,15 @@ done
 say "$(/usr/bin/rustc --version); building skupper-core for $TARGET (core + alloc only) into $TARGET_DIR"
 # Debian's cargo by full path (rustup's proxies come first in PATH) with Debian's rustc.
 cd "$ROOT"
-RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 /usr/bin/cargo build \
-  -p skupper-core \
-  --lib \
-  --target "$TARGET" \
-  -Zbuild-std=core,alloc \
-  --target-dir "$TARGET_DIR"
-say "ok: skupper-core builds for $TARGET without std"
+# Twice: as the policy module and the browser use it, and with the JSON schemas the CRDs are
+# generated from (feature `schema`).
+for features in "" schema; do
+  RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 /usr/bin/cargo build \
+    -p skupper-core \
+    --lib \
+    ${features:+--features "$features"} \
+    --target "$TARGET" \
+    -Zbuild-std=core,alloc \
+    --target-dir "$TARGET_DIR"
+  say "ok: skupper-core${features:+ (features: $features)} builds for $TARGET without std"
+done

@@ -53,6 +53,7 @@ summary() {
     helper=$( [ -f "$SKUPPER_E2E_SKIP_LOG" ] && wc -l <"$SKUPPER_E2E_SKIP_LOG" || echo 0)
     add_suite "cargo test" $((p - helper)) "$f" $((s + helper))
   fi
+  if c=$(cargo_counts "$TEST_SUMMARY_DIR/no-kubernetes.log"); then read -r p f s <<<"$c"; add_suite "plugin without kubernetes" "$p" "$f" "$s"; fi
   if c=$(cargo_counts "$TEST_SUMMARY_DIR/policy.log"); then read -r p f s <<<"$c"; add_suite "policy module" "$p" "$f" "$s"; fi
   if c=$(cargo_counts "$TEST_SUMMARY_DIR/wasm-bindings.log"); then read -r p f s <<<"$c"; add_suite "wasm bindings" "$p" "$f" "$s"; fi
   if c=$(tap_counts "$TEST_SUMMARY_DIR/js-node.tap"); then read -r p f s <<<"$c"; add_suite "js node" "$p" "$f" "$s"; fi
@@ -119,6 +120,15 @@ echo "$kas: $kas_version; $(etcd --version 2>/dev/null | head -n1)"
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "one TLS stack (rustls with ring), and the plugin without the Kubernetes platform"
+for crate in aws-lc-rs aws-lc-sys openssl-sys native-tls; do
+  if cargo tree --workspace --locked -i "$crate" >/dev/null 2>&1; then
+    die "$crate is in the dependency tree (cargo tree -i $crate): the project uses one TLS stack, rustls with ring"
+  fi
+done
+cargo clippy -p kubectl-skupper --no-default-features --all-targets --locked -- -D warnings
+cargo test -p kubectl-skupper --no-default-features --locked 2>&1 | tee "$TEST_SUMMARY_DIR/no-kubernetes.log"
 
 step "cargo test (unit, property and end-to-end tests)"
 cargo test --workspace --locked 2>&1 | tee "$TEST_SUMMARY_DIR/cargo-test.log"
