@@ -27,6 +27,10 @@ pub struct CreateArgs {
     /// The hostname or IP address to listen on (listener) or to connect to (connector); default 127.0.0.1
     #[arg(long, value_name = "HOST")]
     host: Option<String>,
+    /// Connector only, Kubernetes only: connect to the Ready pods that match this label selector
+    /// (key=value[,key=value]) instead of --host
+    #[arg(long, value_name = "SELECTOR")]
+    selector: Option<String>,
     /// raise an error if the operation does not complete in the given period of time (expressed in seconds).
     #[arg(long, default_value = "60s", value_name = "DURATION")]
     timeout: String,
@@ -146,6 +150,17 @@ fn create(ctx: &Ctx, kind: Kind, a: CreateArgs) -> CmdResult {
             ctx.hint("site create <name>")
         ));
     }
+    if let Some(sel) = &a.selector {
+        if kind == Kind::Listener {
+            problems.push("--selector is for connectors (the pods a connector reaches)");
+        } else if ctx.ns.as_local().is_some() {
+            problems.push("--selector needs the kubernetes platform (pods); on a host, give --host");
+        } else if a.host.is_some() {
+            problems.push("give --host or --selector, not both");
+        } else if sel.split(',').any(|t| !t.contains('=') || t.starts_with('=')) {
+            problems.push(format!("selector is not valid: {sel:?}: use key=value[,key=value]"));
+        }
+    }
     let timeout = super::check_timeout(&a.timeout, &mut problems);
     let wait = super::check_wait(&a.wait, &mut problems);
     problems.finish()?;
@@ -153,10 +168,12 @@ fn create(ctx: &Ctx, kind: Kind, a: CreateArgs) -> CmdResult {
     let routing_key = a.routing_key.unwrap_or_else(|| name.clone());
     // A listener's host is where it listens locally, and the Service in front of it on Kubernetes
     // (upstream's default there: the listener's name).
-    let host = a.host.unwrap_or_else(|| match (kind, ctx.ns.as_local()) {
-        (Kind::Listener, None) => name.clone(),
+    let host = a.host.unwrap_or_else(|| match (kind, ctx.ns.as_local(), &a.selector) {
+        (Kind::Listener, None, _) => name.clone(),
+        (Kind::Connector, _, Some(_)) => String::new(),
         _ => DEFAULT_SERVICE_HOST.to_string(),
     });
+    let selector = a.selector.clone().unwrap_or_default();
     let r = match kind {
         Kind::Listener => Resource::Listener(Listener::new(
             name.clone(),
@@ -164,7 +181,7 @@ fn create(ctx: &Ctx, kind: Kind, a: CreateArgs) -> CmdResult {
         )),
         Kind::Connector => Resource::Connector(Connector::new(
             name.clone(),
-            ConnectorSpec { routing_key, host, port, ..Default::default() },
+            ConnectorSpec { routing_key, host, port, selector, ..Default::default() },
         )),
     };
     ctx.ns.commit(vec![Change::Put(r)])?;
@@ -179,6 +196,11 @@ fn create(ctx: &Ctx, kind: Kind, a: CreateArgs) -> CmdResult {
         output::note(format!("The site is not running; start it with: {}", ctx.start_hint()));
     }
     Ok(())
+}
+
+/// A connector's selector, from its encoded value.
+fn selector_of(v: &serde_json::Value) -> &str {
+    v.pointer("/spec/selector").and_then(serde_json::Value::as_str).unwrap_or_default()
 }
 
 /// (name, status, message, routing key, host, port, matched, encoded value)
@@ -265,8 +287,15 @@ fn show(ctx: &Ctx, kind: Kind, a: StatusArgs) -> CmdResult {
                 r.0, r.1, r.3, r.4, r.5, r.6, r.2
             )),
             Kind::Connector => tw.line(format!(
-                "Name:\t{}\nStatus:\t{}\nRouting key:\t{}\nSelector:\t\nHost:\t{}\nPort:\t{}\nHas Matching Listener:\t{}\nMessage:\t{}\n",
-                r.0, r.1, r.3, r.4, r.5, r.6, r.2
+                "Name:\t{}\nStatus:\t{}\nRouting key:\t{}\nSelector:\t{}\nHost:\t{}\nPort:\t{}\nHas Matching Listener:\t{}\nMessage:\t{}\n",
+                r.0,
+                r.1,
+                r.3,
+                selector_of(&r.7),
+                r.4,
+                r.5,
+                r.6,
+                r.2
             )),
         }
     } else {
@@ -279,7 +308,17 @@ fn show(ctx: &Ctx, kind: Kind, a: StatusArgs) -> CmdResult {
         for r in &rows {
             match kind {
                 Kind::Listener => tw.line(format!("{}\t{}\t{}\t{}\t{}\t{}\t{}", r.0, r.1, r.3, r.4, r.5, r.6, r.2)),
-                Kind::Connector => tw.line(format!("{}\t{}\t{}\t\t{}\t{}\t{}\t{}", r.0, r.1, r.3, r.4, r.5, r.6, r.2)),
+                Kind::Connector => tw.line(format!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    r.0,
+                    r.1,
+                    r.3,
+                    selector_of(&r.7),
+                    r.4,
+                    r.5,
+                    r.6,
+                    r.2
+                )),
             }
         }
     }
