@@ -120,6 +120,11 @@ pub(super) fn install(ns: &dyn Namespace, a: InstallArgs) -> CmdResult {
              build with it",
         );
     }
+    // A bad settings file is reported before anything is applied.
+    #[cfg(feature = "webhook")]
+    if let Err(e) = crate::webhook::load_settings(a.webhook_settings.as_deref()) {
+        problems.push(format!("{e:#}"));
+    }
     problems.finish()?;
     if let Some(format) = &a.output {
         // Needs no cluster: the objects as `kubectl apply -f` takes them.
@@ -149,8 +154,6 @@ pub(super) fn install(ns: &dyn Namespace, a: InstallArgs) -> CmdResult {
     #[cfg(feature = "webhook")]
     if a.with_webhook {
         let m = webhook_args(&a);
-        // Read the settings now: a bad file is reported before anything is applied.
-        crate::webhook::load_settings(m.settings.as_deref())?;
         k.block_on(objects::webhook::install(k.client(), k.target(), &m, a.dry_run, |name, outcome| {
             let word = outcome.map_or("skipped: its namespace does not exist yet", objects::Outcome::word);
             let _ = output::line(format!("{name} {word}{suffix}"));

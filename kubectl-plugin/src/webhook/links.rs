@@ -14,6 +14,9 @@
 //!
 //! Without the `kubernetes` feature, `--links-from` is refused at start-up.
 
+// Without the client, only `Source` (the flag's value) is used.
+#![cfg_attr(not(feature = "kubernetes"), allow(dead_code))]
+
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};

@@ -99,6 +99,7 @@ pub fn render(args: &ManifestArgs, namespace: &str) -> anyhow::Result<String> {
 
 /// The manifest's settings with no flags: the in-cluster webhook `skupper-link-policy`, the
 /// release image, failing closed.
+#[cfg_attr(not(feature = "kubernetes"), allow(dead_code))] // used by install --with-webhook
 pub fn defaults() -> ManifestArgs {
     ManifestArgs {
         name: "skupper-link-policy".into(),
@@ -120,6 +121,7 @@ pub fn tls_secret_name(args: &ManifestArgs) -> String {
 
 /// The names the API server may use for the in-cluster webhook's Service (the SANs of its
 /// serving certificate; the API server calls `<name>.<namespace>.svc`).
+#[cfg_attr(not(feature = "kubernetes"), allow(dead_code))] // used by install --with-webhook
 pub fn service_hosts(args: &ManifestArgs, namespace: &str) -> Vec<String> {
     let n = &args.name;
     vec![
@@ -131,6 +133,7 @@ pub fn service_hosts(args: &ManifestArgs, namespace: &str) -> Vec<String> {
 }
 
 /// The serving certificate as a `kubernetes.io/tls` Secret (with the CA as `ca.crt`).
+#[cfg_attr(not(feature = "kubernetes"), allow(dead_code))] // used by install --with-webhook
 pub fn tls_secret(args: &ManifestArgs, namespace: &str, issued: &crate::certs::Issued) -> Value {
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     json!({
