@@ -7,7 +7,7 @@
 # packaging the same binary again gives the same sha256.
 # Usage:
 #   scripts/release.sh                      # release build for the host (linux/amd64), writes dist/ and krew-manifest.yaml
-#   scripts/release.sh --binary PATH --out DIR [--manifest FILE]
+#   scripts/release.sh --binary PATH --out DIR [--manifest FILE] [--image]
 #                                           # package an already-built binary for the host platform (used by the tests)
 # Env: VERSION (default: the workspace version with a leading v), URL_BASE (default: the
 # GitHub release download URL of that version), GZIP_LEVEL (1-9, default 9; the tests use 1).
@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
     --manifest) manifest=$2; shift 2 ;;
     --image) image=1; shift ;;
     --no-image) image=0; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "release.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
