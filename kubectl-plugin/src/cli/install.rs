@@ -120,9 +120,12 @@ pub(super) fn install(ns: &dyn Namespace, a: InstallArgs) -> CmdResult {
              build with it",
         );
     }
-    // A bad settings file is reported before anything is applied.
+    // Settings the policy refuses would stop every webhook pod, and with it (failing closed)
+    // every Link change: they are checked by the policy module before anything is applied.
     #[cfg(feature = "webhook")]
-    if let Err(e) = crate::webhook::load_settings(a.webhook_settings.as_deref()) {
+    if let Some(settings) = &a.webhook_settings
+        && let Err(e) = crate::webhook::load_runtime(None, Some(settings), Default::default())
+    {
         problems.push(format!("{e:#}"));
     }
     problems.finish()?;
