@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages the end-to-end tests start as real peers: squid (with basic_ncsa_auth),
 # htpasswd (apache2-utils), tinyproxy, stunnel4 and iperf3 for the benchmark; zsh and fish, whose
-# completion scripts the kubectl_plugin tests check in the shells themselves. Idempotent: a
+# completion scripts the kubectl_plugin tests check in the shells themselves; umoci to build the
+# OCI image without a container engine (scripts/image.sh, tests/tests/image.rs). Idempotent: a
 # second run with everything installed does nothing and needs no network.
 set -euo pipefail
-pkgs=(squid apache2-utils tinyproxy stunnel4 iperf3 python3 zsh fish)
+pkgs=(squid apache2-utils tinyproxy stunnel4 iperf3 python3 zsh fish umoci)
 missing=()
 for p in "${pkgs[@]}"; do
   [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = "install ok installed" ] || missing+=("$p")

@@ -7,23 +7,29 @@
 # packaging the same binary again gives the same sha256.
 # Usage:
 #   scripts/release.sh                      # release build for the host (linux/amd64), writes dist/ and krew-manifest.yaml
-#   scripts/release.sh --binary PATH --out DIR [--manifest FILE]
+#   scripts/release.sh --binary PATH --out DIR [--manifest FILE] [--image]
 #                                           # package an already-built binary for the host platform (used by the tests)
 # Env: VERSION (default: the workspace version with a leading v), URL_BASE (default: the
 # GitHub release download URL of that version), GZIP_LEVEL (1-9, default 9; the tests use 1).
 # Other platforms (linux/arm64) are built only when their Rust target and linker are installed.
+# The OCI image of the controller and webhook (scripts/image.sh, linux/amd64) is built beside the
+# archives and listed in SHA256SUMS: always for a release build (--no-image to skip it), with
+# --binary only when --image is given.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=dist
 binary=""
 manifest=krew-manifest.yaml
+image=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out=$2; shift 2 ;;
     --binary) binary=$2; shift 2 ;;
     --manifest) manifest=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --image) image=1; shift ;;
+    --no-image) image=0; shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "release.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -82,6 +88,14 @@ for sel in linux/amd64 linux/arm64; do
   rm -rf "$stage"
   sum=$(sha256sum "$out/$name" | cut -d' ' -f1)
   echo "$sum  $name" >> "$out/SHA256SUMS.tmp"
+  if [ "$sel" = linux/amd64 ] && [ "$triple" = "$host_triple" ] && [ "${image:-$([ -z "$binary" ] && echo 1 || echo 0)}" = 1 ]; then
+    # The same binary as the archive's (image.sh strips it the same way), same version.
+    image_out=$(VERSION=$version scripts/image.sh --binary "$bin" --out "$out") \
+      || { echo "release.sh: building the OCI image failed (scripts/image.sh; --no-image skips it)" >&2; exit 1; }
+    image_file=$(sed -n 1p <<<"$image_out")
+    echo "$(sha256sum "$image_file" | cut -d' ' -f1)  $(basename "$image_file")" >> "$out/SHA256SUMS.tmp"
+    echo "release.sh: image $(sed -n 2p <<<"$image_out") in $image_file" >&2
+  fi
   platforms+="  - selector:
       matchLabels:
         os: $os

@@ -22,14 +22,20 @@ and admin roles).
 
 Objects are applied with server-side apply (field manager kubectl-skupper), so installing again \
 changes nothing; the command waits until the CRDs are Established. It needs permission to create \
-CRDs and ClusterRoles (cluster-admin).";
+CRDs and ClusterRoles (cluster-admin).
+
+With --with-webhook it also deploys the admission webhook for Links (kubectl skupper webhook serve, \
+in namespace skupper) and registers it: its serving certificate is issued by a CA made for it \
+(kept in the Secret skupper-link-policy-tls; a second install reuses it), and it fails closed: \
+while no webhook pod is ready, Link changes are refused.";
 
 /// Examples of `install`.
 pub(super) const INSTALL_AFTER: &str = "\
 Examples:
   kubectl skupper install
   kubectl skupper install --dry-run -o yaml > skupper-install.yaml   # review, or apply with kubectl
-  kubectl skupper --context prod install";
+  kubectl skupper --context prod install
+  kubectl skupper install --with-webhook --webhook-settings link-policy.yaml";
 
 /// Long help of `uninstall`.
 pub(super) const UNINSTALL_LONG: &str = "\
@@ -54,6 +60,26 @@ pub struct InstallArgs {
     /// print the objects (with --dry-run) Choices: json, yaml
     #[arg(short = 'o', long, value_name = "FORMAT")]
     output: Option<String>,
+    /// Also deploy and register the admission webhook for Links (fails closed)
+    #[arg(long)]
+    with_webhook: bool,
+    /// Policy settings of the webhook, YAML or JSON (allowedHosts, minCost, maxCost, ...)
+    #[arg(long, value_name = "FILE", requires = "with_webhook")]
+    webhook_settings: Option<std::path::PathBuf>,
+    /// The webhook's image
+    #[arg(long, value_name = "IMAGE", requires = "with_webhook")]
+    webhook_image: Option<String>,
+}
+
+/// The webhook's manifest settings from the flags.
+#[cfg(feature = "webhook")]
+fn webhook_args(a: &InstallArgs) -> crate::webhook::manifest::ManifestArgs {
+    let mut m = crate::webhook::manifest::defaults();
+    m.settings = a.webhook_settings.clone();
+    if let Some(i) = &a.webhook_image {
+        m.image = i.clone();
+    }
+    m
 }
 
 /// `uninstall`.
@@ -88,11 +114,31 @@ pub(super) fn install(ns: &dyn Namespace, a: InstallArgs) -> CmdResult {
     if a.output.is_some() && !a.dry_run {
         problems.push("--output prints the objects instead of installing them: add --dry-run");
     }
+    if a.with_webhook && !cfg!(feature = "webhook") {
+        problems.push(
+            "--with-webhook: this kubectl-skupper was built without the webhook (cargo feature `webhook`); use a \
+             build with it",
+        );
+    }
+    // Settings the policy refuses would stop every webhook pod, and with it (failing closed)
+    // every Link change: they are checked by the policy module before anything is applied.
+    #[cfg(feature = "webhook")]
+    if let Some(settings) = &a.webhook_settings
+        && let Err(e) = crate::webhook::load_runtime(None, Some(settings), Default::default())
+    {
+        problems.push(format!("{e:#}"));
+    }
     problems.finish()?;
     if let Some(format) = &a.output {
         // Needs no cluster: the objects as `kubectl apply -f` takes them.
-        let docs: Vec<String> =
-            objects::objects().iter().map(|o| output::encode(format, o)).collect::<Result<_, _>>()?;
+        #[allow(unused_mut)]
+        let mut all = objects::objects();
+        #[cfg(feature = "webhook")]
+        if a.with_webhook {
+            let m = webhook_args(&a);
+            all.extend(objects::webhook::objects(&m, &objects::webhook::new_tls(&m)?)?);
+        }
+        let docs: Vec<String> = all.iter().map(|o| output::encode(format, o)).collect::<Result<_, _>>()?;
         let text = if format == "yaml" { docs.join("---\n") } else { docs.join("\n") + "\n" };
         output::raw(text)?;
         return Ok(());
@@ -107,6 +153,25 @@ pub(super) fn install(ns: &dyn Namespace, a: InstallArgs) -> CmdResult {
         let established = k.block_on(objects::wait_established(k.client(), k.target()));
         progress.finish();
         established?;
+    }
+    #[cfg(feature = "webhook")]
+    if a.with_webhook {
+        let m = webhook_args(&a);
+        k.block_on(objects::webhook::install(k.client(), k.target(), &m, a.dry_run, |name, outcome| {
+            let word = outcome.map_or("skipped: its namespace does not exist yet", objects::Outcome::word);
+            let _ = output::line(format!("{name} {word}{suffix}"));
+        }))?;
+        if !a.dry_run {
+            output::line(format!(
+                "The Link admission webhook is registered and fails closed: Link changes are refused until its pods \
+                 in namespace {} are ready (kubectl -n {} get deployment {}).",
+                objects::webhook::NAMESPACE,
+                objects::webhook::NAMESPACE,
+                m.name
+            ))?;
+        }
+    }
+    if !a.dry_run {
         output::line(format!(
             "Skupper is installed in the cluster of context {}. Sites are created with: kubectl skupper site create",
             k.target().context
@@ -142,6 +207,11 @@ pub(super) fn uninstall(ns: &dyn Namespace, a: UninstallArgs) -> CmdResult {
             return Ok(());
         }
     }
+    // The webhook's registration first: it must not refuse Links while they go.
+    #[cfg(feature = "webhook")]
+    k.block_on(objects::webhook::uninstall(k.client(), k.target(), |name| {
+        let _ = output::line(format!("{name} deleted"));
+    }))?;
     k.block_on(objects::uninstall(k.client(), k.target(), |name, existed| {
         let word = if existed { "deleted" } else { "not found" };
         let _ = output::line(format!("{name} {word}"));

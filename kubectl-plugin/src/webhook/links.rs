@@ -1,28 +1,28 @@
-//! Known Links: with `--links-from`, the host lists every Link from the API server at a fixed
-//! interval and hands them to the policy as `knownLinks`, so `forbidDuplicatePeers` can refuse a
-//! second Link to a peer that a Link of the same namespace already reaches (skupper#2077).
+//! Known Links: with `--links-from`, the host watches every Link of the cluster (a kube-runtime
+//! reflector on the Kubernetes platform's client, configured the kubectl way) and hands them to
+//! the policy as `knownLinks`, so `forbidDuplicatePeers` can refuse a second Link to a peer that
+//! a Link of the same namespace already reaches (skupper#2077).
 //!
-//! A periodic LIST (not a watch) keeps this small: two Links created within one interval are
-//! not compared with each other. Only what the duplicate check reads is kept (namespace, name,
-//! endpoints). If a refresh fails the previous list stays in use and the failure is logged.
+//! The cache answers: a review whose Link shares no endpoint host with another Link of its
+//! namespace is evaluated with the cached list. A cache lags the API server by a watch event,
+//! so when the cache (or a Link this webhook admitted moments ago and the watch has not shown
+//! yet) holds a possible twin, the namespace's Links are read fresh from the API server and the
+//! policy decides on those: a deleted or changed Link never causes a refusal, and a Link this
+//! webhook admitted just before is not missed while the watch catches up. Left open: two Links
+//! admitted concurrently can both pass (admission is not a transaction), and a Link admitted by
+//! another replica is known only once the watch shows it (a watch event, typically milliseconds).
+//!
+//! Without the `kubernetes` feature, `--links-from` is refused at start-up.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+// Without the client, only `Source` (the flag's value) is used.
+#![cfg_attr(not(feature = "kubernetes"), allow(dead_code))]
+
+use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
-use base64::Engine as _;
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
 use serde_json::{Value, json};
 
-use super::runtime::PolicyRuntime;
-
-const IN_CLUSTER_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
-
-/// Where to list Links from.
+/// Where to watch Links from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     /// The pod's service account (what the Deployment from `webhook manifest` uses).
@@ -43,109 +43,6 @@ impl std::str::FromStr for Source {
     }
 }
 
-/// A minimal API server client: base URL, TLS trust and credentials.
-pub struct ApiServer {
-    host: String,
-    port: u16,
-    tls: Arc<rustls::ClientConfig>,
-    token: Option<String>,
-}
-
-impl ApiServer {
-    /// Connection details from `source`.
-    pub fn from_source(source: &Source) -> anyhow::Result<Self> {
-        match source {
-            Source::InCluster => in_cluster(),
-            Source::Kubeconfig(p) => from_kubeconfig(p),
-        }
-    }
-
-    /// Lists all Links (all namespaces), keeping namespace, name and endpoints.
-    pub async fn list_links(&self) -> anyhow::Result<Vec<Value>> {
-        let mut out = Vec::new();
-        let mut next = String::new();
-        loop {
-            let mut path = "/apis/skupper.io/v2alpha1/links?limit=500".to_string();
-            if !next.is_empty() {
-                path.push_str("&continue=");
-                path.push_str(&percent_encode(&next));
-            }
-            let page = self.get(&path).await?;
-            for item in page["items"].as_array().into_iter().flatten() {
-                out.push(json!({
-                    "apiVersion": "skupper.io/v2alpha1",
-                    "kind": "Link",
-                    "metadata": {
-                        "name": item["metadata"]["name"],
-                        "namespace": item["metadata"]["namespace"],
-                    },
-                    "spec": { "endpoints": item["spec"]["endpoints"] },
-                }));
-            }
-            match page["metadata"]["continue"].as_str() {
-                Some(c) if !c.is_empty() => next = c.to_string(),
-                _ => return Ok(out),
-            }
-        }
-    }
-
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
-            .await
-            .with_context(|| format!("cannot connect to the API server {}:{}", self.host, self.port))?;
-        let name = ServerName::try_from(self.host.clone())
-            .with_context(|| format!("{:?} is not a valid server name", self.host))?;
-        let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
-            .connect(name, tcp)
-            .await
-            .context("TLS with the API server failed")?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
-        tokio::spawn(conn);
-        let mut req = hyper::Request::get(path)
-            .header(hyper::header::HOST, format!("{}:{}", self.host, self.port))
-            .header(hyper::header::ACCEPT, "application/json");
-        if let Some(t) = &self.token {
-            req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
-        }
-        let resp = sender.send_request(req.body(Empty::<Bytes>::new())?).await?;
-        let status = resp.status();
-        let body = resp.into_body().collect().await?.to_bytes();
-        if !status.is_success() {
-            let msg = serde_json::from_slice::<Value>(&body)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(String::from))
-                .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
-            bail!("listing Links failed ({status}): {msg}; the webhook needs get/list on links.skupper.io");
-        }
-        serde_json::from_slice(&body).context("the API server's Link list is not JSON")
-    }
-}
-
-/// Keeps `runtime`'s settings up to date with the cluster's Links, forever.
-pub async fn refresh_forever(api: ApiServer, runtime: Arc<PolicyRuntime>, base_settings: Vec<u8>, every: Duration) {
-    let mut failing = false;
-    loop {
-        match api.list_links().await {
-            Ok(links) => {
-                if failing {
-                    eprintln!("webhook: listing Links works again ({} Links)", links.len());
-                    failing = false;
-                }
-                match with_known_links(&base_settings, links) {
-                    Ok(s) => runtime.set_settings(s),
-                    Err(e) => eprintln!("webhook: {e:#}"),
-                }
-            }
-            Err(e) if !failing => {
-                eprintln!("webhook: {e:#}; keeping the previous list of known Links");
-                failing = true;
-            }
-            Err(_) => {}
-        }
-        tokio::time::sleep(every).await;
-    }
-}
-
 /// The settings JSON with `knownLinks` = the settings' own `knownLinks` plus `links`.
 pub fn with_known_links(settings: &[u8], links: Vec<Value>) -> anyhow::Result<Vec<u8>> {
     let mut v: Value = serde_json::from_slice(settings).context("settings are not JSON")?;
@@ -160,134 +57,320 @@ pub fn with_known_links(settings: &[u8], links: Vec<Value>) -> anyhow::Result<Ve
     Ok(serde_json::to_vec(&v)?)
 }
 
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
+/// What the duplicate check reads of a Link (namespace, name, endpoints), in the shape the
+/// policy takes; `None` when its endpoints cannot be read as a Link's (such a Link could break
+/// every evaluation's settings, and it reaches no peer the router would use).
+pub fn known_link(namespace: Option<&str>, name: &str, spec: &Value) -> Option<Value> {
+    let v = json!({
+        "apiVersion": "skupper.io/v2alpha1",
+        "kind": "Link",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"endpoints": spec.get("endpoints").cloned().unwrap_or_else(|| json!([]))},
+    });
+    match skupper_core::resources::Resource::from_value(v.clone()) {
+        Ok(skupper_core::resources::Resource::Link(_)) => Some(v),
+        _ => None,
+    }
+}
+
+/// Host as the duplicate rule compares it (`skupper_core::link`): lower case, no brackets, no
+/// final dot.
+fn host_key(host: &str) -> String {
+    let h = host.trim().trim_start_matches('[').trim_end_matches(']');
+    h.strip_suffix('.').unwrap_or(h).to_ascii_lowercase()
+}
+
+/// The endpoint hosts of a Link's spec, as compared.
+fn hosts(spec: &Value) -> Vec<String> {
+    spec.get("endpoints")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("host").and_then(Value::as_str))
+        .filter(|h| !h.trim().is_empty())
+        .map(host_key)
         .collect()
 }
 
-fn split_server(server: &str) -> anyhow::Result<(String, u16)> {
-    let Some(rest) = server.strip_prefix("https://") else {
-        bail!("API server {server:?} is not https://");
-    };
-    let hostport = rest.split('/').next().unwrap_or_default();
-    let bad_port = || format!("bad port in API server URL {server:?}");
-    let (host, port) = if let Some(bracketed) = hostport.strip_prefix('[') {
-        let (h, after) =
-            bracketed.split_once(']').with_context(|| format!("unclosed [ in API server URL {server:?}"))?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => p.parse::<u16>().with_context(bad_port)?,
-            None => 443,
-        };
-        (h, port)
-    } else {
-        match hostport.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse::<u16>().with_context(bad_port)?),
-            None => (hostport, 443),
-        }
-    };
-    Ok((host.to_string(), port))
+/// A Link CREATE or UPDATE under review.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reviewed {
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// Its spec.
+    pub spec: Value,
+    /// Whether the request is a dry run (nothing will be stored).
+    pub dry_run: bool,
 }
 
-fn client_config(
-    ca_pem: &[u8],
-    client: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
-) -> anyhow::Result<Arc<rustls::ClientConfig>> {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(ca_pem) {
-        roots
-            .add(c.context("the API server CA is not valid PEM")?)
-            .context("the API server CA is not a usable certificate")?;
+impl Reviewed {
+    /// The Link of a review body, when it is a Link CREATE or UPDATE (not of a subresource).
+    pub fn from_review(body: &[u8]) -> Option<Self> {
+        let v: Value = serde_json::from_slice(body).ok()?;
+        let r = v.get("request")?;
+        let kind = r.get("kind")?;
+        let is_link = kind.get("group").and_then(Value::as_str) == Some("skupper.io")
+            && kind.get("kind").and_then(Value::as_str) == Some("Link");
+        let op = r.get("operation").and_then(Value::as_str).unwrap_or_default();
+        let sub = r.get("subResource").and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+        if !is_link || !matches!(op, "CREATE" | "UPDATE") || sub {
+            return None;
+        }
+        let object = r.get("object")?;
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .or_else(|| r.get("name").and_then(Value::as_str))
+            .unwrap_or_default()
+            .to_string();
+        let namespace = r
+            .get("namespace")
+            .and_then(Value::as_str)
+            .or_else(|| object.pointer("/metadata/namespace").and_then(Value::as_str))
+            .unwrap_or_default()
+            .to_string();
+        Some(Reviewed {
+            namespace,
+            name,
+            spec: object.get("spec").cloned().unwrap_or(Value::Null),
+            dry_run: r.get("dryRun").and_then(Value::as_bool).unwrap_or(false),
+        })
     }
-    if roots.is_empty() {
-        bail!("no API server CA certificate found");
+
+    /// Whether `other` (namespace, name, spec) may be a twin: another Link of the same namespace
+    /// with an endpoint host in common (the policy makes the exact comparison).
+    pub fn may_duplicate(&self, namespace: &str, name: &str, spec: &Value) -> bool {
+        if namespace != self.namespace || name == self.name {
+            return false;
+        }
+        let mine = hosts(&self.spec);
+        hosts(spec).iter().any(|h| mine.contains(h))
     }
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots);
-    let config = match client {
-        Some((chain, key)) => builder
-            .with_client_auth_cert(chain, key)
-            .context("the kubeconfig client certificate and key do not match")?,
-        None => builder.with_no_client_auth(),
-    };
-    Ok(Arc::new(config))
 }
 
-fn in_cluster() -> anyhow::Result<ApiServer> {
-    let host = std::env::var("KUBERNETES_SERVICE_HOST")
-        .context("KUBERNETES_SERVICE_HOST is not set: --links-from in-cluster works only in a pod")?;
-    let port = std::env::var("KUBERNETES_SERVICE_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(443);
-    let dir = Path::new(IN_CLUSTER_DIR);
-    let ca = std::fs::read(dir.join("ca.crt"))
-        .context("cannot read the service account CA; mount the service account token")?;
-    let token = std::fs::read_to_string(dir.join("token")).context("cannot read the service account token")?;
-    Ok(ApiServer { host, port, tls: client_config(&ca, None)?, token: Some(token.trim().to_string()) })
+/// Whether an AdmissionReview answer allows the request.
+pub fn allowed(answer: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(answer)
+        .ok()
+        .and_then(|v| v.pointer("/response/allowed").and_then(Value::as_bool))
+        .unwrap_or(false)
 }
 
-fn from_kubeconfig(path: &Path) -> anyhow::Result<ApiServer> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
-    let kc: serde_yaml::Value =
-        serde_yaml::from_str(&text).with_context(|| format!("kubeconfig {} is not YAML", path.display()))?;
-    let find = |list: &str, name: &str| -> Option<serde_yaml::Value> {
-        kc[list].as_sequence()?.iter().find(|e| e["name"].as_str() == Some(name)).cloned()
-    };
-    let current = kc["current-context"]
-        .as_str()
-        .with_context(|| format!("kubeconfig {} has no current-context", path.display()))?;
-    let ctx = find("contexts", current).with_context(|| format!("kubeconfig context {current:?} not found"))?;
-    let cluster_name = ctx["context"]["cluster"].as_str().unwrap_or_default();
-    let user_name = ctx["context"]["user"].as_str().unwrap_or_default();
-    let cluster =
-        find("clusters", cluster_name).with_context(|| format!("kubeconfig cluster {cluster_name:?} not found"))?;
-    let user = find("users", user_name).unwrap_or(serde_yaml::Value::Null);
-    let c = &cluster["cluster"];
-    let u = &user["user"];
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let data_or_file = |data: &serde_yaml::Value, file: &serde_yaml::Value, what: &str| {
-        if let Some(d) = data.as_str() {
-            return base64::engine::general_purpose::STANDARD
-                .decode(d.trim())
-                .with_context(|| format!("kubeconfig {what} data is not base64"))
-                .map(Some);
+#[cfg(feature = "kubernetes")]
+pub use self::watch::KnownLinks;
+
+#[cfg(feature = "kubernetes")]
+mod watch {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use anyhow::Context as _;
+    use futures::StreamExt as _;
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams};
+    use kube::runtime::reflector::{self, Store};
+    use kube::runtime::{WatchStreamExt as _, watcher};
+    use kube::{Api, ResourceExt as _};
+    use serde_json::Value;
+
+    use super::{Reviewed, Source, known_link, with_known_links};
+    use crate::platform::kube::client::{self, Selection};
+
+    /// How long start-up waits for the first full list of Links.
+    const FIRST_LIST: Duration = Duration::from_secs(30);
+    /// How long a fresh read may take inside a review (the API server gives the webhook 5 s by
+    /// default); past it the cached view decides.
+    const FRESH_READ: Duration = Duration::from_secs(2);
+    /// How long a Link this webhook admitted is remembered while the watch has not shown it.
+    const RECENT: Duration = Duration::from_secs(60);
+    /// Watches hold a request open for minutes.
+    const WATCH_READ_TIMEOUT: Duration = Duration::from_secs(295);
+
+    /// A Link this webhook admitted, not yet seen by the watch.
+    struct Recent {
+        link: Reviewed,
+        at: Instant,
+    }
+
+    /// The cluster's Links, watched, and the settings the policy gets with them.
+    pub struct KnownLinks {
+        store: Store<DynamicObject>,
+        client: kube::Client,
+        resource: ApiResource,
+        /// The policy's own settings (the operator's `--settings`).
+        base: Vec<u8>,
+        /// Bumped by every watch event.
+        generation: Arc<AtomicU64>,
+        /// Settings with every cached Link, and the generation they were built at.
+        cached: Mutex<(u64, Arc<Vec<u8>>)>,
+        recent: Mutex<Vec<Recent>>,
+    }
+
+    fn link_resource() -> ApiResource {
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("skupper.io", "v2alpha1", "Link"), "links")
+    }
+
+    fn data_spec(o: &DynamicObject) -> &Value {
+        o.data.get("spec").unwrap_or(&Value::Null)
+    }
+
+    impl KnownLinks {
+        /// Connects as kubectl would (`source`: a kubeconfig file, or the pod's service account),
+        /// checks that Links can be listed, starts the watch and waits for its first full list.
+        pub async fn start(source: &Source, base: Vec<u8>) -> anyhow::Result<Arc<Self>> {
+            let selection = match source {
+                Source::InCluster => {
+                    anyhow::ensure!(
+                        client::in_cluster(),
+                        "--links-from in-cluster works only in a pod (no KUBERNETES_SERVICE_HOST or no service \
+                         account token); give the path of a kubeconfig file instead"
+                    );
+                    Selection::default()
+                }
+                Source::Kubeconfig(p) => {
+                    Selection { kubeconfig: Some(p.display().to_string()), ..Selection::default() }
+                }
+            };
+            let mut target = client::resolve(&selection).await?;
+            target.config.read_timeout = Some(WATCH_READ_TIMEOUT);
+            let server = target.server();
+            let client = kube::Client::try_from(target.config)
+                .map_err(|e| anyhow::anyhow!("cannot set up the Kubernetes client for {server}: {e}"))?;
+            let resource = link_resource();
+            let all: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+            // RBAC and connection problems show at start-up, with what to do.
+            all.list(&ListParams::default().limit(1)).await.map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot list Links at {server} for the duplicate-peer rule (--links-from): {e}; the webhook \
+                     needs get, list and watch on links.skupper.io in every namespace, and the Link CRD installed"
+                )
+            })?;
+            let writer = reflector::store::Writer::new(resource.clone());
+            let store = writer.as_reader();
+            let generation = Arc::new(AtomicU64::new(0));
+            let stream = reflector::reflector(writer, watcher(all, watcher::Config::default()).default_backoff());
+            let bumps = generation.clone();
+            tokio::spawn(async move {
+                let mut stream = std::pin::pin!(stream);
+                let mut failing = false;
+                while let Some(event) = stream.next().await {
+                    bumps.fetch_add(1, Ordering::SeqCst);
+                    match event {
+                        Ok(_) => {
+                            if std::mem::take(&mut failing) {
+                                eprintln!("webhook: watching Links works again");
+                            }
+                        }
+                        Err(e) if !failing => {
+                            failing = true;
+                            eprintln!("webhook: watching Links failed: {e}; retrying, the cached Links stay in use");
+                        }
+                        Err(_) => {}
+                    }
+                }
+            });
+            tokio::time::timeout(FIRST_LIST, store.wait_until_ready())
+                .await
+                .map_err(|_| {
+                    anyhow::anyhow!("the first list of Links did not arrive within {}s", FIRST_LIST.as_secs())
+                })?
+                .context("the Links watch stopped")?;
+            let links = Arc::new(KnownLinks {
+                store,
+                client,
+                resource,
+                base,
+                generation,
+                cached: Mutex::new((u64::MAX, Arc::new(Vec::new()))),
+                recent: Mutex::new(Vec::new()),
+            });
+            eprintln!("webhook: watching Links at {server} ({} Links known)", links.store.state().len());
+            Ok(links)
         }
-        if let Some(f) = file.as_str() {
-            let p = dir.join(f);
-            return std::fs::read(&p)
-                .with_context(|| format!("cannot read kubeconfig {what} {}", p.display()))
-                .map(Some);
+
+        /// The settings for evaluating `review`: the cached Links, or, when the cache or a recent
+        /// admission holds a possible twin of the reviewed Link, the namespace's Links read fresh.
+        pub async fn settings_for(&self, review: &[u8]) -> anyhow::Result<Arc<Vec<u8>>> {
+            let Some(link) = Reviewed::from_review(review) else { return self.cached() };
+            let cached = self.store.state();
+            let in_cache = cached
+                .iter()
+                .any(|o| link.may_duplicate(&o.namespace().unwrap_or_default(), &o.name_any(), data_spec(o)));
+            let in_recent = {
+                let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+                recent.retain(|r| r.at.elapsed() < RECENT && !self.seen(&r.link));
+                recent.iter().any(|r| link.may_duplicate(&r.link.namespace, &r.link.name, &r.link.spec))
+            };
+            if !in_cache && !in_recent {
+                return self.cached();
+            }
+            match tokio::time::timeout(FRESH_READ, self.fresh(&link.namespace, &cached)).await {
+                Ok(Ok(s)) => Ok(s),
+                Ok(Err(e)) => {
+                    eprintln!("webhook: {e:#}; deciding on the cached Links");
+                    self.cached()
+                }
+                Err(_) => {
+                    eprintln!(
+                        "webhook: reading the Links of {} took over {} ms; deciding on the cached Links",
+                        link.namespace,
+                        FRESH_READ.as_millis()
+                    );
+                    self.cached()
+                }
+            }
         }
-        Ok(None)
-    };
-    let server = c["server"].as_str().context("kubeconfig cluster has no server")?;
-    let (host, port) = split_server(server)?;
-    let ca = data_or_file(&c["certificate-authority-data"], &c["certificate-authority"], "certificate-authority")?
-        .context("kubeconfig cluster has no certificate-authority: the webhook verifies the API server")?;
-    let cert = data_or_file(&u["client-certificate-data"], &u["client-certificate"], "client-certificate")?;
-    let key = data_or_file(&u["client-key-data"], &u["client-key"], "client-key")?;
-    let client = match (cert, key) {
-        (Some(c), Some(k)) => Some((
-            CertificateDer::pem_slice_iter(&c)
-                .collect::<Result<Vec<_>, _>>()
-                .context("kubeconfig client certificate is not PEM")?,
-            PrivateKeyDer::from_pem_slice(&k).context("kubeconfig client key is not PEM")?,
-        )),
-        _ => None,
-    };
-    let token = match (u["token"].as_str(), u["tokenFile"].as_str()) {
-        (Some(t), _) => Some(t.to_string()),
-        (None, Some(f)) => Some(
-            std::fs::read_to_string(dir.join(f))
-                .with_context(|| format!("cannot read kubeconfig tokenFile {f}"))?
-                .trim()
-                .to_string(),
-        ),
-        _ => None,
-    };
-    Ok(ApiServer { host, port, tls: client_config(&ca, client)?, token })
+
+        /// Remembers a Link this webhook just admitted (not for dry runs) until the watch shows it.
+        pub fn admitted(&self, review: &[u8], answer: &[u8]) {
+            let Some(link) = Reviewed::from_review(review) else { return };
+            if link.dry_run || !super::allowed(answer) {
+                return;
+            }
+            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            recent.retain(|r| !(r.link.namespace == link.namespace && r.link.name == link.name));
+            recent.push(Recent { link, at: Instant::now() });
+        }
+
+        /// Whether the cache holds `link` as admitted (same endpoints).
+        fn seen(&self, link: &Reviewed) -> bool {
+            self.store.state().iter().any(|o| {
+                o.namespace().as_deref() == Some(link.namespace.as_str())
+                    && o.name_any() == link.name
+                    && data_spec(o).get("endpoints") == link.spec.get("endpoints")
+            })
+        }
+
+        /// Settings with every cached Link, rebuilt when the watch has changed the cache.
+        fn cached(&self) -> anyhow::Result<Arc<Vec<u8>>> {
+            let generation = self.generation.load(Ordering::SeqCst);
+            let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+            if cached.0 != generation {
+                let links = self.store.state();
+                let settings = self.settings(links.iter().map(|o| o.as_ref()))?;
+                *cached = (generation, Arc::new(settings));
+            }
+            Ok(cached.1.clone())
+        }
+
+        /// Settings with the cached Links of other namespaces and `namespace`'s read now.
+        async fn fresh(&self, namespace: &str, cached: &[Arc<DynamicObject>]) -> anyhow::Result<Arc<Vec<u8>>> {
+            let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, &self.resource);
+            let now = api
+                .list(&ListParams::default())
+                .await
+                .with_context(|| format!("cannot list the Links of namespace {namespace}"))?;
+            let others = cached.iter().map(|o| o.as_ref()).filter(|o| o.namespace().as_deref() != Some(namespace));
+            Ok(Arc::new(self.settings(others.chain(now.items.iter()))?))
+        }
+
+        fn settings<'a>(&self, links: impl Iterator<Item = &'a DynamicObject>) -> anyhow::Result<Vec<u8>> {
+            let known = links.filter_map(|o| known_link(o.namespace().as_deref(), &o.name_any(), data_spec(o)));
+            with_known_links(&self.base, known.collect())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -308,16 +391,45 @@ mod tests {
             v["knownLinks"].as_array().unwrap().iter().map(|l| l["metadata"]["name"].as_str().unwrap()).collect();
         assert_eq!(names, ["a", "b"]);
         assert!(with_known_links(b"[]", vec![]).is_err());
+        assert_eq!("in-cluster".parse::<Source>().unwrap(), Source::InCluster);
+        assert_eq!("/k".parse::<Source>().unwrap(), Source::Kubeconfig("/k".into()));
+    }
+
+    fn review(op: &str, ns: &str, name: &str, host: &str, dry_run: bool) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {
+                "uid": "u", "kind": {"group": "skupper.io", "version": "v2alpha1", "kind": "Link"},
+                "operation": op, "namespace": ns, "name": name, "dryRun": dry_run,
+                "object": {"metadata": {"name": name}, "spec": {"endpoints": [
+                    {"name": "inter-router", "host": host, "port": "55671"}]}},
+            },
+        }))
+        .unwrap()
     }
 
     #[test]
-    fn server_urls_split_into_host_and_port() {
-        assert_eq!(split_server("https://127.0.0.1:6443").unwrap(), ("127.0.0.1".into(), 6443));
-        assert_eq!(split_server("https://kube.example.com").unwrap(), ("kube.example.com".into(), 443));
-        assert_eq!(split_server("https://[::1]:6443/").unwrap(), ("::1".into(), 6443));
-        assert_eq!(split_server("https://[::1]").unwrap(), ("::1".into(), 443));
-        assert!(split_server("http://x").is_err());
-        assert_eq!(percent_encode("a b/c"), "a%20b%2Fc");
-        assert_eq!("in-cluster".parse::<Source>().unwrap(), Source::InCluster);
+    fn reviews_of_links_are_read_and_possible_twins_found() {
+        let r = Reviewed::from_review(&review("CREATE", "west", "a", "Peer.Example.com.", true)).unwrap();
+        assert_eq!((r.namespace.as_str(), r.name.as_str(), r.dry_run), ("west", "a", true));
+        let spec = |h: &str| json!({"endpoints": [{"name": "edge", "host": h, "port": "1"}]});
+        assert!(r.may_duplicate("west", "b", &spec("peer.example.com")));
+        assert!(r.may_duplicate("west", "b", &spec("[PEER.example.com]")));
+        assert!(!r.may_duplicate("east", "b", &spec("peer.example.com")), "other namespace");
+        assert!(!r.may_duplicate("west", "a", &spec("peer.example.com")), "its own old version");
+        assert!(!r.may_duplicate("west", "b", &spec("other.example.com")));
+        assert!(Reviewed::from_review(&review("DELETE", "west", "a", "h", false)).is_none());
+        assert!(Reviewed::from_review(b"not json").is_none());
+        assert!(allowed(br#"{"response": {"allowed": true}}"#));
+        assert!(!allowed(br#"{"response": {"allowed": false}}"#) && !allowed(b"x"));
+    }
+
+    #[test]
+    fn only_links_the_policy_can_read_are_known() {
+        let good = json!({"endpoints": [{"name": "inter-router", "host": "h", "port": "55671"}]});
+        let k = known_link(Some("west"), "a", &good).unwrap();
+        assert_eq!(k["metadata"]["namespace"], "west");
+        assert_eq!(k["spec"]["endpoints"], good["endpoints"]);
+        assert!(known_link(Some("west"), "a", &json!({"endpoints": "nope"})).is_none());
     }
 }

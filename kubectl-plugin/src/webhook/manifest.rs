@@ -74,14 +74,88 @@ pub fn run(args: &ManifestArgs, namespace: Option<&str>) -> anyhow::Result<()> {
 
 /// The manifest as a multi-document YAML stream, for objects in `namespace`.
 pub fn render(args: &ManifestArgs, namespace: &str) -> anyhow::Result<String> {
-    check_name(namespace, "--namespace")?;
-    check_name(&args.name, "--name")?;
-    let tls_secret = args.tls_secret.clone().unwrap_or_else(|| format!("{}-tls", args.name));
-    check_name(&tls_secret, "--tls-secret")?;
     let ca_bundle = match &args.ca_bundle {
         Some(p) => Some(read_ca_bundle(p)?),
         None => None,
     };
+    let docs = objects(args, namespace, ca_bundle.clone())?;
+    let mut out = String::new();
+    if args.url.is_none() && ca_bundle.is_none() {
+        out.push_str(&format!(
+            "# The API server must trust the webhook's certificate: create the Secret {ns}/{tls_secret}\n\
+             # (kubernetes.io/tls, SAN {name}.{ns}.svc) and re-run with --ca-bundle <its CA>, or let\n\
+             # cert-manager's CA injector fill caBundle (kubectl skupper install --with-webhook does both).\n",
+            ns = namespace,
+            name = args.name,
+            tls_secret = tls_secret_name(args),
+        ));
+    }
+    for d in docs {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(&d).context("cannot render YAML")?);
+    }
+    Ok(out)
+}
+
+/// The manifest's settings with no flags: the in-cluster webhook `skupper-link-policy`, the
+/// release image, failing closed.
+#[cfg_attr(not(feature = "kubernetes"), allow(dead_code))] // used by install --with-webhook
+pub fn defaults() -> ManifestArgs {
+    ManifestArgs {
+        name: "skupper-link-policy".into(),
+        url: None,
+        ca_bundle: None,
+        settings: None,
+        image: concat!("ghcr.io/skupper-rs/kubectl-skupper:", env!("CARGO_PKG_VERSION")).into(),
+        tls_secret: None,
+        timeout_seconds: 5,
+        failure_policy: FailurePolicy::Fail,
+        replicas: 2,
+    }
+}
+
+/// Name of the Secret holding the serving certificate.
+pub fn tls_secret_name(args: &ManifestArgs) -> String {
+    args.tls_secret.clone().unwrap_or_else(|| format!("{}-tls", args.name))
+}
+
+/// The names the API server may use for the in-cluster webhook's Service (the SANs of its
+/// serving certificate; the API server calls `<name>.<namespace>.svc`).
+#[cfg_attr(not(feature = "kubernetes"), allow(dead_code))] // used by install --with-webhook
+pub fn service_hosts(args: &ManifestArgs, namespace: &str) -> Vec<String> {
+    let n = &args.name;
+    vec![
+        format!("{n}.{namespace}.svc"),
+        format!("{n}.{namespace}.svc.cluster.local"),
+        format!("{n}.{namespace}"),
+        n.clone(),
+    ]
+}
+
+/// The serving certificate as a `kubernetes.io/tls` Secret (with the CA as `ca.crt`).
+#[cfg_attr(not(feature = "kubernetes"), allow(dead_code))] // used by install --with-webhook
+pub fn tls_secret(args: &ManifestArgs, namespace: &str, issued: &crate::certs::Issued) -> Value {
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "kubernetes.io/tls",
+        "metadata": { "name": tls_secret_name(args), "namespace": namespace, "labels": labels(args) },
+        "data": {
+            "tls.crt": b64(&issued.cert_pem),
+            "tls.key": b64(&issued.key_pem),
+            "ca.crt": b64(&issued.ca_pem),
+        },
+    })
+}
+
+/// The objects, in the order to apply them; `ca_bundle` is the base64 PEM of the CA the API
+/// server trusts for the webhook.
+pub fn objects(args: &ManifestArgs, namespace: &str, ca_bundle: Option<String>) -> anyhow::Result<Vec<Value>> {
+    check_name(namespace, "--namespace")?;
+    check_name(&args.name, "--name")?;
+    let tls_secret = tls_secret_name(args);
+    check_name(&tls_secret, "--tls-secret")?;
     let client_config = match &args.url {
         Some(url) => {
             check_url(url)?;
@@ -109,22 +183,7 @@ pub fn render(args: &ManifestArgs, namespace: &str) -> anyhow::Result<String> {
         docs.push(service(args, namespace));
     }
     docs.push(webhook_configuration(args, client_config));
-
-    let mut out = String::new();
-    if args.url.is_none() && ca_bundle.is_none() {
-        out.push_str(&format!(
-            "# The API server must trust the webhook's certificate: create the Secret {ns}/{tls_secret}\n\
-             # (kubernetes.io/tls, SAN {name}.{ns}.svc) and re-run with --ca-bundle <its CA>, or let\n\
-             # cert-manager's CA injector fill caBundle.\n",
-            ns = namespace,
-            name = args.name
-        ));
-    }
-    for d in docs {
-        out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(&d).context("cannot render YAML")?);
-    }
-    Ok(out)
+    Ok(docs)
 }
 
 fn labels(args: &ManifestArgs) -> Value {
@@ -213,7 +272,8 @@ fn deployment(args: &ManifestArgs, namespace: &str, tls_secret: &str) -> Value {
                     "containers": [{
                         "name": "webhook",
                         "image": args.image,
-                        "command": ["kubectl-skupper"],
+                        // The image's entrypoint (scripts/image.sh).
+                        "command": ["/kubectl-skupper"],
                         "args": [
                             "webhook", "serve",
                             "--listen", "0.0.0.0:8443",
@@ -222,7 +282,7 @@ fn deployment(args: &ManifestArgs, namespace: &str, tls_secret: &str) -> Value {
                             "--settings", "/etc/webhook/settings/settings.yaml",
                             "--links-from", "in-cluster",
                         ],
-                        "ports": [{ "name": "https", "containerPort": 8443 }],
+                        "ports": [{ "name": "https", "containerPort": 8443, "protocol": "TCP" }],
                         "readinessProbe": {
                             "httpGet": { "path": "/healthz", "port": "https", "scheme": "HTTPS" },
                         },
@@ -234,7 +294,10 @@ fn deployment(args: &ManifestArgs, namespace: &str, tls_secret: &str) -> Value {
                             "allowPrivilegeEscalation": false,
                             "readOnlyRootFilesystem": true,
                             "runAsNonRoot": true,
+                            "runAsUser": 65532,
+                            "runAsGroup": 65532,
                             "capabilities": { "drop": ["ALL"] },
+                            "seccompProfile": { "type": "RuntimeDefault" },
                         },
                         "volumeMounts": [
                             { "name": "tls", "mountPath": "/etc/webhook/tls", "readOnly": true },
@@ -258,7 +321,8 @@ fn service(args: &ManifestArgs, namespace: &str) -> Value {
         "metadata": { "name": args.name, "namespace": namespace, "labels": labels(args) },
         "spec": {
             "selector": { "app.kubernetes.io/name": args.name },
-            "ports": [{ "name": "https", "port": 443, "targetPort": "https" }],
+            // `protocol` is a key of the list: server-side apply (install --with-webhook) needs it.
+            "ports": [{ "name": "https", "port": 443, "targetPort": "https", "protocol": "TCP" }],
         },
     })
 }

@@ -7,7 +7,7 @@
 //! - [`runtime`]: compile once, instantiate per review, limits, traps and timeouts to denies.
 //! - [`review`]: the host's checks on the module's AdmissionReview answer.
 //! - [`server`]: TLS + HTTP/1.1, `POST /validate`, body limit, `GET /healthz`.
-//! - [`links`]: the cluster's Links, listed for the duplicate-peer rule (`--links-from`).
+//! - [`links`]: the cluster's Links, watched for the duplicate-peer rule (`--links-from`).
 //! - [`manifest`]: ValidatingWebhookConfiguration, Service, Deployment.
 //! - [`bench`]: latency and throughput under load; wasm vs native cost (hidden `bench`).
 
@@ -73,13 +73,13 @@ pub struct ServeArgs {
     /// Largest AdmissionReview accepted, in bytes (larger: HTTP 413).
     #[arg(long, default_value_t = server::DEFAULT_MAX_BODY_BYTES, value_name = "BYTES")]
     pub max_body_bytes: usize,
-    /// List the cluster's Links for the duplicate-peer rule (forbidDuplicatePeers), from
-    /// `in-cluster` (service account) or a kubeconfig file; default: no listing.
+    /// Watch the cluster's Links for the duplicate-peer rule (forbidDuplicatePeers), with
+    /// `in-cluster` (service account) or a kubeconfig file; default: no Links known.
     #[arg(long, value_name = "in-cluster|KUBECONFIG")]
     pub links_from: Option<links::Source>,
-    /// How often to list the Links again.
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
-    pub links_refresh: Duration,
+    /// No effect (the Links are watched, not listed at an interval); kept for old command lines.
+    #[arg(long, hide = true, value_parser = parse_duration, value_name = "DURATION")]
+    pub links_refresh: Option<Duration>,
     /// Policy evaluations that may run at once (more wait for a slot).
     #[arg(long, default_value_t = 32, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=1024))]
@@ -165,14 +165,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ..Limits::default()
     };
     let rt = Arc::new(load_runtime(args.policy.as_deref(), args.settings.as_deref(), limits)?);
-    if let Some(source) = &args.links_from {
-        let api = links::ApiServer::from_source(source)?;
-        // A first listing now: RBAC or connection problems show at start-up, not later.
-        let known = api.list_links().await.context("cannot list Links for the duplicate-peer rule (--links-from)")?;
-        let base = rt.settings().to_vec();
-        rt.set_settings(links::with_known_links(&base, known)?);
-        tokio::spawn(links::refresh_forever(api, rt.clone(), base, args.links_refresh));
-    }
+    let state = server::State::new(rt.clone(), args.max_body_bytes);
+    let state = match &args.links_from {
+        None => state,
+        Some(source) => with_links(state, source, rt.settings().to_vec()).await?,
+    };
     let tls = server::tls_config(&args.tls_cert, &args.tls_key)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -186,8 +183,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.memory_limit,
         args.concurrency
     );
-    let state = Arc::new(server::State::new(rt, args.max_body_bytes));
-    server::serve(listener, tls, state, shutdown_signal()).await
+    server::serve(listener, tls, Arc::new(state), shutdown_signal()).await
+}
+
+/// `--links-from`: the webhook watches the cluster's Links (before it listens, so that RBAC or
+/// connection problems show at start-up and the first review already knows every Link).
+#[cfg(feature = "kubernetes")]
+async fn with_links(state: server::State, source: &links::Source, base: Vec<u8>) -> anyhow::Result<server::State> {
+    let known = links::KnownLinks::start(source, base).await?;
+    Ok(state.with_links(known))
+}
+
+#[cfg(not(feature = "kubernetes"))]
+async fn with_links(_: server::State, _: &links::Source, _: Vec<u8>) -> anyhow::Result<server::State> {
+    anyhow::bail!(
+        "--links-from needs the Kubernetes client, and this kubectl-skupper was built without it (cargo feature \
+         `kubernetes`): use a build with the feature, or drop --links-from (the duplicate-peer rule then knows \
+         only the settings' knownLinks)"
+    )
 }
 
 /// Completes on SIGINT or SIGTERM (what Kubernetes sends before it kills the pod).

@@ -185,15 +185,6 @@ impl PolicyRuntime {
         }
     }
 
-    /// Replaces the settings (e.g. with fresh `knownLinks`); evaluations in flight keep theirs.
-    pub fn set_settings(&self, settings_json: Vec<u8>) {
-        let new = Arc::new(settings_json);
-        match self.settings_json.write() {
-            Ok(mut s) => *s = new,
-            Err(poisoned) => *poisoned.into_inner() = new,
-        }
-    }
-
     /// The bounds applied to each evaluation.
     pub fn limits(&self) -> &Limits {
         &self.limits
@@ -228,13 +219,18 @@ impl PolicyRuntime {
 
     /// Runs the module on one AdmissionReview body and returns the module's raw answer.
     pub fn evaluate(&self, review_json: &[u8]) -> Result<Vec<u8>, Failure> {
-        let settings = self.settings();
+        self.evaluate_with(review_json, &self.settings())
+    }
+
+    /// [`Self::evaluate`] with these settings instead of the runtime's (the webhook's view of
+    /// the cluster's Links for this review).
+    pub fn evaluate_with(&self, review_json: &[u8], settings: &[u8]) -> Result<Vec<u8>, Failure> {
         self.call(|inst, store| {
             let req = inst.write(store, review_json)?;
-            let set = inst.write(store, &settings)?;
+            let set = inst.write(store, settings)?;
             let f = inst.func4(store, "skupper_validate")?;
             let packed =
-                f.call(&mut *store, (req, len32(review_json)?, set, len32(&settings)?)).map_err(|e| inst.failure(e))?;
+                f.call(&mut *store, (req, len32(review_json)?, set, len32(settings)?)).map_err(|e| inst.failure(e))?;
             inst.read_packed(store, packed)
         })
     }
@@ -242,8 +238,13 @@ impl PolicyRuntime {
     /// Evaluates one review end to end: module answer checked and bounded, or a deny that
     /// explains what went wrong. Never fails.
     pub fn review(&self, review_json: &[u8]) -> Vec<u8> {
+        self.review_with(review_json, &self.settings())
+    }
+
+    /// [`Self::review`] with these settings instead of the runtime's.
+    pub fn review_with(&self, review_json: &[u8], settings: &[u8]) -> Vec<u8> {
         let uid = review::request_uid(review_json);
-        match self.evaluate(review_json) {
+        match self.evaluate_with(review_json, settings) {
             Ok(answer) => review::checked_response(&answer, &uid),
             Err(failure) => review::deny(&uid, &format!("link policy: {failure}"), 500),
         }

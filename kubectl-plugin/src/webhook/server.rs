@@ -53,13 +53,49 @@ pub struct State {
     pub max_body_bytes: usize,
     /// Bounds concurrent evaluations to the runtime's instance pool.
     pub permits: Arc<Semaphore>,
+    /// The cluster's Links for the duplicate-peer rule (`--links-from`).
+    #[cfg(feature = "kubernetes")]
+    pub links: Option<Arc<super::links::KnownLinks>>,
 }
 
 impl State {
     /// Shares `runtime` with one evaluation slot per pooled instance.
     pub fn new(runtime: Arc<PolicyRuntime>, max_body_bytes: usize) -> Self {
         let n = runtime.limits().concurrency.max(1) as usize;
-        State { runtime, max_body_bytes, permits: Arc::new(Semaphore::new(n)) }
+        State {
+            runtime,
+            max_body_bytes,
+            permits: Arc::new(Semaphore::new(n)),
+            #[cfg(feature = "kubernetes")]
+            links: None,
+        }
+    }
+
+    /// Evaluates with the cluster's Links as `links` knows them.
+    #[cfg(feature = "kubernetes")]
+    pub fn with_links(mut self, links: Arc<super::links::KnownLinks>) -> Self {
+        self.links = Some(links);
+        self
+    }
+
+    /// The settings for this review: the cluster's Links when they are watched, else the
+    /// runtime's own. A failure to build them denies the review (fail closed).
+    async fn settings_for(&self, body: &[u8]) -> Result<Arc<Vec<u8>>, String> {
+        #[cfg(feature = "kubernetes")]
+        if let Some(links) = &self.links {
+            return links.settings_for(body).await.map_err(|e| format!("the known Links cannot be used: {e:#}"));
+        }
+        let _ = body;
+        Ok(self.runtime.settings())
+    }
+
+    /// After an answer: a Link admitted now is a known Link from now on.
+    fn answered(&self, body: &[u8], answer: &[u8]) {
+        #[cfg(feature = "kubernetes")]
+        if let Some(links) = &self.links {
+            links.admitted(body, answer);
+        }
+        let _ = (body, answer);
     }
 }
 
@@ -247,17 +283,28 @@ async fn validate(req: Request<Incoming>, state: &State) -> Response<Body> {
             return problem(StatusCode::BAD_REQUEST, &format!("cannot read the request body: {e}"));
         }
     };
+    let settings = match state.settings_for(&body).await {
+        Ok(s) => s,
+        Err(why) => {
+            let uid = super::review::request_uid(&body);
+            return respond(StatusCode::OK, "application/json", super::review::deny(&uid, &why, 500));
+        }
+    };
     let Ok(permit) = state.permits.clone().acquire_owned().await else {
         return problem(StatusCode::SERVICE_UNAVAILABLE, "the webhook is shutting down");
     };
     let runtime = state.runtime.clone();
+    let review = body.clone();
     let answer = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        runtime.review(&body)
+        runtime.review_with(&review, &settings)
     })
     .await;
     match answer {
-        Ok(json) => respond(StatusCode::OK, "application/json", json),
+        Ok(json) => {
+            state.answered(&body, &json);
+            respond(StatusCode::OK, "application/json", json)
+        }
         // The evaluation thread panicked: a host bug. Deny rather than fail open.
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, &format!("link policy evaluation failed: {e}")),
     }

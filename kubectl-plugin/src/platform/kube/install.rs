@@ -218,6 +218,200 @@ pub async fn uninstall(
     Ok(())
 }
 
+/// The Link admission webhook (`install --with-webhook`): the in-cluster objects of
+/// `webhook manifest` in namespace `skupper` (created if missing), with the serving certificate in
+/// the Secret `skupper-link-policy-tls`, issued by a CA made here whose certificate becomes the
+/// ValidatingWebhookConfiguration's `caBundle`. An existing Secret (a second install) is kept,
+/// so installing again changes nothing. The webhook fails closed (`failurePolicy: Fail`).
+#[cfg(feature = "webhook")]
+pub mod webhook {
+    use anyhow::Context as _;
+    use base64::Engine as _;
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::Api;
+    use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind};
+    use serde_json::{Value, json};
+
+    use super::{Outcome, Target, apply_one, errors, explain, kubectl_name};
+    use crate::certs::{self, Issued};
+    use crate::platform::kube::errors::Op;
+    use crate::webhook::manifest::{self, ManifestArgs};
+
+    /// Namespace of the webhook's objects.
+    pub const NAMESPACE: &str = manifest::DEFAULT_NAMESPACE;
+
+    /// A new CA and a serving certificate for the webhook's Service names.
+    pub fn new_tls(args: &ManifestArgs) -> anyhow::Result<Issued> {
+        let ca = certs::new_ca(&format!("{}-ca", args.name), certs::DEFAULT_VALIDITY)?;
+        certs::issue_server(&ca, &args.name, &manifest::service_hosts(args, NAMESPACE), certs::DEFAULT_VALIDITY)
+    }
+
+    /// Every object, in the order to apply them: the Namespace, the TLS Secret, then the objects
+    /// of `webhook manifest` with `caBundle` set (the ValidatingWebhookConfiguration last).
+    pub fn objects(args: &ManifestArgs, tls: &Issued) -> anyhow::Result<Vec<Value>> {
+        let mut v = vec![
+            json!({
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": NAMESPACE, "labels": {"app.kubernetes.io/part-of": "skupper"}},
+            }),
+            manifest::tls_secret(args, NAMESPACE, tls),
+        ];
+        let ca_bundle = base64::engine::general_purpose::STANDARD.encode(&tls.ca_pem);
+        v.extend(manifest::objects(args, NAMESPACE, Some(ca_bundle))?);
+        Ok(v)
+    }
+
+    /// The serving certificate already in the cluster, if complete.
+    pub async fn existing_tls(
+        client: &kube::Client,
+        target: &Target,
+        args: &ManifestArgs,
+    ) -> anyhow::Result<Option<Issued>> {
+        let name = manifest::tls_secret_name(args);
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), NAMESPACE);
+        let op = Op { verb: "get", resource: "secrets", name: Some(&name) };
+        let Some(secret) = secrets.get_opt(&name).await.map_err(|e| explain(e, &op, target))? else {
+            return Ok(None);
+        };
+        let data = secret.data.unwrap_or_default();
+        let text = |k: &str| data.get(k).map(|b| String::from_utf8_lossy(&b.0).into_owned()).filter(|s| !s.is_empty());
+        Ok(match (text("tls.crt"), text("tls.key"), text("ca.crt")) {
+            (Some(cert_pem), Some(key_pem), Some(ca_pem)) => Some(Issued { cert_pem, key_pem, ca_pem }),
+            _ => None,
+        })
+    }
+
+    /// The API of an object of [`objects`].
+    fn api_for(client: &kube::Client, obj: &Value) -> anyhow::Result<Api<DynamicObject>> {
+        let api_version = obj["apiVersion"].as_str().unwrap_or_default();
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let kind = obj["kind"].as_str().unwrap_or_default();
+        let plural = match kind {
+            "Namespace" => "namespaces",
+            "Secret" => "secrets",
+            "ConfigMap" => "configmaps",
+            "ServiceAccount" => "serviceaccounts",
+            "Service" => "services",
+            "Deployment" => "deployments",
+            "ClusterRole" => "clusterroles",
+            "ClusterRoleBinding" => "clusterrolebindings",
+            "ValidatingWebhookConfiguration" => "validatingwebhookconfigurations",
+            other => anyhow::bail!("no API known for kind {other}"),
+        };
+        let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
+        Ok(match obj.pointer("/metadata/namespace").and_then(Value::as_str) {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+            None => Api::all_with(client.clone(), &ar),
+        })
+    }
+
+    /// Applies the webhook's objects (server-side apply, as `install` does), reusing the serving
+    /// certificate of an earlier install. With `dry_run`, objects of a namespace that does not
+    /// exist yet are reported as skipped (the server cannot dry-run them).
+    pub async fn install(
+        client: &kube::Client,
+        target: &Target,
+        args: &ManifestArgs,
+        dry_run: bool,
+        mut report: impl FnMut(&str, Option<Outcome>),
+    ) -> anyhow::Result<()> {
+        let tls = match existing_tls(client, target, args).await? {
+            Some(t) => t,
+            None => new_tls(args).context("issuing the webhook's serving certificate")?,
+        };
+        let mut namespace_missing = false;
+        for obj in objects(args, &tls)? {
+            if dry_run && namespace_missing && obj.pointer("/metadata/namespace").is_some() {
+                report(&kubectl_name(&obj), None);
+                continue;
+            }
+            let outcome = apply_one(&api_for(client, &obj)?, &obj, dry_run, target).await?;
+            if obj["kind"] == "Namespace" && outcome == Outcome::Created {
+                namespace_missing = true;
+            }
+            report(&kubectl_name(&obj), Some(outcome));
+        }
+        Ok(())
+    }
+
+    /// Deletes the webhook's objects that exist (the registration first, so Link changes are
+    /// not refused while its pods go), calling `report` with each deleted object's name. The
+    /// namespace stays.
+    pub async fn uninstall(client: &kube::Client, target: &Target, mut report: impl FnMut(&str)) -> anyhow::Result<()> {
+        let args = manifest::defaults();
+        let placeholder = Issued { cert_pem: String::new(), key_pem: String::new(), ca_pem: String::new() };
+        let mut objs = objects(&args, &placeholder)?;
+        objs.retain(|o| o["kind"] != "Namespace");
+        for obj in objs.iter().rev() {
+            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+            let kname = kubectl_name(obj);
+            match api_for(client, obj)?.delete(name, &DeleteParams::default()).await {
+                Ok(_) => report(&kname),
+                Err(e) if errors::is_not_found(&e) => {}
+                Err(e) => {
+                    let resource = kname.split('/').next().unwrap_or_default();
+                    return Err(explain(e, &Op { verb: "delete", resource, name: Some(name) }, target));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #![allow(clippy::unwrap_used)]
+        use super::*;
+
+        #[test]
+        fn the_webhook_is_registered_with_its_own_ca_and_fails_closed() {
+            let args = manifest::defaults();
+            let tls = new_tls(&args).unwrap();
+            let objs = objects(&args, &tls).unwrap();
+            let kinds: Vec<&str> = objs.iter().map(|o| o["kind"].as_str().unwrap()).collect();
+            assert_eq!(kinds.first(), Some(&"Namespace"));
+            assert_eq!(kinds[1], "Secret");
+            assert_eq!(kinds.last(), Some(&"ValidatingWebhookConfiguration"));
+            let vwc = objs.last().unwrap();
+            let hook = &vwc["webhooks"][0];
+            assert_eq!(hook["failurePolicy"], "Fail");
+            assert_eq!(hook["clientConfig"]["service"]["name"], "skupper-link-policy");
+            assert_eq!(hook["clientConfig"]["service"]["namespace"], NAMESPACE);
+            let bundle = base64::engine::general_purpose::STANDARD
+                .decode(hook["clientConfig"]["caBundle"].as_str().unwrap())
+                .unwrap();
+            assert_eq!(String::from_utf8(bundle).unwrap(), tls.ca_pem);
+            // The serving certificate chains to that CA and names the Service as the API server calls it.
+            let secret: Secret = serde_json::from_value(objs[1].clone()).unwrap();
+            let data = secret.data.unwrap();
+            assert_eq!(String::from_utf8(data["ca.crt"].0.clone()).unwrap(), tls.ca_pem);
+            use rustls::client::danger::ServerCertVerifier as _;
+            use rustls_pki_types::pem::PemObject as _;
+            let ca = rustls_pki_types::CertificateDer::from_pem_slice(tls.ca_pem.as_bytes()).unwrap();
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(ca).unwrap();
+            let leaf = rustls_pki_types::CertificateDer::from_pem_slice(&data["tls.crt"].0).unwrap();
+            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+            let verifier =
+                rustls::client::WebPkiServerVerifier::builder_with_provider(std::sync::Arc::new(roots), provider)
+                    .build()
+                    .unwrap();
+            let name = rustls_pki_types::ServerName::try_from("skupper-link-policy.skupper.svc").unwrap();
+            verifier
+                .verify_server_cert(&leaf, &[], &name, &[], rustls_pki_types::UnixTime::now())
+                .expect("the serving certificate is valid for the Service name under the CA");
+            for o in &objs {
+                if o["kind"] != "Namespace"
+                    && !o["kind"].as_str().unwrap().starts_with("Cluster")
+                    && o["kind"] != "ValidatingWebhookConfiguration"
+                {
+                    assert_eq!(o["metadata"]["namespace"], NAMESPACE, "{}", o["kind"]);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
