@@ -346,13 +346,19 @@ fn status(ctx: &Ctx, a: NoArgs) -> CmdResult {
 }
 
 fn read_input(file: &str) -> Result<String, super::CliError> {
-    if file == "-" {
-        let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| fail(format!("Error while opening the file: {e}")))?;
-        Ok(s)
+    let limit = crate::input::APPLY_LIMIT;
+    let read = if file == "-" {
+        crate::input::read_text(std::io::stdin().lock(), limit)
     } else {
-        std::fs::read_to_string(file).map_err(|e| fail(format!("Error while opening the file: {e}")))
-    }
+        crate::input::read_file(Path::new(file), limit)
+    };
+    read.map_err(|e| match e {
+        crate::input::ReadError::TooLarge { .. } => fail(format!(
+            "The input is larger than {}, the limit of one apply: split the resources into several files",
+            crate::input::size(limit)
+        )),
+        crate::input::ReadError::Io(e) => fail(format!("Error while opening the file: {e}")),
+    })
 }
 
 fn apply(ctx: &Ctx, a: FileArgs, delete: bool) -> CmdResult {

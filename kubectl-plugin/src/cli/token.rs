@@ -189,7 +189,13 @@ fn redeem_cmd(ctx: &Ctx, a: RedeemArgs) -> CmdResult {
     problems.finish()?;
     let (Some(file), Some(timeout)) = (file, timeout) else { return Err(fail("invalid input")) };
 
-    let text = std::fs::read_to_string(&file).map_err(|e| fail(format!("unable to read token file - {e}")))?;
+    let text = crate::input::read_file(Path::new(&file), crate::input::TOKEN_FILE_LIMIT).map_err(|e| match e {
+        crate::input::ReadError::TooLarge { limit } => fail(format!(
+            "token file {file} is larger than {}: a token is about 2 KiB; redeem the file that token issue wrote",
+            crate::input::size(limit)
+        )),
+        crate::input::ReadError::Io(e) => fail(format!("unable to read token file - {e}")),
+    })?;
     let token = match parse_documents(&text) {
         Ok(docs) => match <[Resource; 1]>::try_from(docs) {
             Ok([Resource::AccessToken(t)]) => t,

@@ -362,7 +362,7 @@ impl Home {
 
 /// Reads one resource file (one document, YAML or JSON).
 pub fn read_resource_file(path: &Path) -> anyhow::Result<Resource> {
-    let text = fs::read_to_string(path).context("cannot read the file")?;
+    let text = crate::input::read_file(path, crate::input::APPLY_LIMIT).context("cannot read the file")?;
     let mut docs = parse_documents(&text)?;
     anyhow::ensure!(docs.len() == 1, "expected exactly one resource, found {}", docs.len());
     Ok(docs.remove(0))
