@@ -254,13 +254,13 @@ fn check_depth(text: &str) -> Result<(), Problem> {
             // Entries of nested sequences on one line: `- - - x`.
             while i + 1 < b.len() && b[i] == b'-' && matches!(b[i + 1], b' ' | b'\n' | b'\r') {
                 depth_here += 1;
+                if blocks.len() + depth_here > MAX_DEPTH {
+                    return Err(too_deep(i));
+                }
                 i += 1;
                 while i < b.len() && b[i] == b' ' {
                     i += 1;
                 }
-            }
-            if blocks.len() + depth_here > MAX_DEPTH {
-                return Err(too_deep(i));
             }
         }
         // The rest of the line (and of quoted scalars that go on over several lines).
