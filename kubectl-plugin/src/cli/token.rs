@@ -12,7 +12,7 @@ use super::validate::{self, Problems};
 use super::{CmdResult, Ctx, TokenCommand, check_timeout, fail};
 use crate::grant;
 use crate::output;
-use crate::platform::local::write_atomic;
+use crate::platform::local::{check_replaceable, write_user_file};
 use crate::platform::resources::parse_documents;
 use crate::platform::{Change, TokenRedeemError, now_unix, uuid_v4};
 
@@ -74,6 +74,8 @@ fn issue(ctx: &Ctx, a: IssueArgs) -> CmdResult {
             problems.push(format!("token file name is not valid: {e}"));
         } else if Path::new(f).is_dir() {
             problems.push("token file name is a directory");
+        } else if let Err(e) = check_replaceable(Path::new(f)) {
+            problems.push(format!("invalid token file name: {e}"));
         } else if let Err(e) = probe_writable(f) {
             problems.push(format!("invalid token file name: {e}"));
         } else {
@@ -117,7 +119,7 @@ fn issue(ctx: &Ctx, a: IssueArgs) -> CmdResult {
     let g = ctx.ns.issue_grant(&site, g, timeout)?;
     let token = grant::token_for(&g, site.name(), cost, now_unix());
     let token_yaml = output::to_yaml(&Resource::AccessToken(token).to_value())?;
-    if let Err(e) = write_atomic(Path::new(&file), token_yaml.as_bytes(), 0o600) {
+    if let Err(e) = write_user_file(Path::new(&file), token_yaml.as_bytes(), 0o600) {
         // Nothing half-created: without its token file the grant is useless.
         let _ = ctx.ns.commit(vec![Change::Delete { kind: AccessGrant::KIND, name: name.clone() }]);
         return Err(fail(format!("could not write to file {file}: {e:#}")));

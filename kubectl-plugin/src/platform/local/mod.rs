@@ -377,6 +377,50 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> 
     })
 }
 
+/// Whether a file at `path` may be replaced: nothing there, or a regular file. Devices, FIFOs,
+/// sockets, symbolic links and directories are never replaced nor followed (`token issue
+/// /dev/full` as root turned the device into a regular file).
+pub fn check_replaceable(path: &Path) -> Result<(), String> {
+    let t = match fs::symlink_metadata(path) {
+        Ok(m) => m.file_type(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    use std::os::unix::fs::FileTypeExt as _;
+    let what = if t.is_file() {
+        return Ok(());
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    };
+    Err(format!("{} is not a regular file ({what}); name a new file or a regular one", path.display()))
+}
+
+/// [`write_atomic`] for a file the user named: refused (nothing written) unless the path holds
+/// a regular file or nothing ([`check_replaceable`], checked again just before the rename).
+pub fn write_user_file(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+    check_replaceable(path).map_err(anyhow::Error::msg)?;
+    let tmp = stage(path, bytes, mode)?;
+    let renamed = check_replaceable(path)
+        .map_err(anyhow::Error::msg)
+        .and_then(|()| fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display())));
+    if renamed.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    renamed
+}
+
 fn stage(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<PathBuf> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -563,6 +607,30 @@ mod tests {
         assert_eq!(fs::read_to_string(&a).expect("read"), "old");
         let leftovers: Vec<_> = fs::read_dir(&d).expect("ls").flatten().map(|e| e.file_name()).collect();
         assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn user_files_replace_regular_files_only() {
+        let d = temp_dir("user-files");
+        let regular = d.join("tok.yaml");
+        fs::write(&regular, "old").expect("write");
+        write_user_file(&regular, b"new", 0o600).expect("a regular file is replaced");
+        assert_eq!(fs::read_to_string(&regular).expect("read"), "new");
+        write_user_file(&d.join("fresh.yaml"), b"x", 0o600).expect("a new file is created");
+        let link = d.join("link.yaml");
+        std::os::unix::fs::symlink(&regular, &link).expect("symlink");
+        let err = write_user_file(&link, b"evil", 0o600).expect_err("a symbolic link is refused");
+        assert!(err.to_string().contains("is not a regular file (a symbolic link)"), "{err}");
+        assert!(fs::symlink_metadata(&link).expect("stat").file_type().is_symlink());
+        assert_eq!(fs::read_to_string(&regular).expect("read"), "new");
+        let err = check_replaceable(&d).expect_err("a directory is refused");
+        assert!(err.contains("(a directory)"), "{err}");
+        if Path::new("/dev/null").exists() {
+            assert!(check_replaceable(Path::new("/dev/null")).expect_err("device").contains("character device"));
+        }
+        let leftovers: Vec<_> = fs::read_dir(&d).expect("ls").flatten().map(|e| e.file_name()).collect();
+        assert_eq!(leftovers.len(), 3, "no temporary file is left: {leftovers:?}");
         let _ = fs::remove_dir_all(d);
     }
 
