@@ -403,7 +403,7 @@ impl RunningSite {
         let mut files: BTreeMap<String, String> = BTreeMap::new();
         let mut put = |kind: &str, name: &str, value: Result<String, serde_yaml::Error>| match value {
             Ok(v) => {
-                files.insert(format!("{kind}-{name}.yaml"), v);
+                files.insert(local::resource_file_name(kind, name), v);
             }
             Err(e) => log(format!("cannot encode the status of {kind} {name}: {e}")),
         };

@@ -153,12 +153,12 @@ impl Home {
 
     /// The file of a declared resource.
     pub fn resource_path(&self, kind: &str, name: &str) -> PathBuf {
-        self.resources_dir().join(format!("{kind}-{name}.yaml"))
+        self.resources_dir().join(resource_file_name(kind, name))
     }
 
     /// The status file of a resource.
     pub fn status_path(&self, kind: &str, name: &str) -> PathBuf {
-        self.status_dir().join(format!("{kind}-{name}.yaml"))
+        self.status_dir().join(resource_file_name(kind, name))
     }
 
     /// Loads every declared resource; any unreadable file is an error naming it.
@@ -360,6 +360,34 @@ impl Home {
     }
 }
 
+/// Longest file name (`NAME_MAX` of Linux file systems).
+const NAME_MAX: usize = 255;
+
+/// The file name of a resource in `input/resources` and `runtime/status`: `<Kind>-<name>.yaml`,
+/// or, when that would be longer than a file name can be (names go up to 253 characters),
+/// `<Kind>-<start of the name>_<hash of kind and name>.yaml`. No valid name has a `_`, so the
+/// two forms never collide; the resource's real name is the one in the file.
+pub fn resource_file_name(kind: &str, name: &str) -> String {
+    use sha2::Digest as _;
+    let plain = format!("{kind}-{name}.yaml");
+    if plain.len() <= NAME_MAX {
+        return plain;
+    }
+    let digest = sha2::Sha256::digest(format!("{kind}/{name}").as_bytes());
+    let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let keep = NAME_MAX.saturating_sub(kind.len() + 2 + hash.len() + ".yaml".len());
+    format!("{kind}-{}_{hash}.yaml", truncated(name, keep))
+}
+
+/// The longest start of `s` of at most `max` bytes.
+fn truncated(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// Reads one resource file (one document, YAML or JSON).
 pub fn read_resource_file(path: &Path) -> anyhow::Result<Resource> {
     let text = crate::input::read_file(path, crate::input::APPLY_LIMIT).context("cannot read the file")?;
@@ -430,7 +458,9 @@ fn stage(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<PathBuf> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let suffix: [u8; 6] = super::random_bytes()?;
     let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
-    let tmp = dir.join(format!(".{name}.{suffix}.tmp"));
+    // `.<name>.<pid>-<random>.tmp`: the pid tells a later cleanup whether its writer is gone, and
+    // the name is cut short so that the longest file names still have a temporary file.
+    let tmp = dir.join(format!(".{}.{}-{suffix}.tmp", truncated(name, 200), std::process::id()));
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -607,6 +637,35 @@ mod tests {
         assert_eq!(fs::read_to_string(&a).expect("read"), "old");
         let leftovers: Vec<_> = fs::read_dir(&d).expect("ls").flatten().map(|e| e.file_name()).collect();
         assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn every_valid_name_has_a_file_name() {
+        assert_eq!(resource_file_name("Listener", "db"), "Listener-db.yaml");
+        let longest = "a".repeat(253);
+        for kind in ["Site", "Listener", "AccessGrant", "RouterAccess"] {
+            let f = resource_file_name(kind, &longest);
+            assert!(f.len() <= NAME_MAX, "{f}");
+            assert!(f.starts_with(&format!("{kind}-aaaa")) && f.contains('_') && f.ends_with(".yaml"), "{f}");
+            // Stable, and different for another long name with the same start.
+            assert_eq!(f, resource_file_name(kind, &longest));
+            assert_ne!(f, resource_file_name(kind, &format!("{}b", "a".repeat(252))));
+        }
+        // Names that fitted before keep their file.
+        let fits = "b".repeat(NAME_MAX - "Listener-.yaml".len());
+        assert_eq!(resource_file_name("Listener", &fits), format!("Listener-{fits}.yaml"));
+        // A resource with a long name is stored, found and its temporary file fits too.
+        let d = temp_dir("long-names");
+        let home = Home::at(d.clone(), "ns");
+        let l = skupper_core::resources::Listener::new(
+            longest.clone(),
+            skupper_core::resources::ListenerSpec { routing_key: "k".into(), port: 1, ..Default::default() },
+        );
+        let mut c = Changes::default();
+        c.put_resource(&home, &Resource::Listener(l)).expect("put");
+        c.commit().expect("commit");
+        assert!(home.load().expect("load").listeners.contains_key(&longest));
         let _ = fs::remove_dir_all(d);
     }
 
