@@ -3,6 +3,7 @@
 //! changing its resources declaratively. A running site picks up resource changes by itself.
 
 use std::io::Read as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -159,11 +160,15 @@ fn launch(ctx: &Ctx, site: &Site, group: &str, timeout: Duration) -> CmdResult {
         if first { format!("Site {:?}", site.name()) } else { format!("Router {group} of site {:?}", site.name()) };
     local::create_dir_private(&home.runtime_dir())?;
     let log_path = home.log_path();
+    // 0600 whatever the umask: the log names peers, grants and ports.
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(&log_path)
         .map_err(|e| fail(format!("cannot open the log {}: {e}", log_path.display())))?;
+    // A log made by an earlier version may be readable by others.
+    let _ = log.set_permissions(std::fs::Permissions::from_mode(0o600));
     let log_err = log.try_clone()?;
     let exe = std::env::current_exe().map_err(|e| fail(format!("cannot find this program's path: {e}")))?;
     let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);

@@ -475,14 +475,23 @@ fn stage(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<PathBuf> {
     Ok(tmp)
 }
 
-/// Creates a directory (and parents) readable only by the user.
+/// Creates a directory and its missing parents, each mode 0700 whatever the umask (under
+/// `umask 000` they were 0777); directories that exist are left as they are.
 pub fn create_dir_private(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
     if dir.is_dir() {
         return Ok(());
     }
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
-    Ok(())
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dir_private(parent)?;
+    }
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        // The umask can only take bits away; a restrictive one must not make it unusable.
+        Ok(()) => fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("setting the mode of {}", dir.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("creating {}", dir.display())),
+    }
 }
 
 /// A set of file writes and removals applied together: everything is staged first, then
@@ -622,6 +631,22 @@ mod tests {
         let d = std::env::temp_dir().join(format!("ks-local-{tag}-{}", crate::platform::uuid_v4().expect("uuid")));
         fs::create_dir_all(&d).expect("mkdir");
         d
+    }
+
+    #[test]
+    fn new_directories_are_private_whatever_their_depth() {
+        let d = temp_dir("private-dirs");
+        let deep = d.join("a").join("b").join("c");
+        create_dir_private(&deep).expect("create");
+        for p in [d.join("a"), d.join("a").join("b"), deep.clone()] {
+            let mode = fs::metadata(&p).expect("stat").permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", p.display());
+        }
+        // An existing directory keeps its mode.
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).expect("chmod");
+        create_dir_private(&d).expect("exists");
+        assert_eq!(fs::metadata(&d).expect("stat").permissions().mode() & 0o777, 0o755);
+        let _ = fs::remove_dir_all(d);
     }
 
     #[test]
