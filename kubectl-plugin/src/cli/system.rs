@@ -2,6 +2,7 @@
 //! process (`system start --foreground` is the process itself, see [`crate::runtime`]) and
 //! changing its resources declaratively. A running site picks up resource changes by itself.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
@@ -9,8 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use skupper_core::link::{LinkContext, validate_link};
-use skupper_core::resources::{GROUP_PRIMARY, GROUP_SECONDARY, Resource, Site};
+use skupper_core::link::{LinkContext, duplicate_key, validate_link};
+use skupper_core::resources::{GROUP_PRIMARY, GROUP_SECONDARY, Link, Resource, Secret, Site};
 
 use super::validate::Problems;
 use super::{CmdResult, Ctx, SystemCommand, fail};
@@ -405,8 +406,75 @@ fn apply(ctx: &Ctx, a: FileArgs, delete: bool) -> CmdResult {
     if delete { delete_resources(ctx, &res, docs) } else { apply_resources(ctx, home, &res, docs) }
 }
 
+/// The Secrets and Links of the namespace as they will be (existing resources with the incoming
+/// ones over them), indexed once so that checking each incoming Link costs the same whatever
+/// their number (a quadratic check made 4,000 documents take minutes).
+struct After<'a> {
+    secrets: BTreeMap<&'a str, &'a Secret>,
+    links: BTreeMap<&'a str, &'a Link>,
+    /// Link names by [`duplicate_key`] of their endpoints.
+    by_endpoint: HashMap<(String, &'a str, &'a str), BTreeSet<&'a str>>,
+}
+
+impl<'a> After<'a> {
+    fn new(res: &'a Resources, incoming: &'a [Resource]) -> Self {
+        let mut secrets: BTreeMap<&str, &Secret> = res.secrets.iter().map(|(n, s)| (n.as_str(), s)).collect();
+        let mut links: BTreeMap<&str, &Link> = res.links.iter().map(|(n, l)| (n.as_str(), l)).collect();
+        for r in incoming {
+            match r {
+                Resource::Secret(s) => {
+                    secrets.insert(s.name(), s);
+                }
+                Resource::Link(l) => {
+                    links.insert(l.name(), l);
+                }
+                _ => {}
+            }
+        }
+        let mut by_endpoint: HashMap<_, BTreeSet<&str>> = HashMap::new();
+        for (name, l) in &links {
+            for key in l.spec.endpoints.iter().filter_map(duplicate_key) {
+                by_endpoint.entry(key).or_default().insert(name);
+            }
+        }
+        After { secrets, links, by_endpoint }
+    }
+
+    /// The Secrets `l` names (its TLS credentials and proxy configuration).
+    fn secrets_of(&self, l: &Link) -> Vec<Secret> {
+        let proxy = l.spec.settings.get(skupper_core::resources::SETTING_PROXY_CONFIGURATION);
+        [Some(&l.spec.tls_credentials), proxy]
+            .into_iter()
+            .flatten()
+            .filter_map(|n| self.secrets.get(n.as_str()).map(|s| (*s).clone()))
+            .collect()
+    }
+
+    /// The other Links with an endpoint in common with `l`, by name.
+    fn twins_of(&self, l: &Link) -> Vec<Link> {
+        let names: BTreeSet<&str> = l
+            .spec
+            .endpoints
+            .iter()
+            .filter_map(duplicate_key)
+            .filter_map(|k| self.by_endpoint.get(&k))
+            .flatten()
+            .copied()
+            .filter(|n| *n != l.name())
+            .collect();
+        names.into_iter().filter_map(|n| self.links.get(n).map(|o| (*o).clone())).collect()
+    }
+}
+
 /// Everything that makes a resource unusable, checked before anything is written.
-fn check_resource(ctx: &Ctx, res: &Resources, incoming: &[Resource], r: &Resource, problems: &mut Problems) {
+fn check_resource(
+    ctx: &Ctx,
+    res: &Resources,
+    incoming: &[Resource],
+    after: &After<'_>,
+    r: &Resource,
+    problems: &mut Problems,
+) {
     let kind = r.kind();
     let name = r.name();
     if name.is_empty() {
@@ -430,22 +498,9 @@ fn check_resource(ctx: &Ctx, res: &Resources, incoming: &[Resource], r: &Resourc
             }
         }
         Resource::Link(l) => {
-            // The namespace as it will be: existing resources with the incoming ones over them.
-            let mut secrets = res.secrets.clone();
-            let mut links = res.links.clone();
-            for x in incoming {
-                match x {
-                    Resource::Secret(s) => {
-                        secrets.insert(s.name().to_string(), s.clone());
-                    }
-                    Resource::Link(o) => {
-                        links.insert(o.name().to_string(), o.clone());
-                    }
-                    _ => {}
-                }
-            }
-            let secrets: Vec<_> = secrets.into_values().collect();
-            let others: Vec<_> = links.into_values().filter(|o| o.name() != name).collect();
+            // Only what the checks look at: the Secrets it names, the Links it could duplicate.
+            let secrets = after.secrets_of(l);
+            let others = after.twins_of(l);
             let edge = res.site.as_ref().is_some_and(|s| s.spec.edge);
             let ctx = LinkContext { secrets: Some(&secrets), other_links: &others, edge_site: edge };
             let v = validate_link(l, &ctx);
@@ -477,8 +532,9 @@ fn check_resource(ctx: &Ctx, res: &Resources, incoming: &[Resource], r: &Resourc
 
 fn apply_resources(ctx: &Ctx, home: &Home, res: &Resources, docs: Vec<Resource>) -> CmdResult {
     let mut problems = Problems::default();
+    let after = After::new(res, &docs);
     for r in &docs {
-        check_resource(ctx, res, &docs, r, &mut problems);
+        check_resource(ctx, res, &docs, &after, r, &mut problems);
     }
     if !problems.is_empty() {
         return Err(fail(format!("{}\nNothing was applied.", problems.0.join("\n"))));
