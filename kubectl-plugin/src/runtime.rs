@@ -164,6 +164,14 @@ impl RunningSite {
         let Some(site) = res.site.clone() else {
             bail!("there is no Site in {}; create one with kubectl skupper site create", home.resources_dir().display())
         };
+        // What writers that were killed (an interrupted apply, an earlier site) left behind.
+        let stale: usize = [home.resources_dir(), home.runtime_dir(), home.status_dir()]
+            .iter()
+            .map(|d| local::remove_stale_temp_files(d))
+            .sum();
+        if stale > 0 {
+            log(format!("removed {stale} temporary files left by interrupted writes"));
+        }
         let group = home.group();
         let second = group == GROUP_SECONDARY;
         if second && !site.spec.ha {

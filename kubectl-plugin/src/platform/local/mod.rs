@@ -23,6 +23,7 @@ pub mod status;
 
 pub use self::namespace::LocalNamespace;
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write as _;
 use std::net::IpAddr;
@@ -450,6 +451,12 @@ pub fn write_user_file(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<(
 }
 
 fn stage(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<PathBuf> {
+    stage_with(path, bytes, mode, true)
+}
+
+/// Writes `bytes` to a new temporary file next to `path`, flushed to disk when `sync` (else the
+/// caller makes it durable, see [`Changes::commit`]).
+fn stage_with(path: &Path, bytes: &[u8], mode: u32, sync: bool) -> anyhow::Result<PathBuf> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -467,7 +474,7 @@ fn stage(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<PathBuf> {
         .mode(mode)
         .open(&tmp)
         .with_context(|| format!("creating {}", tmp.display()))?;
-    let res = f.write_all(bytes).and_then(|_| f.sync_all());
+    let res = f.write_all(bytes).and_then(|_| if sync { f.sync_all() } else { Ok(()) });
     if let Err(e) = res {
         let _ = fs::remove_file(&tmp);
         return Err(e).with_context(|| format!("writing {}", tmp.display()));
@@ -520,19 +527,40 @@ impl Changes {
         self.deletes.push(path);
     }
 
-    /// Applies everything or nothing.
+    /// Applies everything or nothing. Temporary files that killed writers left in the
+    /// directories it changes are removed first ([`remove_stale_temp_files`]).
     pub fn commit(self) -> anyhow::Result<()> {
+        let dirs: BTreeSet<&Path> = self
+            .puts
+            .iter()
+            .map(|(p, _)| p.as_path())
+            .chain(self.deletes.iter().map(PathBuf::as_path))
+            .filter_map(Path::parent)
+            .collect();
+        for dir in dirs {
+            remove_stale_temp_files(dir);
+        }
+        // Several files are written first and made durable together, with one sync of their file
+        // system: a flush per file made an apply of 4,000 documents take 15 s.
+        let batch = self.puts.len() > 1;
         let mut staged = Vec::new();
+        let discard = |staged: &[(PathBuf, PathBuf)]| {
+            for (tmp, _) in staged {
+                let _ = fs::remove_file(tmp);
+            }
+        };
         for (path, bytes) in &self.puts {
-            match stage(path, bytes, 0o600) {
+            match stage_with(path, bytes, 0o600, !batch) {
                 Ok(tmp) => staged.push((tmp, path.clone())),
                 Err(e) => {
-                    for (tmp, _) in staged {
-                        let _ = fs::remove_file(tmp);
-                    }
+                    discard(&staged);
                     return Err(e);
                 }
             }
+        }
+        if batch && let Err(e) = sync_file_systems(staged.iter().map(|(tmp, _)| tmp.as_path())) {
+            discard(&staged);
+            return Err(e);
         }
         // Originals, to put back if a later step fails.
         let mut undo: Vec<(PathBuf, Option<Vec<u8>>)> = Vec::new();
@@ -571,6 +599,61 @@ impl Changes {
         }
         result
     }
+}
+
+/// Flushes the file systems that hold `files` to disk, one `syncfs` per file system.
+fn sync_file_systems<'a>(files: impl Iterator<Item = &'a Path>) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut synced = BTreeSet::new();
+    for path in files {
+        let f = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let dev = f.metadata().with_context(|| format!("reading {}", path.display()))?.dev();
+        if synced.insert(dev) {
+            rustix::fs::syncfs(&f).with_context(|| format!("flushing {} to disk", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the temporary files that writers which no longer run left in `dir` (a `system apply`
+/// killed while staging left tens of thousands): `.<name>.<pid>-<random>.tmp` of a process that
+/// is gone, and `.<name>.<random>.tmp` of versions that did not record the pid. Returns how many
+/// it removed.
+pub fn remove_stale_temp_files(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    let me = std::process::id();
+    let mut alive: std::collections::HashMap<u32, bool> = std::collections::HashMap::new();
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(writer) = file.to_str().and_then(temp_file_writer) else { continue };
+        let stale = match writer {
+            None => true,
+            Some(pid) if pid == me => false,
+            Some(pid) => !*alive.entry(pid).or_insert_with(|| pid_exists(pid)),
+        };
+        if stale && fs::remove_file(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// For a temporary file of [`stage`]: `Some(Some(pid))` of its writer, or `Some(None)` for the
+/// older form without one. `None` for any other file.
+fn temp_file_writer(file: &str) -> Option<Option<u32>> {
+    let (_, tag) = file.strip_prefix('.')?.strip_suffix(".tmp")?.rsplit_once('.')?;
+    let random = |s: &str| s.len() == 12 && s.bytes().all(|c| c.is_ascii_hexdigit());
+    match tag.split_once('-') {
+        Some((pid, r)) if random(r) => pid.parse().ok().map(Some),
+        None if random(tag) => Some(None),
+        _ => None,
+    }
+}
+
+/// Whether a process with that pid exists.
+fn pid_exists(pid: u32) -> bool {
+    if Path::new("/proc/self").exists() { Path::new(&format!("/proc/{pid}")).exists() } else { process_alive(pid) }
 }
 
 /// Reads `tls.crt`, `tls.key`, `ca.crt` from a directory, if present.
@@ -646,6 +729,38 @@ mod tests {
         fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).expect("chmod");
         create_dir_private(&d).expect("exists");
         assert_eq!(fs::metadata(&d).expect("stat").permissions().mode() & 0o777, 0o755);
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn temporary_files_of_writers_that_are_gone_are_removed() {
+        let d = temp_dir("stale");
+        let dead = 4_194_304; // above any pid_max: never a live process
+        let me = std::process::id();
+        for f in [
+            ".Listener-a.yaml.0123456789ab.tmp".to_string(),
+            format!(".Listener-b.yaml.{dead}-0123456789ab.tmp"),
+            format!(".Listener-c.yaml.{me}-0123456789ab.tmp"),
+            "Listener-d.yaml".into(),
+            ".Listener-e.yaml.tmp".into(),
+            ".notes.txt".into(),
+        ] {
+            fs::write(d.join(f), "x").expect("write");
+        }
+        assert_eq!(remove_stale_temp_files(&d), 2);
+        let mut left: Vec<String> =
+            fs::read_dir(&d).expect("ls").flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        let mine = format!(".Listener-c.yaml.{me}-0123456789ab.tmp");
+        assert_eq!(left, [mine.as_str(), ".Listener-e.yaml.tmp", ".notes.txt", "Listener-d.yaml"]);
+        // A commit cleans the directories it writes to.
+        fs::write(d.join(format!(".Listener-f.yaml.{dead}-0123456789ab.tmp")), "x").expect("write");
+        let mut c = Changes::default();
+        c.put(d.join("Listener-g.yaml"), b"g".to_vec());
+        c.put(d.join("Listener-h.yaml"), b"h".to_vec());
+        c.commit().expect("commit");
+        assert!(!d.join(format!(".Listener-f.yaml.{dead}-0123456789ab.tmp")).exists());
+        assert_eq!(fs::read_to_string(d.join("Listener-h.yaml")).expect("read"), "h");
         let _ = fs::remove_dir_all(d);
     }
 
