@@ -8,9 +8,9 @@ use skupper_core::inspect::{CertInfo, ExpiryState, Report, TokenKind, humanize_s
 
 use super::validate::Problems;
 use super::{CmdResult, check_output, fail};
-use crate::{input, output};
 use crate::platform::now_unix;
 use crate::platform::resources::parse_values;
+use crate::{input, output};
 
 /// `token inspect`.
 #[derive(Debug, Args)]
