@@ -274,6 +274,12 @@ impl Shared {
         })
     }
 
+    /// Whether link access or a listener failed to bind (and waits to be tried again).
+    pub(crate) fn bind_failed(&self) -> bool {
+        let st = self.lock();
+        st.access_error.is_some() || st.listeners.values().any(|l| l.bound.is_err())
+    }
+
     /// This router's id: the site id, or `<site id>/<group>` for an HA site's second router.
     pub(crate) fn me(&self) -> &str {
         &self.site_id
