@@ -364,6 +364,7 @@ impl Router {
         validate(&config)?;
         let shared = Shared::new(&config);
         shared.spawn(housekeeping(shared.clone()));
+        shared.spawn(service::probe_connectors(shared.clone()));
         let empty = RouterConfig {
             links: BTreeMap::new(),
             listeners: BTreeMap::new(),
@@ -416,12 +417,16 @@ impl Router {
                     Some(c) => {
                         c.config = cfg.clone();
                         c.last_error = None;
+                        c.last_ok = None;
+                        c.last_reached = None;
                     }
                     None => {
                         let entry = ConnectorEntry {
                             config: cfg.clone(),
                             open: 0,
                             last_error: None,
+                            last_ok: None,
+                            last_reached: None,
                             throttle: Default::default(),
                         };
                         st.connectors.insert(name.clone(), entry);

@@ -663,6 +663,35 @@ async fn failed_binds_are_tried_again_until_they_succeed_without_an_apply() {
 }
 
 #[tokio::test]
+async fn a_connector_reports_its_target_down_within_seconds_and_recovers() {
+    let backend = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = backend.local_addr().unwrap().port();
+    let mut c = config("a");
+    c.connectors.insert("db".into(), connector("k", port));
+    let a = Router::start(c).await.unwrap();
+    bounded("a first probe reaches the target", async {
+        while a.shared.lock().connectors["db"].last_ok.is_none() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(a.status().connectors["db"].ok);
+    drop(backend);
+    let began = std::time::Instant::now();
+    let down = wait_for("the target reported down", &a, |s| {
+        let c = &s.connectors["db"];
+        (!c.ok).then(|| c.message.clone())
+    })
+    .await;
+    assert!(began.elapsed() < service::PROBE_EVERY * 3, "{:?}", began.elapsed());
+    assert!(down.contains(&format!("connection refused by 127.0.0.1:{port}")), "{down}");
+    assert!(down.contains("(last connected 20"), "{down}");
+    let _backend = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    wait_for("the target back", &a, |s| s.connectors["db"].ok.then_some(())).await;
+    a.shutdown().await;
+}
+
+#[tokio::test]
 async fn the_router_and_its_futures_can_move_across_threads() {
     fn send_sync<T: Send + Sync>(_: &T) {}
     fn send<T: Send>(_: &T) {}
