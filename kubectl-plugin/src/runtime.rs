@@ -215,6 +215,7 @@ impl RunningSite {
         s.router.reconcile(config, &|m| log(m)).await;
         state.phase = "Running".into();
         state.router = s.router.error().unwrap_or("OK").to_string();
+        state.problems = s.router.status().bind_errors();
         state.grant_server = s.grant_server_url();
         s.write_statuses(&res);
         write_state(home, state);
@@ -261,9 +262,11 @@ impl RunningSite {
             s.router.reconcile(config, &|m| log(m)).await;
             let router_now = s.router.error().unwrap_or("OK").to_string();
             let grant_now = s.grant_server_url();
-            if state.router != router_now || state.grant_server != grant_now {
+            let problems_now = s.router.status().bind_errors();
+            if state.router != router_now || state.grant_server != grant_now || state.problems != problems_now {
                 state.router = router_now;
                 state.grant_server = grant_now;
+                state.problems = problems_now;
                 write_state(home, state);
             }
             if last_status.elapsed() >= STATUS_EVERY {

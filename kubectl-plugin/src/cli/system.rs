@@ -143,18 +143,33 @@ fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
         return crate::runtime::run_foreground(home_of(home, group)).map_err(super::CliError::Failed);
     }
     let timeout = Duration::from_secs(timeout.map(|t| t.as_secs()).unwrap_or(60).max(1).unsigned_abs());
+    // A router that runs but could not bind everything still counts as started (it tries
+    // again by itself); the command says so and fails, after starting the others.
+    let mut trouble = Vec::new();
     for group in wanted {
         if running.iter().any(|(g, _)| *g == group) {
             continue;
         }
-        launch(ctx, &site, group, timeout)?;
+        trouble.extend(launch(ctx, &site, group, timeout)?);
     }
-    Ok(())
+    if trouble.is_empty() {
+        return Ok(());
+    }
+    Err(fail(format!("{}\n{}", trouble.join("\n"), retry_hint(ctx))))
+}
+
+/// What to do about a router that runs with problems.
+fn retry_hint(ctx: &Ctx) -> String {
+    format!(
+        "The site tries again every few seconds by itself: free what is in the way (see above and the log), \
+         then check with: {}",
+        ctx.hint("system status")
+    )
 }
 
 /// Starts the router `group` of the site as a background process and waits until it reports
-/// that it runs.
-fn launch(ctx: &Ctx, site: &Site, group: &str, timeout: Duration) -> CmdResult {
+/// that it runs. Returns what keeps it from working fully (empty when nothing does).
+fn launch(ctx: &Ctx, site: &Site, group: &str, timeout: Duration) -> Result<Vec<String>, super::CliError> {
     let home = home_of(ctx.local()?, group);
     let first = group == GROUP_PRIMARY;
     let what =
@@ -204,8 +219,7 @@ fn launch(ctx: &Ctx, site: &Site, group: &str, timeout: Duration) -> CmdResult {
             && state.phase == "Running"
         {
             progress.finish();
-            report_started(ctx, &what, pid, &state, &log_path)?;
-            return Ok(());
+            return report_started(&what, pid, &state, &log_path);
         }
         if Instant::now() >= deadline {
             progress.finish();
@@ -221,20 +235,17 @@ fn launch(ctx: &Ctx, site: &Site, group: &str, timeout: Duration) -> CmdResult {
     }
 }
 
-fn report_started(ctx: &Ctx, what: &str, pid: u32, state: &RuntimeState, log_path: &Path) -> CmdResult {
+fn report_started(what: &str, pid: u32, state: &RuntimeState, log_path: &Path) -> Result<Vec<String>, super::CliError> {
     output::line(format!("{what} is running (pid {pid})."))?;
     if !state.grant_server.is_empty() {
         output::line(format!("Grant server: {}", state.grant_server))?;
     }
     output::line(format!("Log: {}", log_path.display()))?;
-    if state.router != "OK" {
-        output::note(format!(
-            "Warning: the router is not running: {}\nThe site retries; see the log, and check again with: {}",
-            state.router,
-            ctx.hint("system status")
-        ));
+    let trouble = state.trouble();
+    if trouble.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(())
+    Ok(std::iter::once(format!("{what} is running, but:")).chain(trouble.iter().map(|t| format!("  {t}"))).collect())
 }
 
 fn log_tail(path: &Path, from: u64) -> String {
@@ -315,15 +326,30 @@ fn status(ctx: &Ctx, a: NoArgs) -> CmdResult {
         output::line("There is no existing Skupper site resource")?;
         return Ok(());
     };
+    // Exit code 1 unless every router of the site runs with nothing in its way.
+    let mut stopped = false;
+    let mut troubled = false;
     match home.running_pid() {
         None => {
             output::line(format!("Site {:?} is not running.", site.name()))?;
-            output::note(format!("Start it with: {}", ctx.hint("system start")));
+            how_it_stopped(home)?;
+            stopped = true;
         }
         Some(pid) => {
             let state = home.runtime_state().unwrap_or_default();
             output::line(format!("Site {:?} is running (pid {pid}).", site.name()))?;
-            output::line(format!("Router: {}", if state.router.is_empty() { "starting" } else { &state.router }))?;
+            let trouble = state.trouble();
+            if state.router.is_empty() {
+                output::line("Router: starting")?;
+            } else if trouble.is_empty() {
+                output::line("Router: OK")?;
+            } else {
+                output::line("Router: not ready, trying again every few seconds:")?;
+                for t in &trouble {
+                    output::line(format!("  {t}"))?;
+                }
+                troubled = true;
+            }
             if !state.grant_server.is_empty() {
                 output::line(format!("Grant server: {}", state.grant_server))?;
             }
@@ -338,15 +364,49 @@ fn status(ctx: &Ctx, a: NoArgs) -> CmdResult {
         match second.running_pid() {
             Some(pid) => {
                 let state = second.runtime_state().unwrap_or_default();
-                let router = if state.router.is_empty() { "starting" } else { &state.router };
-                output::line(format!("Router {GROUP_SECONDARY} is running (pid {pid}): {router}."))?;
+                let trouble = state.trouble();
+                if state.router.is_empty() {
+                    output::line(format!("Router {GROUP_SECONDARY} is running (pid {pid}): starting."))?;
+                } else if trouble.is_empty() {
+                    output::line(format!("Router {GROUP_SECONDARY} is running (pid {pid}): OK."))?;
+                } else {
+                    output::line(format!("Router {GROUP_SECONDARY} is running (pid {pid}), not ready:"))?;
+                    for t in &trouble {
+                        output::line(format!("  {t}"))?;
+                    }
+                    troubled = true;
+                }
                 output::line(format!("Log: {}", second.log_path().display()))?;
             }
             None => {
                 output::line(format!("Router {GROUP_SECONDARY} is not running."))?;
-                output::note(format!("Start it with: {}", ctx.hint("system start")));
+                how_it_stopped(&second)?;
+                stopped = true;
             }
         }
+    }
+    match (stopped, troubled) {
+        (true, _) => Err(fail(format!("Start it with: {}", ctx.hint("system start")))),
+        (false, true) => Err(fail(retry_hint(ctx))),
+        (false, false) => Ok(()),
+    }
+}
+
+/// For a router that does not run: how its last run ended, when that says something (it
+/// failed, or its process went away without stopping).
+fn how_it_stopped(home: &Home) -> CmdResult {
+    let Some(state) = home.runtime_state() else { return Ok(()) };
+    let log = home.log_path();
+    match state.phase.as_str() {
+        "Failed" if !state.message.is_empty() => {
+            output::line(format!("It failed: {} (log: {})", state.message, log.display()))?;
+        }
+        "Starting" | "Running" => output::line(format!(
+            "Its process (pid {}) ended without stopping (killed, or the host restarted); its log: {}",
+            state.pid,
+            log.display()
+        ))?,
+        _ => {}
     }
     Ok(())
 }

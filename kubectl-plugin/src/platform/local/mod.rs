@@ -91,6 +91,22 @@ pub struct RuntimeState {
     /// Why the site failed, when it did.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// What the running router could not bind (link access, listeners): it tries again every
+    /// few seconds, and the list empties when they are bound.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+impl RuntimeState {
+    /// Everything that keeps the running site from working fully: the router not running, what
+    /// it could not bind. Empty when all is well (or still starting).
+    pub fn trouble(&self) -> Vec<String> {
+        let router = match self.router.as_str() {
+            "" | "OK" => None,
+            e => Some(format!("the router is not running: {e}")),
+        };
+        router.into_iter().chain(self.problems.iter().cloned()).collect()
+    }
 }
 
 impl Home {
