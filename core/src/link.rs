@@ -279,16 +279,21 @@ fn check_tls_credentials(name: &str, secrets: Option<&[Secret]>, v: &mut Validat
     }
 }
 
+/// What makes two Links duplicates ([`LinkContext::other_links`]): an endpoint with the same
+/// host (compared without case, brackets or final dot), port and name. `None` for an endpoint
+/// without a host. Callers checking many Links index them by it and pass each only the Links
+/// that share a key, so that checking N Links costs N, not N².
+pub fn duplicate_key(e: &Endpoint) -> Option<(String, &str, &str)> {
+    (!e.host.is_empty()).then(|| (host_key(&e.host), e.port.trim(), e.name.as_str()))
+}
+
 fn check_duplicates(link: &Link, others: &[Link], v: &mut Validation) {
     for (i, e) in link.spec.endpoints.iter().enumerate() {
-        if e.host.is_empty() {
-            continue;
-        }
-        let key = (host_key(&e.host), e.port.trim(), e.name.as_str());
+        let Some(key) = duplicate_key(e) else { continue };
         let twin = others
             .iter()
             .filter(|o| o.name() != link.name())
-            .find(|o| o.spec.endpoints.iter().any(|oe| (host_key(&oe.host), oe.port.trim(), oe.name.as_str()) == key));
+            .find(|o| o.spec.endpoints.iter().any(|oe| duplicate_key(oe).as_ref() == Some(&key)));
         if let Some(other) = twin {
             v.error(
                 format!("spec.endpoints[{i}]"),

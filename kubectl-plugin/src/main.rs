@@ -16,6 +16,7 @@
 //! - `router`: the embedded router.
 //! - `certs`: site CAs and certificates.
 //! - `limits`: connection caps and the open-file budget of the servers anyone can reach.
+//! - `input`: size-bounded reading of the files and streams users hand the CLI.
 //! - `output`: YAML/JSON, Go-style tables, progress.
 
 mod certs;
@@ -25,6 +26,7 @@ mod controller;
 #[cfg(test)]
 mod fuzzing;
 mod grant;
+mod input;
 mod limits;
 mod logs;
 mod output;

@@ -164,6 +164,14 @@ impl RunningSite {
         let Some(site) = res.site.clone() else {
             bail!("there is no Site in {}; create one with kubectl skupper site create", home.resources_dir().display())
         };
+        // What writers that were killed (an interrupted apply, an earlier site) left behind.
+        let stale: usize = [home.resources_dir(), home.runtime_dir(), home.status_dir()]
+            .iter()
+            .map(|d| local::remove_stale_temp_files(d))
+            .sum();
+        if stale > 0 {
+            log(format!("removed {stale} temporary files left by interrupted writes"));
+        }
         let group = home.group();
         let second = group == GROUP_SECONDARY;
         if second && !site.spec.ha {
@@ -207,6 +215,7 @@ impl RunningSite {
         s.router.reconcile(config, &|m| log(m)).await;
         state.phase = "Running".into();
         state.router = s.router.error().unwrap_or("OK").to_string();
+        state.problems = s.router.status().bind_errors();
         state.grant_server = s.grant_server_url();
         s.write_statuses(&res);
         write_state(home, state);
@@ -253,9 +262,11 @@ impl RunningSite {
             s.router.reconcile(config, &|m| log(m)).await;
             let router_now = s.router.error().unwrap_or("OK").to_string();
             let grant_now = s.grant_server_url();
-            if state.router != router_now || state.grant_server != grant_now {
+            let problems_now = s.router.status().bind_errors();
+            if state.router != router_now || state.grant_server != grant_now || state.problems != problems_now {
                 state.router = router_now;
                 state.grant_server = grant_now;
+                state.problems = problems_now;
                 write_state(home, state);
             }
             if last_status.elapsed() >= STATUS_EVERY {
@@ -403,7 +414,7 @@ impl RunningSite {
         let mut files: BTreeMap<String, String> = BTreeMap::new();
         let mut put = |kind: &str, name: &str, value: Result<String, serde_yaml::Error>| match value {
             Ok(v) => {
-                files.insert(format!("{kind}-{name}.yaml"), v);
+                files.insert(local::resource_file_name(kind, name), v);
             }
             Err(e) => log(format!("cannot encode the status of {kind} {name}: {e}")),
         };

@@ -81,8 +81,9 @@ fn start_stop_status() {
     let out = env.run(&["system", "start"]).code(2);
     assert!(out.stdout.starts_with("there is no skupper site in namespace default"), "{out}");
     env.run(&["site", "create", "west"]).ok();
-    let out = env.run(&["system", "status"]).ok();
-    assert_eq!(out.stdout, "Site \"west\" is not running.\n");
+    // Not running is a failure of `system status` (exit 1), with what to do.
+    let out = env.run(&["system", "status"]).code(1);
+    assert_eq!(out.stdout, "Site \"west\" is not running.\nStart it with: kubectl skupper system start\n");
 
     let out = env.run(&["system", "start"]).ok();
     let pid = env.pid("default").expect("running");

@@ -143,7 +143,8 @@ fn token_against_an_ha_site_gives_two_ready_links_and_either_router_can_die() {
     // The first router dies: the second keeps the site working.
     kill_router(&env, w1, &l1);
     both_directions_work(&env, east_front, west_front, "after killing skupper-router");
-    let status = env.ns("west", &["system", "status"]).ok();
+    // One router down: `system status` says which and fails (exit 1).
+    let status = env.ns("west", &["system", "status"]).code(1);
     assert!(status.stdout.contains("Site \"west\" is not running."), "{status}");
     assert!(status.stdout.contains(&format!("Router skupper-router-2 is running (pid {w2})")), "{status}");
 

@@ -7,14 +7,25 @@
 //! top-level sequence or a `kind: List` counted as one document per item. It does no I/O and
 //! knows nothing of Skupper's kinds (`skupper-core` decodes the values).
 //!
+//! Two rules hold for every caller: a mapping with the same key twice is refused, naming the key
+//! (YAML and JSON parsers keep the last value silently, so `cost: 1` then `cost: 5` read as 5),
+//! and text nested deeper than [`MAX_DEPTH`] is refused by a linear scan before any parser sees
+//! it (the YAML parser's own limit comes after a scan whose cost grows with the depth: a 400 KB
+//! document took seconds to minutes to fail).
+//!
 //! ```
 //! let docs = skupper_yaml::parse("---\nkind: Link\n---\n---\nkind: Secret\n").unwrap();
 //! assert_eq!(docs.len(), 2);
 //! assert_eq!(skupper_yaml::to_yaml(&docs[0]).unwrap(), "kind: Link\n");
 //! ```
 
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Number, Value};
+
+/// Deepest nesting of collections accepted in a document. Skupper resources are a few levels
+/// deep; the parsers themselves stop at 128.
+pub const MAX_DEPTH: usize = 64;
 
 /// Why text could not be read, with the 1-based position when the parser knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -56,8 +67,10 @@ impl std::error::Error for Problem {}
 /// objects work and JSON errors are reported in JSON terms.
 ///
 /// # Errors
-/// The first parse error, with its line and column.
+/// The first parse error, with its line and column; a duplicate key in a mapping; nesting deeper
+/// than [`MAX_DEPTH`].
 pub fn parse(text: &str) -> Result<Vec<Value>, Problem> {
+    check_depth(text)?;
     match parse_yaml(text) {
         Ok(docs) => Ok(docs),
         Err(yaml_problem) => {
@@ -73,9 +86,9 @@ pub fn parse(text: &str) -> Result<Vec<Value>, Problem> {
 
 fn parse_json_stream(text: &str) -> Result<Vec<Value>, Problem> {
     let mut docs = Vec::new();
-    for v in serde_json::Deserializer::from_str(text).into_iter::<Value>() {
+    for v in serde_json::Deserializer::from_str(text).into_iter::<Document>() {
         match v {
-            Ok(v) => push_document(&mut docs, v),
+            Ok(Document(v)) => push_document(&mut docs, v),
             Err(e) => {
                 return Err(Problem {
                     message: format!("not valid JSON: {e}"),
@@ -91,8 +104,8 @@ fn parse_json_stream(text: &str) -> Result<Vec<Value>, Problem> {
 fn parse_yaml(text: &str) -> Result<Vec<Value>, Problem> {
     let mut docs = Vec::new();
     for de in serde_yaml::Deserializer::from_str(text) {
-        match Value::deserialize(de) {
-            Ok(v) => push_document(&mut docs, v),
+        match Document::deserialize(de) {
+            Ok(Document(v)) => push_document(&mut docs, v),
             Err(e) => {
                 let at = e.location();
                 // serde_yaml appends " at line L column C" itself; keep the message short and put
@@ -110,6 +123,223 @@ fn parse_yaml(text: &str) -> Result<Vec<Value>, Problem> {
         }
     }
     Ok(docs)
+}
+
+/// A document as a [`Value`], read like `Value` itself except that a mapping with the same key
+/// twice is an error naming the key (the parsers add the position, serde_yaml the path).
+struct Document(Value);
+
+impl<'de> Deserialize<'de> for Document {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(DocumentVisitor).map(Document)
+    }
+}
+
+struct DocumentVisitor;
+
+impl<'de> Visitor<'de> for DocumentVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a YAML or JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
+        Number::deserialize(de::value::I128Deserializer::new(v)).map(Value::Number)
+    }
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
+        Number::deserialize(de::value::U128Deserializer::new(v)).map(Value::Number)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        // As `Value`: NaN and infinities have no JSON number.
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        Document::deserialize(d).map(|d| d.0)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(256));
+        while let Some(Document(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(de::Error::custom(format!(
+                    "duplicate key {key:?}: each key may appear once in a mapping; remove one of them"
+                )));
+            }
+            let Document(v) = map.next_value()?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// Refuses text nested deeper than [`MAX_DEPTH`], in one pass and without parsing it: flow
+/// collections (`[`, `{`, so JSON too) are counted outside quoted scalars and comments, block
+/// collections by their indentation levels and the `- ` entries that open a line. The count is an
+/// estimate that errs on the high side for odd but valid text (within a factor of two), which
+/// [`MAX_DEPTH`] leaves room for.
+fn check_depth(text: &str) -> Result<(), Problem> {
+    let b = text.as_bytes();
+    let too_deep = |i: usize| {
+        let line = 1 + b[..i].iter().filter(|c| **c == b'\n').count();
+        let column = 1 + i - b[..i].iter().rposition(|c| *c == b'\n').map_or(0, |p| p + 1);
+        Problem {
+            message: format!(
+                "the document is nested more than {MAX_DEPTH} levels deep; Skupper resources are a few levels deep"
+            ),
+            line: Some(line),
+            column: Some(column),
+        }
+    };
+    // Indentation of the enclosing block collections, innermost last.
+    let mut blocks: Vec<usize> = Vec::new();
+    let mut flow = 0usize;
+    // Indentation of the line that opened a block scalar (`|`, `>`): deeper lines are its text.
+    let mut block_scalar: Option<usize> = None;
+    let mut i = 0;
+    while i < b.len() {
+        // At the start of a line.
+        let start = i;
+        while i < b.len() && b[i] == b' ' {
+            i += 1;
+        }
+        let indent = i - start;
+        let blank = i >= b.len() || matches!(b[i], b'\n' | b'\r' | b'#');
+        if let Some(parent) = block_scalar {
+            if blank || indent > parent {
+                i = next_line(b, i);
+                continue;
+            }
+            block_scalar = None;
+        }
+        if blank {
+            i = next_line(b, i);
+            continue;
+        }
+        let mut depth_here = 0;
+        if flow == 0 {
+            if indent == 0 && (b[i..].starts_with(b"---") || b[i..].starts_with(b"...")) {
+                blocks.clear();
+            }
+            while blocks.last().is_some_and(|top| *top >= indent) {
+                blocks.pop();
+            }
+            blocks.push(indent);
+            // Entries of nested sequences on one line: `- - - x`.
+            while i + 1 < b.len() && b[i] == b'-' && matches!(b[i + 1], b' ' | b'\n' | b'\r') {
+                depth_here += 1;
+                if blocks.len() + depth_here > MAX_DEPTH {
+                    return Err(too_deep(i));
+                }
+                i += 1;
+                while i < b.len() && b[i] == b' ' {
+                    i += 1;
+                }
+            }
+        }
+        // The rest of the line (and of quoted scalars that go on over several lines).
+        // `token_start`: the next character would begin a node (a quote there opens a scalar).
+        let mut token_start = true;
+        let mut last = 0u8;
+        while i < b.len() && b[i] != b'\n' {
+            let c = b[i];
+            match c {
+                b'#' if token_start || last == b' ' || last == b'\t' => {
+                    i = next_line(b, i) - 1;
+                    break;
+                }
+                b'"' | b'\'' if token_start => {
+                    i = skip_quoted(b, i);
+                    token_start = false;
+                    last = c;
+                    continue;
+                }
+                b'[' | b'{' if flow > 0 || token_start => {
+                    flow += 1;
+                    if blocks.len() + depth_here + flow > MAX_DEPTH {
+                        return Err(too_deep(i));
+                    }
+                    token_start = true;
+                }
+                b']' | b'}' if flow > 0 => {
+                    flow -= 1;
+                    token_start = false;
+                }
+                b',' if flow > 0 => token_start = true,
+                b' ' | b'\t' | b'\r' => {
+                    if matches!(last, b':' | b'-' | b'?') {
+                        token_start = true;
+                    }
+                }
+                _ => token_start = false,
+            }
+            last = c;
+            i += 1;
+        }
+        if flow == 0 && opens_block_scalar(&b[start..i.min(b.len())]) {
+            block_scalar = Some(indent);
+        }
+        i = next_line(b, i);
+    }
+    Ok(())
+}
+
+/// The index just past the end of the line `i` is on.
+fn next_line(b: &[u8], i: usize) -> usize {
+    b[i.min(b.len())..].iter().position(|c| *c == b'\n').map_or(b.len(), |p| i + p + 1)
+}
+
+/// The index just past the quoted scalar that opens at `i` (or the end of the text).
+fn skip_quoted(b: &[u8], i: usize) -> usize {
+    let quote = b[i];
+    let mut j = i + 1;
+    while j < b.len() {
+        match b[j] {
+            b'\\' if quote == b'"' => j += 2,
+            b'\'' if quote == b'\'' && b.get(j + 1) == Some(&b'\'') => j += 2,
+            c if c == quote => return j + 1,
+            _ => j += 1,
+        }
+    }
+    b.len()
+}
+
+/// Whether a line ends with a block scalar header (`key: |`, `- >-`, `|2+`), comment aside.
+fn opens_block_scalar(line: &[u8]) -> bool {
+    let line = match line.windows(2).position(|w| w == b" #") {
+        Some(p) => &line[..p],
+        None => line,
+    };
+    let text = line.trim_ascii_end();
+    let header = text.iter().rposition(|c| *c == b' ').map_or(text, |p| &text[p + 1..]);
+    matches!(header.first(), Some(b'|' | b'>'))
+        && header[1..].iter().all(|c| matches!(c, b'+' | b'-') || c.is_ascii_digit())
 }
 
 fn push_document(docs: &mut Vec<Value>, v: Value) {
@@ -253,6 +483,67 @@ mod tests {
         assert!(parse(&deep).is_err());
         let deep_json = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         assert!(parse(&deep_json).is_err());
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_naming_the_key() {
+        let p = parse("kind: Link\nspec:\n  cost: 1\n  cost: 5\n").unwrap_err();
+        assert!(p.message.contains("duplicate key \"cost\""), "{p:?}");
+        assert!(p.message.contains("spec"), "says where: {p:?}");
+        // The position is the mapping's (serde_yaml marks errors with the current node).
+        assert_eq!(p.line, Some(3), "{p:?}");
+        let p = parse("{\"kind\": \"Link\", \"kind\": \"Secret\"}").unwrap_err();
+        assert!(p.message.contains("duplicate key \"kind\""), "{p:?}");
+        let p = parse("{\"a\": 1}\n{\"b\": {\"c\": 1, \"c\": 2}}").unwrap_err();
+        assert!(p.message.contains("duplicate key \"c\""), "{p:?}");
+        // The same key in different mappings, and repeated values, are fine.
+        let docs = parse("a: {x: 1}\nb: {x: 1}\nc: [1, 1]\n").unwrap();
+        assert_eq!(docs, vec![json!({"a": {"x": 1}, "b": {"x": 1}, "c": [1, 1]})]);
+    }
+
+    #[test]
+    fn values_read_as_serde_json_reads_them() {
+        let text = "a: 1\nb: -2\nc: 1.5\nd: true\ne: ~\nf: .nan\ng: [x, {h: 18446744073709551615}]\n";
+        let docs = parse(text).unwrap();
+        let plain: Vec<Value> =
+            serde_yaml::Deserializer::from_str(text).map(|d| Value::deserialize(d).unwrap()).collect();
+        assert_eq!(docs, plain);
+    }
+
+    #[test]
+    fn nesting_is_measured_before_parsing() {
+        // 400 KB of each shape: refused by the scan (the YAML parser took seconds to minutes).
+        for deep in ["[".repeat(400_000), "{a: ".repeat(100_000), "- ".repeat(200_000), "{\"a\":".repeat(80_000)] {
+            let began = std::time::Instant::now();
+            let p = parse(&deep).unwrap_err();
+            assert!(p.message.contains("nested more than 64 levels"), "{p:?}");
+            assert!(began.elapsed() < std::time::Duration::from_secs(5), "{:?}", began.elapsed());
+        }
+        let mut indented = String::new();
+        for i in 0..100 {
+            indented.push_str(&" ".repeat(i));
+            indented.push_str("a:\n");
+        }
+        let p = parse(&indented).unwrap_err();
+        assert!(p.message.contains("nested more than"), "{p:?}");
+        assert_eq!(p.line, Some(MAX_DEPTH + 1));
+        // At the limit it is the parser's to judge, and it reads it.
+        let ok = format!("{}{}", "[".repeat(MAX_DEPTH - 1), "]".repeat(MAX_DEPTH - 1));
+        assert!(parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn nesting_scan_is_not_fooled_by_scalars() {
+        // Brackets in quoted and plain scalars, comments and block scalars are text.
+        let many = "[".repeat(200);
+        let text = format!(
+            "a: \"{many}\"\nb: '{many}'\nc: x{many}\n# {many}\nd: |\n  {many}\n  - - - - -\ne: >-\n    {many}\nf: [\"]]\", '[[']\n"
+        );
+        let docs = parse(&text).unwrap();
+        assert_eq!(docs[0]["d"], format!("{many}\n- - - - -\n"));
+        // A real resource with a PEM block and lists.
+        let link = "kind: Link\nspec:\n  endpoints:\n  - name: inter-router\n    host: h\n    port: \"1\"\n  settings: {a: [1, {b: [2]}]}\n---\ndata:\n  ca.crt: |\n    -----BEGIN CERTIFICATE-----\n    [x]\n";
+        assert_eq!(parse(link).unwrap().len(), 2);
     }
 
     #[test]

@@ -371,7 +371,11 @@ Start the site of the namespace: its router, the grant server when link access i
 links, listeners and connectors.
 
 It runs in the background and logs to the file shown by `system status`; --foreground runs it \
-in this process instead, logging to standard error (for service managers).";
+in this process instead, logging to standard error (for service managers).
+
+When the site runs but cannot bind a link-access or listener port (another program holds it), \
+the command says which and exits with 1; the site keeps running and binds the port once it is \
+free.";
 
 /// Examples of `system start`.
 pub const SYSTEM_START_AFTER: &str = "\
@@ -389,7 +393,10 @@ Examples:
 
 /// `system status`.
 pub const SYSTEM_STATUS_LONG: &str = "\
-Show whether the site of the namespace runs, and its router, grant server, start time and log.";
+Show whether the site of the namespace runs, and its router, grant server, start time and log.
+
+Exits with 1 when the site (or a router of an HA site) does not run, or runs with something in \
+its way (a link-access or listener port it could not bind: it tries again every few seconds).";
 
 /// Examples of `system status`.
 pub const SYSTEM_STATUS_AFTER: &str = "\

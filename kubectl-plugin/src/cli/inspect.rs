@@ -8,9 +8,9 @@ use skupper_core::inspect::{CertInfo, ExpiryState, Report, TokenKind, humanize_s
 
 use super::validate::Problems;
 use super::{CmdResult, check_output, fail};
-use crate::output;
 use crate::platform::now_unix;
 use crate::platform::resources::parse_values;
+use crate::{input, output};
 
 /// `token inspect`.
 #[derive(Debug, Args)]
@@ -27,11 +27,22 @@ pub(super) fn run(a: InspectArgs) -> CmdResult {
     let mut problems = Problems::default();
     check_output(a.output.as_deref(), &mut problems);
     problems.finish()?;
-    let text = if a.file == "-" {
-        std::io::read_to_string(std::io::stdin()).map_err(|e| fail(format!("reading standard input: {e}")))?
+    let limit = input::TOKEN_FILE_LIMIT;
+    let read = if a.file == "-" {
+        input::read_text(std::io::stdin().lock(), limit)
     } else {
-        std::fs::read_to_string(&a.file).map_err(|e| fail(format!("token file {:?} cannot be read: {e}", a.file)))?
+        input::read_file(std::path::Path::new(&a.file), limit)
     };
+    let text = read.map_err(|e| match e {
+        input::ReadError::TooLarge { .. } => fail(format!(
+            "{} is larger than {}: token and Link files are a few KiB; inspect the file that token issue or link \
+             generate wrote",
+            a.file,
+            input::size(limit)
+        )),
+        input::ReadError::Io(e) if a.file == "-" => fail(format!("reading standard input: {e}")),
+        input::ReadError::Io(e) => fail(format!("token file {:?} cannot be read: {e}", a.file)),
+    })?;
     let docs = parse_values(&text).map_err(|e| fail(format!("{} is not YAML or JSON: {e:#}", a.file)))?;
     let report = inspect(&docs, now_unix());
     match a.output.as_deref() {

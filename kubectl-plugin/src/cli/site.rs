@@ -202,18 +202,27 @@ fn create(ctx: &Ctx, a: CreateArgs) -> CmdResult {
         spec.link_access = a.link_access_type.clone().unwrap_or_else(|| "default".into());
     }
     spec.ha = a.enable_ha;
-    if let Some(home) = ctx.ns.as_local() {
-        home.site_id()?;
-        home.site_ca(&name)?;
-        if a.enable_link_access {
-            home.ensure_access(a.bind_host.as_deref(), &a.endpoint_host)?;
-            home.set_ha_access(a.enable_ha)?;
-            home.grant_ca()?;
+    // On the local platform, a namespace directory this command creates goes again if it fails:
+    // no CA or site id without a Site.
+    let fresh = ctx.ns.as_local().filter(|home| !home.dir.exists()).map(|home| home.dir.clone());
+    let created = (|| -> anyhow::Result<()> {
+        if let Some(home) = ctx.ns.as_local() {
+            home.site_id()?;
+            home.site_ca(&name)?;
+            if a.enable_link_access {
+                home.ensure_access(a.bind_host.as_deref(), &a.endpoint_host)?;
+                home.set_ha_access(a.enable_ha)?;
+                home.grant_ca()?;
+            }
         }
+        let mut site = Site::new(name.clone(), spec);
+        site.metadata.namespace = Some(ctx.namespace.clone());
+        ctx.ns.commit(vec![Change::Put(Resource::Site(site))])
+    })();
+    if let (Err(_), Some(dir)) = (&created, fresh) {
+        let _ = std::fs::remove_dir_all(dir);
     }
-    let mut site = Site::new(name.clone(), spec);
-    site.metadata.namespace = Some(ctx.namespace.clone());
-    ctx.ns.commit(vec![Change::Put(Resource::Site(site))])?;
+    created?;
     if ctx.wait_for(Site::KIND, &name, wait, timeout)? {
         let word = wait.map(crate::platform::Until::word).unwrap_or("configured");
         output::line(format!("Site {name:?} is {word}."))?;

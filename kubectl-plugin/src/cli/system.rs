@@ -2,14 +2,16 @@
 //! process (`system start --foreground` is the process itself, see [`crate::runtime`]) and
 //! changing its resources declaratively. A running site picks up resource changes by itself.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use skupper_core::link::{LinkContext, validate_link};
-use skupper_core::resources::{GROUP_PRIMARY, GROUP_SECONDARY, Resource, Site};
+use skupper_core::link::{LinkContext, duplicate_key, validate_link};
+use skupper_core::resources::{GROUP_PRIMARY, GROUP_SECONDARY, Link, Resource, Secret, Site};
 
 use super::validate::Problems;
 use super::{CmdResult, Ctx, SystemCommand, fail};
@@ -141,29 +143,48 @@ fn start(ctx: &Ctx, a: StartArgs) -> CmdResult {
         return crate::runtime::run_foreground(home_of(home, group)).map_err(super::CliError::Failed);
     }
     let timeout = Duration::from_secs(timeout.map(|t| t.as_secs()).unwrap_or(60).max(1).unsigned_abs());
+    // A router that runs but could not bind everything still counts as started (it tries
+    // again by itself); the command says so and fails, after starting the others.
+    let mut trouble = Vec::new();
     for group in wanted {
         if running.iter().any(|(g, _)| *g == group) {
             continue;
         }
-        launch(ctx, &site, group, timeout)?;
+        trouble.extend(launch(ctx, &site, group, timeout)?);
     }
-    Ok(())
+    if trouble.is_empty() {
+        return Ok(());
+    }
+    Err(fail(format!("{}\n{}", trouble.join("\n"), retry_hint(ctx))))
+}
+
+/// What to do about a router that runs with problems.
+fn retry_hint(ctx: &Ctx) -> String {
+    format!(
+        "The site tries again every few seconds by itself: free what is in the way (see above and the log), \
+         then check with: {}",
+        ctx.hint("system status")
+    )
 }
 
 /// Starts the router `group` of the site as a background process and waits until it reports
-/// that it runs.
-fn launch(ctx: &Ctx, site: &Site, group: &str, timeout: Duration) -> CmdResult {
+/// that it runs. Returns what keeps it from working fully (empty when nothing does).
+fn launch(ctx: &Ctx, site: &Site, group: &str, timeout: Duration) -> Result<Vec<String>, super::CliError> {
     let home = home_of(ctx.local()?, group);
     let first = group == GROUP_PRIMARY;
     let what =
         if first { format!("Site {:?}", site.name()) } else { format!("Router {group} of site {:?}", site.name()) };
     local::create_dir_private(&home.runtime_dir())?;
     let log_path = home.log_path();
+    // 0600 whatever the umask: the log names peers, grants and ports.
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(&log_path)
         .map_err(|e| fail(format!("cannot open the log {}: {e}", log_path.display())))?;
+    // A log made by an earlier version may be readable by others.
+    let _ = log.set_permissions(std::fs::Permissions::from_mode(0o600));
     let log_err = log.try_clone()?;
     let exe = std::env::current_exe().map_err(|e| fail(format!("cannot find this program's path: {e}")))?;
     let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
@@ -198,8 +219,7 @@ fn launch(ctx: &Ctx, site: &Site, group: &str, timeout: Duration) -> CmdResult {
             && state.phase == "Running"
         {
             progress.finish();
-            report_started(ctx, &what, pid, &state, &log_path)?;
-            return Ok(());
+            return report_started(&what, pid, &state, &log_path);
         }
         if Instant::now() >= deadline {
             progress.finish();
@@ -215,20 +235,17 @@ fn launch(ctx: &Ctx, site: &Site, group: &str, timeout: Duration) -> CmdResult {
     }
 }
 
-fn report_started(ctx: &Ctx, what: &str, pid: u32, state: &RuntimeState, log_path: &Path) -> CmdResult {
+fn report_started(what: &str, pid: u32, state: &RuntimeState, log_path: &Path) -> Result<Vec<String>, super::CliError> {
     output::line(format!("{what} is running (pid {pid})."))?;
     if !state.grant_server.is_empty() {
         output::line(format!("Grant server: {}", state.grant_server))?;
     }
     output::line(format!("Log: {}", log_path.display()))?;
-    if state.router != "OK" {
-        output::note(format!(
-            "Warning: the router is not running: {}\nThe site retries; see the log, and check again with: {}",
-            state.router,
-            ctx.hint("system status")
-        ));
+    let trouble = state.trouble();
+    if trouble.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(())
+    Ok(std::iter::once(format!("{what} is running, but:")).chain(trouble.iter().map(|t| format!("  {t}"))).collect())
 }
 
 fn log_tail(path: &Path, from: u64) -> String {
@@ -309,15 +326,30 @@ fn status(ctx: &Ctx, a: NoArgs) -> CmdResult {
         output::line("There is no existing Skupper site resource")?;
         return Ok(());
     };
+    // Exit code 1 unless every router of the site runs with nothing in its way.
+    let mut stopped = false;
+    let mut troubled = false;
     match home.running_pid() {
         None => {
             output::line(format!("Site {:?} is not running.", site.name()))?;
-            output::note(format!("Start it with: {}", ctx.hint("system start")));
+            how_it_stopped(home)?;
+            stopped = true;
         }
         Some(pid) => {
             let state = home.runtime_state().unwrap_or_default();
             output::line(format!("Site {:?} is running (pid {pid}).", site.name()))?;
-            output::line(format!("Router: {}", if state.router.is_empty() { "starting" } else { &state.router }))?;
+            let trouble = state.trouble();
+            if state.router.is_empty() {
+                output::line("Router: starting")?;
+            } else if trouble.is_empty() {
+                output::line("Router: OK")?;
+            } else {
+                output::line("Router: not ready, trying again every few seconds:")?;
+                for t in &trouble {
+                    output::line(format!("  {t}"))?;
+                }
+                troubled = true;
+            }
             if !state.grant_server.is_empty() {
                 output::line(format!("Grant server: {}", state.grant_server))?;
             }
@@ -332,27 +364,67 @@ fn status(ctx: &Ctx, a: NoArgs) -> CmdResult {
         match second.running_pid() {
             Some(pid) => {
                 let state = second.runtime_state().unwrap_or_default();
-                let router = if state.router.is_empty() { "starting" } else { &state.router };
-                output::line(format!("Router {GROUP_SECONDARY} is running (pid {pid}): {router}."))?;
+                let trouble = state.trouble();
+                if state.router.is_empty() {
+                    output::line(format!("Router {GROUP_SECONDARY} is running (pid {pid}): starting."))?;
+                } else if trouble.is_empty() {
+                    output::line(format!("Router {GROUP_SECONDARY} is running (pid {pid}): OK."))?;
+                } else {
+                    output::line(format!("Router {GROUP_SECONDARY} is running (pid {pid}), not ready:"))?;
+                    for t in &trouble {
+                        output::line(format!("  {t}"))?;
+                    }
+                    troubled = true;
+                }
                 output::line(format!("Log: {}", second.log_path().display()))?;
             }
             None => {
                 output::line(format!("Router {GROUP_SECONDARY} is not running."))?;
-                output::note(format!("Start it with: {}", ctx.hint("system start")));
+                how_it_stopped(&second)?;
+                stopped = true;
             }
         }
+    }
+    match (stopped, troubled) {
+        (true, _) => Err(fail(format!("Start it with: {}", ctx.hint("system start")))),
+        (false, true) => Err(fail(retry_hint(ctx))),
+        (false, false) => Ok(()),
+    }
+}
+
+/// For a router that does not run: how its last run ended, when that says something (it
+/// failed, or its process went away without stopping).
+fn how_it_stopped(home: &Home) -> CmdResult {
+    let Some(state) = home.runtime_state() else { return Ok(()) };
+    let log = home.log_path();
+    match state.phase.as_str() {
+        "Failed" if !state.message.is_empty() => {
+            output::line(format!("It failed: {} (log: {})", state.message, log.display()))?;
+        }
+        "Starting" | "Running" => output::line(format!(
+            "Its process (pid {}) ended without stopping (killed, or the host restarted); its log: {}",
+            state.pid,
+            log.display()
+        ))?,
+        _ => {}
     }
     Ok(())
 }
 
 fn read_input(file: &str) -> Result<String, super::CliError> {
-    if file == "-" {
-        let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| fail(format!("Error while opening the file: {e}")))?;
-        Ok(s)
+    let limit = crate::input::APPLY_LIMIT;
+    let read = if file == "-" {
+        crate::input::read_text(std::io::stdin().lock(), limit)
     } else {
-        std::fs::read_to_string(file).map_err(|e| fail(format!("Error while opening the file: {e}")))
-    }
+        crate::input::read_file(Path::new(file), limit)
+    };
+    read.map_err(|e| match e {
+        crate::input::ReadError::TooLarge { .. } => fail(format!(
+            "The input is larger than {}, the limit of one apply: split the resources into several files",
+            crate::input::size(limit)
+        )),
+        crate::input::ReadError::Io(e) => fail(format!("Error while opening the file: {e}")),
+    })
 }
 
 fn apply(ctx: &Ctx, a: FileArgs, delete: bool) -> CmdResult {
@@ -394,8 +466,75 @@ fn apply(ctx: &Ctx, a: FileArgs, delete: bool) -> CmdResult {
     if delete { delete_resources(ctx, &res, docs) } else { apply_resources(ctx, home, &res, docs) }
 }
 
+/// The Secrets and Links of the namespace as they will be (existing resources with the incoming
+/// ones over them), indexed once so that checking each incoming Link costs the same whatever
+/// their number (a quadratic check made 4,000 documents take minutes).
+struct After<'a> {
+    secrets: BTreeMap<&'a str, &'a Secret>,
+    links: BTreeMap<&'a str, &'a Link>,
+    /// Link names by [`duplicate_key`] of their endpoints.
+    by_endpoint: HashMap<(String, &'a str, &'a str), BTreeSet<&'a str>>,
+}
+
+impl<'a> After<'a> {
+    fn new(res: &'a Resources, incoming: &'a [Resource]) -> Self {
+        let mut secrets: BTreeMap<&str, &Secret> = res.secrets.iter().map(|(n, s)| (n.as_str(), s)).collect();
+        let mut links: BTreeMap<&str, &Link> = res.links.iter().map(|(n, l)| (n.as_str(), l)).collect();
+        for r in incoming {
+            match r {
+                Resource::Secret(s) => {
+                    secrets.insert(s.name(), s);
+                }
+                Resource::Link(l) => {
+                    links.insert(l.name(), l);
+                }
+                _ => {}
+            }
+        }
+        let mut by_endpoint: HashMap<_, BTreeSet<&str>> = HashMap::new();
+        for (name, l) in &links {
+            for key in l.spec.endpoints.iter().filter_map(duplicate_key) {
+                by_endpoint.entry(key).or_default().insert(name);
+            }
+        }
+        After { secrets, links, by_endpoint }
+    }
+
+    /// The Secrets `l` names (its TLS credentials and proxy configuration).
+    fn secrets_of(&self, l: &Link) -> Vec<Secret> {
+        let proxy = l.spec.settings.get(skupper_core::resources::SETTING_PROXY_CONFIGURATION);
+        [Some(&l.spec.tls_credentials), proxy]
+            .into_iter()
+            .flatten()
+            .filter_map(|n| self.secrets.get(n.as_str()).map(|s| (*s).clone()))
+            .collect()
+    }
+
+    /// The other Links with an endpoint in common with `l`, by name.
+    fn twins_of(&self, l: &Link) -> Vec<Link> {
+        let names: BTreeSet<&str> = l
+            .spec
+            .endpoints
+            .iter()
+            .filter_map(duplicate_key)
+            .filter_map(|k| self.by_endpoint.get(&k))
+            .flatten()
+            .copied()
+            .filter(|n| *n != l.name())
+            .collect();
+        names.into_iter().filter_map(|n| self.links.get(n).map(|o| (*o).clone())).collect()
+    }
+}
+
 /// Everything that makes a resource unusable, checked before anything is written.
-fn check_resource(ctx: &Ctx, res: &Resources, incoming: &[Resource], r: &Resource, problems: &mut Problems) {
+fn check_resource(
+    ctx: &Ctx,
+    res: &Resources,
+    incoming: &[Resource],
+    after: &After<'_>,
+    r: &Resource,
+    problems: &mut Problems,
+) {
     let kind = r.kind();
     let name = r.name();
     if name.is_empty() {
@@ -419,22 +558,9 @@ fn check_resource(ctx: &Ctx, res: &Resources, incoming: &[Resource], r: &Resourc
             }
         }
         Resource::Link(l) => {
-            // The namespace as it will be: existing resources with the incoming ones over them.
-            let mut secrets = res.secrets.clone();
-            let mut links = res.links.clone();
-            for x in incoming {
-                match x {
-                    Resource::Secret(s) => {
-                        secrets.insert(s.name().to_string(), s.clone());
-                    }
-                    Resource::Link(o) => {
-                        links.insert(o.name().to_string(), o.clone());
-                    }
-                    _ => {}
-                }
-            }
-            let secrets: Vec<_> = secrets.into_values().collect();
-            let others: Vec<_> = links.into_values().filter(|o| o.name() != name).collect();
+            // Only what the checks look at: the Secrets it names, the Links it could duplicate.
+            let secrets = after.secrets_of(l);
+            let others = after.twins_of(l);
             let edge = res.site.as_ref().is_some_and(|s| s.spec.edge);
             let ctx = LinkContext { secrets: Some(&secrets), other_links: &others, edge_site: edge };
             let v = validate_link(l, &ctx);
@@ -466,8 +592,9 @@ fn check_resource(ctx: &Ctx, res: &Resources, incoming: &[Resource], r: &Resourc
 
 fn apply_resources(ctx: &Ctx, home: &Home, res: &Resources, docs: Vec<Resource>) -> CmdResult {
     let mut problems = Problems::default();
+    let after = After::new(res, &docs);
     for r in &docs {
-        check_resource(ctx, res, &docs, r, &mut problems);
+        check_resource(ctx, res, &docs, &after, r, &mut problems);
     }
     if !problems.is_empty() {
         return Err(fail(format!("{}\nNothing was applied.", problems.0.join("\n"))));

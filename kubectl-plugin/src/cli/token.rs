@@ -12,7 +12,7 @@ use super::validate::{self, Problems};
 use super::{CmdResult, Ctx, TokenCommand, check_timeout, fail};
 use crate::grant;
 use crate::output;
-use crate::platform::local::write_atomic;
+use crate::platform::local::{check_replaceable, write_user_file};
 use crate::platform::resources::parse_documents;
 use crate::platform::{Change, TokenRedeemError, now_unix, uuid_v4};
 
@@ -74,6 +74,8 @@ fn issue(ctx: &Ctx, a: IssueArgs) -> CmdResult {
             problems.push(format!("token file name is not valid: {e}"));
         } else if Path::new(f).is_dir() {
             problems.push("token file name is a directory");
+        } else if let Err(e) = check_replaceable(Path::new(f)) {
+            problems.push(format!("invalid token file name: {e}"));
         } else if let Err(e) = probe_writable(f) {
             problems.push(format!("invalid token file name: {e}"));
         } else {
@@ -117,7 +119,7 @@ fn issue(ctx: &Ctx, a: IssueArgs) -> CmdResult {
     let g = ctx.ns.issue_grant(&site, g, timeout)?;
     let token = grant::token_for(&g, site.name(), cost, now_unix());
     let token_yaml = output::to_yaml(&Resource::AccessToken(token).to_value())?;
-    if let Err(e) = write_atomic(Path::new(&file), token_yaml.as_bytes(), 0o600) {
+    if let Err(e) = write_user_file(Path::new(&file), token_yaml.as_bytes(), 0o600) {
         // Nothing half-created: without its token file the grant is useless.
         let _ = ctx.ns.commit(vec![Change::Delete { kind: AccessGrant::KIND, name: name.clone() }]);
         return Err(fail(format!("could not write to file {file}: {e:#}")));
@@ -189,7 +191,13 @@ fn redeem_cmd(ctx: &Ctx, a: RedeemArgs) -> CmdResult {
     problems.finish()?;
     let (Some(file), Some(timeout)) = (file, timeout) else { return Err(fail("invalid input")) };
 
-    let text = std::fs::read_to_string(&file).map_err(|e| fail(format!("unable to read token file - {e}")))?;
+    let text = crate::input::read_file(Path::new(&file), crate::input::TOKEN_FILE_LIMIT).map_err(|e| match e {
+        crate::input::ReadError::TooLarge { limit } => fail(format!(
+            "token file {file} is larger than {}: a token is about 2 KiB; redeem the file that token issue wrote",
+            crate::input::size(limit)
+        )),
+        crate::input::ReadError::Io(e) => fail(format!("unable to read token file - {e}")),
+    })?;
     let token = match parse_documents(&text) {
         Ok(docs) => match <[Resource; 1]>::try_from(docs) {
             Ok([Resource::AccessToken(t)]) => t,

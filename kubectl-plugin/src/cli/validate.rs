@@ -34,14 +34,26 @@ fn label(s: &str) -> bool {
         && b[b.len() - 1] != b'-'
 }
 
-/// `Ok` or `value does not match this regular expression: <re>` for a resource name.
+/// `Ok` or `value does not match this regular expression: <re>` for a resource name; longer
+/// than a DNS subdomain (253): Kubernetes' `must be no more than 253 characters`.
 pub fn resource_name(s: &str) -> Result<(), String> {
+    if s.len() > names::SUBDOMAIN_MAX_LEN {
+        return Err(too_long(names::SUBDOMAIN_MAX_LEN, s.len()));
+    }
     names::validate_resource_name(s).map_err(|e| e.to_string())
 }
 
-/// Same for a namespace (one RFC 1123 label).
+/// Same for a namespace (one RFC 1123 label, at most 63 characters).
 pub fn namespace(s: &str) -> Result<(), String> {
+    if s.len() > names::LABEL_MAX_LEN {
+        return Err(too_long(names::LABEL_MAX_LEN, s.len()));
+    }
     if label(s) { Ok(()) } else { Err(format!("value does not match this regular expression: {NAMESPACE_RE}")) }
+}
+
+/// Kubernetes' `MaxLenError` text.
+fn too_long(max: usize, len: usize) -> String {
+    names::NameError::TooLong { max, len }.to_string()
 }
 
 /// Same for a token file name.
@@ -115,6 +127,10 @@ mod tests {
         assert!(resource_name("-a").is_err());
         assert!(resource_name("a..b").is_err());
         assert!(namespace("a.b").is_err());
+        assert!(resource_name(&"a".repeat(253)).is_ok());
+        assert_eq!(resource_name(&"a".repeat(254)).expect_err("254"), "must be no more than 253 characters");
+        assert!(namespace(&"a".repeat(63)).is_ok());
+        assert_eq!(namespace(&"a".repeat(64)).expect_err("64"), "must be no more than 63 characters");
         assert!(file_path("~/tok-1.yaml").is_ok());
         assert!(file_path("a b").is_err());
         assert!(host("127.0.0.1") && host("west.example") && host("::1"));

@@ -44,7 +44,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use self::log::log;
+use self::log::{Throttle, log};
 pub use self::service::{PathCount, RouteDecision, RouteReason};
 use self::state::{ConnectorEntry, LinkEntry, ListenerEntry, Shared};
 
@@ -265,6 +265,20 @@ pub struct RouterStatus {
     pub link_access_ports: Option<LinkAccessPorts>,
 }
 
+impl RouterStatus {
+    /// What the router is trying again because it failed: binding link access, binding a
+    /// listener. One line each, naming it; empty when everything is bound.
+    pub fn bind_errors(&self) -> Vec<String> {
+        let access = self.link_access_error.iter().map(|e| format!("link access: {e}"));
+        let listeners = self
+            .listeners
+            .iter()
+            .filter(|(_, l)| !l.ok && l.port.is_none())
+            .map(|(name, l)| format!("listener {name}: {}", l.message));
+        access.chain(listeners).collect()
+    }
+}
+
 /// The ports link access is bound to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -286,7 +300,8 @@ pub struct StartOptions {
 /// A running router.
 pub struct Router {
     shared: Arc<Shared>,
-    running: tokio::sync::Mutex<Running>,
+    /// Shared with the task that retries failed binds ([`rebind`]).
+    running: Arc<tokio::sync::Mutex<Running>>,
 }
 
 /// The tasks started for the current config (what `apply` reconciles).
@@ -299,10 +314,17 @@ struct Running {
     links: BTreeMap<String, CancellationToken>,
     listeners: BTreeMap<String, (CancellationToken, Option<JoinHandle<()>>)>,
     options: StartOptions,
+    /// Bind errors are logged when they change, not at every retry.
+    bind_logs: BTreeMap<String, Throttle>,
 }
 
 /// How often unreachable sites are checked for pruning.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
+/// First wait before a failed bind (link access, a listener) is tried again; it doubles up to
+/// [`REBIND_MAX`] while the bind keeps failing.
+const REBIND_FIRST: Duration = Duration::from_secs(1);
+/// Longest wait between two tries of a failed bind.
+const REBIND_MAX: Duration = Duration::from_secs(5);
 
 fn validate(config: &RouterConfig) -> anyhow::Result<()> {
     anyhow::ensure!(!config.site_id.trim().is_empty(), "the router needs a site id; the site has none yet");
@@ -342,6 +364,7 @@ impl Router {
         validate(&config)?;
         let shared = Shared::new(&config);
         shared.spawn(housekeeping(shared.clone()));
+        shared.spawn(service::probe_connectors(shared.clone()));
         let empty = RouterConfig {
             links: BTreeMap::new(),
             listeners: BTreeMap::new(),
@@ -356,9 +379,11 @@ impl Router {
             links: BTreeMap::new(),
             listeners: BTreeMap::new(),
             options,
+            bind_logs: BTreeMap::new(),
         };
-        let router = Self { shared, running: tokio::sync::Mutex::new(running) };
+        let router = Self { shared, running: Arc::new(tokio::sync::Mutex::new(running)) };
         router.apply(config).await?;
+        router.shared.spawn(rebind(router.shared.clone(), Arc::downgrade(&router.running)));
         log!("router of site {} started", router.shared.me());
         Ok(router)
     }
@@ -380,9 +405,9 @@ impl Router {
             st.namespace = config.namespace.clone();
             st.backoff = config.backoff;
         }
-        self.apply_access(&mut run, &config).await;
+        apply_access(shared, &mut run, &config).await;
         self.apply_links(&mut run, &config);
-        self.apply_listeners(&mut run, &config).await;
+        apply_listeners(shared, &mut run, &config).await;
         {
             let mut st = shared.lock();
             st.connectors.retain(|name, _| config.connectors.contains_key(name));
@@ -392,12 +417,16 @@ impl Router {
                     Some(c) => {
                         c.config = cfg.clone();
                         c.last_error = None;
+                        c.last_ok = None;
+                        c.last_reached = None;
                     }
                     None => {
                         let entry = ConnectorEntry {
                             config: cfg.clone(),
                             open: 0,
                             last_error: None,
+                            last_ok: None,
+                            last_reached: None,
                             throttle: Default::default(),
                         };
                         st.connectors.insert(name.clone(), entry);
@@ -408,63 +437,6 @@ impl Router {
         }
         run.config = config;
         Ok(())
-    }
-
-    async fn apply_access(&self, run: &mut Running, config: &RouterConfig) {
-        let failed = self.shared.lock().access_error.is_some();
-        // Unchanged and working: nothing to do. A failed bind is retried on every apply.
-        if run.access.as_ref().map(|(c, ..)| c) == config.link_access.as_ref() && !failed {
-            return;
-        }
-        if let Some((_, token, tasks)) = run.access.take() {
-            token.cancel();
-            for t in tasks {
-                let _ = t.await;
-            }
-        }
-        let shared = &self.shared;
-        let Some(cfg) = &config.link_access else {
-            // No link access any more: incoming links go too.
-            run.incoming.cancel();
-            run.incoming = shared.root.child_token();
-            let mut st = shared.lock();
-            st.access_error = None;
-            st.access_ports = None;
-            return;
-        };
-        let token = shared.root.child_token();
-        let mut tasks = Vec::new();
-        match link::bind_access(cfg).await {
-            Ok(access) => {
-                let port = |l: &tokio::net::TcpListener| l.local_addr().map(|a| a.port()).unwrap_or(0);
-                let ports =
-                    LinkAccessPorts { inter_router: port(&access.listeners[0]), edge: port(&access.listeners[1]) };
-                {
-                    let mut st = shared.lock();
-                    st.access_error = None;
-                    st.access_ports = Some(ports);
-                }
-                log!(
-                    "accepting links on {}:{} and {}:{}",
-                    cfg.bind_host,
-                    ports.inter_router,
-                    cfg.bind_host,
-                    ports.edge
-                );
-                for l in access.listeners {
-                    let task =
-                        link::run_acceptor(shared.clone(), l, access.tls.clone(), token.clone(), run.incoming.clone());
-                    tasks.push(shared.spawn(task));
-                }
-            }
-            Err(e) => {
-                log!("link access: {e}");
-                let mut st = shared.lock();
-                st.access_error = Some(e);
-                st.access_ports = None;
-            }
-        }
-        run.access = Some((cfg.clone(), token, tasks));
     }
 
     fn apply_links(&self, run: &mut Running, config: &RouterConfig) {
@@ -509,58 +481,6 @@ impl Router {
         }
     }
 
-    async fn apply_listeners(&self, run: &mut Running, config: &RouterConfig) {
-        let shared = &self.shared;
-        let mut keep = BTreeMap::new();
-        let mut stopped = Vec::new();
-        for (name, (token, task)) in std::mem::take(&mut run.listeners) {
-            let same = config.listeners.get(&name).is_some_and(|c| run.config.listeners.get(&name) == Some(c));
-            // A listener that failed to bind is retried on every apply.
-            let bound = shared.lock().listeners.get(&name).is_some_and(|l| l.bound.is_ok());
-            if same && bound {
-                keep.insert(name, (token, task));
-            } else {
-                token.cancel();
-                stopped.extend(task);
-                shared.lock().listeners.remove(&name);
-            }
-        }
-        // Wait until stopped listeners released their ports before binding again.
-        for t in stopped {
-            let _ = t.await;
-        }
-        run.listeners = keep;
-        for (name, cfg) in &config.listeners {
-            if run.listeners.contains_key(name) {
-                continue;
-            }
-            let token = shared.root.child_token();
-            let bound = service::bind_listener(cfg, run.options.share_listener_ports).await;
-            let (state, task) = match bound {
-                Ok(l) => {
-                    let port = l.local_addr().map(|a| a.port()).unwrap_or(cfg.port);
-                    let task =
-                        service::run_listener(shared.clone(), name.clone(), cfg.routing_key.clone(), l, token.clone());
-                    (Ok(port), Some(shared.spawn(task)))
-                }
-                Err(e) => {
-                    log!("listener {name}: {e}");
-                    (Err(e), None)
-                }
-            };
-            let entry = ListenerEntry {
-                config: cfg.clone(),
-                bound: state,
-                routing: BTreeMap::new(),
-                unrouted: 0,
-                throttle: Default::default(),
-                explain: Default::default(),
-            };
-            shared.lock().listeners.insert(name.clone(), entry);
-            run.listeners.insert(name.clone(), (token, task));
-        }
-    }
-
     /// The current state.
     pub fn status(&self) -> RouterStatus {
         self.shared.status()
@@ -578,6 +498,169 @@ impl Drop for Router {
     fn drop(&mut self) {
         // A router dropped without shutdown still stops its tasks.
         self.shared.root.cancel();
+    }
+}
+
+/// Binds link access as `config` wants it; a failed bind is tried again on every call.
+async fn apply_access(shared: &Arc<Shared>, run: &mut Running, config: &RouterConfig) {
+    let failed = shared.lock().access_error.is_some();
+    // Unchanged and working: nothing to do. A failed bind is retried on every apply.
+    if run.access.as_ref().map(|(c, ..)| c) == config.link_access.as_ref() && !failed {
+        return;
+    }
+    if let Some((_, token, tasks)) = run.access.take() {
+        token.cancel();
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+    let Some(cfg) = &config.link_access else {
+        // No link access any more: incoming links go too.
+        run.incoming.cancel();
+        run.incoming = shared.root.child_token();
+        let mut st = shared.lock();
+        st.access_error = None;
+        st.access_ports = None;
+        return;
+    };
+    let token = shared.root.child_token();
+    let mut tasks = Vec::new();
+    match link::bind_access(cfg).await {
+        Ok(access) => {
+            let port = |l: &tokio::net::TcpListener| l.local_addr().map(|a| a.port()).unwrap_or(0);
+            let ports = LinkAccessPorts { inter_router: port(&access.listeners[0]), edge: port(&access.listeners[1]) };
+            {
+                let mut st = shared.lock();
+                st.access_error = None;
+                st.access_ports = Some(ports);
+            }
+            let retried = if run.bind_logs.remove(ACCESS_LOG).is_some() { " after earlier failures" } else { "" };
+            log!(
+                "accepting links on {}:{} and {}:{}{retried}",
+                cfg.bind_host,
+                ports.inter_router,
+                cfg.bind_host,
+                ports.edge
+            );
+            for l in access.listeners {
+                let task =
+                    link::run_acceptor(shared.clone(), l, access.tls.clone(), token.clone(), run.incoming.clone());
+                tasks.push(shared.spawn(task));
+            }
+        }
+        Err(e) => {
+            run.bind_logs.entry(ACCESS_LOG.into()).or_default().log(&format!(
+                "link access: {e} (trying again every {}-{} s)",
+                REBIND_FIRST.as_secs(),
+                REBIND_MAX.as_secs()
+            ));
+            let mut st = shared.lock();
+            st.access_error = Some(e);
+            st.access_ports = None;
+        }
+    }
+    run.access = Some((cfg.clone(), token, tasks));
+}
+
+/// Binds the listeners of `config`, stops the others; one that failed to bind is tried again on
+/// every call.
+async fn apply_listeners(shared: &Arc<Shared>, run: &mut Running, config: &RouterConfig) {
+    let mut keep = BTreeMap::new();
+    let mut stopped = Vec::new();
+    for (name, (token, task)) in std::mem::take(&mut run.listeners) {
+        let same = config.listeners.get(&name).is_some_and(|c| run.config.listeners.get(&name) == Some(c));
+        // A listener that failed to bind is retried on every apply; its entry stays (with the
+        // error) until the bind succeeds, so its status never goes missing meanwhile.
+        let bound = shared.lock().listeners.get(&name).is_some_and(|l| l.bound.is_ok());
+        if same && bound {
+            keep.insert(name, (token, task));
+        } else {
+            token.cancel();
+            stopped.extend(task);
+            if !same {
+                shared.lock().listeners.remove(&name);
+                run.bind_logs.remove(&name);
+            }
+        }
+    }
+    // Wait until stopped listeners released their ports before binding again.
+    for t in stopped {
+        let _ = t.await;
+    }
+    run.listeners = keep;
+    for (name, cfg) in &config.listeners {
+        if run.listeners.contains_key(name) {
+            continue;
+        }
+        let token = shared.root.child_token();
+        let bound = service::bind_listener(cfg, run.options.share_listener_ports).await;
+        let (state, task) = match bound {
+            Ok(l) => {
+                let port = l.local_addr().map(|a| a.port()).unwrap_or(cfg.port);
+                if run.bind_logs.remove(name).is_some() {
+                    log!("listener {name}: listening on port {port} after earlier failures");
+                }
+                let task =
+                    service::run_listener(shared.clone(), name.clone(), cfg.routing_key.clone(), l, token.clone());
+                (Ok(port), Some(shared.spawn(task)))
+            }
+            Err(e) => {
+                run.bind_logs.entry(name.clone()).or_default().log(&format!(
+                    "listener {name}: {e} (trying again every {}-{} s)",
+                    REBIND_FIRST.as_secs(),
+                    REBIND_MAX.as_secs()
+                ));
+                (Err(e), None)
+            }
+        };
+        {
+            let mut st = shared.lock();
+            match st.listeners.get_mut(name) {
+                // Tried again: same listener, new outcome.
+                Some(l) if l.config == *cfg => l.bound = state,
+                _ => {
+                    let entry = ListenerEntry {
+                        config: cfg.clone(),
+                        bound: state,
+                        routing: BTreeMap::new(),
+                        unrouted: 0,
+                        throttle: Default::default(),
+                        explain: Default::default(),
+                    };
+                    st.listeners.insert(name.clone(), entry);
+                }
+            }
+        }
+        run.listeners.insert(name.clone(), (token, task));
+    }
+}
+
+/// Key of link access in [`Running::bind_logs`] (not a valid listener name).
+const ACCESS_LOG: &str = "link access/";
+
+/// Tries failed binds (link access, listeners) again until they succeed: a second after the
+/// failure, then doubling up to [`REBIND_MAX`] while they keep failing. A port that frees up is
+/// bound without any change to the configuration, and the status says so by itself.
+async fn rebind(shared: Arc<Shared>, running: std::sync::Weak<tokio::sync::Mutex<Running>>) {
+    let mut wait = REBIND_FIRST;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shared.root.cancelled() => return,
+        }
+        if !shared.bind_failed() {
+            wait = REBIND_FIRST;
+            continue;
+        }
+        let Some(running) = running.upgrade() else { return };
+        {
+            let mut run = running.lock().await;
+            let config = run.config.clone();
+            apply_access(&shared, &mut run, &config).await;
+            apply_listeners(&shared, &mut run, &config).await;
+        }
+        shared.lock().refresh(false);
+        wait = if shared.bind_failed() { (wait * 2).min(REBIND_MAX) } else { REBIND_FIRST };
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use skupper_core::routing::{Candidate, Choice, choose, score};
@@ -13,16 +13,20 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use super::link::connect_tcp;
-use super::log::Throttle;
+use super::log::{Throttle, log};
 use super::proto::{DataHeader, DataReply, MAX_HEADER_FRAME, MAX_HOPS, StreamHeader, read_frame, write_frame};
 use super::session::{LinkStream, SessionHandle};
 use super::state::Shared;
-use super::{ListenerConfig, mux, proxy};
+use super::{ConnectorConfig, ListenerConfig, mux, proxy};
 
 /// Time to connect to a connector's target.
 const CONNECTOR_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time for the answer to a data stream (covers the destination's dial and a few hops).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// A connector's target is probed when nothing reached it for this long.
+pub(crate) const PROBE_EVERY: Duration = Duration::from_secs(2);
+/// Time for a probe to connect.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Why a connection went where it went (reference §5.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -260,8 +264,14 @@ impl Shared {
         let Some(c) = st.connectors.get_mut(name) else { return };
         match result {
             Ok(()) => {
+                c.last_ok = Some(unix_now());
+                c.last_reached = Some(Instant::now());
                 if c.last_error.take().is_some() {
                     c.throttle.reset();
+                    log!(
+                        "connector {name}: its target {} answers again",
+                        proxy::authority(&c.config.host, c.config.port)
+                    );
                 }
             }
             Err(e) => {
@@ -269,6 +279,24 @@ impl Shared {
                 c.throttle.log(&format!("connector {name}: {msg}"));
                 c.last_error = Some(msg);
             }
+        }
+    }
+
+    /// The connectors whose target nothing reached within [`PROBE_EVERY`].
+    fn probes_due(&self) -> Vec<(String, ConnectorConfig)> {
+        let st = self.lock();
+        st.connectors
+            .iter()
+            .filter(|(_, c)| c.last_reached.is_none_or(|t| t.elapsed() >= PROBE_EVERY))
+            .map(|(n, c)| (n.clone(), c.config.clone()))
+            .collect()
+    }
+
+    /// A probe of connector `name`'s target ended; ignored when the connector changed meanwhile.
+    fn probed(&self, name: &str, config: &ConnectorConfig, result: Result<(), &str>) {
+        let same = self.lock().connectors.get(name).is_some_and(|c| c.config == *config);
+        if same {
+            self.connector_result(name, result);
         }
     }
 
@@ -314,6 +342,36 @@ impl Shared {
         let hop = st.table.route(site)?.next_hop.clone();
         st.session_to(&hop).map(|s| s.handle.clone())
     }
+}
+
+/// Checks the target of every connector that nothing reached within [`PROBE_EVERY`] with a TCP
+/// connection, closed at once, so that its status reports a target that went away (and one that
+/// came back) within seconds, with or without traffic. Runs until the router shuts down.
+pub(crate) async fn probe_connectors(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(PROBE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shared.root.cancelled() => return,
+        }
+        let probes = shared.probes_due().into_iter().map(|(name, config)| {
+            let shared = shared.clone();
+            async move {
+                let result = connect_tcp(&config.host, config.port, PROBE_TIMEOUT).await.map(drop);
+                shared.probed(&name, &config, result.as_ref().map(|_| ()).map_err(String::as_str));
+            }
+        });
+        futures::future::join_all(probes).await;
+    }
+}
+
+/// Now, in Unix seconds.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// Binds a listener. With `share_port` the socket has SO_REUSEPORT, so that the other router of

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use skupper_core::routing::negotiated_cost;
+use skupper_core::time::format_rfc3339;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -94,6 +95,11 @@ pub(crate) struct ConnectorEntry {
     pub open: u32,
     /// The last dial error, cleared by a successful dial.
     pub last_error: Option<String>,
+    /// When a dial (a connection or a probe) last reached the target, in Unix seconds.
+    pub last_ok: Option<i64>,
+    /// When a dial last reached the target: a probe is not needed sooner than
+    /// [`super::service::PROBE_EVERY`] after it.
+    pub last_reached: Option<Instant>,
     pub throttle: Throttle,
 }
 
@@ -272,6 +278,12 @@ impl Shared {
             next_id: AtomicU64::new(1),
             access_limits: AccessLimits::from_env(),
         })
+    }
+
+    /// Whether link access or a listener failed to bind (and waits to be tried again).
+    pub(crate) fn bind_failed(&self) -> bool {
+        let st = self.lock();
+        st.access_error.is_some() || st.listeners.values().any(|l| l.bound.is_err())
     }
 
     /// This router's id: the site id, or `<site id>/<group>` for an HA site's second router.
@@ -531,13 +543,14 @@ impl Shared {
                 let key = &c.config.routing_key;
                 let matched = st.listeners.values().any(|l| &l.config.routing_key == key && l.bound.is_ok())
                     || st.table.remote_listener_exists(key);
-                let message = match (&c.last_error, matched) {
-                    (Some(e), _) => e.clone(),
-                    (None, true) => "OK".to_string(),
-                    (None, false) => format!("no listener for routing key {key:?} in the network"),
+                let message = match (&c.last_error, c.last_ok, matched) {
+                    (Some(e), Some(t), _) => format!("{e} (last connected {})", format_rfc3339(t)),
+                    (Some(e), None, _) => format!("{e} (never connected)"),
+                    (None, _, true) => "OK".to_string(),
+                    (None, _, false) => format!("no listener for routing key {key:?} in the network"),
                 };
                 let state = ServiceState {
-                    ok: true,
+                    ok: c.last_error.is_none(),
                     message,
                     matched,
                     port: None,

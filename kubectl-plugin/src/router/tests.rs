@@ -632,6 +632,66 @@ async fn bind_errors_are_reported_in_status_and_retried_on_apply() {
 }
 
 #[tokio::test]
+async fn failed_binds_are_tried_again_until_they_succeed_without_an_apply() {
+    let taken1 = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let taken2 = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (p1, p2) = (taken1.local_addr().unwrap().port(), taken2.local_addr().unwrap().port());
+    let pa = pki("a");
+    let mut ca = with_access(config("a"), &pa);
+    if let Some(access) = ca.link_access.as_mut() {
+        access.inter_router_port = p1;
+    }
+    ca.listeners.insert("front".into(), ListenerConfig { port: p2, ..listener("k") });
+    let a = Router::start(ca).await.unwrap();
+    let errors = a.status().bind_errors();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].starts_with(&format!("link access: cannot listen for links on 127.0.0.1:{p1}")), "{errors:?}");
+    assert!(errors[1].starts_with(&format!("listener front: cannot listen on 127.0.0.1:{p2}")), "{errors:?}");
+    // Still failing a while later: the listener keeps its entry (and error) between tries.
+    tokio::time::sleep(REBIND_FIRST * 2).await;
+    assert_eq!(a.status().bind_errors().len(), 2);
+    assert!(a.status().listeners.contains_key("front"));
+
+    // The ports free up: bound by the router itself.
+    drop((taken1, taken2));
+    wait_for("both bound", &a, |s| s.bind_errors().is_empty().then_some(())).await;
+    let st = a.status();
+    assert_eq!(st.link_access_ports.map(|p| p.inter_router), Some(p1));
+    assert_eq!(st.listeners["front"].port, Some(p2));
+    TcpStream::connect(("127.0.0.1", p2)).await.expect("the listener accepts");
+    a.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_connector_reports_its_target_down_within_seconds_and_recovers() {
+    let backend = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = backend.local_addr().unwrap().port();
+    let mut c = config("a");
+    c.connectors.insert("db".into(), connector("k", port));
+    let a = Router::start(c).await.unwrap();
+    bounded("a first probe reaches the target", async {
+        while a.shared.lock().connectors["db"].last_ok.is_none() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(a.status().connectors["db"].ok);
+    drop(backend);
+    let began = std::time::Instant::now();
+    let down = wait_for("the target reported down", &a, |s| {
+        let c = &s.connectors["db"];
+        (!c.ok).then(|| c.message.clone())
+    })
+    .await;
+    assert!(began.elapsed() < service::PROBE_EVERY * 3, "{:?}", began.elapsed());
+    assert!(down.contains(&format!("connection refused by 127.0.0.1:{port}")), "{down}");
+    assert!(down.contains("(last connected 20"), "{down}");
+    let _backend = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    wait_for("the target back", &a, |s| s.connectors["db"].ok.then_some(())).await;
+    a.shutdown().await;
+}
+
+#[tokio::test]
 async fn the_router_and_its_futures_can_move_across_threads() {
     fn send_sync<T: Send + Sync>(_: &T) {}
     fn send<T: Send>(_: &T) {}

@@ -23,6 +23,7 @@ pub mod status;
 
 pub use self::namespace::LocalNamespace;
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write as _;
 use std::net::IpAddr;
@@ -90,6 +91,22 @@ pub struct RuntimeState {
     /// Why the site failed, when it did.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// What the running router could not bind (link access, listeners): it tries again every
+    /// few seconds, and the list empties when they are bound.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+impl RuntimeState {
+    /// Everything that keeps the running site from working fully: the router not running, what
+    /// it could not bind. Empty when all is well (or still starting).
+    pub fn trouble(&self) -> Vec<String> {
+        let router = match self.router.as_str() {
+            "" | "OK" => None,
+            e => Some(format!("the router is not running: {e}")),
+        };
+        router.into_iter().chain(self.problems.iter().cloned()).collect()
+    }
 }
 
 impl Home {
@@ -153,12 +170,12 @@ impl Home {
 
     /// The file of a declared resource.
     pub fn resource_path(&self, kind: &str, name: &str) -> PathBuf {
-        self.resources_dir().join(format!("{kind}-{name}.yaml"))
+        self.resources_dir().join(resource_file_name(kind, name))
     }
 
     /// The status file of a resource.
     pub fn status_path(&self, kind: &str, name: &str) -> PathBuf {
-        self.status_dir().join(format!("{kind}-{name}.yaml"))
+        self.status_dir().join(resource_file_name(kind, name))
     }
 
     /// Loads every declared resource; any unreadable file is an error naming it.
@@ -360,9 +377,37 @@ impl Home {
     }
 }
 
+/// Longest file name (`NAME_MAX` of Linux file systems).
+const NAME_MAX: usize = 255;
+
+/// The file name of a resource in `input/resources` and `runtime/status`: `<Kind>-<name>.yaml`,
+/// or, when that would be longer than a file name can be (names go up to 253 characters),
+/// `<Kind>-<start of the name>_<hash of kind and name>.yaml`. No valid name has a `_`, so the
+/// two forms never collide; the resource's real name is the one in the file.
+pub fn resource_file_name(kind: &str, name: &str) -> String {
+    use sha2::Digest as _;
+    let plain = format!("{kind}-{name}.yaml");
+    if plain.len() <= NAME_MAX {
+        return plain;
+    }
+    let digest = sha2::Sha256::digest(format!("{kind}/{name}").as_bytes());
+    let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let keep = NAME_MAX.saturating_sub(kind.len() + 2 + hash.len() + ".yaml".len());
+    format!("{kind}-{}_{hash}.yaml", truncated(name, keep))
+}
+
+/// The longest start of `s` of at most `max` bytes.
+fn truncated(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// Reads one resource file (one document, YAML or JSON).
 pub fn read_resource_file(path: &Path) -> anyhow::Result<Resource> {
-    let text = fs::read_to_string(path).context("cannot read the file")?;
+    let text = crate::input::read_file(path, crate::input::APPLY_LIMIT).context("cannot read the file")?;
     let mut docs = parse_documents(&text)?;
     anyhow::ensure!(docs.len() == 1, "expected exactly one resource, found {}", docs.len());
     Ok(docs.remove(0))
@@ -377,7 +422,57 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> 
     })
 }
 
+/// Whether a file at `path` may be replaced: nothing there, or a regular file. Devices, FIFOs,
+/// sockets, symbolic links and directories are never replaced nor followed (`token issue
+/// /dev/full` as root turned the device into a regular file).
+pub fn check_replaceable(path: &Path) -> Result<(), String> {
+    let t = match fs::symlink_metadata(path) {
+        Ok(m) => m.file_type(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    use std::os::unix::fs::FileTypeExt as _;
+    let what = if t.is_file() {
+        return Ok(());
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    };
+    Err(format!("{} is not a regular file ({what}); name a new file or a regular one", path.display()))
+}
+
+/// [`write_atomic`] for a file the user named: refused (nothing written) unless the path holds
+/// a regular file or nothing ([`check_replaceable`], checked again just before the rename).
+pub fn write_user_file(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+    check_replaceable(path).map_err(anyhow::Error::msg)?;
+    let tmp = stage(path, bytes, mode)?;
+    let renamed = check_replaceable(path)
+        .map_err(anyhow::Error::msg)
+        .and_then(|()| fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display())));
+    if renamed.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    renamed
+}
+
 fn stage(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<PathBuf> {
+    stage_with(path, bytes, mode, true)
+}
+
+/// Writes `bytes` to a new temporary file next to `path`, flushed to disk when `sync` (else the
+/// caller makes it durable, see [`Changes::commit`]).
+fn stage_with(path: &Path, bytes: &[u8], mode: u32, sync: bool) -> anyhow::Result<PathBuf> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -386,14 +481,16 @@ fn stage(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<PathBuf> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let suffix: [u8; 6] = super::random_bytes()?;
     let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
-    let tmp = dir.join(format!(".{name}.{suffix}.tmp"));
+    // `.<name>.<pid>-<random>.tmp`: the pid tells a later cleanup whether its writer is gone, and
+    // the name is cut short so that the longest file names still have a temporary file.
+    let tmp = dir.join(format!(".{}.{}-{suffix}.tmp", truncated(name, 200), std::process::id()));
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode)
         .open(&tmp)
         .with_context(|| format!("creating {}", tmp.display()))?;
-    let res = f.write_all(bytes).and_then(|_| f.sync_all());
+    let res = f.write_all(bytes).and_then(|_| if sync { f.sync_all() } else { Ok(()) });
     if let Err(e) = res {
         let _ = fs::remove_file(&tmp);
         return Err(e).with_context(|| format!("writing {}", tmp.display()));
@@ -401,14 +498,23 @@ fn stage(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<PathBuf> {
     Ok(tmp)
 }
 
-/// Creates a directory (and parents) readable only by the user.
+/// Creates a directory and its missing parents, each mode 0700 whatever the umask (under
+/// `umask 000` they were 0777); directories that exist are left as they are.
 pub fn create_dir_private(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
     if dir.is_dir() {
         return Ok(());
     }
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
-    Ok(())
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dir_private(parent)?;
+    }
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        // The umask can only take bits away; a restrictive one must not make it unusable.
+        Ok(()) => fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("setting the mode of {}", dir.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("creating {}", dir.display())),
+    }
 }
 
 /// A set of file writes and removals applied together: everything is staged first, then
@@ -437,19 +543,40 @@ impl Changes {
         self.deletes.push(path);
     }
 
-    /// Applies everything or nothing.
+    /// Applies everything or nothing. Temporary files that killed writers left in the
+    /// directories it changes are removed first ([`remove_stale_temp_files`]).
     pub fn commit(self) -> anyhow::Result<()> {
+        let dirs: BTreeSet<&Path> = self
+            .puts
+            .iter()
+            .map(|(p, _)| p.as_path())
+            .chain(self.deletes.iter().map(PathBuf::as_path))
+            .filter_map(Path::parent)
+            .collect();
+        for dir in dirs {
+            remove_stale_temp_files(dir);
+        }
+        // Several files are written first and made durable together, with one sync of their file
+        // system: a flush per file made an apply of 4,000 documents take 15 s.
+        let batch = self.puts.len() > 1;
         let mut staged = Vec::new();
+        let discard = |staged: &[(PathBuf, PathBuf)]| {
+            for (tmp, _) in staged {
+                let _ = fs::remove_file(tmp);
+            }
+        };
         for (path, bytes) in &self.puts {
-            match stage(path, bytes, 0o600) {
+            match stage_with(path, bytes, 0o600, !batch) {
                 Ok(tmp) => staged.push((tmp, path.clone())),
                 Err(e) => {
-                    for (tmp, _) in staged {
-                        let _ = fs::remove_file(tmp);
-                    }
+                    discard(&staged);
                     return Err(e);
                 }
             }
+        }
+        if batch && let Err(e) = sync_file_systems(staged.iter().map(|(tmp, _)| tmp.as_path())) {
+            discard(&staged);
+            return Err(e);
         }
         // Originals, to put back if a later step fails.
         let mut undo: Vec<(PathBuf, Option<Vec<u8>>)> = Vec::new();
@@ -488,6 +615,61 @@ impl Changes {
         }
         result
     }
+}
+
+/// Flushes the file systems that hold `files` to disk, one `syncfs` per file system.
+fn sync_file_systems<'a>(files: impl Iterator<Item = &'a Path>) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut synced = BTreeSet::new();
+    for path in files {
+        let f = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let dev = f.metadata().with_context(|| format!("reading {}", path.display()))?.dev();
+        if synced.insert(dev) {
+            rustix::fs::syncfs(&f).with_context(|| format!("flushing {} to disk", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the temporary files that writers which no longer run left in `dir` (a `system apply`
+/// killed while staging left tens of thousands): `.<name>.<pid>-<random>.tmp` of a process that
+/// is gone, and `.<name>.<random>.tmp` of versions that did not record the pid. Returns how many
+/// it removed.
+pub fn remove_stale_temp_files(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    let me = std::process::id();
+    let mut alive: std::collections::HashMap<u32, bool> = std::collections::HashMap::new();
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(writer) = file.to_str().and_then(temp_file_writer) else { continue };
+        let stale = match writer {
+            None => true,
+            Some(pid) if pid == me => false,
+            Some(pid) => !*alive.entry(pid).or_insert_with(|| pid_exists(pid)),
+        };
+        if stale && fs::remove_file(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// For a temporary file of [`stage`]: `Some(Some(pid))` of its writer, or `Some(None)` for the
+/// older form without one. `None` for any other file.
+fn temp_file_writer(file: &str) -> Option<Option<u32>> {
+    let (_, tag) = file.strip_prefix('.')?.strip_suffix(".tmp")?.rsplit_once('.')?;
+    let random = |s: &str| s.len() == 12 && s.bytes().all(|c| c.is_ascii_hexdigit());
+    match tag.split_once('-') {
+        Some((pid, r)) if random(r) => pid.parse().ok().map(Some),
+        None if random(tag) => Some(None),
+        _ => None,
+    }
+}
+
+/// Whether a process with that pid exists.
+fn pid_exists(pid: u32) -> bool {
+    if Path::new("/proc/self").exists() { Path::new(&format!("/proc/{pid}")).exists() } else { process_alive(pid) }
 }
 
 /// Reads `tls.crt`, `tls.key`, `ca.crt` from a directory, if present.
@@ -551,6 +733,54 @@ mod tests {
     }
 
     #[test]
+    fn new_directories_are_private_whatever_their_depth() {
+        let d = temp_dir("private-dirs");
+        let deep = d.join("a").join("b").join("c");
+        create_dir_private(&deep).expect("create");
+        for p in [d.join("a"), d.join("a").join("b"), deep.clone()] {
+            let mode = fs::metadata(&p).expect("stat").permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", p.display());
+        }
+        // An existing directory keeps its mode.
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).expect("chmod");
+        create_dir_private(&d).expect("exists");
+        assert_eq!(fs::metadata(&d).expect("stat").permissions().mode() & 0o777, 0o755);
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn temporary_files_of_writers_that_are_gone_are_removed() {
+        let d = temp_dir("stale");
+        let dead = 4_194_304; // above any pid_max: never a live process
+        let me = std::process::id();
+        for f in [
+            ".Listener-a.yaml.0123456789ab.tmp".to_string(),
+            format!(".Listener-b.yaml.{dead}-0123456789ab.tmp"),
+            format!(".Listener-c.yaml.{me}-0123456789ab.tmp"),
+            "Listener-d.yaml".into(),
+            ".Listener-e.yaml.tmp".into(),
+            ".notes.txt".into(),
+        ] {
+            fs::write(d.join(f), "x").expect("write");
+        }
+        assert_eq!(remove_stale_temp_files(&d), 2);
+        let mut left: Vec<String> =
+            fs::read_dir(&d).expect("ls").flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        let mine = format!(".Listener-c.yaml.{me}-0123456789ab.tmp");
+        assert_eq!(left, [mine.as_str(), ".Listener-e.yaml.tmp", ".notes.txt", "Listener-d.yaml"]);
+        // A commit cleans the directories it writes to.
+        fs::write(d.join(format!(".Listener-f.yaml.{dead}-0123456789ab.tmp")), "x").expect("write");
+        let mut c = Changes::default();
+        c.put(d.join("Listener-g.yaml"), b"g".to_vec());
+        c.put(d.join("Listener-h.yaml"), b"h".to_vec());
+        c.commit().expect("commit");
+        assert!(!d.join(format!(".Listener-f.yaml.{dead}-0123456789ab.tmp")).exists());
+        assert_eq!(fs::read_to_string(d.join("Listener-h.yaml")).expect("read"), "h");
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[test]
     fn changes_are_all_or_nothing() {
         let d = temp_dir("changes");
         let a = d.join("a.yaml");
@@ -563,6 +793,59 @@ mod tests {
         assert_eq!(fs::read_to_string(&a).expect("read"), "old");
         let leftovers: Vec<_> = fs::read_dir(&d).expect("ls").flatten().map(|e| e.file_name()).collect();
         assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn every_valid_name_has_a_file_name() {
+        assert_eq!(resource_file_name("Listener", "db"), "Listener-db.yaml");
+        let longest = "a".repeat(253);
+        for kind in ["Site", "Listener", "AccessGrant", "RouterAccess"] {
+            let f = resource_file_name(kind, &longest);
+            assert!(f.len() <= NAME_MAX, "{f}");
+            assert!(f.starts_with(&format!("{kind}-aaaa")) && f.contains('_') && f.ends_with(".yaml"), "{f}");
+            // Stable, and different for another long name with the same start.
+            assert_eq!(f, resource_file_name(kind, &longest));
+            assert_ne!(f, resource_file_name(kind, &format!("{}b", "a".repeat(252))));
+        }
+        // Names that fitted before keep their file.
+        let fits = "b".repeat(NAME_MAX - "Listener-.yaml".len());
+        assert_eq!(resource_file_name("Listener", &fits), format!("Listener-{fits}.yaml"));
+        // A resource with a long name is stored, found and its temporary file fits too.
+        let d = temp_dir("long-names");
+        let home = Home::at(d.clone(), "ns");
+        let l = skupper_core::resources::Listener::new(
+            longest.clone(),
+            skupper_core::resources::ListenerSpec { routing_key: "k".into(), port: 1, ..Default::default() },
+        );
+        let mut c = Changes::default();
+        c.put_resource(&home, &Resource::Listener(l)).expect("put");
+        c.commit().expect("commit");
+        assert!(home.load().expect("load").listeners.contains_key(&longest));
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn user_files_replace_regular_files_only() {
+        let d = temp_dir("user-files");
+        let regular = d.join("tok.yaml");
+        fs::write(&regular, "old").expect("write");
+        write_user_file(&regular, b"new", 0o600).expect("a regular file is replaced");
+        assert_eq!(fs::read_to_string(&regular).expect("read"), "new");
+        write_user_file(&d.join("fresh.yaml"), b"x", 0o600).expect("a new file is created");
+        let link = d.join("link.yaml");
+        std::os::unix::fs::symlink(&regular, &link).expect("symlink");
+        let err = write_user_file(&link, b"evil", 0o600).expect_err("a symbolic link is refused");
+        assert!(err.to_string().contains("is not a regular file (a symbolic link)"), "{err}");
+        assert!(fs::symlink_metadata(&link).expect("stat").file_type().is_symlink());
+        assert_eq!(fs::read_to_string(&regular).expect("read"), "new");
+        let err = check_replaceable(&d).expect_err("a directory is refused");
+        assert!(err.contains("(a directory)"), "{err}");
+        if Path::new("/dev/null").exists() {
+            assert!(check_replaceable(Path::new("/dev/null")).expect_err("device").contains("character device"));
+        }
+        let leftovers: Vec<_> = fs::read_dir(&d).expect("ls").flatten().map(|e| e.file_name()).collect();
+        assert_eq!(leftovers.len(), 3, "no temporary file is left: {leftovers:?}");
         let _ = fs::remove_dir_all(d);
     }
 
