@@ -12,18 +12,8 @@ mod apiserver_support;
 
 use std::time::{Duration, Instant};
 
-use apiserver_support::{Cluster, TempDir, link_yaml, skip};
+use apiserver_support::{Cluster, TempDir, link_yaml};
 use serde_json::{Value, json};
-
-fn cluster(test: &str) -> Option<Cluster> {
-    match Cluster::start() {
-        Ok(c) => Some(c),
-        Err(reason) => {
-            skip(&format!("manifest_kube::{test}"), &format!("the test apiserver cannot be installed here: {reason}"));
-            None
-        }
-    }
-}
 
 fn get_json(cluster: &Cluster, args: &[&str]) -> Value {
     let mut all = args.to_vec();
@@ -44,7 +34,7 @@ fn documents(yaml: &str) -> Vec<Value> {
 
 #[test]
 fn the_controller_manifest_applies_and_reads_back_as_printed() {
-    let Some(cluster) = cluster("the_controller_manifest_applies_and_reads_back_as_printed") else { return };
+    let Some(cluster) = Cluster::start() else { return };
     let o = cluster.skupper(&["install"], "");
     assert!(o.ok, "install: {}{}", o.stdout, o.stderr);
     let ns = format!("manifest-{}", std::process::id());
@@ -125,7 +115,7 @@ fn the_controller_manifest_applies_and_reads_back_as_printed() {
 
 #[test]
 fn install_with_webhook_registers_the_link_webhook_failing_closed() {
-    let Some(cluster) = cluster("install_with_webhook_registers_the_link_webhook_failing_closed") else { return };
+    let Some(cluster) = Cluster::start() else { return };
     let o = cluster.skupper(&["install", "--with-webhook"], "");
     assert!(o.ok, "install --with-webhook: {}{}", o.stdout, o.stderr);
     for line in [
