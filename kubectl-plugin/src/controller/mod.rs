@@ -372,8 +372,13 @@ impl Controller {
         (self.selected, self.selector_problems) = services::resolve_selectors(&mut res, &self.stores.pods);
         if let Some(svcs) = &self.stores.services {
             let listeners = self.stores.listeners.state();
-            self.listener_problems =
-                services::listeners(&self.client, &self.namespace, svcs, &listeners, &owned_by(&site)).await;
+            let problems = services::listeners(&self.client, &self.namespace, svcs, &listeners, &owned_by(&site)).await;
+            for (name, p) in &problems {
+                if self.listener_problems.get(name) != Some(p) {
+                    log(format!("listener {name}: {p}"));
+                }
+            }
+            self.listener_problems = problems;
         }
         let mut config = router_config(&res, &uid, &self.namespace, self.setup.link_access.clone());
         for l in config.listeners.values_mut() {
@@ -504,6 +509,14 @@ impl Controller {
         for l in self.stores.listeners.state() {
             let mut st =
                 self.statuses.service("Listener", l.name(), router.listeners.get(l.name()), error.as_deref(), &now);
+            // In a cluster a listener is reached through its Service: without one it is not usable.
+            if let Some(p) = self.listener_problems.get(l.name()) {
+                st.status.set_condition(
+                    Condition::error(condition::CONFIGURED, p.clone()),
+                    SERVICE_REQUIRED,
+                    Some(&now),
+                );
+            }
             observed(&mut st.status, l.metadata.generation);
             report(write_status(&listeners, &l, st).await, "listener", l.name());
         }
