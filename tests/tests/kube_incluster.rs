@@ -87,17 +87,21 @@ fn apiserver_port(kubeconfig: &Path) -> String {
 /// system, then the container's command and args as its user, with its env (downward API
 /// resolved), the in-cluster variables, its root read-only and its volumes (`emptyDir` as tmpfs)
 /// mounted, in a mount namespace that ends with it.
-fn run_pod(
-    k: &Kube,
-    ns: &str,
-    pod: &str,
-    container: &Value,
-    spec: &Value,
-    rootfs: &Path,
-    token: &str,
-    ip: &str,
-    log: &Path,
-) -> Daemon {
+/// One pod of the Deployment, as a kubelet would run it.
+struct Pod<'a> {
+    ns: &'a str,
+    name: &'a str,
+    /// Its IP (the test's loopback address).
+    ip: &'a str,
+    /// The ServiceAccount token mounted in it.
+    token: &'a str,
+    /// Where its output goes.
+    log: &'a Path,
+}
+
+fn run_pod(k: &Kube, pod: &Pod, spec: &Value, rootfs: &Path) -> Daemon {
+    let Pod { ns, name: pod, ip, token, log } = *pod;
+    let container = &spec["containers"][0];
     let sa = rootfs.join(SA_DIR);
     std::fs::create_dir_all(&sa).unwrap();
     std::fs::write(sa.join("token"), token).unwrap();
@@ -205,7 +209,8 @@ fn the_printed_deployment_runs_from_the_image_and_links_with_a_host_site() {
     let labels = deployment["spec"]["template"]["metadata"]["labels"].clone();
     pod_running(&k, &west, pod, labels, &work.ip);
     let log = work.dir.join("controller.log");
-    let mut controller = run_pod(&k, &west, pod, &container, &spec, &rootfs, &token, &work.ip, &log);
+    let emulated = Pod { ns: &west, name: pod, ip: &work.ip, token: &token, log: &log };
+    let mut controller = run_pod(&k, &emulated, &spec, &rootfs);
     wait_for("the in-cluster controller to take its Lease", SETTLE, || {
         let text = log_of(&log);
         if text.contains(&format!("runs namespace {west}")) { Ok(()) } else { Err(text) }
