@@ -83,10 +83,6 @@ fn apiserver_port(kubeconfig: &Path) -> String {
     server.rsplit(':').next().unwrap().to_string()
 }
 
-/// What a kubelet would do for the controller's pod: the ServiceAccount volume in the root file
-/// system, then the container's command and args as its user, with its env (downward API
-/// resolved), the in-cluster variables, its root read-only and its volumes (`emptyDir` as tmpfs)
-/// mounted, in a mount namespace that ends with it.
 /// One pod of the Deployment, as a kubelet would run it.
 struct Pod<'a> {
     ns: &'a str,
@@ -99,6 +95,10 @@ struct Pod<'a> {
     log: &'a Path,
 }
 
+/// What a kubelet would do for the controller's pod: the ServiceAccount volume in the root file
+/// system, then the container's command and args as its user, with its env (downward API
+/// resolved), the in-cluster variables, its root read-only and its volumes (`emptyDir` as tmpfs)
+/// mounted, in a mount namespace that ends with it.
 fn run_pod(k: &Kube, pod: &Pod, spec: &Value, rootfs: &Path) -> Daemon {
     let Pod { ns, name: pod, ip, token, log } = *pod;
     let container = &spec["containers"][0];
