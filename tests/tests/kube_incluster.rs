@@ -16,156 +16,18 @@
 //! counted skip with the reason.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod incluster_support;
 mod kube_support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 
+use incluster_support::{Pod, image_rootfs, is_root, load_balancer, pod_running, run_pod};
 use kube_support::{Kube, SETTLE, status_of, wait_ready};
 use serde_json::{Value, json};
-use skupper_e2e::{Daemon, Env, binary, echo_once, echo_server, repo_root, skip, wait_for};
+use skupper_e2e::{Env, echo_once, echo_server, skip, wait_for};
 
 const TEST: &str = "kube_incluster::the_printed_deployment_runs_from_the_image_and_links_with_a_host_site";
-/// Where a kubelet mounts a pod's ServiceAccount token.
-const SA_DIR: &str = "var/run/secrets/kubernetes.io/serviceaccount";
-
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| o.stdout.trim_ascii() == b"0").unwrap_or(false)
-}
-
-/// Builds the image from the test binary (debug information stripped, as the release is) with
-/// `scripts/image.sh` and unpacks it with umoci; the root file system, or why it cannot be done.
-fn image_rootfs(dir: &Path) -> Result<PathBuf, String> {
-    let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let copy = bin.join("kubectl-skupper");
-    let stripped = Command::new("strip").arg("--strip-debug").arg("-o").arg(&copy).arg(binary()).status();
-    if !stripped.is_ok_and(|s| s.success()) {
-        std::fs::copy(binary(), &copy).unwrap();
-    }
-    let dist = dir.join("dist");
-    let out = Command::new("bash")
-        .arg(repo_root().join("scripts/image.sh"))
-        .arg("--binary")
-        .arg(&copy)
-        .arg("--out")
-        .arg(&dist)
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .output()
-        .unwrap();
-    match out.status.code() {
-        Some(0) => {}
-        Some(3) => return Err(String::from_utf8_lossy(&out.stderr).trim().to_string()),
-        other => panic!("image.sh failed ({other:?}):\n{}", String::from_utf8_lossy(&out.stderr)),
-    }
-    let archive = PathBuf::from(String::from_utf8(out.stdout).unwrap().lines().next().unwrap());
-    let layout = dir.join("layout");
-    std::fs::create_dir_all(&layout).unwrap();
-    assert!(Command::new("tar").arg("-xf").arg(&archive).arg("-C").arg(&layout).status().unwrap().success());
-    let index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    let tag = index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().to_string();
-    let bundle = dir.join("bundle");
-    let unpack = Command::new("umoci")
-        .arg("unpack")
-        .arg("--image")
-        .arg(format!("{}:{tag}", layout.display()))
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    assert!(unpack.status.success(), "umoci unpack: {}", String::from_utf8_lossy(&unpack.stderr));
-    Ok(bundle.join("rootfs"))
-}
-
-/// The apiserver's port, from the cluster's kubeconfig.
-fn apiserver_port(kubeconfig: &Path) -> String {
-    let text = std::fs::read_to_string(kubeconfig).unwrap();
-    let server = text.lines().find_map(|l| l.trim().strip_prefix("server: ")).unwrap();
-    server.rsplit(':').next().unwrap().to_string()
-}
-
-/// One pod of the Deployment, as a kubelet would run it.
-struct Pod<'a> {
-    ns: &'a str,
-    name: &'a str,
-    /// Its IP (the test's loopback address).
-    ip: &'a str,
-    /// The ServiceAccount token mounted in it.
-    token: &'a str,
-    /// Where its output goes.
-    log: &'a Path,
-}
-
-/// What a kubelet would do for the controller's pod: the ServiceAccount volume in the root file
-/// system, then the container's command and args as its user, with its env (downward API
-/// resolved), the in-cluster variables, its root read-only and its volumes (`emptyDir` as tmpfs)
-/// mounted, in a mount namespace that ends with it.
-fn run_pod(k: &Kube, pod: &Pod, spec: &Value, rootfs: &Path) -> Daemon {
-    let Pod { ns, name: pod, ip, token, log } = *pod;
-    let container = &spec["containers"][0];
-    let sa = rootfs.join(SA_DIR);
-    std::fs::create_dir_all(&sa).unwrap();
-    std::fs::write(sa.join("token"), token).unwrap();
-    std::fs::copy(k.cluster.dir().join("pki/ca.crt"), sa.join("ca.crt")).unwrap();
-    std::fs::write(sa.join("namespace"), ns).unwrap();
-
-    let sc = &container["securityContext"];
-    let user = sc["runAsUser"].as_i64().or(spec["securityContext"]["runAsUser"].as_i64()).expect("a user");
-    let group = sc["runAsGroup"].as_i64().or(spec["securityContext"]["runAsGroup"].as_i64()).expect("a group");
-    let mut mounts = String::new();
-    if sc["readOnlyRootFilesystem"] == json!(true) {
-        mounts += "mount --bind \"$R\" \"$R\" && mount -o remount,bind,ro \"$R\" && ";
-    }
-    for m in container["volumeMounts"].as_array().into_iter().flatten() {
-        let name = m["name"].as_str().unwrap();
-        let volume = spec["volumes"].as_array().unwrap().iter().find(|v| v["name"] == name).unwrap();
-        assert!(volume.get("emptyDir").is_some(), "only emptyDir volumes are emulated: {volume}");
-        let path = m["mountPath"].as_str().unwrap();
-        mounts += &format!("mount -t tmpfs -o size=64m,mode=1777 tmpfs \"$R{path}\" && ");
-    }
-    let mut cmd = Command::new("unshare");
-    cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
-        .arg(format!("{mounts}exec chroot --userspec={user}:{group} \"$R\" \"$@\""))
-        .arg("pod");
-    for part in container["command"].as_array().unwrap().iter().chain(container["args"].as_array().unwrap()) {
-        cmd.arg(part.as_str().unwrap());
-    }
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("R", rootfs)
-        .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
-        .env("KUBERNETES_SERVICE_PORT", apiserver_port(k.cluster.kubeconfig()))
-        .env("SKUPPER_BIND_HOST", ip);
-    for e in container["env"].as_array().into_iter().flatten() {
-        let value = match e["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
-            Some("metadata.name") => pod.to_string(),
-            Some("metadata.namespace") => ns.to_string(),
-            Some(other) => panic!("unexpected downward API field {other}"),
-            None => e["value"].as_str().unwrap().to_string(),
-        };
-        cmd.env(e["name"].as_str().unwrap(), value);
-    }
-    let file = std::fs::File::create(log).unwrap();
-    cmd.stdin(Stdio::null()).stdout(file.try_clone().unwrap()).stderr(file);
-    Daemon::spawn(&mut cmd, &format!("the emulated controller pod of {ns}"))
-}
-
-/// What a kubelet reports for a running, Ready pod at `ip`.
-fn pod_running(k: &Kube, ns: &str, name: &str, labels: Value, ip: &str) {
-    let pod = json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": ns, "labels": labels},
-        "spec": {"containers": [{"name": "web", "image": "registry.example/web:1"}]}
-    });
-    k.cluster.kubectl_ok(&["apply", "-f", "-"], &pod.to_string());
-    let status = json!({"status": {
-        "phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
-        "conditions": [{"type": "Ready", "status": "True"}]
-    }});
-    k.cluster.kubectl_ok(
-        &["patch", "pod", name, "-n", ns, "--subresource=status", "--type=merge", "-p", &status.to_string()],
-        "",
-    );
-}
 
 fn log_of(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
@@ -207,10 +69,11 @@ fn the_printed_deployment_runs_from_the_image_and_links_with_a_host_site() {
     // The kubelet's part: the pod, and the controller in it.
     let pod = "skupper-controller-5d8f7b-emu";
     let labels = deployment["spec"]["template"]["metadata"]["labels"].clone();
-    pod_running(&k, &west, pod, labels, &work.ip);
-    let log = work.dir.join("controller.log");
-    let emulated = Pod { ns: &west, name: pod, ip: &work.ip, token: &token, log: &log };
-    let mut controller = run_pod(&k, &emulated, &spec, &rootfs);
+    pod_running(&k.cluster, &west, pod, &labels, &work.ip);
+    let pod_dir = work.dir.join("pod");
+    let emulated = Pod { ns: &west, name: pod, ip: &work.ip, token: &token, dir: &pod_dir };
+    let log = emulated.log();
+    let mut controller = run_pod(&k.cluster, &emulated, &spec, &rootfs);
     wait_for("the in-cluster controller to take its Lease", SETTLE, || {
         let text = log_of(&log);
         if text.contains(&format!("runs namespace {west}")) { Ok(()) } else { Err(text) }
@@ -240,21 +103,7 @@ fn the_printed_deployment_runs_from_the_image_and_links_with_a_host_site() {
         if s == "Pending" && m.contains("load balancer") { Ok(m) } else { Err(format!("{s}: {m}")) }
     });
     assert!(pending.contains("waiting for a load balancer address"), "{pending}");
-    let ingress = json!({"status": {"loadBalancer": {"ingress": [{"ip": work.ip}]}}});
-    k.cluster.kubectl_ok(
-        &[
-            "patch",
-            "service",
-            "skupper-router",
-            "-n",
-            &west,
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            &ingress.to_string(),
-        ],
-        "",
-    );
+    load_balancer(&k.cluster, &west, "skupper-router", &work.ip);
     let site = wait_for("the in-cluster site to be Ready", SETTLE, || {
         let site = k.get(&west, &format!("site/{west}"));
         if status_of(&site).0 == "Ready" { Ok(site) } else { Err(format!("{:?}\n{}", status_of(&site), log_of(&log))) }
@@ -291,7 +140,7 @@ fn the_printed_deployment_runs_from_the_image_and_links_with_a_host_site() {
     // east listener -> west connector selecting a Pod that the kubelet (the test) reports Ready.
     let web = Env::new("incluster-web");
     let web_port = echo_server(&web.ip);
-    pod_running(&k, &west, "web-0", json!({"app": "web"}), &web.ip);
+    pod_running(&k.cluster, &west, "web-0", &json!({"app": "web"}), &web.ip);
     let connector =
         k.ks(&work, &["-n", &west, "connector", "create", "web", &web_port.to_string(), "--selector", "app=web"]);
     assert!(connector.succeeded(), "{connector}\n{}", log_of(&log));
