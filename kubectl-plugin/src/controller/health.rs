@@ -1,7 +1,8 @@
 //! Liveness and readiness of a controller, for the kubelet's probes (plain HTTP):
 //! `/livez` answers 200 while the reconcile loop turns (a round in the last 15 s), `/readyz`
-//! answers 200 when the site runs: an active Site, its router running and, with link access,
-//! its grant server; 503 with the reason otherwise.
+//! answers 200 when the namespace has no Site yet (the controller is ready for one) or its Site
+//! runs: its router running and, with link access, its grant server; 503 with the reason
+//! otherwise (a Site whose router cannot run keeps the pod out of its Services).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

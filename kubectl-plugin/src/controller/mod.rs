@@ -325,7 +325,9 @@ impl Controller {
         self.health.update(|h| {
             h.last_round = Some(Instant::now());
             h.ready = match (active, self.router.error()) {
-                (false, _) => Err("no active Site in the namespace".into()),
+                // Nothing to serve yet: ready for a Site (a Deployment becomes Available, and
+                // `kubectl wait` before `site create` returns).
+                (false, _) => Ok(()),
                 (true, Some(e)) => Err(format!("router not running: {e}")),
                 (true, None) if link_access && !self.setup.grant_server_running() => {
                     Err("the grant server is not running".into())
