@@ -86,7 +86,11 @@ pub async fn resolve(selection: &Selection) -> anyhow::Result<Target> {
     } else {
         let mut merged: Option<Kubeconfig> = None;
         for f in &files {
-            let kc = Kubeconfig::read_from(f).with_context(|| format!("reading the kubeconfig {}", f.display()))?;
+            // kube's error already names the file and its cause: said once, not as a chain.
+            let kc = Kubeconfig::read_from(f).map_err(|e| match std::fs::metadata(f) {
+                Err(io) => anyhow::anyhow!("cannot read the kubeconfig {}: {io}", f.display()),
+                Ok(_) => anyhow::anyhow!("the kubeconfig {} is not valid: {e}", f.display()),
+            })?;
             merged = Some(match merged {
                 None => kc,
                 Some(m) => m.merge(kc).with_context(|| format!("merging the kubeconfig {}", f.display()))?,
