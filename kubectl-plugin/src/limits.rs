@@ -7,7 +7,7 @@
 //! each accepted connection through a gate before doing any work for it, so unauthenticated
 //! clients can hold only a bounded share of the process's file descriptors and the router keeps
 //! the rest for links and application connections. Defaults and the environment variables that
-//! override them are listed in `docs-security-model.md`.
+//! override them are listed in the README's "Security model" section.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

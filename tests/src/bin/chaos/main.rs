@@ -2,10 +2,16 @@
 //! measured, as a table `scenario | expected | observed`. Run by `scripts/chaos.sh`; not a test
 //! (it asserts nothing, it measures; `tests/tests/reliability.rs` asserts the behaviour).
 //!
-//! Scenarios: hostile grant-server and link-port clients while traffic flows and a token is
-//! redeemed (site at 256 open files); wrong-code guessing; a link deleted under an open
-//! connection; a SIGSTOPped peer; a peer that returns after an outage (`--outage SECS`, 120 by
-//! default). Traffic goes to loopback addresses only; every process it starts is stopped by pid.
+//! Scenarios (names select them): `flood`, hostile grant-server and link-port clients while
+//! traffic flows and a token is redeemed (site at 256 open files); `guess`, wrong-code guessing;
+//! `delete`, a link deleted under an open connection; `frozen`, a SIGSTOPped peer; `outage`, a
+//! peer that returns after an outage (`--outage SECS`, 120 by default); and the local-platform
+//! items of [`local`]: `special-files`, `busy-ports`, `big-input`, `interrupted-apply`,
+//! `apply-4000`, `long-names`, `umask`, `cert-expiry`, `backend-down`, `duplicate-keys`,
+//! `dead-status`. A scenario that fails to set itself up is a row saying so; the others still
+//! run. Traffic goes to loopback addresses only; every process it starts is stopped by pid.
+
+mod local;
 
 use std::io::{Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -223,6 +229,26 @@ fn outage(rows: &mut Vec<Row>, outage: Duration) {
     });
 }
 
+/// Every scenario, by the name that selects it, in the order.
+const SCENARIOS: &[&str] = &[
+    "flood",
+    "special-files",
+    "delete",
+    "busy-ports",
+    "big-input",
+    "interrupted-apply",
+    "apply-4000",
+    "long-names",
+    "umask",
+    "cert-expiry",
+    "backend-down",
+    "duplicate-keys",
+    "dead-status",
+    "guess",
+    "frozen",
+    "outage",
+];
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut outage_secs = 120;
@@ -231,29 +257,63 @@ fn main() {
         match a.as_str() {
             "--outage" => outage_secs = args.next().and_then(|v| v.parse().ok()).expect("--outage SECS"),
             "-h" | "--help" => {
-                println!("usage: chaos [--outage SECS] [flood|guess|delete|frozen|outage]...");
+                println!("usage: chaos [--outage SECS] [SCENARIO]...\nscenarios: {}", SCENARIOS.join(" "));
                 return;
             }
-            other => only.push(other.to_string()),
+            other if SCENARIOS.contains(&other) => only.push(other.to_string()),
+            other => {
+                eprintln!("chaos: unknown scenario {other:?}; scenarios: {}", SCENARIOS.join(" "));
+                std::process::exit(2);
+            }
         }
     }
-    let run = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    let began = Instant::now();
     let mut rows = Vec::new();
-    if run("flood") {
-        flood(&mut rows);
+    for &name in SCENARIOS.iter().filter(|n| only.is_empty() || only.iter().any(|o| o == *n)) {
+        let scenario_began = Instant::now();
+        eprintln!("chaos: {name}...");
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut got = Vec::new();
+            match name {
+                "flood" => flood(&mut got),
+                "special-files" => local::special_files(&mut got),
+                "delete" => link_delete(&mut got),
+                "busy-ports" => local::busy_ports(&mut got),
+                "big-input" => local::big_input(&mut got),
+                "interrupted-apply" => local::interrupted_apply(&mut got),
+                "apply-4000" => local::apply_4000(&mut got),
+                "long-names" => local::long_names(&mut got),
+                "umask" => local::umask(&mut got),
+                "cert-expiry" => local::cert_expiry(&mut got),
+                "backend-down" => local::backend_down(&mut got),
+                "duplicate-keys" => local::duplicate_keys(&mut got),
+                "dead-status" => local::dead_status(&mut got),
+                "guess" => brute_force(&mut got),
+                "frozen" => frozen_peer(&mut got),
+                "outage" => outage(&mut got, Duration::from_secs(outage_secs)),
+                _ => unreachable!("{name} is in SCENARIOS"),
+            }
+            got
+        }));
+        match ran {
+            Ok(got) => rows.extend(got),
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+                    .unwrap_or_default();
+                let why = why.lines().next().unwrap_or("").to_string();
+                rows.push(Row {
+                    scenario: name.to_string(),
+                    expected: "-".into(),
+                    observed: format!("SCENARIO FAILED: {why}"),
+                });
+            }
+        }
+        eprintln!("chaos: {name} took {}", secs(scenario_began.elapsed()));
     }
-    if run("guess") {
-        brute_force(&mut rows);
-    }
-    if run("delete") {
-        link_delete(&mut rows);
-    }
-    if run("frozen") {
-        frozen_peer(&mut rows);
-    }
-    if run("outage") {
-        outage(&mut rows, Duration::from_secs(outage_secs));
-    }
+    let rows_len = rows.len();
     let w0 = rows.iter().map(|r| r.scenario.len()).max().unwrap_or(8).max(8);
     let w1 = rows.iter().map(|r| r.expected.len()).max().unwrap_or(8).max(8);
     println!("{:w0$} | {:w1$} | observed", "scenario", "expected");
@@ -261,4 +321,5 @@ fn main() {
     for r in rows {
         println!("{:w0$} | {:w1$} | {}", r.scenario, r.expected, r.observed);
     }
+    println!("({} scenario rows in {})", rows_len, secs(began.elapsed()));
 }
