@@ -239,3 +239,48 @@ fn generated_link_credentials_do_not_outlive_their_ca() {
     assert!(report["ca"].is_object(), "the report covers the CA: {report}");
     assert!(!out.stdout.contains("ca-expires-before-token"), "{report}");
 }
+
+/// `notAfter` of a PEM certificate, in seconds since the epoch (openssl and date read it).
+fn not_after(pem: &str) -> i64 {
+    let mut openssl = Command::new("openssl")
+        .args(["x509", "-noout", "-enddate"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl");
+    openssl.stdin.take().expect("stdin").write_all(pem.as_bytes()).expect("write");
+    let out = openssl.wait_with_output().expect("openssl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let date = text.trim().strip_prefix("notAfter=").unwrap_or_else(|| panic!("openssl: {text}"));
+    let secs = Command::new("date").args(["-d", date, "+%s"]).output().expect("date");
+    String::from_utf8_lossy(&secs.stdout).trim().parse().unwrap_or_else(|e| panic!("date {date}: {e}"))
+}
+
+#[test]
+fn redeemed_client_certificates_do_not_outlive_the_issuing_ca() {
+    let env = Env::new("rel-redeem-certs");
+    env.site_with_link_access("west");
+    env.start("west");
+    env.ns("east", &["site", "create", "east"]).ok();
+    // One-second resolution: issue the certificate later than the CA, as any real redemption is.
+    std::thread::sleep(Duration::from_millis(1_500));
+    let name = issue(&env, "tok.yaml");
+    env.ns("east", &["token", "redeem", "tok.yaml"]).ok();
+    let secret = env.yaml(&env.resource("east", "Secret", &name));
+    let pem = |key: &str| {
+        let b64 = secret["data"][key].as_str().unwrap_or_else(|| panic!("no {key} in {secret}"));
+        let out = Command::new("base64")
+            .arg("-d")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin.take().expect("stdin").write_all(b64.as_bytes())?;
+                c.wait_with_output()
+            })
+            .expect("base64");
+        String::from_utf8(out.stdout).expect("pem")
+    };
+    let (cert, ca) = (not_after(&pem("tls.crt")), not_after(&pem("ca.crt")));
+    assert!(cert <= ca, "the client certificate ends {} s after the CA that signed it", cert - ca);
+}
