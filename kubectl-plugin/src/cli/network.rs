@@ -306,9 +306,9 @@ pub(super) fn listener_routing_text(ctx: &Ctx, ha: bool, name: &str) -> Option<S
 }
 
 /// The routing of listener `name` by router group, for `listener status NAME -o json|yaml`.
-pub(super) fn listener_routing_value(ctx: &Ctx, name: &str) -> Option<serde_json::Value> {
+pub(super) fn listener_routing_value(routers: &[RouterReport], name: &str) -> Option<serde_json::Value> {
     let mut by_group = serde_json::Map::new();
-    for r in ctx.ns.routers() {
+    for r in routers {
         if let Some(l) = r.status.listeners.get(name)
             && let Ok(v) = serde_json::to_value(l)
         {
