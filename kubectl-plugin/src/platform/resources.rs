@@ -114,4 +114,15 @@ mod tests {
         let list = "- apiVersion: v1\n  kind: Secret\n  metadata: {name: s}\n";
         assert_eq!(parse_documents(list).expect("list").len(), 1);
     }
+
+    #[test]
+    fn null_objects_are_empty_as_go_decodes_them() {
+        let y = "apiVersion: skupper.io/v2alpha1\nkind: Site\nmetadata:\n  name: w\n  labels:\nspec:\nstatus:\n";
+        let docs = parse_documents(y).expect("null spec");
+        let Resource::Site(s) = &docs[0] else { panic!("not a site") };
+        assert_eq!((s.name(), &s.spec), ("w", &Default::default()));
+        let y = "apiVersion: skupper.io/v2alpha1\nkind: Link\nmetadata: {name: l}\nspec:\n  endpoints:\n  - {name: inter-router, host: h, port: '1', group: null}\n  settings: null\n  cost: null\n";
+        let Resource::Link(l) = &parse_documents(y).expect("null members")[0] else { panic!("not a link") };
+        assert_eq!((l.spec.endpoints[0].group.as_str(), l.spec.cost, l.spec.settings.len()), ("", 0, 0));
+    }
 }
