@@ -579,8 +579,20 @@ fn check_resource(
         Resource::Listener(l) if l.spec.port == 0 => {
             problems.push(format!("Listener {name:?}: spec.port must be 1-65535"));
         }
-        Resource::Connector(c) if c.spec.port == 0 => {
-            problems.push(format!("Connector {name:?}: spec.port must be 1-65535"));
+        Resource::Connector(c) => {
+            if c.spec.port == 0 {
+                problems.push(format!("Connector {name:?}: spec.port must be 1-65535"));
+            }
+            // Upstream's system sites refuse it too: pods are a Kubernetes thing, and a selector
+            // accepted here would run against localhost or not at all.
+            if c.spec.host.is_empty() && !c.spec.selector.is_empty() {
+                problems.push(format!(
+                    "Connector {name:?}: {}: spec.selector ({}) needs the kubernetes platform (pods); \
+                     on a host, give spec.host",
+                    super::service::CONNECTOR_HOST_REQUIRED,
+                    c.spec.selector
+                ));
+            }
         }
         Resource::AccessToken(t) if res.site.is_none() && !incoming.iter().any(|x| matches!(x, Resource::Site(_))) => {
             let _ = t;
