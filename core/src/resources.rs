@@ -1005,6 +1005,22 @@ pub enum Resource {
     Secret(Secret),
 }
 
+/// Removes every `null` member of every mapping in `value`: what a missing field decodes to is
+/// what Go decodes a `null` to, the zero value. Iterative: a deep document costs no stack.
+pub fn drop_nulls(value: &mut serde_json::Value) {
+    let mut todo = alloc::vec![value];
+    while let Some(v) = todo.pop() {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.retain(|_, x| !x.is_null());
+                todo.extend(m.iter_mut().map(|(_, x)| x));
+            }
+            serde_json::Value::Array(a) => todo.extend(a.iter_mut()),
+            _ => {}
+        }
+    }
+}
+
 /// Why a document is not a resource we accept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -1054,8 +1070,10 @@ pub enum ResourceError {
 }
 
 impl Resource {
-    /// Decodes one document (already turned into a JSON value by the caller).
-    pub fn from_value(value: serde_json::Value) -> Result<Self, ResourceError> {
+    /// Decodes one document (already turned into a JSON value by the caller). As Go decodes
+    /// it, a `null` anywhere (`spec:` with no value, `settings: null`) is the field's zero value.
+    pub fn from_value(mut value: serde_json::Value) -> Result<Self, ResourceError> {
+        drop_nulls(&mut value);
         let obj = value
             .as_object()
             .ok_or_else(|| ResourceError::NotAnObject("expected a mapping at the top level".into()))?;
@@ -1179,6 +1197,24 @@ mod tests {
         )
         .expect("json");
         assert!(Resource::from_value(v).is_ok());
+    }
+
+    #[test]
+    fn null_objects_decode_as_empty() {
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"apiVersion":"skupper.io/v2alpha1","kind":"Connector","metadata":{"name":"c","labels":null},
+               "spec":null,"status":null}"#,
+        )
+        .expect("json");
+        let Resource::Connector(c) = Resource::from_value(v).expect("decodes") else { panic!("not a connector") };
+        assert_eq!((c.name(), &c.spec), ("c", &ConnectorSpec::default()));
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"apiVersion":"skupper.io/v2alpha1","kind":"RouterAccess","metadata":{"name":"r"},
+               "spec":{"roles":[{"name":"edge","port":null}],"settings":null,"bindHost":null}}"#,
+        )
+        .expect("json");
+        let Resource::RouterAccess(r) = Resource::from_value(v).expect("decodes") else { panic!("not a ra") };
+        assert_eq!((r.spec.roles[0].effective_port(), r.spec.bind_host.as_str()), (DEFAULT_EDGE_PORT, ""));
     }
 
     #[test]

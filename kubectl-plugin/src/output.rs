@@ -95,6 +95,16 @@ pub fn encode(format: &str, value: &serde_json::Value) -> anyhow::Result<String>
     }
 }
 
+/// [`encode`], ending with exactly one newline: what a command prints when its whole output is
+/// one document (JSON has no newline of its own, YAML has one).
+pub fn document(format: &str, value: &serde_json::Value) -> anyhow::Result<String> {
+    let mut text = encode(format, value)?;
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    Ok(text)
+}
+
 /// A table written like Go's `text/tabwriter` with padchar `'\t'` (which upstream uses for every
 /// status table): cells end at a tab, each column is padded with tabs to the widest cell plus
 /// `padding`, rounded up to a multiple of `tabwidth`; the last cell of a line is not aligned.

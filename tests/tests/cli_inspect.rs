@@ -21,8 +21,10 @@ fn inspect_shows_a_token_without_its_secret() {
     assert!(out.stdout.contains("Decoding is not verifying"), "{out}");
     assert!(!out.stdout.contains(&code), "the code must never be printed:\n{out}");
 
-    let json: serde_json::Value =
-        serde_json::from_str(&env.run(&["token", "inspect", "tok.yaml", "-o", "json"]).ok().stdout).unwrap();
+    let out = env.run(&["token", "inspect", "tok.yaml", "-o", "json"]).ok();
+    // One document, ending with one newline (a shell prompt does not land after the brace).
+    assert!(out.stdout.ends_with("}\n") && !out.stdout.ends_with("\n\n"), "{out}");
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(json["kind"]["type"], "accessToken");
     assert_eq!(json["state"], "valid");
     assert_eq!(json["linkCost"], 3);

@@ -139,6 +139,14 @@ fn platforms_are_chosen_as_documented() {
     assert_eq!(out.stdout, "There is no existing Skupper site resource\n");
     let out = env.run(&["version", "-o", "json"]).ok();
     assert!(out.stdout.contains("\"platform\": \"local\""), "{out}");
+    // For scripts: one document ending with one newline, in either format; the table by default.
+    assert!(out.stdout.ends_with("}\n") && !out.stdout.ends_with("\n\n"), "{out}");
+    let out = env.run(&["version", "-o", "yaml"]).ok();
+    assert!(out.stdout.contains("platform: local\n") && !out.stdout.ends_with("\n\n"), "{out}");
+    let v: serde_json::Value = serde_yaml::from_str(&out.stdout).expect("version -o yaml is YAML");
+    assert_eq!(v["clientVersion"], env!("CARGO_PKG_VERSION"), "{out}");
+    let out = env.run(&["version"]).ok();
+    assert!(out.stdout.starts_with("client version ") && out.stdout.contains("\nplatform  "), "{out}");
     // A kubeconfig in KUBECONFIG makes kubernetes the default, as for kubectl itself...
     let kubeconfig = env.dir.join("kubeconfig");
     std::fs::write(

@@ -48,7 +48,7 @@ pub(super) fn run(a: InspectArgs) -> CmdResult {
     match a.output.as_deref() {
         Some(format) => {
             let value = serde_json::to_value(&report).map_err(|e| fail(e.to_string()))?;
-            output::raw(output::encode(format, &value)?)?;
+            output::raw(output::document(format, &value)?)?;
         }
         None => output::raw(render(&report))?,
     }

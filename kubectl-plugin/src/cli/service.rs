@@ -10,6 +10,13 @@ use crate::output::{self, TabWriter};
 use crate::platform::Change;
 use crate::platform::config::DEFAULT_SERVICE_HOST;
 
+/// Upstream's refusal of a Connector without a host on a system site (its pods selector means
+/// nothing on a host).
+pub(super) const CONNECTOR_HOST_REQUIRED: &str = "connector host and port are required";
+
+/// Where a local connector connects when `--host` is not given (upstream's default).
+const DEFAULT_CONNECTOR_HOST: &str = "localhost";
+
 /// `listener create` / `connector create`.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
@@ -22,9 +29,10 @@ pub struct CreateArgs {
     #[arg(hide = true)]
     extra: Vec<String>,
     /// The identifier used to route traffic from listeners to connectors (default: the name)
-    #[arg(long, value_name = "KEY")]
+    #[arg(short = 'r', long, value_name = "KEY")]
     routing_key: Option<String>,
-    /// The hostname or IP address to listen on (listener) or to connect to (connector); default 127.0.0.1
+    /// The hostname or IP address to listen on (listener, default 127.0.0.1) or to connect to
+    /// (connector, default localhost)
     #[arg(long, value_name = "HOST")]
     host: Option<String>,
     /// Connector only, Kubernetes only: connect to the Ready pods that match this label selector
@@ -154,7 +162,9 @@ fn create(ctx: &Ctx, kind: Kind, a: CreateArgs) -> CmdResult {
         if kind == Kind::Listener {
             problems.push("--selector is for connectors (the pods a connector reaches)");
         } else if ctx.ns.as_local().is_some() {
-            problems.push("--selector needs the kubernetes platform (pods); on a host, give --host");
+            problems.push(format!(
+                "{CONNECTOR_HOST_REQUIRED}: --selector needs the kubernetes platform (pods); on a host, give --host"
+            ));
         } else if a.host.is_some() {
             problems.push("give --host or --selector, not both");
         } else if sel.split(',').any(|t| !t.contains('=') || t.starts_with('=')) {
@@ -168,9 +178,11 @@ fn create(ctx: &Ctx, kind: Kind, a: CreateArgs) -> CmdResult {
     let routing_key = a.routing_key.unwrap_or_else(|| name.clone());
     // A listener's host is where it listens locally, and the Service in front of it on Kubernetes
     // (upstream's default there: the listener's name).
+    // A local connector's target: upstream's default, localhost (both address families).
     let host = a.host.unwrap_or_else(|| match (kind, ctx.ns.as_local(), &a.selector) {
         (Kind::Listener, None, _) => name.clone(),
         (Kind::Connector, _, Some(_)) => String::new(),
+        (Kind::Connector, Some(_), None) => DEFAULT_CONNECTOR_HOST.to_string(),
         _ => DEFAULT_SERVICE_HOST.to_string(),
     });
     let selector = a.selector.clone().unwrap_or_default();

@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use skupper_core::link::{LinkContext, duplicate_key, validate_link};
-use skupper_core::resources::{GROUP_PRIMARY, GROUP_SECONDARY, Link, Resource, Secret, Site};
+use skupper_core::resources::{GROUP_PRIMARY, GROUP_SECONDARY, Link, ObjectMeta, Resource, Secret, Site};
 
 use super::validate::Problems;
 use super::{CmdResult, Ctx, SystemCommand, fail};
 use crate::output::{self, Progress};
+use crate::platform::Change;
 use crate::platform::local::{self, Home, LocalNamespace, RuntimeState, is_site_process};
-use crate::platform::resources::{Resources, parse_documents};
-use crate::platform::{Change, Namespace as _};
+use crate::platform::resources::{Document, Resources, StoredOnly, parse_stored_documents};
 
 /// `system start`.
 #[derive(Debug, Args)]
@@ -457,13 +457,25 @@ fn apply(ctx: &Ctx, a: FileArgs, delete: bool) -> CmdResult {
     problems.finish()?;
     let Some(file) = a.filename else { return Err(fail("no file")) };
     let text = read_input(&file)?;
-    let docs = parse_documents(&text).map_err(|e| fail(format!("Failed parsing the custom resources: {e:#}")))?;
+    let docs =
+        parse_stored_documents(&text).map_err(|e| fail(format!("Failed parsing the custom resources: {e:#}")))?;
     if docs.is_empty() {
         return Err(fail("Failed parsing the custom resources: no resource found in the input"));
     }
     let home = ctx.local()?;
     let res = home.load()?;
-    if delete { delete_resources(ctx, &res, docs) } else { apply_resources(ctx, home, &res, docs) }
+    if delete {
+        return delete_resources(ctx, &res, docs);
+    }
+    let mut resources = Vec::new();
+    let mut stored = Vec::new();
+    for d in docs {
+        match d {
+            Document::Resource(r) => resources.push(r),
+            Document::StoredOnly(s) => stored.push(s),
+        }
+    }
+    apply_resources(ctx, home, &res, resources, stored)
 }
 
 /// The Secrets and Links of the namespace as they will be (existing resources with the incoming
@@ -579,8 +591,20 @@ fn check_resource(
         Resource::Listener(l) if l.spec.port == 0 => {
             problems.push(format!("Listener {name:?}: spec.port must be 1-65535"));
         }
-        Resource::Connector(c) if c.spec.port == 0 => {
-            problems.push(format!("Connector {name:?}: spec.port must be 1-65535"));
+        Resource::Connector(c) => {
+            if c.spec.port == 0 {
+                problems.push(format!("Connector {name:?}: spec.port must be 1-65535"));
+            }
+            // Upstream's system sites refuse it too: pods are a Kubernetes thing, and a selector
+            // accepted here would run against localhost or not at all.
+            if c.spec.host.is_empty() && !c.spec.selector.is_empty() {
+                problems.push(format!(
+                    "Connector {name:?}: {}: spec.selector ({}) needs the kubernetes platform (pods); \
+                     on a host, give spec.host",
+                    super::service::CONNECTOR_HOST_REQUIRED,
+                    c.spec.selector
+                ));
+            }
         }
         Resource::AccessToken(t) if res.site.is_none() && !incoming.iter().any(|x| matches!(x, Resource::Site(_))) => {
             let _ = t;
@@ -590,14 +614,91 @@ fn check_resource(
     }
 }
 
-fn apply_resources(ctx: &Ctx, home: &Home, res: &Resources, docs: Vec<Resource>) -> CmdResult {
+/// The metadata of any resource.
+fn metadata_mut(r: &mut Resource) -> &mut ObjectMeta {
+    match r {
+        Resource::Site(x) => &mut x.metadata,
+        Resource::RouterAccess(x) => &mut x.metadata,
+        Resource::Link(x) => &mut x.metadata,
+        Resource::AccessGrant(x) => &mut x.metadata,
+        Resource::AccessToken(x) => &mut x.metadata,
+        Resource::Listener(x) => &mut x.metadata,
+        Resource::Connector(x) => &mut x.metadata,
+        Resource::Secret(x) => &mut x.metadata,
+    }
+}
+
+/// `-n` decides the namespace, as upstream's `system apply` does: a resource that names another
+/// one in `metadata.namespace` is applied to this one. Returns the one line that says so.
+fn into_namespace(ctx: &Ctx, docs: &mut [Resource], stored: &mut [StoredOnly]) -> Option<String> {
+    let mut moved = Vec::new();
+    let mut from = BTreeSet::new();
+    for r in docs.iter_mut() {
+        if metadata_mut(r).namespace.as_ref().is_some_and(|ns| *ns != ctx.namespace) {
+            moved.push(format!("{} {}", r.kind(), r.name()));
+            from.extend(metadata_mut(r).namespace.replace(ctx.namespace.clone()));
+        }
+    }
+    for s in stored.iter_mut() {
+        if let Some(ns) = s.value.pointer_mut("/metadata/namespace")
+            && ns.as_str() != Some(ctx.namespace.as_str())
+        {
+            let old = std::mem::replace(ns, ctx.namespace.clone().into());
+            from.insert(old.as_str().map(str::to_owned).unwrap_or_else(|| old.to_string()));
+            moved.push(format!("{} {}", s.kind, s.name));
+        }
+    }
+    if moved.is_empty() {
+        return None;
+    }
+    const SHOWN: usize = 5;
+    let more = moved.len().saturating_sub(SHOWN);
+    moved.truncate(SHOWN);
+    let mut which = moved.join(", ");
+    if more > 0 {
+        which.push_str(&format!(" and {more} more"));
+    }
+    let from: Vec<String> = from.into_iter().map(|n| format!("{n:?}")).collect();
+    Some(format!(
+        "Note: metadata.namespace {} replaced by {:?} (-n decides the namespace) for: {which}",
+        from.join(", "),
+        ctx.namespace,
+    ))
+}
+
+fn apply_resources(
+    ctx: &Ctx,
+    home: &Home,
+    res: &Resources,
+    mut docs: Vec<Resource>,
+    mut stored: Vec<StoredOnly>,
+) -> CmdResult {
+    let moved = into_namespace(ctx, &mut docs, &mut stored);
     let mut problems = Problems::default();
     let after = After::new(res, &docs);
     for r in &docs {
         check_resource(ctx, res, &docs, &after, r, &mut problems);
     }
+    for s in &stored {
+        let (kind, name) = (s.kind, &s.name);
+        if name.is_empty() {
+            problems.push(format!("{kind}: metadata.name is missing"));
+        } else if let Err(e) = super::validate::resource_name(name) {
+            problems.push(format!("{kind} {name:?}: name is not valid: {e}"));
+        }
+    }
     if !problems.is_empty() {
         return Err(fail(format!("{}\nNothing was applied.", problems.0.join("\n"))));
+    }
+    if let Some(line) = moved {
+        output::note(line);
+    }
+    // Upstream's system sites keep these and run nothing for them; so does this platform, and says so.
+    for s in &stored {
+        output::note(format!(
+            "Warning: {} {:?} is stored but not run: the local platform does not act on {} resources",
+            s.kind, s.name, s.kind
+        ));
     }
     let mut changes = Vec::new();
     let mut added = Vec::new();
@@ -632,7 +733,8 @@ fn apply_resources(ctx: &Ctx, home: &Home, res: &Resources, docs: Vec<Resource>)
             }
         }
     }
-    ns.commit(changes)?;
+    added.extend(stored.iter().map(|s| format!("{} {} stored (not run)", s.kind, s.name)));
+    ns.commit_with_stored(changes, &stored)?;
     for line in added {
         output::line(line)?;
     }
@@ -643,7 +745,7 @@ fn apply_resources(ctx: &Ctx, home: &Home, res: &Resources, docs: Vec<Resource>)
     Ok(())
 }
 
-fn delete_resources(ctx: &Ctx, res: &Resources, docs: Vec<Resource>) -> CmdResult {
+fn delete_resources(ctx: &Ctx, res: &Resources, docs: Vec<Document>) -> CmdResult {
     let mut changes = Vec::new();
     let mut lines = Vec::new();
     for r in &docs {

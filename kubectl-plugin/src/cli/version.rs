@@ -53,7 +53,7 @@ pub(super) fn run(platform: Platform, a: VersionArgs) -> CmdResult {
     problems.finish()?;
     let v = versions(platform);
     if let Some(format) = &a.output {
-        output::line(output::encode(format, &v)?)?;
+        output::raw(output::document(format, &v)?)?;
         return Ok(());
     }
     let s = |k: &str| v[k].as_str().map(str::to_owned).unwrap_or_else(|| v[k].to_string());

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use anyhow::Context as _;
 use skupper_core::resources::{
-    AccessGrant, AccessToken, Connector, Link, Listener, Resource, RouterAccess, Secret, Site,
+    API_VERSION, AccessGrant, AccessToken, Connector, Link, Listener, Resource, ResourceError, RouterAccess, Secret,
+    Site,
 };
 
 /// Everything a namespace declares, by kind and name.
@@ -28,6 +29,76 @@ pub struct Resources {
     pub connectors: BTreeMap<String, Connector>,
     /// Router accesses by name (accepted, not used by the local router).
     pub router_accesses: BTreeMap<String, RouterAccess>,
+    /// Resources of [`STORED_ONLY_KINDS`] by kind and name, as they were applied.
+    pub stored_only: BTreeMap<(&'static str, String), serde_json::Value>,
+}
+
+/// Kinds that upstream's system sites (podman, docker, linux) store but do not run, and the
+/// local platform the same: accepted in a file with a warning, kept, never acted on.
+pub const STORED_ONLY_KINDS: [&str; 4] =
+    ["AttachedConnector", "AttachedConnectorBinding", "SecuredAccess", "Certificate"];
+
+/// One document of a file: a resource, or one of a kind that is only stored.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
+pub enum Document {
+    /// A resource this project runs.
+    Resource(Resource),
+    /// A resource of one of [`STORED_ONLY_KINDS`].
+    StoredOnly(StoredOnly),
+}
+
+/// A resource of one of [`STORED_ONLY_KINDS`], kept as it came (nulls dropped).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredOnly {
+    /// Its kind, one of [`STORED_ONLY_KINDS`].
+    pub kind: &'static str,
+    /// `metadata.name`.
+    pub name: String,
+    /// The whole document.
+    pub value: serde_json::Value,
+}
+
+impl Document {
+    /// Decodes one document value: a stored-only kind of `skupper.io/v2alpha1`, else a resource.
+    pub fn from_value(mut value: serde_json::Value) -> Result<Self, ResourceError> {
+        let stored = value
+            .get("kind")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|k| STORED_ONLY_KINDS.iter().copied().find(|s| *s == k));
+        let Some(kind) = stored else { return Resource::from_value(value).map(Document::Resource) };
+        skupper_core::resources::drop_nulls(&mut value);
+        let name = value.pointer("/metadata/name").and_then(serde_json::Value::as_str).unwrap_or("").to_string();
+        let api = value.get("apiVersion").and_then(serde_json::Value::as_str).unwrap_or("");
+        if api != API_VERSION {
+            return Err(ResourceError::ApiVersion {
+                kind: kind.into(),
+                name,
+                found: api.into(),
+                expected: API_VERSION,
+            });
+        }
+        if !value.get("metadata").is_some_and(serde_json::Value::is_object) {
+            return Err(ResourceError::NotAnObject(format!("{kind}: field `metadata` is not a mapping")));
+        }
+        Ok(Document::StoredOnly(StoredOnly { kind, name, value }))
+    }
+
+    /// Kind name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Document::Resource(r) => r.kind(),
+            Document::StoredOnly(s) => s.kind,
+        }
+    }
+
+    /// Object name.
+    pub fn name(&self) -> &str {
+        match self {
+            Document::Resource(r) => r.name(),
+            Document::StoredOnly(s) => &s.name,
+        }
+    }
 }
 
 impl Resources {
@@ -70,7 +141,7 @@ impl Resources {
             "Listener" => self.listeners.contains_key(name),
             "Connector" => self.connectors.contains_key(name),
             "RouterAccess" => self.router_accesses.contains_key(name),
-            _ => false,
+            _ => self.stored_only.keys().any(|(k, n)| *k == kind && n == name),
         }
     }
 }
@@ -85,10 +156,24 @@ pub fn parse_documents(text: &str) -> anyhow::Result<Vec<Resource>> {
     Ok(out)
 }
 
+/// Decodes text into documents: resources, and resources of [`STORED_ONLY_KINDS`].
+pub fn parse_stored_documents(text: &str) -> anyhow::Result<Vec<Document>> {
+    let mut out = Vec::new();
+    for (i, value) in parse_values(text)?.into_iter().enumerate() {
+        out.push(Document::from_value(value).with_context(|| format!("document {}", i + 1))?);
+    }
+    Ok(out)
+}
+
 /// Decodes text into document values (empty documents skipped), with the position of the first
 /// syntax error.
 pub fn parse_values(text: &str) -> anyhow::Result<Vec<serde_json::Value>> {
     skupper_yaml::parse(text).map_err(anyhow::Error::new)
+}
+
+/// The YAML text of any document value, as [`resource_yaml`] writes a resource.
+pub fn value_yaml(v: &serde_json::Value) -> anyhow::Result<String> {
+    Ok(skupper_yaml::to_yaml(v)?)
 }
 
 /// The YAML text of a resource as stored in a file and printed by the CLI.
@@ -113,5 +198,16 @@ mod tests {
         // A top-level list is one resource per item, as the browser page reads it.
         let list = "- apiVersion: v1\n  kind: Secret\n  metadata: {name: s}\n";
         assert_eq!(parse_documents(list).expect("list").len(), 1);
+    }
+
+    #[test]
+    fn null_objects_are_empty_as_go_decodes_them() {
+        let y = "apiVersion: skupper.io/v2alpha1\nkind: Site\nmetadata:\n  name: w\n  labels:\nspec:\nstatus:\n";
+        let docs = parse_documents(y).expect("null spec");
+        let Resource::Site(s) = &docs[0] else { panic!("not a site") };
+        assert_eq!((s.name(), &s.spec), ("w", &Default::default()));
+        let y = "apiVersion: skupper.io/v2alpha1\nkind: Link\nmetadata: {name: l}\nspec:\n  endpoints:\n  - {name: inter-router, host: h, port: '1', group: null}\n  settings: null\n  cost: null\n";
+        let Resource::Link(l) = &parse_documents(y).expect("null members")[0] else { panic!("not a link") };
+        assert_eq!((l.spec.endpoints[0].group.as_str(), l.spec.cost, l.spec.settings.len()), ("", 0, 0));
     }
 }

@@ -38,7 +38,7 @@ use skupper_core::resources::{
 
 use super::access::free_port;
 pub use super::access::{Access, GroupPorts};
-use super::resources::{Resources, parse_documents, resource_yaml};
+use super::resources::{Document, Resources, parse_documents, parse_stored_documents, resource_yaml};
 use super::{GRANT_SERVER_CA, SITE_CA};
 use crate::certs::{self, Issued};
 
@@ -205,8 +205,11 @@ impl Home {
             {
                 continue;
             }
-            match read_resource_file(&path) {
-                Ok(r) => res.insert(r),
+            match read_document_file(&path) {
+                Ok(Document::Resource(r)) => res.insert(r),
+                Ok(Document::StoredOnly(s)) => {
+                    res.stored_only.insert((s.kind, s.name), s.value);
+                }
                 Err(e) => problems.push(format!(
                     "{}: {e:#}; fix or remove this file (or use kubectl skupper system delete)",
                     path.display()
@@ -409,6 +412,14 @@ fn truncated(s: &str, max: usize) -> &str {
 pub fn read_resource_file(path: &Path) -> anyhow::Result<Resource> {
     let text = crate::input::read_file(path, crate::input::APPLY_LIMIT).context("cannot read the file")?;
     let mut docs = parse_documents(&text)?;
+    anyhow::ensure!(docs.len() == 1, "expected exactly one resource, found {}", docs.len());
+    Ok(docs.remove(0))
+}
+
+/// Reads one resource file that may also hold a resource of a stored-only kind.
+pub fn read_document_file(path: &Path) -> anyhow::Result<Document> {
+    let text = crate::input::read_file(path, crate::input::APPLY_LIMIT).context("cannot read the file")?;
+    let mut docs = parse_stored_documents(&text)?;
     anyhow::ensure!(docs.len() == 1, "expected exactly one resource, found {}", docs.len());
     Ok(docs.remove(0))
 }

@@ -11,7 +11,7 @@ use skupper_core::resources::{
 use super::{Changes, Home, status};
 use crate::certs::Issued;
 use crate::grant;
-use crate::platform::resources::Resources;
+use crate::platform::resources::{Resources, StoredOnly};
 use crate::platform::status::RouterReport;
 use crate::platform::{Change, Namespace, Platform, TokenRedeemError, Until, Waited, now_unix};
 
@@ -72,6 +72,29 @@ impl LocalNamespace {
     }
 }
 
+impl LocalNamespace {
+    /// [`Namespace::commit`] with resources of stored-only kinds written in the same all-or-nothing step.
+    pub fn commit_with_stored(&self, changes: Vec<Change>, stored: &[StoredOnly]) -> anyhow::Result<()> {
+        let mut files = self.changes(changes)?;
+        for s in stored {
+            let text = crate::platform::resources::value_yaml(&s.value)?;
+            files.put(self.home.resource_path(s.kind, &s.name), text.into_bytes());
+        }
+        files.commit()
+    }
+
+    fn changes(&self, changes: Vec<Change>) -> anyhow::Result<Changes> {
+        let mut files = Changes::default();
+        for c in changes {
+            match c {
+                Change::Put(r) => files.put_resource(&self.home, &r)?,
+                Change::Delete { kind, name } => files.delete(self.home.resource_path(kind, &name)),
+            }
+        }
+        Ok(files)
+    }
+}
+
 impl Namespace for LocalNamespace {
     fn platform(&self) -> Platform {
         Platform::Local
@@ -103,14 +126,7 @@ impl Namespace for LocalNamespace {
     }
 
     fn commit(&self, changes: Vec<Change>) -> anyhow::Result<()> {
-        let mut files = Changes::default();
-        for c in changes {
-            match c {
-                Change::Put(r) => files.put_resource(&self.home, &r)?,
-                Change::Delete { kind, name } => files.delete(self.home.resource_path(kind, &name)),
-            }
-        }
-        files.commit()
+        self.changes(changes)?.commit()
     }
 
     fn running(&self) -> bool {
