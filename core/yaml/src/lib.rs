@@ -251,6 +251,9 @@ fn check_depth(text: &str) -> Result<(), Problem> {
                 blocks.pop();
             }
             blocks.push(indent);
+            if blocks.len() > MAX_DEPTH {
+                return Err(too_deep(i));
+            }
             // Entries of nested sequences on one line: `- - - x`.
             while i + 1 < b.len() && b[i] == b'-' && matches!(b[i + 1], b' ' | b'\n' | b'\r') {
                 depth_here += 1;
