@@ -128,10 +128,10 @@ for crate in aws-lc-rs aws-lc-sys openssl-sys native-tls; do
   fi
 done
 cargo clippy -p kubectl-skupper --no-default-features --all-targets --locked -- -D warnings
-cargo test -p kubectl-skupper --no-default-features --locked 2>&1 | tee "$TEST_SUMMARY_DIR/no-kubernetes.log"
+cargo test -p kubectl-skupper --no-default-features --locked --no-fail-fast 2>&1 | tee "$TEST_SUMMARY_DIR/no-kubernetes.log"
 
 step "cargo test (unit, property and end-to-end tests)"
-cargo test --workspace --locked 2>&1 | tee "$TEST_SUMMARY_DIR/cargo-test.log"
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$TEST_SUMMARY_DIR/cargo-test.log"
 
 step "core builds without std"
 scripts/check-no-std.sh
