@@ -80,6 +80,14 @@ for p in "$east_port" "$south_port"; do
 done
 
 say "status"
+# Status files are refreshed every second: wait for the matches the traffic above already used.
+for q in "east listener" "south listener" "west connector"; do
+  set -- $q
+  for _ in $(seq 1 50); do
+    "$bin" -n "$1" "$2" status | grep -q Ready && break
+    sleep 0.2
+  done
+done
 run -n west site status
 run -n east listener status
 run -n west connector status
