@@ -387,6 +387,27 @@ impl std::fmt::Display for Out {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// A marked test directory ([`test_dir`]) that is released ([`release_test_dir`]) when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A fresh directory named after `tag`.
+    pub fn new(tag: &str) -> Self {
+        Self(test_dir(tag))
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        release_test_dir(&self.0);
+    }
+}
+
 /// One test's world: a data directory, a work directory and a loopback address.
 pub struct Env {
     /// Root of the temporary directory.
@@ -631,7 +652,12 @@ pub fn golden(name: &str, actual: &str) {
 /// A TCP echo server on `ip` (port chosen by the OS), for traffic through links. Runs until the
 /// test process ends.
 pub fn echo_server(ip: &str) -> u16 {
-    let listener = std::net::TcpListener::bind((ip, 0)).expect("bind echo server");
+    echo_server_at(ip, 0)
+}
+
+/// [`echo_server`] on `ip:port` (0: any free port); the port.
+pub fn echo_server_at(ip: &str, port: u16) -> u16 {
+    let listener = std::net::TcpListener::bind((ip, port)).expect("bind echo server");
     let port = listener.local_addr().expect("echo addr").port();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {

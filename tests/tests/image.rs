@@ -7,12 +7,15 @@
 //! allowed (not root).
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod incluster_support;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use incluster_support::{is_root, unpack};
 use serde_json::Value;
 use skupper_e2e::binary;
 
@@ -165,10 +168,6 @@ fn sha256(path: &Path) -> String {
     String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
 }
 
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| o.stdout.trim_ascii() == b"0").unwrap_or(false)
-}
-
 #[test]
 fn two_builds_of_one_binary_give_one_digest() {
     let _finished = Finished;
@@ -282,16 +281,7 @@ fn the_unpacked_root_file_system_runs_the_binary_under_chroot() {
         return skip(TEST, "chroot needs root");
     }
     let (_, _, tag) = image(layout);
-    let bundle = tempdir("bundle").join("b");
-    let unpack = Command::new("umoci")
-        .arg("unpack")
-        .arg("--image")
-        .arg(format!("{}:{tag}", layout.display()))
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    assert!(unpack.status.success(), "{}", String::from_utf8_lossy(&unpack.stderr));
-    let rootfs = bundle.join("rootfs");
+    let rootfs = unpack(layout, &tag, &tempdir("bundle").join("b"));
     let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap();
     assert!(passwd.lines().any(|l| l.split(':').nth(2) == Some("65532")), "{passwd}");
     let group = std::fs::read_to_string(rootfs.join("etc/group")).unwrap();

@@ -12,7 +12,7 @@ mod webhook_support;
 use std::time::{Duration, Instant};
 
 use kube_support::{Kube, wait_ready};
-use skupper_e2e::test_dir;
+use skupper_e2e::TempDir;
 use webhook_support::{run, serve};
 
 #[test]
@@ -21,8 +21,8 @@ fn a_redeemed_token_whose_link_breaks_the_policy_is_refused_by_the_api_server() 
     let west = k.site("policy-west", true);
     let east = k.site("policy-east", false);
 
-    let dir = test_dir("policy-settings");
-    let settings = dir.join("settings.yaml");
+    let dir = TempDir::new("policy-settings");
+    let settings = dir.path().join("settings.yaml");
     std::fs::write(&settings, "maxCost: 10\n").unwrap();
     let kubeconfig = k.cluster.kubeconfig().to_str().unwrap().to_string();
     let server = serve(&["--settings", settings.to_str().unwrap(), "--links-from", &kubeconfig]);
@@ -65,5 +65,4 @@ fn a_redeemed_token_whose_link_breaks_the_policy_is_refused_by_the_api_server() 
     assert_eq!(link["spec"]["cost"], 5);
 
     drop(server);
-    skupper_e2e::release_test_dir(&dir);
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 use incluster_support::{Pod, deployment_available, image_rootfs, is_root, load_balancer, pod_running, run_pod};
 use serde_json::Value;
 use skupper_e2e::kube::Cluster;
-use skupper_e2e::{Daemon, Env, binary, echo_once, repo_root, skip, wait_for};
+use skupper_e2e::{Daemon, Env, binary, echo_once, echo_server_at, repo_root, skip, wait_for};
 
 const TEST: &str = "readme_cluster::the_two_cluster_walkthrough_of_the_readme_works_as_written";
 const NS: &str = "hello";
@@ -53,24 +53,6 @@ fn kubeconfig(clusters: &[(&str, &Cluster)], path: &Path) {
         doc[k] = Value::Array(v);
     }
     std::fs::write(path, serde_yaml::to_string(&doc).unwrap()).unwrap();
-}
-
-/// An echo server on `ip:port`, for the life of the test.
-fn echo_on(ip: &str, port: u16) {
-    use std::io::{Read as _, Write as _};
-    let listener = std::net::TcpListener::bind((ip, port)).expect("bind the backend pod's port");
-    std::thread::spawn(move || {
-        for mut s in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = s.read(&mut buf) {
-                    if n == 0 || s.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
 }
 
 /// What one cluster lacks, played by the test.
@@ -107,7 +89,7 @@ impl Emulated<'_> {
             } else if name != "skupper-controller" && !self.workloads.contains(&name) {
                 let port = template["spec"]["containers"][0]["ports"][0]["containerPort"].as_u64().unwrap();
                 let ip = Env::new(&format!("{}-{name}", self.name)).ip.clone();
-                echo_on(&ip, u16::try_from(port).unwrap());
+                echo_server_at(&ip, u16::try_from(port).unwrap());
                 pod_running(self.cluster, NS, &format!("{name}-emu"), &template["metadata"]["labels"], &ip);
                 deployment_available(self.cluster, NS, &name);
                 self.workloads.push(name);

@@ -4,30 +4,13 @@
 //! kubeconfig), bounded in time, and scratch directories from the harness.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Longest one `kubectl-skupper` call may take here.
 const CALL: Duration = Duration::from_secs(90);
 
-/// A scratch directory of the harness (swept if a run is killed), removed on drop.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> Self {
-        TempDir(skupper_e2e::test_dir(tag))
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        skupper_e2e::release_test_dir(&self.0);
-    }
-}
+pub use skupper_e2e::TempDir;
 
 /// The cluster (stopped on drop) and its kubeconfig.
 pub struct Cluster {

@@ -51,19 +51,23 @@ pub fn image_rootfs(dir: &Path) -> Result<PathBuf, String> {
     assert!(Command::new("tar").arg("-xf").arg(&archive).arg("-C").arg(&layout).status().unwrap().success());
     let index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
     let tag = index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().to_string();
-    let bundle = dir.join("bundle");
-    let unpack = Command::new("umoci")
-        .arg("unpack")
-        .arg("--image")
-        .arg(format!("{}:{tag}", layout.display()))
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    assert!(unpack.status.success(), "umoci unpack: {}", String::from_utf8_lossy(&unpack.stderr));
-    let rootfs = bundle.join("rootfs");
+    let rootfs = unpack(&layout, &tag, &dir.join("bundle"));
     // The mount point of the ServiceAccount volume (a kubelet's runtime makes it).
     std::fs::create_dir_all(rootfs.join(SA_DIR)).unwrap();
     Ok(rootfs)
+}
+
+/// `umoci unpack` of image `tag` of the OCI layout `layout` into `bundle`; its root file system.
+pub fn unpack(layout: &Path, tag: &str, bundle: &Path) -> PathBuf {
+    let out = Command::new("umoci")
+        .arg("unpack")
+        .arg("--image")
+        .arg(format!("{}:{tag}", layout.display()))
+        .arg(bundle)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "umoci unpack: {}", String::from_utf8_lossy(&out.stderr));
+    bundle.join("rootfs")
 }
 
 /// The apiserver's port, from the cluster's kubeconfig.

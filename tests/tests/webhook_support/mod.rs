@@ -23,24 +23,7 @@ pub fn binary() -> PathBuf {
     skupper_e2e::binary()
 }
 
-/// A temporary directory (a marked `kse2e-*` test directory) removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> Self {
-        TempDir(skupper_e2e::test_dir(tag))
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        skupper_e2e::release_test_dir(&self.0);
-    }
-}
+pub use skupper_e2e::TempDir;
 
 /// A fresh CA and a serving certificate for 127.0.0.1 and localhost, as PEM files in `dir`.
 pub struct Pki {
