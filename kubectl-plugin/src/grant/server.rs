@@ -30,7 +30,12 @@ use skupper_core::grant::{GrantState, Refusal};
 pub const MAX_BODY: usize = 4096;
 
 /// How often a redemption is retried when its grant changed while it was being redeemed.
-const CONFLICT_RETRIES: usize = 5;
+/// Every conflict is another writer's progress (a redemption through a second server, a
+/// controller's status write), so a request can legitimately meet as many conflicts as the grant
+/// has redemptions plus the status writes in between: 5 was reachable with a three-use grant and
+/// two servers (the test below met it on a loaded CI machine). The bound only guards against a
+/// store that never stops changing.
+const CONFLICT_RETRIES: usize = 32;
 
 /// A grant as the store holds it, with the version its record must match.
 #[derive(Debug, Clone)]
@@ -740,6 +745,34 @@ mod tests {
         assert_eq!(statuses.get(&200), Some(&3), "{statuses:?}");
         assert_eq!(statuses.get(&410), Some(&197), "used up: {statuses:?}");
         assert_eq!(store.grant.lock().expect("lock").0.status.redemptions, 3);
+    }
+
+    #[tokio::test]
+    async fn a_redemption_outlasts_as_many_conflicts_as_a_busy_grant_produces() {
+        // Ten writes by others between this redemption's read and its record (a three-use grant
+        // redeemed through two servers can produce five; status writes add more).
+        let ca = certs::new_ca("west site CA", certs::DEFAULT_VALIDITY).expect("ca");
+        let site = Site::new("west", SiteSpec { link_access: "default".into(), ..Default::default() });
+        let endpoint = skupper_core::resources::Endpoint {
+            name: "inter-router".into(),
+            host: "127.0.0.1".into(),
+            port: "55671".into(),
+            group: "skupper-router".into(),
+        };
+        let mut grant =
+            crate::grant::new_grant("west-g", "uid-1", 1, skupper_core::duration::GoDuration::from_secs(600));
+        crate::grant::process(&mut grant, "https://127.0.0.1:9090", "CA", crate::platform::now_unix())
+            .expect("process");
+        let code = grant.status.code.clone();
+        let store = MemStore {
+            grant: std::sync::Mutex::new((grant, 1)),
+            site: GrantSite { site: Some(site), endpoints: vec![endpoint], ca: Some(ca) },
+            stale_records: std::sync::atomic::AtomicUsize::new(10),
+        };
+        let ctx = GrantContext::new(store, crate::platform::now_unix);
+        let (status, _) = serve_redemption(&ctx, "uid-1", &code, Some("east".into()), None).await;
+        assert_eq!(status, 200);
+        assert_eq!(ctx.store.grant.lock().expect("lock").0.status.redemptions, 1);
     }
 
     #[tokio::test]
