@@ -15,6 +15,7 @@
 //! on stderr, and a failure under `REQUIRE_ALL_TESTS=1` (which `scripts/test.sh` sets).
 
 pub mod attack;
+pub mod crd;
 pub mod kube;
 pub mod procs;
 

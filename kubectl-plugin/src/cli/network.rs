@@ -304,16 +304,3 @@ pub(super) fn listener_routing_text(ctx: &Ctx, ha: bool, name: &str) -> Option<S
     }
     (!out.is_empty()).then_some(out)
 }
-
-/// The routing of listener `name` by router group, for `listener status NAME -o json|yaml`.
-pub(super) fn listener_routing_value(routers: &[RouterReport], name: &str) -> Option<serde_json::Value> {
-    let mut by_group = serde_json::Map::new();
-    for r in routers {
-        if let Some(l) = r.status.listeners.get(name)
-            && let Ok(v) = serde_json::to_value(l)
-        {
-            by_group.insert(r.group.clone(), v);
-        }
-    }
-    (!by_group.is_empty()).then_some(serde_json::Value::Object(by_group))
-}

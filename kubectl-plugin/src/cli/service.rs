@@ -275,19 +275,10 @@ fn show(ctx: &Ctx, kind: Kind, a: StatusArgs) -> CmdResult {
     }
     let ha = res.site.as_ref().is_some_and(|s| s.spec.ha);
     if let Some(f) = &a.output {
-        // The routers' reports are read once, not once per listener (1,000 listeners: 20 s).
-        let routers = if kind == Kind::Listener && running { ctx.ns.routers() } else { Vec::new() };
+        // Exactly the resource, as upstream's CRDs define it: how a listener's connections were
+        // routed is in `network status -o json|yaml` (routers[].status.listeners).
         for r in &rows {
-            // A listener's routing counters (not in upstream's status; consumers ignore it).
-            let mut v = r.7.clone();
-            if kind == Kind::Listener
-                && running
-                && let Some(routing) = super::network::listener_routing_value(&routers, &r.0)
-                && let Some(status) = v.get_mut("status").and_then(|s| s.as_object_mut())
-            {
-                status.insert("routing".into(), routing);
-            }
-            output::line(output::encode(f, &v)?)?;
+            output::line(output::encode(f, &r.7)?)?;
         }
         return Ok(());
     }

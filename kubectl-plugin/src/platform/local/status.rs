@@ -14,6 +14,22 @@ use crate::platform::status::{RouterStatusFile, SERVICE_REQUIRED, site_required}
 /// The status file of the router snapshot (`runtime/status/router.yaml`).
 pub const ROUTER_STATUS: (&str, &str) = ("Router", "status");
 
+/// When an offline view's conditions last changed, as far as can be known without the site:
+/// the later of when the resource was last written and when the site last wrote a status (about
+/// when it stopped). Upstream's CRDs require `lastTransitionTime` on every condition.
+fn offline_since(home: &Home, kind: &str, name: &str) -> String {
+    let modified = |p: std::path::PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let latest =
+        [modified(home.resource_path(kind, name)), modified(home.status_path(ROUTER_STATUS.0, ROUTER_STATUS.1))]
+            .into_iter()
+            .flatten()
+            .max();
+    let unix = latest
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or_else(crate::platform::now_unix, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    skupper_core::time::format_rfc3339(unix)
+}
+
 /// The site's view of itself: the running site's status, or the offline one.
 pub fn site(home: &Home, site: &Site, running: bool) -> Site {
     let mut out = site.clone();
@@ -21,16 +37,18 @@ pub fn site(home: &Home, site: &Site, running: bool) -> Site {
         out.status = s;
         return out;
     }
+    let since = offline_since(home, Site::KIND, site.name());
+    let now = Some(since.as_str());
     let link_access = site.spec.link_access_enabled();
     let mut st = SiteStatus::default();
-    st.status.set_condition(Condition::ready(condition::CONFIGURED), site_required(link_access), None);
+    st.status.set_condition(Condition::ready(condition::CONFIGURED), site_required(link_access), now);
     if link_access && let Ok(Some(access)) = home.access() {
         st.endpoints = access.endpoints();
-        st.status.set_condition(Condition::ready(condition::RESOLVED), site_required(link_access), None);
+        st.status.set_condition(Condition::ready(condition::RESOLVED), site_required(link_access), now);
     }
     if running {
         // Running but no status yet: the site is still starting.
-        st.status.set_condition(Condition::pending(condition::RUNNING, "Starting"), site_required(link_access), None);
+        st.status.set_condition(Condition::pending(condition::RUNNING, "Starting"), site_required(link_access), now);
     }
     out.status = st;
     out
@@ -49,15 +67,17 @@ pub fn link(home: &Home, res: &Resources, link: &Link, running: bool) -> Link {
         Some(e) => Condition::error(condition::CONFIGURED, e),
         None => Condition::ready(condition::CONFIGURED),
     };
-    st.status.set_condition(configured, Link::REQUIRED, None);
+    let since = offline_since(home, Link::KIND, link.name());
+    st.status.set_condition(configured, Link::REQUIRED, Some(&since));
     out.status = st;
     out
 }
 
-fn offline_service() -> ServiceStatus {
+fn offline_service(home: &Home, kind: &str, name: &str) -> ServiceStatus {
     let mut s = ServiceStatus::default();
     let mut st = Status::default();
-    st.set_condition(Condition::ready(condition::CONFIGURED), SERVICE_REQUIRED, None);
+    let since = offline_since(home, kind, name);
+    st.set_condition(Condition::ready(condition::CONFIGURED), SERVICE_REQUIRED, Some(&since));
     s.status = st;
     s
 }
@@ -68,7 +88,7 @@ pub fn listener(home: &Home, l: &Listener, running: bool) -> Listener {
     out.status = running
         .then(|| home.read_status::<ServiceStatus>(Listener::KIND, l.name()))
         .flatten()
-        .unwrap_or_else(offline_service);
+        .unwrap_or_else(|| offline_service(home, Listener::KIND, l.name()));
     out
 }
 
@@ -78,7 +98,7 @@ pub fn connector(home: &Home, c: &Connector, running: bool) -> Connector {
     out.status = running
         .then(|| home.read_status::<ServiceStatus>(Connector::KIND, c.name()))
         .flatten()
-        .unwrap_or_else(offline_service);
+        .unwrap_or_else(|| offline_service(home, Connector::KIND, c.name()));
     out
 }
 
