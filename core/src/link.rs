@@ -75,7 +75,13 @@ pub fn generate_links(site_name: &str, endpoints: &[Endpoint], tls_credentials: 
             let name = if group.is_empty() { format!("link-{site_name}") } else { format!("link-{site_name}-{group}") };
             Link::new(
                 name,
-                LinkSpec { endpoints: eps, tls_credentials: tls_credentials.into(), cost, settings: BTreeMap::new() },
+                LinkSpec {
+                    endpoints: eps,
+                    tls_credentials: tls_credentials.into(),
+                    cost,
+                    settings: BTreeMap::new(),
+                    extra: BTreeMap::new(),
+                },
             )
         })
         .collect()

@@ -375,6 +375,11 @@ pub struct SiteSpec {
     /// Free-form settings.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub settings: Settings,
+    /// Fields this version does not know, kept as they came so that a round trip loses nothing
+    /// (`system apply` names them in a warning; they are not acted on).
+    #[serde(flatten)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 impl SiteSpec {
@@ -558,6 +563,11 @@ pub struct RouterAccessSpec {
     /// Free-form settings.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub settings: Settings,
+    /// Fields this version does not know, kept as they came so that a round trip loses nothing
+    /// (`system apply` names them in a warning; they are not acted on).
+    #[serde(flatten)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 /// `RouterAccess.status`.
@@ -595,6 +605,11 @@ pub struct LinkSpec {
     /// Settings, e.g. `proxy-configuration`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub settings: Settings,
+    /// Fields this version does not know, kept as they came so that a round trip loses nothing
+    /// (`system apply` names them in a warning; they are not acted on).
+    #[serde(flatten)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 impl LinkSpec {
@@ -658,6 +673,11 @@ pub struct AccessGrantSpec {
     /// Free-form settings.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub settings: Settings,
+    /// Fields this version does not know, kept as they came so that a round trip loses nothing
+    /// (`system apply` names them in a warning; they are not acted on).
+    #[serde(flatten)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 /// `AccessGrant.status`.
@@ -710,6 +730,11 @@ pub struct AccessTokenSpec {
     /// Free-form settings.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub settings: Settings,
+    /// Fields this version does not know, kept as they came so that a round trip loses nothing
+    /// (`system apply` names them in a warning; they are not acted on).
+    #[serde(flatten)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 /// `AccessToken.status`.
@@ -760,6 +785,11 @@ pub struct ListenerSpec {
     /// acted on: this router produces no application telemetry).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub observer: String,
+    /// Fields this version does not know, kept as they came so that a round trip loses nothing
+    /// (`system apply` names them in a warning; they are not acted on).
+    #[serde(flatten)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 /// `Listener.status` and `Connector.status`.
@@ -824,6 +854,11 @@ pub struct ConnectorSpec {
     /// Require the target's certificate to match its host name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify_hostname: Option<bool>,
+    /// Fields this version does not know, kept as they came so that a round trip loses nothing
+    /// (`system apply` names them in a warning; they are not acted on).
+    #[serde(flatten)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 resource!(
@@ -1070,6 +1105,22 @@ pub enum ResourceError {
 }
 
 impl Resource {
+    /// The `spec` fields of this resource that this version does not know (kept, not acted on),
+    /// as `spec.<name>`.
+    pub fn unknown_fields(&self) -> Vec<String> {
+        let extra = match self {
+            Resource::Site(x) => &x.spec.extra,
+            Resource::RouterAccess(x) => &x.spec.extra,
+            Resource::Link(x) => &x.spec.extra,
+            Resource::AccessGrant(x) => &x.spec.extra,
+            Resource::AccessToken(x) => &x.spec.extra,
+            Resource::Listener(x) => &x.spec.extra,
+            Resource::Connector(x) => &x.spec.extra,
+            Resource::Secret(_) => return Vec::new(),
+        };
+        extra.keys().map(|k| alloc::format!("spec.{k}")).collect()
+    }
+
     /// Decodes one document (already turned into a JSON value by the caller). As Go decodes
     /// it, a `null` anywhere (`spec:` with no value, `settings: null`) is the field's zero value.
     pub fn from_value(mut value: serde_json::Value) -> Result<Self, ResourceError> {

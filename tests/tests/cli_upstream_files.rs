@@ -191,3 +191,46 @@ fn connector_create_aims_at_localhost_and_r_names_the_routing_key() {
     let out = env.ns("west", &["connector", "status", "backend"]).ok();
     assert!(out.stdout.contains("Host:\t\t\tlocalhost"), "{out}");
 }
+
+#[test]
+fn fields_this_version_does_not_know_survive_round_trips_and_are_named() {
+    let env = Env::new("upstream-unknown-fields");
+    env.site_with_link_access("west");
+    env.ns("east", &["site", "create", "east"]).ok();
+    // Fields upstream has that do nothing here, and one no version has (yet).
+    let services = "apiVersion: skupper.io/v2alpha1\nkind: Listener\nmetadata: {name: front}\n\
+                    spec: {routingKey: k, port: 9090, observer: auto, exposePodsByName: true, futureField: {depth: [1, 2]}}\n\
+                    ---\napiVersion: skupper.io/v2alpha1\nkind: Connector\nmetadata: {name: back}\n\
+                    spec: {routingKey: k, port: 8080, host: 127.0.0.1, includeNotReadyPods: true, verifyHostname: false, \
+                    futureTimeout: 5s}\n";
+    let out = env.run_with_input(&["-n", "east", "system", "apply", "-f", "-"], Some(services)).ok();
+    assert!(
+        out.stderr.contains(
+            "Warning: Listener \"front\": spec.futureField is not known to this version of kubectl-skupper: \
+             kept as written, not acted on"
+        ),
+        "{out}"
+    );
+    assert!(out.stderr.contains("Warning: Connector \"back\": spec.futureTimeout is not known"), "{out}");
+    assert!(!out.stderr.contains("observer") && !out.stderr.contains("includeNotReadyPods"), "known fields: {out}");
+    let l = env.yaml(&env.resource("east", "Listener", "front"));
+    assert_eq!(l["spec"]["futureField"], serde_json::json!({"depth": [1, 2]}));
+    assert_eq!((l["spec"]["observer"].as_str(), l["spec"]["exposePodsByName"].as_bool()), (Some("auto"), Some(true)));
+    let c = env.yaml(&env.resource("east", "Connector", "back"));
+    assert_eq!(c["spec"]["futureTimeout"], "5s");
+    assert_eq!(
+        (c["spec"]["includeNotReadyPods"].as_bool(), c["spec"]["verifyHostname"].as_bool()),
+        (Some(true), Some(false))
+    );
+
+    // A Link with an unknown field, changed by a command: the field is still there afterwards.
+    let generated = env.ns("west", &["link", "generate", "--cost", "2"]).ok().stdout;
+    let with_extra = generated.replace("spec:\n", "spec:\n  futureField: kept\n");
+    assert_ne!(with_extra, generated, "the generated Link has a spec: block");
+    env.run_with_input(&["-n", "east", "system", "apply", "-f", "-"], Some(&with_extra)).ok();
+    let link = env.resource_files("east").into_iter().find(|f| f.starts_with("Link-")).expect("a Link file");
+    let name = link.trim_start_matches("Link-").trim_end_matches(".yaml").to_string();
+    env.ns("east", &["link", "update", &name, "--cost", "4"]).ok();
+    let stored = env.yaml(&env.resource("east", "Link", &name));
+    assert_eq!((stored["spec"]["cost"].as_i64(), stored["spec"]["futureField"].as_str()), (Some(4), Some("kept")));
+}

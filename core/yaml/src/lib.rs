@@ -385,6 +385,28 @@ pub fn to_yaml(value: &Value) -> Result<String, EncodeError> {
     serde_yaml::to_string(&omit_empty(value.clone())).map_err(|e| EncodeError(e.to_string()))
 }
 
+/// Encodes a document for storage: keys sorted, only nulls left out. Unlike [`to_yaml`] a
+/// `false`, `0` or `""` the document holds is kept, because some fields mean something else when
+/// absent (`verifyHostname: false` against its default of true; an unknown field kept as written).
+///
+/// # Errors
+/// Only for values YAML cannot hold (none that JSON can).
+pub fn to_yaml_stored(value: &Value) -> Result<String, EncodeError> {
+    let mut v = value.clone();
+    let mut todo = vec![&mut v];
+    while let Some(x) = todo.pop() {
+        match x {
+            Value::Object(m) => {
+                m.retain(|_, x| !x.is_null());
+                todo.extend(m.iter_mut().map(|(_, x)| x));
+            }
+            Value::Array(a) => todo.extend(a.iter_mut()),
+            _ => {}
+        }
+    }
+    serde_yaml::to_string(&v).map_err(|e| EncodeError(e.to_string()))
+}
+
 /// Encodes a document as indented JSON (upstream: two spaces, empty values left out).
 ///
 /// # Errors

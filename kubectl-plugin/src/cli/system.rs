@@ -700,6 +700,18 @@ fn apply_resources(
             s.kind, s.name, s.kind
         ));
     }
+    // Fields of a newer (or another) version: kept in the stored resource, said aloud.
+    for r in &docs {
+        let unknown = r.unknown_fields();
+        if !unknown.is_empty() {
+            output::note(format!(
+                "Warning: {} {:?}: {} not known to this version of kubectl-skupper: kept as written, not acted on",
+                r.kind(),
+                r.name(),
+                unknown.join(", ") + if unknown.len() == 1 { " is" } else { " are" }
+            ));
+        }
+    }
     let mut changes = Vec::new();
     let mut added = Vec::new();
     let mut redeemed = Vec::new();

@@ -93,6 +93,7 @@ pub fn token_for(grant: &AccessGrant, site: &str, cost: i64, issued_at: i64) -> 
             ca: grant.status.ca.clone(),
             link_cost: cost,
             settings: Default::default(),
+            extra: Default::default(),
         },
     );
     let expires = skupper_core::time::parse_rfc3339(&grant.status.expiration_time).ok();

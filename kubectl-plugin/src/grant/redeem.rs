@@ -240,6 +240,7 @@ mod tests {
                 ca: ca.into(),
                 link_cost: 0,
                 settings: Default::default(),
+                extra: Default::default(),
             },
         )
     }

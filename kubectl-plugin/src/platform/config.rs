@@ -114,6 +114,7 @@ mod tests {
                 tls_credentials: tls.into(),
                 cost: 0,
                 settings: Default::default(),
+                extra: Default::default(),
             },
         )
     }

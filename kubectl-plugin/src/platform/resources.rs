@@ -176,9 +176,11 @@ pub fn value_yaml(v: &serde_json::Value) -> anyhow::Result<String> {
     Ok(skupper_yaml::to_yaml(v)?)
 }
 
-/// The YAML text of a resource as stored in a file and printed by the CLI.
+/// The YAML text of a resource as stored in a file and sent by the grant server: everything the
+/// resource holds but nulls (a `verifyHostname: false` or an unknown field's `false` is not
+/// dropped as upstream's printer drops empty values; `-o yaml` prints with [`value_yaml`]).
 pub fn resource_yaml(r: &Resource) -> anyhow::Result<String> {
-    Ok(skupper_yaml::to_yaml(&r.to_value())?)
+    Ok(skupper_yaml::to_yaml_stored(&r.to_value())?)
 }
 
 #[cfg(test)]
