@@ -523,6 +523,32 @@ pub struct RouterAccessRole {
     pub port: u16,
 }
 
+impl RouterAccess {
+    /// What is wrong with this RouterAccess, each as `spec.<field>: <why and what to do>`:
+    /// upstream's CRD requires `roles`, and a role is `inter-router` or `edge`, once each.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.spec.roles.is_empty() {
+            out.push(
+                "spec.roles is required: list the roles to listen for, e.g. roles: [{name: inter-router, port: 55671}, \
+                 {name: edge, port: 45671}]"
+                    .into(),
+            );
+        }
+        for (i, r) in self.spec.roles.iter().enumerate() {
+            if r.name != ROLE_INTER_ROUTER && r.name != ROLE_EDGE {
+                out.push(alloc::format!(
+                    "spec.roles[{i}].name {:?} is not a role: use {ROLE_INTER_ROUTER} or {ROLE_EDGE}",
+                    r.name
+                ));
+            } else if self.spec.roles[..i].iter().any(|o| o.name == r.name) {
+                out.push(alloc::format!("spec.roles[{i}]: role {:?} is listed twice", r.name));
+            }
+        }
+        out
+    }
+}
+
 impl RouterAccessRole {
     /// The port in effect: explicit, else 45671 for `edge` and 55671 for anything else.
     pub fn effective_port(&self) -> u16 {

@@ -17,7 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use skupper_core::resources::{AccessGrant, Connector, GROUP_PRIMARY, GROUP_SECONDARY, Link, Listener, Resource, Site};
+use skupper_core::resources::{
+    AccessGrant, Connector, GROUP_PRIMARY, GROUP_SECONDARY, Link, Listener, ROLE_EDGE, ROLE_INTER_ROUTER, Resource,
+    Site,
+};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::grant::server::{GrantContext, GrantServer};
@@ -304,10 +307,9 @@ impl RunningSite {
             return self.second_router_access(site);
         }
         let home = &self.home;
-        let mut access = match home.access()? {
-            Some(a) => a,
-            None => home.ensure_access(None, &[])?,
-        };
+        // The site's RouterAccess, if it has one, decides the roles, ports and bind host.
+        let (res, _) = home.load_lenient()?;
+        let mut access = home.apply_router_access(res.router_accesses.values().next())?;
         // A Site applied with `ha` set (or cleared) gets (or loses) the second router's ports:
         // its endpoints, generated Links and grant answers follow the spec (upstream #2278).
         if access.ha.is_some() != site.spec.ha {
@@ -323,8 +325,8 @@ impl RunningSite {
         self.grant_server = Some(gs);
         self.link_access = Some(LinkAccessConfig {
             bind_host: access.bind_host.clone(),
-            inter_router_port: access.inter_router,
-            edge_port: access.edge,
+            inter_router_port: access.has_role(ROLE_INTER_ROUTER).then_some(access.inter_router),
+            edge_port: access.has_role(ROLE_EDGE).then_some(access.edge),
             tls: server.tls(),
         });
         log(format!(
@@ -367,8 +369,8 @@ impl RunningSite {
         });
         self.link_access = Some(LinkAccessConfig {
             bind_host: access.bind_host.clone(),
-            inter_router_port: ports.inter_router,
-            edge_port: ports.edge,
+            inter_router_port: access.has_role(ROLE_INTER_ROUTER).then_some(ports.inter_router),
+            edge_port: access.has_role(ROLE_EDGE).then_some(ports.edge),
             tls: server.tls(),
         });
         log(format!(

@@ -557,6 +557,34 @@ fn check_resource(
         problems.push(format!("{kind} {name:?}: name is not valid: {e}"));
     }
     match r {
+        Resource::RouterAccess(ra) => {
+            for p in ra.problems() {
+                problems.push(format!("RouterAccess {name:?}: {p}"));
+            }
+            // One RouterAccess decides a site's link access here (upstream's system sites add
+            // listeners per RouterAccess; two would compete for the same roles on one router).
+            let others: std::collections::BTreeSet<&str> = res
+                .router_accesses
+                .keys()
+                .map(String::as_str)
+                .chain(incoming.iter().filter(|d| d.kind() == "RouterAccess").map(|d| d.name()))
+                .filter(|n| *n != name)
+                .collect();
+            if let Some(other) = others.first() {
+                problems.push(format!(
+                    "RouterAccess {name:?}: namespace {} already has RouterAccess {other:?}; this platform runs one \
+                     RouterAccess per site: change that one or delete it first",
+                    ctx.namespace
+                ));
+            }
+            if !ra.spec.tls_credentials.is_empty() && !ra.spec.generate_tls_credentials {
+                output::note(format!(
+                    "Warning: RouterAccess {name:?}: spec.tlsCredentials {:?} is not read on this platform: link access \
+                     serves the certificate it issues from the site CA (as with generateTlsCredentials: true)",
+                    ra.spec.tls_credentials
+                ));
+            }
+        }
         Resource::Site(s) => {
             if let Some(existing) = &res.site
                 && existing.name() != s.name()
@@ -750,9 +778,35 @@ fn apply_resources(
     for line in added {
         output::line(line)?;
     }
+    if let Some(ra) = docs.iter().rev().find_map(|d| if let Resource::RouterAccess(ra) = d { Some(ra) } else { None }) {
+        router_access_applied(ctx, home, Some(ra))?;
+    }
     output::line("Custom resources are applied.")?;
     for r in &redeemed {
         super::token::after_links_added(ctx, r);
+    }
+    Ok(())
+}
+
+/// A RouterAccess was applied (or deleted): the link access follows it, and a running site is
+/// told how to pick it up.
+fn router_access_applied(ctx: &Ctx, home: &Home, ra: Option<&skupper_core::resources::RouterAccess>) -> CmdResult {
+    let access = home.apply_router_access(ra)?;
+    let roles: Vec<String> = [
+        (skupper_core::resources::ROLE_INTER_ROUTER, access.inter_router),
+        (skupper_core::resources::ROLE_EDGE, access.edge),
+    ]
+    .into_iter()
+    .filter(|(role, _)| access.has_role(role))
+    .map(|(role, port)| format!("{role} {port}"))
+    .collect();
+    output::line(format!("Link access: {} on {}", roles.join(", "), access.bind_host))?;
+    if ctx.ns.running() {
+        output::note(format!(
+            "The running site keeps its link-access ports until it restarts: {} then {}",
+            ctx.hint("system stop"),
+            ctx.hint("system start")
+        ));
     }
     Ok(())
 }
@@ -771,6 +825,11 @@ fn delete_resources(ctx: &Ctx, res: &Resources, docs: Vec<Document>) -> CmdResul
     ctx.ns.commit(changes)?;
     for l in lines {
         output::line(l)?;
+    }
+    if let Some(home) = ctx.ns.as_local()
+        && docs.iter().any(|d| d.kind() == "RouterAccess" && res.contains(d.kind(), d.name()))
+    {
+        router_access_applied(ctx, home, None)?;
     }
     output::line("Custom resources deleted.")?;
     Ok(())

@@ -284,8 +284,8 @@ impl SiteSetup {
         }
         let link_access = LinkAccessConfig {
             bind_host: plan.bind_host.clone(),
-            inter_router_port: plan.inter_router,
-            edge_port: plan.edge,
+            inter_router_port: Some(plan.inter_router),
+            edge_port: Some(plan.edge),
             tls: server.tls(),
         };
         if self.link_access.as_ref() != Some(&link_access) || self.endpoints != plan.endpoints {
@@ -329,6 +329,7 @@ impl SiteSetup {
                 edge,
                 grant_server,
                 ha: None,
+                router_access: None,
             };
             return Ok(Plan {
                 bind_host: access.bind_host.clone(),
@@ -359,6 +360,7 @@ impl SiteSetup {
             edge: e.edge,
             grant_server: e.grant,
             ha: None,
+            router_access: None,
         };
         let mut sans = view.san_hosts();
         for name in [

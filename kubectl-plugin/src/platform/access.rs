@@ -25,6 +25,24 @@ pub struct Access {
     /// Link-access ports of the second router (`skupper-router-2`) of an HA site.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ha: Option<GroupPorts>,
+    /// The RouterAccess these settings come from, when the site has one: only its roles are
+    /// listened for and advertised, and its `subjectAlternativeNames` join the server
+    /// certificate's names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router_access: Option<RouterAccessView>,
+}
+
+/// What a RouterAccess decides on this platform, beyond ports and bind host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouterAccessView {
+    /// The RouterAccess's name.
+    pub name: String,
+    /// The roles it lists (`inter-router`, `edge`).
+    pub roles: Vec<String>,
+    /// Extra names for the server certificate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subject_alternative_names: Vec<String>,
 }
 
 /// The link-access ports of one extra router group.
@@ -38,6 +56,11 @@ pub struct GroupPorts {
 }
 
 impl Access {
+    /// Whether link access listens for `role` (every role unless a RouterAccess lists them).
+    pub fn has_role(&self, role: &str) -> bool {
+        self.router_access.as_ref().is_none_or(|ra| ra.roles.iter().any(|r| r == role))
+    }
+
     /// The site's endpoints: `inter-router` and `edge` for every advertised host, for each
     /// router group (`skupper-router`, and `skupper-router-2` when the site is HA).
     pub fn endpoints(&self) -> Vec<Endpoint> {
@@ -47,6 +70,9 @@ impl Access {
         {
             for host in &self.endpoint_hosts {
                 for (role, port) in [(ROLE_INTER_ROUTER, inter_router), (ROLE_EDGE, edge)] {
+                    if !self.has_role(role) {
+                        continue;
+                    }
                     out.push(Endpoint {
                         name: role.into(),
                         host: host.clone(),
@@ -92,6 +118,7 @@ impl Access {
         if !unspecified {
             hosts.push(self.bind_host.clone());
         }
+        hosts.extend(self.router_access.iter().flat_map(|ra| ra.subject_alternative_names.iter().cloned()));
         hosts.extend(["localhost".to_string(), "127.0.0.1".to_string()]);
         let mut seen = std::collections::BTreeSet::new();
         hosts.retain(|h| seen.insert(h.clone()));

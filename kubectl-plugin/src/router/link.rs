@@ -178,8 +178,8 @@ fn describe_handshake(e: &io::Error, host: &str, addr: &str, proxied: bool) -> S
 
 /// The bound link-access ports.
 pub(crate) struct Access {
-    /// `inter-router` and `edge` listeners.
-    pub listeners: [TcpListener; 2],
+    /// `inter-router` and `edge` listeners (`None`: the role is not listened for).
+    pub listeners: [Option<TcpListener>; 2],
     /// Server TLS.
     pub tls: TlsAcceptor,
 }
@@ -187,9 +187,10 @@ pub(crate) struct Access {
 /// Binds the link-access ports.
 pub(crate) async fn bind_access(cfg: &LinkAccessConfig) -> Result<Access, String> {
     let server = tls::server_config(&cfg.tls).map_err(|e| format!("invalid link access TLS credentials: {e}"))?;
-    let bind = |port: u16| async move {
+    let bind = |port: Option<u16>| async move {
+        let Some(port) = port else { return Ok(None) };
         let addr = proxy::authority(&cfg.bind_host, port);
-        TcpListener::bind(&addr).await.map_err(|e| {
+        TcpListener::bind(&addr).await.map(Some).map_err(|e| {
             format!("cannot listen for links on {addr}: {e}; free the port or choose another one in the RouterAccess")
         })
     };

@@ -81,10 +81,11 @@ pub struct RouterConfig {
 pub struct LinkAccessConfig {
     /// Interface to bind (`0.0.0.0`, `127.0.0.1`, ...).
     pub bind_host: String,
-    /// Port of the `inter-router` role.
-    pub inter_router_port: u16,
-    /// Port of the `edge` role.
-    pub edge_port: u16,
+    /// Port of the `inter-router` role; `None` when the site's RouterAccess does not list the role
+    /// (nothing listens for it).
+    pub inter_router_port: Option<u16>,
+    /// Port of the `edge` role; `None` when not listed.
+    pub edge_port: Option<u16>,
     /// Server certificate and key; `ca_pem` is the site CA that client certificates must chain to.
     pub tls: TlsMaterial,
 }
@@ -283,9 +284,9 @@ impl RouterStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LinkAccessPorts {
-    /// `inter-router` port.
+    /// `inter-router` port (0: the role is not listened for).
     pub inter_router: u16,
-    /// `edge` port.
+    /// `edge` port (0: the role is not listened for).
     pub edge: u16,
 }
 
@@ -527,7 +528,9 @@ async fn apply_access(shared: &Arc<Shared>, run: &mut Running, config: &RouterCo
     let mut tasks = Vec::new();
     match link::bind_access(cfg).await {
         Ok(access) => {
-            let port = |l: &tokio::net::TcpListener| l.local_addr().map(|a| a.port()).unwrap_or(0);
+            let port = |l: &Option<tokio::net::TcpListener>| {
+                l.as_ref().and_then(|l| l.local_addr().ok()).map_or(0, |a| a.port())
+            };
             let ports = LinkAccessPorts { inter_router: port(&access.listeners[0]), edge: port(&access.listeners[1]) };
             {
                 let mut st = shared.lock();
@@ -542,7 +545,7 @@ async fn apply_access(shared: &Arc<Shared>, run: &mut Running, config: &RouterCo
                 cfg.bind_host,
                 ports.edge
             );
-            for l in access.listeners {
+            for l in access.listeners.into_iter().flatten() {
                 let task =
                     link::run_acceptor(shared.clone(), l, access.tls.clone(), token.clone(), run.incoming.clone());
                 tasks.push(shared.spawn(task));

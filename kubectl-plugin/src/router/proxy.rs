@@ -255,8 +255,8 @@ mod tests {
         let mut ca_cfg = base("a");
         ca_cfg.link_access = Some(LinkAccessConfig {
             bind_host: "127.0.0.1".into(),
-            inter_router_port: 0,
-            edge_port: 0,
+            inter_router_port: Some(0),
+            edge_port: Some(0),
             tls: server.tls(),
         });
         let a = Router::start(ca_cfg).await.expect("router a");

@@ -47,8 +47,8 @@ fn config(id: &str) -> RouterConfig {
 fn with_access(mut c: RouterConfig, p: &Pki) -> RouterConfig {
     c.link_access = Some(LinkAccessConfig {
         bind_host: "127.0.0.1".into(),
-        inter_router_port: 0,
-        edge_port: 0,
+        inter_router_port: Some(0),
+        edge_port: Some(0),
         tls: p.server.tls(),
     });
     c
@@ -610,7 +610,7 @@ async fn bind_errors_are_reported_in_status_and_retried_on_apply() {
     let pa = pki("a");
     let mut ca = with_access(config("a"), &pa);
     if let Some(access) = ca.link_access.as_mut() {
-        access.inter_router_port = p1;
+        access.inter_router_port = Some(p1);
     }
     ca.listeners.insert("front".into(), ListenerConfig { port: p2, ..listener("k") });
     let a = Router::start(ca.clone()).await.unwrap();
@@ -639,7 +639,7 @@ async fn failed_binds_are_tried_again_until_they_succeed_without_an_apply() {
     let pa = pki("a");
     let mut ca = with_access(config("a"), &pa);
     if let Some(access) = ca.link_access.as_mut() {
-        access.inter_router_port = p1;
+        access.inter_router_port = Some(p1);
     }
     ca.listeners.insert("front".into(), ListenerConfig { port: p2, ..listener("k") });
     let a = Router::start(ca).await.unwrap();
@@ -760,7 +760,7 @@ async fn link_reconnects_when_the_remote_site_comes_back() {
     // A comes back on the same port (a new process would: its config names the port).
     let mut ca = with_access(config("a"), &pa);
     if let Some(access) = ca.link_access.as_mut() {
-        access.inter_router_port = port;
+        access.inter_router_port = Some(port);
     }
     ca.connectors.insert("backend".into(), connector("echo", echo));
     let a = Router::start(ca).await.unwrap();

@@ -33,11 +33,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 use skupper_core::resources::{
-    DEFAULT_EDGE_PORT, DEFAULT_GRANT_SERVER_PORT, DEFAULT_INTER_ROUTER_PORT, GROUP_PRIMARY, GROUP_SECONDARY, Resource,
+    DEFAULT_EDGE_PORT, DEFAULT_GRANT_SERVER_PORT, DEFAULT_INTER_ROUTER_PORT, GROUP_PRIMARY, GROUP_SECONDARY, ROLE_EDGE,
+    ROLE_INTER_ROUTER, Resource, RouterAccess,
 };
 
 use super::access::free_port;
-pub use super::access::{Access, GroupPorts};
+pub use super::access::{Access, GroupPorts, RouterAccessView};
 use super::resources::{Document, Resources, parse_documents, parse_stored_documents, resource_yaml};
 use super::{GRANT_SERVER_CA, SITE_CA};
 use crate::certs::{self, Issued};
@@ -284,7 +285,8 @@ impl Home {
         } else {
             endpoint_hosts.to_vec()
         };
-        let access = Access { bind_host: bind, endpoint_hosts, inter_router, edge, grant_server, ha: None };
+        let access =
+            Access { bind_host: bind, endpoint_hosts, inter_router, edge, grant_server, ha: None, router_access: None };
         self.write_access(&access)?;
         Ok(access)
     }
@@ -309,6 +311,60 @@ impl Home {
             (false, Some(_)) => access.ha = None,
         }
         self.write_access(&access)?;
+        Ok(access)
+    }
+
+    /// Makes the site's RouterAccess (or its absence) the link access: its roles are what the
+    /// router listens for and what endpoints, generated Links and grant answers advertise, on its
+    /// ports and `bindHost`; its `subjectAlternativeNames` join the server certificate's names.
+    /// Without one, both roles on the ports allocated before. Returns the settings in effect.
+    pub fn apply_router_access(&self, ra: Option<&RouterAccess>) -> anyhow::Result<Access> {
+        let mut access = match self.access()? {
+            Some(a) => a,
+            None => self.ensure_access(ra.map(|r| r.spec.bind_host.as_str()).filter(|b| !b.is_empty()), &[])?,
+        };
+        let before = access.clone();
+        match ra {
+            None => access.router_access = None,
+            Some(ra) => {
+                let advertised = |bind: &str| match bind.parse::<IpAddr>() {
+                    Ok(ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
+                    _ => bind.to_string(),
+                };
+                if !ra.spec.bind_host.is_empty() && ra.spec.bind_host != access.bind_host {
+                    // Hosts derived from the old bind host follow the new one; chosen ones stay.
+                    if access.endpoint_hosts == [advertised(&access.bind_host)] {
+                        access.endpoint_hosts = vec![advertised(&ra.spec.bind_host)];
+                    }
+                    access.bind_host = ra.spec.bind_host.clone();
+                }
+                let taken = self.ports_of_other_sites();
+                for role in &ra.spec.roles {
+                    let port = role.effective_port();
+                    if taken.contains(&port) {
+                        bail!(
+                            "RouterAccess {:?}: port {port} of role {} is the link access of another site on this \
+                             host; choose another port",
+                            ra.name(),
+                            role.name
+                        );
+                    }
+                    match role.name.as_str() {
+                        ROLE_INTER_ROUTER => access.inter_router = port,
+                        ROLE_EDGE => access.edge = port,
+                        _ => {}
+                    }
+                }
+                access.router_access = Some(RouterAccessView {
+                    name: ra.name().to_string(),
+                    roles: ra.spec.roles.iter().map(|r| r.name.clone()).collect(),
+                    subject_alternative_names: ra.spec.subject_alternative_names.clone(),
+                });
+            }
+        }
+        if access != before {
+            self.write_access(&access)?;
+        }
         Ok(access)
     }
 
@@ -869,6 +925,7 @@ mod tests {
             edge: 45671,
             grant_server: 9090,
             ha: None,
+            router_access: None,
         };
         let e = a.endpoints();
         assert_eq!(e.len(), 2);
@@ -889,6 +946,7 @@ mod tests {
             edge: 45671,
             grant_server: 9090,
             ha: Some(GroupPorts { inter_router: 55672, edge: 45672 }),
+            router_access: None,
         };
         let e: Vec<(String, String, String)> = a.endpoints().into_iter().map(|e| (e.group, e.name, e.port)).collect();
         let want = [
