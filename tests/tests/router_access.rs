@@ -91,6 +91,23 @@ fn a_router_access_without_roles_or_with_unknown_ones_is_refused_and_nothing_is_
     assert_eq!(env.resource_files("west"), files_before);
     assert_eq!(std::fs::read_to_string(env.home("west").join("runtime/ports.yaml")).unwrap(), ports_before);
 
+    // A port another site on this host has for its link access: refused before anything is written.
+    env.site_with_link_access("east");
+    let east: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(env.home("east").join("runtime/ports.yaml")).unwrap()).unwrap();
+    let taken = east["interRouter"].as_u64().unwrap();
+    let clash = format!(
+        "apiVersion: skupper.io/v2alpha1\nkind: RouterAccess\nmetadata: {{name: a}}\nspec: {{roles: [{{name: inter-router, port: {taken}}}]}}\n"
+    );
+    let out = env.run_with_input(&["-n", "west", "system", "apply", "-f", "-"], Some(&clash)).code(1);
+    assert!(
+        out.stdout
+            .contains(&format!("port {taken} of role inter-router is the link access of another site on this host")),
+        "{out}"
+    );
+    assert_eq!(env.resource_files("west"), files_before);
+    assert_eq!(std::fs::read_to_string(env.home("west").join("runtime/ports.yaml")).unwrap(), ports_before);
+
     // One per site: a second is refused, naming the first.
     let one =
         "apiVersion: skupper.io/v2alpha1\nkind: RouterAccess\nmetadata: {name: one}\nspec: {roles: [{name: edge}]}\n";

@@ -561,6 +561,9 @@ fn check_resource(
             for p in ra.problems() {
                 problems.push(format!("RouterAccess {name:?}: {p}"));
             }
+            for p in ctx.ns.as_local().map(|home| home.router_access_conflicts(ra)).unwrap_or_default() {
+                problems.push(p);
+            }
             // One RouterAccess decides a site's link access here (upstream's system sites add
             // listeners per RouterAccess; two would compete for the same roles on one router).
             let others: std::collections::BTreeSet<&str> = res

@@ -314,6 +314,26 @@ impl Home {
         Ok(access)
     }
 
+    /// Ports of `ra` that another site on this host has for its link access (checked before
+    /// anything is written), each as a sentence that says what to do.
+    pub fn router_access_conflicts(&self, ra: &RouterAccess) -> Vec<String> {
+        let taken = self.ports_of_other_sites();
+        ra.spec
+            .roles
+            .iter()
+            .filter(|r| taken.contains(&r.effective_port()))
+            .map(|r| {
+                format!(
+                    "RouterAccess {:?}: port {} of role {} is the link access of another site on this host; choose \
+                     another port",
+                    ra.name(),
+                    r.effective_port(),
+                    r.name
+                )
+            })
+            .collect()
+    }
+
     /// Makes the site's RouterAccess (or its absence) the link access: its roles are what the
     /// router listens for and what endpoints, generated Links and grant answers advertise, on its
     /// ports and `bindHost`; its `subjectAlternativeNames` join the server certificate's names.
@@ -338,17 +358,11 @@ impl Home {
                     }
                     access.bind_host = ra.spec.bind_host.clone();
                 }
-                let taken = self.ports_of_other_sites();
+                if let Some(problem) = self.router_access_conflicts(ra).into_iter().next() {
+                    bail!("{problem}");
+                }
                 for role in &ra.spec.roles {
                     let port = role.effective_port();
-                    if taken.contains(&port) {
-                        bail!(
-                            "RouterAccess {:?}: port {port} of role {} is the link access of another site on this \
-                             host; choose another port",
-                            ra.name(),
-                            role.name
-                        );
-                    }
                     match role.name.as_str() {
                         ROLE_INTER_ROUTER => access.inter_router = port,
                         ROLE_EDGE => access.edge = port,
