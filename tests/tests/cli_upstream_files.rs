@@ -152,6 +152,14 @@ fn selector_only_connectors_are_refused_with_upstreams_text() {
         "{out}"
     );
     assert!(!env.resource("west", "Connector", "backend").exists());
+    // Neither a host nor a selector: no target, refused the same way (not a guess at loopback).
+    let none = file.replace("selector: app=backend", "tlsCredentials: \"\"");
+    let out = env.run_with_input(&["-n", "west", "system", "apply", "-f", "-"], Some(&none)).code(1);
+    assert!(
+        out.stdout.starts_with("Connector \"backend\": connector host and port are required: give spec.host"),
+        "{out}"
+    );
+    assert!(!env.resource("west", "Connector", "backend").exists());
     // With a host, the selector is not what the connector uses: accepted.
     let both = file.replace("selector: app=backend", "selector: app=backend, host: 127.0.0.1");
     env.run_with_input(&["-n", "west", "system", "apply", "-f", "-"], Some(&both)).ok();

@@ -635,6 +635,12 @@ fn check_resource(
                     super::service::CONNECTOR_HOST_REQUIRED,
                     c.spec.selector
                 ));
+            } else if c.spec.host.is_empty() {
+                // As upstream's system sites: no host is no target (not a guess at loopback).
+                problems.push(format!(
+                    "Connector {name:?}: {}: give spec.host, the backend's address (localhost for this host)",
+                    super::service::CONNECTOR_HOST_REQUIRED
+                ));
             }
         }
         Resource::AccessToken(t) if res.site.is_none() && !incoming.iter().any(|x| matches!(x, Resource::Site(_))) => {
