@@ -166,6 +166,11 @@ fn platforms_are_chosen_as_documented() {
     // Upstream's names for host sites are the local platform, said once.
     let out = env.run(&["--platform", "podman", "site", "status"]).ok();
     assert!(out.stderr.contains("using the local platform"), "{out}");
+    // `-p` as upstream spells it, before or after the command, over a kubeconfig.
+    let out = env.run_full(&["-p", "linux", "site", "status"], None, &[("KUBECONFIG", k)]).ok();
+    assert_eq!(out.stdout, "There is no existing Skupper site resource\n", "{out}");
+    let out = env.run_full(&["site", "status", "-p", "docker"], None, &[("KUBECONFIG", k)]).ok();
+    assert!(out.stderr.contains("using the local platform"), "{out}");
 }
 
 #[test]

@@ -70,6 +70,7 @@ pub struct Cli {
     /// Set the platform type to use [kubernetes, local] (env SKUPPER_PLATFORM; default kubernetes when a
     /// kubeconfig is found, else local)
     #[arg(
+        short = 'p',
         long,
         global = true,
         env = "SKUPPER_PLATFORM",
