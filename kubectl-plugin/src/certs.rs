@@ -38,7 +38,7 @@ impl Issued {
     }
 }
 
-fn base_params(common_name: &str, validity: Duration) -> CertificateParams {
+fn base_params(common_name: &str, validity: Duration) -> anyhow::Result<CertificateParams> {
     let mut p = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, common_name);
@@ -47,18 +47,20 @@ fn base_params(common_name: &str, validity: Duration) -> CertificateParams {
     let now = OffsetDateTime::now_utc();
     p.not_before = now - time::Duration::minutes(5);
     p.not_after = now + validity;
+    // A random serial: two certificates of one CA must never share one (RFC 5280 4.1.2.2), so a
+    // failing random source stops the issue instead of falling back to a fixed serial.
     let mut serial = [0u8; 16];
-    // A random serial; on getrandom failure the zero serial is still a valid certificate.
-    let _ = getrandom::fill(&mut serial);
+    getrandom::fill(&mut serial)
+        .map_err(|e| anyhow::anyhow!("the system's random source failed ({e}): no certificate was issued"))?;
     serial[0] &= 0x7f;
     p.serial_number = Some(serial.to_vec().into());
-    p
+    Ok(p)
 }
 
 /// A new self-signed CA with subject `CN=<common_name>`.
 pub fn new_ca(common_name: &str, validity: Duration) -> anyhow::Result<Issued> {
     let key = KeyPair::generate().context("generating a CA key")?;
-    let mut p = base_params(common_name, validity);
+    let mut p = base_params(common_name, validity)?;
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     let cert = p.self_signed(&key).context("self-signing the CA")?;
@@ -102,7 +104,7 @@ fn san(host: &str) -> anyhow::Result<SanType> {
 
 /// A server certificate for `hosts` (DNS names or IP addresses), signed by `ca`.
 pub fn issue_server(ca: &Issued, common_name: &str, hosts: &[String], validity: Duration) -> anyhow::Result<Issued> {
-    let mut p = base_params(common_name, validity);
+    let mut p = base_params(common_name, validity)?;
     p.subject_alt_names = hosts.iter().map(|h| san(h)).collect::<anyhow::Result<_>>()?;
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
@@ -111,7 +113,7 @@ pub fn issue_server(ca: &Issued, common_name: &str, hosts: &[String], validity: 
 
 /// A client certificate with subject `CN=<common_name>`, signed by `ca`.
 pub fn issue_client(ca: &Issued, common_name: &str, validity: Duration) -> anyhow::Result<Issued> {
-    let mut p = base_params(common_name, validity);
+    let mut p = base_params(common_name, validity)?;
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     issue(ca, p)
