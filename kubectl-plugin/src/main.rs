@@ -30,6 +30,7 @@ mod input;
 mod limits;
 mod logs;
 mod output;
+mod tarball;
 mod platform;
 mod router;
 mod runtime;

@@ -1,7 +1,8 @@
 //! A running local site (`system start --foreground`): loads the site's resources, runs the
 //! router and the grant server, re-reads `input/resources` every half second and reconciles
 //! the router when the configuration changed, writes status files, and stops cleanly on
-//! SIGTERM/SIGINT or when its Site is deleted.
+//! SIGTERM/SIGINT or when its Site is deleted. SIGHUP (`system reload`) re-reads and reconciles
+//! at once, writes every status file and counts the reload in its state file.
 //!
 //! An HA site runs two such processes, one per router group (reference §1.1): the first
 //! (`skupper-router`) also runs the grant server and writes the resources' status; the second
@@ -157,6 +158,9 @@ struct RunningSite {
 
 impl RunningSite {
     async fn run(home: &Home, state: &mut RuntimeState) -> anyhow::Result<()> {
+        // First: SIGHUP's default action would end the process (`system reload` sends it as soon
+        // as the state file says Running).
+        let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
         let (res, problems) = home.load_lenient()?;
         for p in &problems {
             log(p);
@@ -226,9 +230,11 @@ impl RunningSite {
         let mut tick = tokio::time::interval(POLL);
         let mut last_status = Instant::now();
         loop {
+            let mut reload = false;
             tokio::select! {
                 _ = term.recv() => { log("SIGTERM: stopping"); break; }
                 _ = int.recv() => { log("SIGINT: stopping"); break; }
+                _ = hup.recv() => { log("SIGHUP: re-reading the resources now (system reload)"); reload = true; }
                 _ = tick.tick() => {}
             }
             let (res, problems) = match home.load_lenient() {
@@ -269,9 +275,20 @@ impl RunningSite {
                 state.problems = problems_now;
                 write_state(home, state);
             }
-            if last_status.elapsed() >= STATUS_EVERY {
+            if reload || last_status.elapsed() >= STATUS_EVERY {
                 last_status = Instant::now();
                 s.write_statuses(&res);
+            }
+            if reload {
+                state.reloads += 1;
+                write_state(home, state);
+                log(format!(
+                    "reload {} done: {} links, {} listeners, {} connectors applied",
+                    state.reloads,
+                    res.links.len(),
+                    res.listeners.len(),
+                    res.connectors.len()
+                ));
             }
         }
         s.router.shutdown().await;
