@@ -37,6 +37,11 @@ pub struct DumpArgs {
 /// Long help of `debug`.
 pub const DEBUG_LONG: &str = "Debug tools for a site.";
 
+/// Examples of `debug`.
+pub const DEBUG_AFTER: &str = "\
+Examples:
+  kubectl skupper -n west debug dump";
+
 /// Long help of `debug dump`.
 pub const DUMP_LONG: &str = "\
 Write a gzip-compressed tarball with what it takes to look into the site of the namespace: \

@@ -118,7 +118,7 @@ pub enum Command {
     #[command(subcommand, long_about = network::NETWORK_LONG, after_help = network::NETWORK_AFTER)]
     Network(network::NetworkCommand),
     /// Debug tools: dump a site's resources, statuses, logs and version into a tarball.
-    #[command(subcommand, long_about = debug::DEBUG_LONG)]
+    #[command(subcommand, long_about = debug::DEBUG_LONG, after_help = debug::DEBUG_AFTER)]
     Debug(debug::DebugCommand),
     /// Display the versions of this plugin, its core library and its link protocol.
     #[command(long_about = VERSION_LONG, after_help = VERSION_AFTER)]

@@ -71,8 +71,8 @@ pub struct BundleArgs {
     #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
     input: Option<String>,
     /// The bundle type. Choices: tarball
-    #[arg(long = "type", default_value = "tarball", value_name = "TYPE")]
-    type_: String,
+    #[arg(id = "bundle_type", long = "type", default_value = "tarball", value_name = "TYPE")]
+    bundle_type: String,
 }
 
 /// Commands without arguments.
@@ -502,7 +502,7 @@ fn generate_bundle(ctx: &Ctx, a: BundleArgs) -> CmdResult {
         }
         Some(f) => Some(f.to_string()),
     };
-    match a.type_.as_str() {
+    match a.bundle_type.as_str() {
         "tarball" => {}
         "shell-script" => problems.push(
             "bundle type shell-script is not available on this platform: upstream's script installs containers or \
