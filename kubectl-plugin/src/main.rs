@@ -30,10 +30,10 @@ mod input;
 mod limits;
 mod logs;
 mod output;
-mod tarball;
 mod platform;
 mod router;
 mod runtime;
+mod tarball;
 #[cfg(feature = "webhook")]
 mod webhook;
 

@@ -66,7 +66,8 @@ fn listener_and_connector_update_generate_tls_and_type() {
     assert_eq!(v["spec"]["host"], "127.0.0.1");
     assert_eq!(v["spec"]["tlsCredentials"], "db-tls");
     assert_eq!(v["spec"]["type"], "tcp");
-    let out = env.run(&["connector", "generate", "be", "8080", "-r", "backend", "--host", "10.0.0.5", "-o", "json"]).ok();
+    let out =
+        env.run(&["connector", "generate", "be", "8080", "-r", "backend", "--host", "10.0.0.5", "-o", "json"]).ok();
     let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
     assert_eq!(v["kind"], "Connector");
     assert_eq!(v["spec"]["routingKey"], "backend");

@@ -128,8 +128,7 @@ fn dump(ctx: &Ctx, a: DumpArgs) -> CmdResult {
     problems.finish()?;
     let now = crate::platform::now_unix();
     let file = a.file.clone().unwrap_or_else(|| {
-        let stamp: String =
-            crate::platform::now_rfc3339().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        let stamp: String = crate::platform::now_rfc3339().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
         format!("skupper-dump-{}-{stamp}.tar.gz", ctx.namespace)
     });
     let res = ctx.ns.load()?;

@@ -164,11 +164,8 @@ fn generate(ctx: &Ctx, a: GenerateArgs) -> CmdResult {
             ctx.prog
         )));
     }
-    let secret_name = a
-        .tls_credentials
-        .clone()
-        .or_else(|| a.name.clone())
-        .unwrap_or_else(|| format!("link-{}", site.name()));
+    let secret_name =
+        a.tls_credentials.clone().or_else(|| a.name.clone()).unwrap_or_else(|| format!("link-{}", site.name()));
     let mut links = crate::grant::generate_links(site.name(), &endpoints, &secret_name, cost);
     if let Some(n) = &a.name {
         let single = links.len() == 1;

@@ -383,7 +383,10 @@ fn reload(ctx: &Ctx, a: ReloadArgs) -> CmdResult {
             .status()
             .map_err(|e| fail(format!("cannot run kill to signal pid {pid}: {e}")))?;
         if !status.success() {
-            return Err(fail(format!("could not signal the site process {pid}; check it with {}", ctx.hint("system status"))));
+            return Err(fail(format!(
+                "could not signal the site process {pid}; check it with {}",
+                ctx.hint("system status")
+            )));
         }
         let mut progress = Progress::start("Waiting for the site to reload...");
         let deadline = Instant::now() + timeout;
@@ -412,7 +415,11 @@ fn reload(ctx: &Ctx, a: ReloadArgs) -> CmdResult {
             progress.tick();
             std::thread::sleep(Duration::from_millis(100));
         }
-        let who = if group == GROUP_PRIMARY { format!("Site {:?}", site.name()) } else { format!("Router {group} of site {:?}", site.name()) };
+        let who = if group == GROUP_PRIMARY {
+            format!("Site {:?}", site.name())
+        } else {
+            format!("Router {group} of site {:?}", site.name())
+        };
         output::line(format!(
             "{who} reloaded (pid {pid}): re-read {} and applied {} links, {} listeners, {} connectors; statuses refreshed.",
             dir.display(),
@@ -508,9 +515,9 @@ fn generate_bundle(ctx: &Ctx, a: BundleArgs) -> CmdResult {
             "bundle type shell-script is not available on this platform: upstream's script installs containers or \
              systemd units, which local sites do not use; use --type tarball",
         ),
-        other => {
-            problems.push(format!("bundle type is not valid: value {other} not allowed. It should be one of this options: [tarball]"))
-        }
+        other => problems.push(format!(
+            "bundle type is not valid: value {other} not allowed. It should be one of this options: [tarball]"
+        )),
     }
     let dir = a.input.as_ref().map(std::path::PathBuf::from).unwrap_or_else(|| home.resources_dir());
     if a.input.is_some() && !dir.is_dir() {
@@ -559,9 +566,8 @@ fn bundle_documents(dir: &Path) -> Result<Vec<(&'static str, String, String)>, s
         if file.starts_with('.') || !(file.ends_with(".yaml") || file.ends_with(".yml") || file.ends_with(".json")) {
             continue;
         }
-        let doc = local::read_document_file(&path).map_err(|e| {
-            fail(format!("{}: {e:#}; fix or remove this file. No bundle was written.", path.display()))
-        })?;
+        let doc = local::read_document_file(&path)
+            .map_err(|e| fail(format!("{}: {e:#}; fix or remove this file. No bundle was written.", path.display())))?;
         let (kind, name, mut value) = match doc {
             Document::Resource(r) => (r.kind(), r.name().to_string(), r.to_value()),
             Document::StoredOnly(s) => (s.kind, s.name, s.value),
