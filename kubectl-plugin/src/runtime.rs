@@ -73,11 +73,14 @@ fn router_workers() -> usize {
 
 async fn run(home: Home) -> anyhow::Result<()> {
     let pid = std::process::id();
+    // Before the pid file names this process: `system reload` sends SIGHUP to the process the
+    // pid file names, and SIGHUP's default action would end it.
+    let hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     claim_pid_file(&home, pid)?;
     let started_at = now_rfc3339();
     let mut state = RuntimeState { pid, phase: "Starting".into(), started_at, ..Default::default() };
     write_state(&home, &state);
-    let result = RunningSite::run(&home, &mut state).await;
+    let result = RunningSite::run(&home, &mut state, hup).await;
     match &result {
         Ok(()) => {
             state.phase = "Stopped".into();
@@ -157,10 +160,7 @@ struct RunningSite {
 }
 
 impl RunningSite {
-    async fn run(home: &Home, state: &mut RuntimeState) -> anyhow::Result<()> {
-        // First: SIGHUP's default action would end the process (`system reload` sends it as soon
-        // as the state file says Running).
-        let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    async fn run(home: &Home, state: &mut RuntimeState, mut hup: tokio::signal::unix::Signal) -> anyhow::Result<()> {
         let (res, problems) = home.load_lenient()?;
         for p in &problems {
             log(p);
