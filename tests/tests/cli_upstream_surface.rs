@@ -4,6 +4,8 @@
 //! Every bad-input case checks that nothing was written.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod kube_support;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -366,4 +368,42 @@ fn debug_dump_holds_resources_logs_version_and_no_private_key() {
     assert!(read(&dir.join("logs/router.log")).contains("site running"));
     let routers: serde_json::Value = serde_json::from_str(&read(&dir.join("routers.json"))).expect("JSON");
     assert_eq!(routers.as_array().map(Vec::len), Some(1), "{routers}");
+}
+
+#[test]
+fn on_kubernetes_update_generate_and_delete_wait_go_through_the_platform_seam() {
+    let Some(k) = kube_support::Kube::start() else { return };
+    let site = k.site("surface-kube", false);
+    site.ks(&["listener", "create", "db", "5432"]).ok();
+    let out =
+        site.ks(&["listener", "update", "db", "--port", "5433", "--tls-credentials", "db-tls", "--type", "tcp"]).ok();
+    assert_eq!(out.stdout, "Listener \"db\" is updated\n", "{out}");
+    let v = k.get(&site.ns, "listener/db");
+    assert_eq!(v["spec"]["port"], 5433, "{v}");
+    assert_eq!(v["spec"]["tlsCredentials"], "db-tls", "{v}");
+    assert_eq!(v["spec"]["type"], "tcp", "{v}");
+    assert_eq!(v["spec"]["routingKey"], "db", "unchanged: {v}");
+
+    let out = site.ks(&["listener", "update", "nope", "--port", "1"]).code(2);
+    assert_eq!(out.stdout, format!("listener nope must exist in namespace {} to be updated\n", site.ns));
+    let out = site.ks(&["listener", "update", "db", "--type", "udp"]).code(2);
+    assert!(out.stdout.contains("[tcp]"), "{out}");
+    assert_eq!(k.get(&site.ns, "listener/db")["spec"]["port"], 5433, "unchanged on bad input");
+
+    // generate: the Kubernetes defaults (a listener's host is its Service, the name), nothing stored.
+    let out = site.ks(&["listener", "generate", "web", "8080"]).ok();
+    let g: serde_json::Value = serde_yaml::from_str(&out.stdout).expect("YAML");
+    assert_eq!(g["spec"]["host"], "web", "{out}");
+    let out = site.ks(&["listener", "status", "web"]).code(2);
+    assert!(out.stdout.contains("does not exist"), "{out}");
+
+    site.ks(&["connector", "create", "be", "8080", "--host", "10.1.2.3"]).ok();
+    let out = site.ks(&["connector", "delete", "be", "--timeout", "30s"]).ok();
+    assert_eq!(out.stdout, "Connector \"be\" deleted\n", "{out}");
+    let out = site.ks(&["connector", "status", "be"]).code(2);
+    assert!(out.stdout.contains("does not exist"), "{out}");
+
+    let out = site.ks(&["site", "generate", "other", "-o", "json"]).ok();
+    let s: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(s["metadata"]["name"], "other");
 }
