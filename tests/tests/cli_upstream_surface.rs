@@ -316,6 +316,17 @@ fn system_install_uninstall_and_bundle() {
     assert_eq!(env.resource_files("copy"), ["Connector-be.yaml", "Listener-db.yaml", "Site-west.yaml"]);
     assert_eq!(env.yaml(&env.resource("copy", "Connector", "be"))["spec"]["host"], "10.1.2.3");
 
+    // --input: another directory of resource files.
+    let only_site = env.work.join("only-site");
+    std::fs::create_dir_all(&only_site).expect("mkdir");
+    std::fs::copy(dir.join("input/resources/Site-west.yaml"), only_site.join("Site-west.yaml")).expect("copy");
+    let input = only_site.display().to_string();
+    let out = env.ns("west", &["system", "generate-bundle", "d.tar.gz", "--input", &input]).ok();
+    assert!(out.stdout.starts_with("Site bundle written to d.tar.gz (1 resources"), "{out}");
+    let out = env.ns("west", &["system", "generate-bundle", "e.tar.gz", "--input", "no-such-dir"]).code(2);
+    assert!(out.stdout.contains("input directory no-such-dir does not exist"), "{out}");
+    assert!(!env.work.join("e.tar.gz").exists());
+
     // An unreadable resource file: refused, no bundle.
     std::fs::write(env.resource("west", "Listener", "broken"), "kind: [").expect("write");
     let out = env.ns("west", &["system", "generate-bundle", "c.tar.gz"]).code(1);
