@@ -413,7 +413,8 @@ fn reload(ctx: &Ctx, a: ReloadArgs) -> CmdResult {
                 )));
             }
             progress.tick();
-            std::thread::sleep(Duration::from_millis(100));
+            // The site answers within a reconcile: poll finely.
+            std::thread::sleep(Duration::from_millis(20));
         }
         let who = if group == GROUP_PRIMARY {
             format!("Site {:?}", site.name())
