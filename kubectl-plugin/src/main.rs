@@ -33,6 +33,7 @@ mod output;
 mod platform;
 mod router;
 mod runtime;
+mod tarball;
 #[cfg(feature = "webhook")]
 mod webhook;
 

@@ -1,7 +1,8 @@
 //! A running local site (`system start --foreground`): loads the site's resources, runs the
 //! router and the grant server, re-reads `input/resources` every half second and reconciles
 //! the router when the configuration changed, writes status files, and stops cleanly on
-//! SIGTERM/SIGINT or when its Site is deleted.
+//! SIGTERM/SIGINT or when its Site is deleted. SIGHUP (`system reload`) re-reads and reconciles
+//! at once, writes every status file and counts the reload in its state file.
 //!
 //! An HA site runs two such processes, one per router group (reference §1.1): the first
 //! (`skupper-router`) also runs the grant server and writes the resources' status; the second
@@ -75,11 +76,14 @@ fn router_workers() -> usize {
 
 async fn run(home: Home) -> anyhow::Result<()> {
     let pid = std::process::id();
+    // Before the pid file names this process: `system reload` sends SIGHUP to the process the
+    // pid file names, and SIGHUP's default action would end it.
+    let hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     claim_pid_file(&home, pid)?;
     let started_at = now_rfc3339();
     let mut state = RuntimeState { pid, phase: "Starting".into(), started_at, ..Default::default() };
     write_state(&home, &state);
-    let result = RunningSite::run(&home, &mut state).await;
+    let result = RunningSite::run(&home, &mut state, hup).await;
     match &result {
         Ok(()) => {
             state.phase = "Stopped".into();
@@ -159,7 +163,7 @@ struct RunningSite {
 }
 
 impl RunningSite {
-    async fn run(home: &Home, state: &mut RuntimeState) -> anyhow::Result<()> {
+    async fn run(home: &Home, state: &mut RuntimeState, mut hup: tokio::signal::unix::Signal) -> anyhow::Result<()> {
         let (res, problems) = home.load_lenient()?;
         for p in &problems {
             log(p);
@@ -229,9 +233,11 @@ impl RunningSite {
         let mut tick = tokio::time::interval(POLL);
         let mut last_status = Instant::now();
         loop {
+            let mut reload = false;
             tokio::select! {
                 _ = term.recv() => { log("SIGTERM: stopping"); break; }
                 _ = int.recv() => { log("SIGINT: stopping"); break; }
+                _ = hup.recv() => { log("SIGHUP: re-reading the resources now (system reload)"); reload = true; }
                 _ = tick.tick() => {}
             }
             let (res, problems) = match home.load_lenient() {
@@ -272,9 +278,20 @@ impl RunningSite {
                 state.problems = problems_now;
                 write_state(home, state);
             }
-            if last_status.elapsed() >= STATUS_EVERY {
+            if reload || last_status.elapsed() >= STATUS_EVERY {
                 last_status = Instant::now();
                 s.write_statuses(&res);
+            }
+            if reload {
+                state.reloads += 1;
+                write_state(home, state);
+                log(format!(
+                    "reload {} done: {} links, {} listeners, {} connectors applied",
+                    state.reloads,
+                    res.links.len(),
+                    res.listeners.len(),
+                    res.connectors.len()
+                ));
             }
         }
         s.router.shutdown().await;

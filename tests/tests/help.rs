@@ -188,3 +188,23 @@ fn flags_with_defaults_say_so() {
         }
     }
 }
+
+#[test]
+fn upstream_commands_are_in_the_tree() {
+    // The upstream surface (reference §3, §7): each must have a help page and a golden file.
+    let paths: BTreeSet<String> = command_tree().into_iter().map(|(p, _)| p.join(" ")).collect();
+    for want in [
+        "site generate",
+        "listener update",
+        "listener generate",
+        "connector update",
+        "connector generate",
+        "system reload",
+        "system install",
+        "system uninstall",
+        "system generate-bundle",
+        "debug dump",
+    ] {
+        assert!(paths.contains(want), "command {want:?} is missing from the help tree");
+    }
+}

@@ -245,6 +245,9 @@ fn values(arg: &Arg, namespace: Option<&str>) -> Option<Vec<(String, String)>> {
         "platform" => plain(&["local", "kubernetes"]),
         "namespace" => from_names("namespace"),
         "tls_credentials" => from_names("secret"),
+        "type_" => plain(&["tcp"]),
+        "bundle_type" => plain(&["tarball"]),
+        "reload_type" => plain(&["auto"]),
         _ => arg
             .get_possible_values()
             .iter()
@@ -334,6 +337,26 @@ mod tests {
 
     fn values_of(c: &Completion) -> Vec<&str> {
         c.candidates.iter().map(|(v, _)| v.as_str()).collect()
+    }
+
+    #[test]
+    fn new_upstream_commands_complete() {
+        for (line, want) in [
+            ("listener ", "update"),
+            ("listener ", "generate"),
+            ("connector ", "update"),
+            ("connector ", "generate"),
+            ("site ", "generate"),
+            ("system ", "reload"),
+            ("system ", "install"),
+            ("system ", "uninstall"),
+            ("system ", "generate-bundle"),
+            ("", "debug"),
+            ("debug ", "dump"),
+            ("listener update x --type ", "tcp"),
+        ] {
+            assert!(values_of(&complete(&words(line))).contains(&want), "{line:?} should offer {want}");
+        }
     }
 
     #[test]

@@ -86,6 +86,18 @@ Examples:
   # A site that only links to others
   kubectl skupper -n east site create east";
 
+/// `site generate`.
+pub const SITE_GENERATE_LONG: &str = "\
+Generate a Site resource as YAML (or JSON with -o json) without creating it: the Site \
+`site create` would store, with the same flags. Apply it with `system apply -f` (or kubectl \
+apply). Nothing is stored, so the namespace may already have a site.";
+
+/// Examples of `site generate`.
+pub const SITE_GENERATE_AFTER: &str = "\
+Examples:
+  kubectl skupper site generate west --enable-link-access > site-west.yaml
+  kubectl skupper -n west system apply -f site-west.yaml";
+
 /// `site update`.
 pub const SITE_UPDATE_LONG: &str = "\
 Change site settings of a given site.
@@ -286,6 +298,31 @@ Examples:
 pub const LISTENER_HOST_HELP: &str = "The hostname or IP address of the local listener. Clients at this site use the \
 listener host and port to establish connections to the remote service. (default 127.0.0.1)";
 
+/// `listener update`.
+pub const LISTENER_UPDATE_LONG: &str = "\
+Change listener settings.
+
+Only the settings given change; --tls-credentials \"\" removes the TLS credentials. The listener \
+must exist; nothing is written when any input is not valid. A running site applies the change \
+at once; on Kubernetes the command waits (--wait, --timeout) for the controller.";
+
+/// Examples of `listener update`.
+pub const LISTENER_UPDATE_AFTER: &str = "\
+Examples:
+  kubectl skupper listener update database --host 0.0.0.0 --port 5433
+  kubectl skupper listener update backend --routing-key backend-v2";
+
+/// `listener generate`.
+pub const LISTENER_GENERATE_LONG: &str = "\
+Generate a listener resource as YAML (or JSON with -o json) without creating it, with the \
+defaults `listener create` uses. Apply it with `system apply -f` (or kubectl apply).";
+
+/// Examples of `listener generate`.
+pub const LISTENER_GENERATE_AFTER: &str = "\
+Examples:
+  kubectl skupper listener generate backend 8080 > listener-backend.yaml
+  kubectl skupper -n east system apply -f listener-backend.yaml";
+
 /// `listener status`.
 pub const LISTENER_STATUS_LONG: &str = "Display status of all listeners or a specific listener.";
 
@@ -331,6 +368,31 @@ Examples:
 
 /// `connector create --host` (upstream's words, then the default).
 pub const CONNECTOR_HOST_HELP: &str = "The hostname or IP address of the local connector (default 127.0.0.1)";
+
+/// `connector update`.
+pub const CONNECTOR_UPDATE_LONG: &str = "\
+Change connector settings.
+
+Only the settings given change; --tls-credentials \"\" removes the TLS credentials. The connector \
+must exist; nothing is written when any input is not valid. A running site applies the change \
+at once; on Kubernetes the command waits (--wait, --timeout) for the controller.";
+
+/// Examples of `connector update`.
+pub const CONNECTOR_UPDATE_AFTER: &str = "\
+Examples:
+  kubectl skupper connector update database --host db2.internal
+  kubectl skupper connector update backend --port 8081";
+
+/// `connector generate`.
+pub const CONNECTOR_GENERATE_LONG: &str = "\
+Generate a connector resource as YAML (or JSON with -o json) without creating it, with the \
+defaults `connector create` uses. Apply it with `system apply -f` (or kubectl apply).";
+
+/// Examples of `connector generate`.
+pub const CONNECTOR_GENERATE_AFTER: &str = "\
+Examples:
+  kubectl skupper connector generate backend 8080 --host 10.0.0.5 > connector-backend.yaml
+  kubectl skupper -n west system apply -f connector-backend.yaml";
 
 /// `connector status`.
 pub const CONNECTOR_STATUS_LONG: &str = "Display status of all connectors or a specific connector.";
@@ -402,6 +464,64 @@ its way (a link-access or listener port it could not bind: it tries again every 
 pub const SYSTEM_STATUS_AFTER: &str = "\
 Examples:
   kubectl skupper -n west system status";
+
+/// `system reload`.
+pub const SYSTEM_RELOAD_LONG: &str = "\
+Forces the running site to re-read its resources (input/resources) and apply them now.
+
+A running site also picks changes up by itself within a second; reload does it at once, refreshes \
+every status file and reports when the site has done it (each router of an HA site). The site's \
+CAs and certificates are kept. Every resource file must be readable, else nothing is reloaded. \
+A site that does not run reads its resources when it starts.";
+
+/// Examples of `system reload`.
+pub const SYSTEM_RELOAD_AFTER: &str = "\
+Examples:
+  kubectl skupper -n west system reload";
+
+/// `system install`.
+pub const SYSTEM_INSTALL_LONG: &str = "\
+Upstream prepares the host for system sites: a container engine's API service and the system \
+controller (podman, docker), or checks for skrouterd (linux).
+
+None of this is needed here: the router is built into kubectl-skupper and each site runs as its \
+own process (system start). The command says so and exits with 0. --reload-type auto is what \
+local sites always do; manual is refused.";
+
+/// Examples of `system install`.
+pub const SYSTEM_INSTALL_AFTER: &str = "\
+Examples:
+  kubectl skupper system install";
+
+/// `system uninstall`.
+pub const SYSTEM_UNINSTALL_LONG: &str = "\
+Upstream removes what system install set up. Nothing is installed here, so the command says so \
+and exits with 0; sites are left as they are (site delete --all removes one).";
+
+/// Examples of `system uninstall`.
+pub const SYSTEM_UNINSTALL_AFTER: &str = "\
+Examples:
+  kubectl skupper system uninstall";
+
+/// `system generate-bundle`.
+pub const SYSTEM_GENERATE_BUNDLE_LONG: &str = "\
+Write a gzip-compressed tarball of the site's input resources (or of --input DIR) that sets up \
+the same site on another host.
+
+It holds resources.yaml (every resource, Site first, without status or namespace: apply it with \
+`system apply -f resources.yaml` in a namespace without a site, then `system start`), the same \
+resources one file each under input/resources/, and a README. Secrets are included: keep the \
+bundle private. CAs are not: the new site makes its own. Only --type tarball is available \
+(upstream's shell-script installs containers or systemd units).";
+
+/// Examples of `system generate-bundle`.
+pub const SYSTEM_GENERATE_BUNDLE_AFTER: &str = "\
+Examples:
+  kubectl skupper -n west system generate-bundle west-bundle.tar.gz
+
+  # On the other host
+  tar xzf west-bundle.tar.gz resources.yaml
+  kubectl skupper -n west system apply -f resources.yaml";
 
 /// `system apply`.
 pub const SYSTEM_APPLY_LONG: &str = "\

@@ -28,6 +28,14 @@ pub struct GenerateArgs {
     /// (host, port, optional username and password) on the site that applies them.
     #[arg(long, value_name = "SECRET")]
     proxy_configuration: Option<String>,
+    /// the name of the generated Link and of its Secret (unless --tls-credentials names it); an HA
+    /// site's two Links are NAME-1 and NAME-2 (default: link-<site>[-<group>], Secret link-<site>)
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// the host the Link connects to, instead of the site's endpoint hosts (it should be one the
+    /// site's certificate names: site create/update --endpoint-host)
+    #[arg(long, value_name = "HOST")]
+    host: Option<String>,
 }
 
 /// `link status`.
@@ -77,6 +85,12 @@ pub struct DeleteArgs {
     name: Option<String>,
     #[arg(hide = true)]
     extra: Vec<String>,
+    /// raise an error if the operation does not complete in the given period of time (expressed in seconds).
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    timeout: String,
+    /// Wait for deletion to complete before exiting (while the site runs)
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "true", default_missing_value = "true", value_name = "BOOL")]
+    wait: bool,
 }
 
 pub(super) fn run(ctx: &Ctx, cmd: LinkCommand) -> CmdResult {
@@ -107,20 +121,58 @@ fn generate(ctx: &Ctx, a: GenerateArgs) -> CmdResult {
     {
         problems.push(format!("the name of the proxy configuration secret is not valid: {e}"));
     }
+    if let Some(n) = &a.name
+        && let Err(e) = validate::resource_name(n)
+    {
+        problems.push(format!("link name is not valid: {e}"));
+    }
+    if let Some(h) = &a.host
+        && !validate::host(h)
+    {
+        problems.push("host is not valid: a valid IP address or hostname is expected");
+    }
     let cost = validate::cost(&a.cost, &mut problems);
     check_output(Some(&a.output), &mut problems);
     problems.finish()?;
     let (Some(site), Some(cost)) = (res.site, cost) else { return Err(fail("invalid input")) };
 
-    let endpoints = ctx.ns.endpoints(&site)?;
+    let mut endpoints = ctx.ns.endpoints(&site)?;
+    if let Some(h) = &a.host
+        && !endpoints.is_empty()
+    {
+        let mut known: Vec<String> = endpoints.iter().map(|e| e.host.clone()).collect();
+        known.dedup();
+        if !known.contains(h) {
+            output::note(format!(
+                "Note: {h:?} is not one of the hosts site {:?} advertises ({}): the link fails unless the site's \
+                 certificate names it; add it with {}",
+                site.name(),
+                known.join(", "),
+                ctx.hint(&format!("site update --endpoint-host {h}"))
+            ));
+        }
+        for e in &mut endpoints {
+            e.host = h.clone();
+        }
+        // One endpoint per group and role once the hosts are the same.
+        let mut seen = std::collections::BTreeSet::new();
+        endpoints.retain(|e| seen.insert((e.group.clone(), e.name.clone())));
+    }
     if endpoints.is_empty() {
         return Err(fail(format!(
             "A link cannot be generated because link access is not enabled. \n Use \"{} site update --enable-link-access\" to enable it.",
             ctx.prog
         )));
     }
-    let secret_name = a.tls_credentials.clone().unwrap_or_else(|| format!("link-{}", site.name()));
+    let secret_name =
+        a.tls_credentials.clone().or_else(|| a.name.clone()).unwrap_or_else(|| format!("link-{}", site.name()));
     let mut links = crate::grant::generate_links(site.name(), &endpoints, &secret_name, cost);
+    if let Some(n) = &a.name {
+        let single = links.len() == 1;
+        for (i, l) in links.iter_mut().enumerate() {
+            l.metadata.name = if single { n.clone() } else { format!("{n}-{}", i + 1) };
+        }
+    }
     // The proxy Secret lives on the site that applies the Links (reference §4.1).
     if let Some(p) = &a.proxy_configuration {
         for l in &mut links {
@@ -336,9 +388,13 @@ fn delete(ctx: &Ctx, a: DeleteArgs) -> CmdResult {
     {
         problems.push(format!("the link {n:?} is not available in the namespace"));
     }
+    let timeout = super::check_timeout(&a.timeout, &mut problems);
     problems.finish()?;
-    let Some(name) = name else { return Err(fail("invalid input")) };
+    let (Some(name), Some(timeout)) = (name, timeout) else { return Err(fail("invalid input")) };
     ctx.ns.commit(vec![Change::Delete { kind: Link::KIND, name: name.clone() }])?;
+    if a.wait && !ctx.wait_deleted(Link::KIND, &name, timeout)? {
+        return Err(fail(format!("Link {name:?} not deleted yet, check the status for more information")));
+    }
     output::line(format!("Link {name:?} is deleted"))?;
     Ok(())
 }

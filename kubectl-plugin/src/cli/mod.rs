@@ -4,6 +4,7 @@
 //! exit 1 with what to do next). Help texts and examples live in [`help`].
 
 mod complete;
+mod debug;
 mod help;
 mod inspect;
 #[cfg(feature = "kubernetes")]
@@ -117,6 +118,9 @@ pub enum Command {
     /// Show the network: sites, links and their costs, reachability, where connections went.
     #[command(subcommand, long_about = network::NETWORK_LONG, after_help = network::NETWORK_AFTER)]
     Network(network::NetworkCommand),
+    /// Debug tools: dump a site's resources, statuses, logs and version into a tarball.
+    #[command(subcommand, long_about = debug::DEBUG_LONG, after_help = debug::DEBUG_AFTER)]
+    Debug(debug::DebugCommand),
     /// Display the versions of this plugin, its core library and its link protocol.
     #[command(long_about = VERSION_LONG, after_help = VERSION_AFTER)]
     Version(version::VersionArgs),
@@ -158,6 +162,9 @@ pub enum SiteCommand {
     /// Change site settings
     #[command(long_about = SITE_UPDATE_LONG, after_help = SITE_UPDATE_AFTER)]
     Update(site::UpdateArgs),
+    /// Generate a site resource and output it to a file or screen
+    #[command(long_about = SITE_GENERATE_LONG, after_help = SITE_GENERATE_AFTER)]
+    Generate(site::GenerateArgs),
     /// Get the site status
     #[command(long_about = SITE_STATUS_LONG, after_help = SITE_STATUS_AFTER)]
     Status(site::StatusArgs),
@@ -206,6 +213,12 @@ pub enum ListenerCommand {
     /// get status of listeners
     #[command(long_about = LISTENER_STATUS_LONG, after_help = LISTENER_STATUS_AFTER)]
     Status(service::StatusArgs),
+    /// update a listener
+    #[command(long_about = LISTENER_UPDATE_LONG, after_help = LISTENER_UPDATE_AFTER)]
+    Update(service::UpdateArgs),
+    /// generate a listener resource and output it to a file or screen
+    #[command(long_about = LISTENER_GENERATE_LONG, after_help = LISTENER_GENERATE_AFTER)]
+    Generate(service::GenerateArgs),
     /// delete a listener
     #[command(long_about = LISTENER_DELETE_LONG, after_help = LISTENER_DELETE_AFTER)]
     Delete(service::DeleteArgs),
@@ -220,6 +233,12 @@ pub enum ConnectorCommand {
     /// get status of connectors
     #[command(long_about = CONNECTOR_STATUS_LONG, after_help = CONNECTOR_STATUS_AFTER)]
     Status(service::StatusArgs),
+    /// update a connector
+    #[command(long_about = CONNECTOR_UPDATE_LONG, after_help = CONNECTOR_UPDATE_AFTER)]
+    Update(service::UpdateArgs),
+    /// generate a connector resource and output it to a file or screen
+    #[command(long_about = CONNECTOR_GENERATE_LONG, after_help = CONNECTOR_GENERATE_AFTER)]
+    Generate(service::GenerateArgs),
     /// delete a connector
     #[command(long_about = CONNECTOR_DELETE_LONG, after_help = CONNECTOR_DELETE_AFTER)]
     Delete(service::DeleteArgs),
@@ -237,12 +256,24 @@ pub enum SystemCommand {
     /// Show whether the site runs, its router, grant server and log
     #[command(long_about = SYSTEM_STATUS_LONG, after_help = SYSTEM_STATUS_AFTER)]
     Status(system::NoArgs),
+    /// Re-read the site's resources and apply them to the running site now
+    #[command(long_about = SYSTEM_RELOAD_LONG, after_help = SYSTEM_RELOAD_AFTER)]
+    Reload(system::ReloadArgs),
     /// Create or update resources using files or standard input.
     #[command(long_about = SYSTEM_APPLY_LONG, after_help = SYSTEM_APPLY_AFTER)]
     Apply(system::FileArgs),
     /// Delete resources using files or standard input.
     #[command(long_about = SYSTEM_DELETE_LONG, after_help = SYSTEM_DELETE_AFTER)]
     Delete(system::FileArgs),
+    /// Prepare this host for local sites (nothing is needed here; says so)
+    #[command(long_about = SYSTEM_INSTALL_LONG, after_help = SYSTEM_INSTALL_AFTER)]
+    Install(system::InstallArgs),
+    /// Remove what system install set up (nothing here; says so)
+    #[command(long_about = SYSTEM_UNINSTALL_LONG, after_help = SYSTEM_UNINSTALL_AFTER)]
+    Uninstall(system::NoArgs),
+    /// Write a tarball of the site's input resources for another host
+    #[command(long_about = SYSTEM_GENERATE_BUNDLE_LONG, after_help = SYSTEM_GENERATE_BUNDLE_AFTER)]
+    GenerateBundle(system::BundleArgs),
 }
 
 /// What every command gets: the namespace, on its platform.
@@ -297,6 +328,39 @@ impl Ctx {
         }
     }
 
+    /// After deleting `kind`/`name`: while something runs the site, waits up to `timeout` (with
+    /// upstream's progress line) until the resource is gone from the namespace and, on the local
+    /// platform, the running site has dropped it (its status file is gone). `Ok(false)` when
+    /// the time ran out.
+    pub fn wait_deleted(&self, kind: &'static str, name: &str, timeout: std::time::Duration) -> Result<bool, CliError> {
+        if !self.ns.running() {
+            return Ok(true);
+        }
+        let gone = || -> Result<bool, CliError> {
+            if self.ns.load()?.contains(kind, name) {
+                return Ok(false);
+            }
+            Ok(self.ns.as_local().is_none_or(|home| !home.status_path(kind, name).exists()))
+        };
+        if gone()? {
+            return Ok(true);
+        }
+        let mut progress = crate::output::Progress::start("Waiting for deletion to complete...");
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            if gone()? {
+                progress.finish();
+                return Ok(true);
+            }
+            if std::time::Instant::now() >= deadline {
+                progress.finish();
+                return Ok(false);
+            }
+            progress.tick();
+        }
+    }
+
     /// `Start it with: <the command that runs the site>`.
     pub fn start_hint(&self) -> String {
         self.hint(self.ns.start_command())
@@ -344,14 +408,15 @@ pub fn command() -> clap::Command {
     // `mut_args`, not `mut_arg`: the latter moves the argument last, reordering positionals.
     let words = |what: &'static str, host: &'static str| {
         move |c: clap::Command| {
-            c.mut_subcommand("create", |c| {
+            let named = |c: clap::Command| {
                 c.mut_args(|a| match a.get_id().as_str() {
                     "name" => a.help(format!("{what} name")),
                     "port" => a.help(format!("The port of the local {}", what.to_lowercase())),
                     "host" => a.help(host),
                     _ => a,
                 })
-            })
+            };
+            c.mut_subcommand("create", named).mut_subcommand("generate", named)
         }
     };
     let cmd = Cli::command()
@@ -457,6 +522,7 @@ pub fn run(args: Vec<OsString>) -> CmdResult {
         Command::Connector(c) => service::run_connector(&ctx, c),
         Command::System(c) => system::run(&ctx, c),
         Command::Network(c) => network::run(&ctx, c),
+        Command::Debug(c) => debug::run(&ctx, c),
         Command::Version(a) => version::run(platform, a),
         Command::Completion(a) => complete::run(a),
         #[cfg(feature = "webhook")]

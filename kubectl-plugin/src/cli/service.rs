@@ -1,5 +1,6 @@
-//! `listener` and `connector` `create | status | delete` on the local platform. They share
-//! their shape; upstream's texts differ only by the word.
+//! `listener` and `connector` `create | update | generate | status | delete`. They share their
+//! shape; upstream's texts differ only by the word. Everything is a resource edit through the
+//! platform seam ([`crate::platform::Namespace`]), so it works on both platforms.
 
 use clap::Args;
 use skupper_core::resources::{Connector, ConnectorSpec, Listener, ListenerSpec, Resource};
@@ -39,12 +40,88 @@ pub struct CreateArgs {
     /// (key=value[,key=value]) instead of --host
     #[arg(long, value_name = "SELECTOR")]
     selector: Option<String>,
+    /// the name of a Kubernetes secret containing TLS credentials
+    #[arg(long, value_name = "NAME")]
+    tls_credentials: Option<String>,
+    /// The type of the service. Choices: tcp (default tcp)
+    #[arg(long = "type", value_name = "TYPE")]
+    type_: Option<String>,
     /// raise an error if the operation does not complete in the given period of time (expressed in seconds).
     #[arg(long, default_value = "60s", value_name = "DURATION")]
     timeout: String,
     /// Wait for the given status before exiting (when a controller runs the site). Choices: ready, configured, none
     #[arg(long, default_value = "configured", value_name = "STATUS")]
     wait: String,
+}
+
+/// `listener update` / `connector update`: only what is given changes.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Name
+    #[arg(value_name = "NAME")]
+    name: Option<String>,
+    #[arg(hide = true)]
+    extra: Vec<String>,
+    /// The identifier used to route traffic from listeners to connectors (unchanged when not given)
+    #[arg(short = 'r', long, value_name = "KEY")]
+    routing_key: Option<String>,
+    /// The hostname or IP address to listen on (listener) or to connect to (connector) (unchanged
+    /// when not given)
+    #[arg(long, value_name = "HOST")]
+    host: Option<String>,
+    /// The port (unchanged when not given)
+    #[arg(long, value_name = "PORT")]
+    port: Option<String>,
+    /// Connector only, Kubernetes only: connect to the Ready pods that match this label selector
+    /// (key=value[,key=value]) instead of --host
+    #[arg(long, value_name = "SELECTOR")]
+    selector: Option<String>,
+    /// the name of a Kubernetes secret containing TLS credentials ("" removes them; unchanged when
+    /// not given)
+    #[arg(long, value_name = "NAME")]
+    tls_credentials: Option<String>,
+    /// The type of the service. Choices: tcp (unchanged when not given)
+    #[arg(long = "type", value_name = "TYPE")]
+    type_: Option<String>,
+    /// raise an error if the operation does not complete in the given period of time (expressed in seconds).
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    timeout: String,
+    /// Wait for the given status before exiting (when a controller runs the site). Choices: ready, configured, none
+    #[arg(long, default_value = "configured", value_name = "STATUS")]
+    wait: String,
+}
+
+/// `listener generate` / `connector generate`: the resource printed, not stored.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Name
+    #[arg(value_name = "NAME")]
+    name: Option<String>,
+    /// Port
+    #[arg(value_name = "PORT")]
+    port: Option<String>,
+    #[arg(hide = true)]
+    extra: Vec<String>,
+    /// The identifier used to route traffic from listeners to connectors (default: the name)
+    #[arg(short = 'r', long, value_name = "KEY")]
+    routing_key: Option<String>,
+    /// The hostname or IP address to listen on (listener, default 127.0.0.1) or to connect to
+    /// (connector, default localhost)
+    #[arg(long, value_name = "HOST")]
+    host: Option<String>,
+    /// Connector only: the Ready pods that match this label selector (key=value[,key=value]),
+    /// instead of --host (for a Kubernetes site)
+    #[arg(long, value_name = "SELECTOR")]
+    selector: Option<String>,
+    /// the name of a Kubernetes secret containing TLS credentials
+    #[arg(long, value_name = "NAME")]
+    tls_credentials: Option<String>,
+    /// The type of the service. Choices: tcp (default tcp)
+    #[arg(long = "type", value_name = "TYPE")]
+    type_: Option<String>,
+    /// print resources to the console instead of submitting them to the Skupper controller. Choices: json, yaml
+    #[arg(short = 'o', long, default_value = "yaml", value_name = "FORMAT")]
+    output: String,
 }
 
 /// `listener status` / `connector status`.
@@ -68,7 +145,16 @@ pub struct DeleteArgs {
     name: Option<String>,
     #[arg(hide = true)]
     extra: Vec<String>,
+    /// raise an error if the operation does not complete in the given period of time (expressed in seconds).
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    timeout: String,
+    /// Wait for deletion to complete before exiting (while the site runs)
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "true", default_missing_value = "true", value_name = "BOOL")]
+    wait: bool,
 }
+
+/// Service types upstream accepts (`common.ListenerTypes`, `common.ConnectorTypes`).
+const SERVICE_TYPES: [&str; 1] = ["tcp"];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -94,6 +180,8 @@ impl Kind {
 pub(super) fn run_listener(ctx: &Ctx, cmd: ListenerCommand) -> CmdResult {
     match cmd {
         ListenerCommand::Create(a) => create(ctx, Kind::Listener, a),
+        ListenerCommand::Update(a) => update(ctx, Kind::Listener, a),
+        ListenerCommand::Generate(a) => generate(ctx, Kind::Listener, a),
         ListenerCommand::Status(a) => show(ctx, Kind::Listener, a),
         ListenerCommand::Delete(a) => delete(ctx, Kind::Listener, a),
     }
@@ -102,111 +190,340 @@ pub(super) fn run_listener(ctx: &Ctx, cmd: ListenerCommand) -> CmdResult {
 pub(super) fn run_connector(ctx: &Ctx, cmd: ConnectorCommand) -> CmdResult {
     match cmd {
         ConnectorCommand::Create(a) => create(ctx, Kind::Connector, a),
+        ConnectorCommand::Update(a) => update(ctx, Kind::Connector, a),
+        ConnectorCommand::Generate(a) => generate(ctx, Kind::Connector, a),
         ConnectorCommand::Status(a) => show(ctx, Kind::Connector, a),
         ConnectorCommand::Delete(a) => delete(ctx, Kind::Connector, a),
     }
 }
 
-fn create(ctx: &Ctx, kind: Kind, a: CreateArgs) -> CmdResult {
-    let w = kind.word();
-    let mut problems = Problems::default();
-    let res = ctx.ns.load()?;
-    let mut name = None;
-    let mut port = None;
-    match (&a.name, &a.port) {
-        (Some(_), Some(_)) if !a.extra.is_empty() => problems.push("only two arguments are allowed for this command"),
+/// Upstream's `<w> port is not valid: ...` checks of a port argument or flag.
+fn check_port(w: &str, p: &str, problems: &mut Problems) -> Option<u16> {
+    match validate::atoi(p) {
+        Err(e) => problems.push(format!("{w} port is not valid: {e}")),
+        Ok(v) => match u16::try_from(v) {
+            Ok(v) if v > 0 => return Some(v),
+            _ if v < 0 => problems.push(format!("{w} port is not valid: value is not positive")),
+            _ => problems.push(format!("{w} port is not valid: value must be between 1 and 65535")),
+        },
+    }
+    None
+}
+
+/// `NAME PORT` of create and generate, with upstream's texts.
+fn name_and_port(
+    w: &str,
+    name: Option<&String>,
+    port: Option<&String>,
+    extra: &[String],
+    problems: &mut Problems,
+) -> (Option<String>, Option<u16>) {
+    match (name, port) {
+        (Some(_), Some(_)) if !extra.is_empty() => problems.push("only two arguments are allowed for this command"),
         (Some(n), Some(p)) => {
             if n.is_empty() {
                 problems.push(format!("{w} name must not be empty"));
             } else if p.is_empty() {
                 problems.push(format!("{w} port must not be empty"));
             } else {
-                match validate::resource_name(n) {
-                    Ok(()) => name = Some(n.clone()),
-                    Err(e) => problems.push(format!("{w} name is not valid: {e}")),
-                }
-                match validate::atoi(p) {
-                    Err(e) => problems.push(format!("{w} port is not valid: {e}")),
-                    Ok(v) => match u16::try_from(v) {
-                        Ok(v) if v > 0 => port = Some(v),
-                        _ if v < 0 => problems.push(format!("{w} port is not valid: value is not positive")),
-                        _ => problems.push(format!("{w} port is not valid: value must be between 1 and 65535")),
-                    },
-                }
+                let name = match validate::resource_name(n) {
+                    Ok(()) => Some(n.clone()),
+                    Err(e) => {
+                        problems.push(format!("{w} name is not valid: {e}"));
+                        None
+                    }
+                };
+                return (name, check_port(w, p, problems));
             }
         }
         _ => problems.push(format!("{w} name and port must be configured")),
     }
+    (None, None)
+}
+
+/// The flags every form shares: routing key, host, TLS credentials (`""` allowed: none) and type.
+fn check_flags(
+    kind: Kind,
+    routing_key: Option<&str>,
+    host: Option<&str>,
+    tls_credentials: Option<&str>,
+    type_: Option<&str>,
+    problems: &mut Problems,
+) {
+    if let Some(k) = routing_key
+        && let Err(e) = validate::resource_name(k)
+    {
+        problems.push(format!("routing key is not valid: {e}"));
+    }
+    if let Some(h) = host
+        && !validate::host(h)
+    {
+        problems.push("host is not valid: a valid IP address or hostname is expected");
+    }
+    if let Some(t) = tls_credentials.filter(|t| !t.is_empty())
+        && let Err(e) = validate::resource_name(t)
+    {
+        problems.push(format!("tlsCredentials value is not valid: {e}"));
+    }
+    if let Some(t) = type_
+        && !SERVICE_TYPES.contains(&t)
+    {
+        problems.push(format!(
+            "{} type is not valid: value {t} not allowed. It should be one of this options: [{}]",
+            kind.word(),
+            SERVICE_TYPES.join(" ")
+        ));
+    }
+}
+
+/// `--selector`: connectors on Kubernetes only, and not with `--host`.
+fn check_selector(ctx: &Ctx, kind: Kind, selector: Option<&str>, host: Option<&str>, problems: &mut Problems) {
+    let Some(sel) = selector else { return };
+    if kind == Kind::Listener {
+        problems.push("--selector is for connectors (the pods a connector reaches)");
+    } else if ctx.ns.as_local().is_some() {
+        problems.push(format!(
+            "{CONNECTOR_HOST_REQUIRED}: --selector needs the kubernetes platform (pods); on a host, give --host"
+        ));
+    } else if host.is_some() {
+        problems.push("give --host or --selector, not both");
+    } else if sel.split(',').any(|t| !t.contains('=') || t.starts_with('=')) {
+        problems.push(format!("selector is not valid: {sel:?}: use key=value[,key=value]"));
+    }
+}
+
+/// What a new listener or connector is made of.
+struct NewService {
+    name: String,
+    port: u16,
+    routing_key: Option<String>,
+    host: Option<String>,
+    selector: Option<String>,
+    tls_credentials: Option<String>,
+    type_: Option<String>,
+}
+
+/// The resource for `create` and `generate`, with upstream's defaults. `local`: for a site on
+/// this host (a listener's host is then where it listens, else the Service in front of it).
+fn new_resource(kind: Kind, local: bool, s: NewService) -> Resource {
+    let name = s.name;
+    let routing_key = s.routing_key.unwrap_or_else(|| name.clone());
+    // A listener's host is where it listens locally, and the Service in front of it on Kubernetes
+    // (upstream's default there: the listener's name).
+    // A local connector's target: upstream's default, localhost (both address families).
+    let host = s.host.unwrap_or_else(|| match (kind, local, &s.selector) {
+        (Kind::Listener, false, _) => name.clone(),
+        (Kind::Connector, _, Some(_)) => String::new(),
+        (Kind::Connector, true, None) => DEFAULT_CONNECTOR_HOST.to_string(),
+        _ => DEFAULT_SERVICE_HOST.to_string(),
+    });
+    let tls_credentials = s.tls_credentials.unwrap_or_default();
+    // Left out when not given: the router takes no type as tcp, the only one.
+    let type_ = s.type_.unwrap_or_default();
+    let port = s.port;
+    match kind {
+        Kind::Listener => Resource::Listener(Listener::new(
+            name,
+            ListenerSpec { routing_key, host, port, tls_credentials, type_, ..Default::default() },
+        )),
+        Kind::Connector => Resource::Connector(Connector::new(
+            name,
+            ConnectorSpec {
+                routing_key,
+                host,
+                port,
+                selector: s.selector.unwrap_or_default(),
+                tls_credentials,
+                type_,
+                ..Default::default()
+            },
+        )),
+    }
+}
+
+fn cap(kind: Kind) -> &'static str {
+    if kind == Kind::Listener { "Listener" } else { "Connector" }
+}
+
+fn create(ctx: &Ctx, kind: Kind, a: CreateArgs) -> CmdResult {
+    let w = kind.word();
+    let mut problems = Problems::default();
+    let res = ctx.ns.load()?;
+    let (name, port) = name_and_port(w, a.name.as_ref(), a.port.as_ref(), &a.extra, &mut problems);
     if let Some(n) = &name
         && res.contains(kind.kind(), n)
     {
         problems.push(format!("There is already a {w} {n} created for namespace {}", ctx.namespace));
     }
-    if let Some(k) = &a.routing_key
-        && let Err(e) = validate::resource_name(k)
-    {
-        problems.push(format!("routing key is not valid: {e}"));
-    }
-    if let Some(h) = &a.host
-        && !validate::host(h)
-    {
-        problems.push("host is not valid: a valid IP address or hostname is expected");
-    }
+    check_flags(
+        kind,
+        a.routing_key.as_deref(),
+        a.host.as_deref(),
+        a.tls_credentials.as_deref(),
+        a.type_.as_deref(),
+        &mut problems,
+    );
     if res.site.is_none() {
         problems.push(format!(
             "there is no skupper site in this namespace; create one first with {}",
             ctx.hint("site create <name>")
         ));
     }
+    check_selector(ctx, kind, a.selector.as_deref(), a.host.as_deref(), &mut problems);
+    let timeout = super::check_timeout(&a.timeout, &mut problems);
+    let wait = super::check_wait(&a.wait, &mut problems);
+    problems.finish()?;
+    let (Some(name), Some(port), Some(timeout)) = (name, port, timeout) else { return Err(fail("invalid input")) };
+    let r = new_resource(
+        kind,
+        ctx.ns.as_local().is_some(),
+        NewService {
+            name: name.clone(),
+            port,
+            routing_key: a.routing_key,
+            host: a.host,
+            selector: a.selector,
+            tls_credentials: a.tls_credentials.filter(|t| !t.is_empty()),
+            type_: a.type_,
+        },
+    );
+    ctx.ns.commit(vec![Change::Put(r)])?;
+    let word = if ctx.wait_for(kind.kind(), &name, wait, timeout)? {
+        wait.map(crate::platform::Until::word).unwrap_or("configured")
+    } else {
+        "configured"
+    };
+    output::line(format!("{} {name:?} is {word}.", cap(kind)))?;
+    if !ctx.ns.running() {
+        output::note(format!("The site is not running; start it with: {}", ctx.start_hint()));
+    }
+    Ok(())
+}
+
+/// `update`: the stored resource with what is given changed (upstream keeps what is not given).
+fn update(ctx: &Ctx, kind: Kind, a: UpdateArgs) -> CmdResult {
+    let w = kind.word();
+    let mut problems = Problems::default();
+    let res = ctx.ns.load()?;
+    let missing = format!("{w} name must be configured");
+    let name = one_name(w, a.name.as_deref(), &a.extra, Some(&missing), &mut problems);
+    let current = name.as_ref().and_then(|n| match kind {
+        Kind::Listener => res.listeners.get(n).cloned().map(Resource::Listener),
+        Kind::Connector => res.connectors.get(n).cloned().map(Resource::Connector),
+    });
+    if let Some(n) = &name
+        && current.is_none()
+    {
+        problems.push(format!("{w} {n} must exist in namespace {} to be updated", ctx.namespace));
+    }
+    check_flags(
+        kind,
+        a.routing_key.as_deref(),
+        a.host.as_deref(),
+        a.tls_credentials.as_deref(),
+        a.type_.as_deref(),
+        &mut problems,
+    );
+    let port = a.port.as_deref().and_then(|p| check_port(w, p, &mut problems));
+    check_selector(ctx, kind, a.selector.as_deref(), a.host.as_deref(), &mut problems);
+    let timeout = super::check_timeout(&a.timeout, &mut problems);
+    let wait = super::check_wait(&a.wait, &mut problems);
+    problems.finish()?;
+    let (Some(mut r), Some(timeout)) = (current, timeout) else { return Err(fail("invalid input")) };
+    match &mut r {
+        Resource::Listener(l) => {
+            let s = &mut l.spec;
+            if let Some(k) = a.routing_key {
+                s.routing_key = k;
+            }
+            if let Some(h) = a.host {
+                s.host = h;
+            }
+            if let Some(p) = port {
+                s.port = p;
+            }
+            if let Some(t) = a.tls_credentials {
+                s.tls_credentials = t;
+            }
+            if let Some(t) = a.type_ {
+                s.type_ = t;
+            }
+        }
+        Resource::Connector(c) => {
+            let s = &mut c.spec;
+            if let Some(k) = a.routing_key {
+                s.routing_key = k;
+            }
+            // A host replaces a selector and the other way round (one target).
+            if let Some(h) = a.host {
+                s.host = h;
+                s.selector.clear();
+            }
+            if let Some(sel) = a.selector {
+                s.selector = sel;
+                s.host.clear();
+            }
+            if let Some(p) = port {
+                s.port = p;
+            }
+            if let Some(t) = a.tls_credentials {
+                s.tls_credentials = t;
+            }
+            if let Some(t) = a.type_ {
+                s.type_ = t;
+            }
+        }
+        _ => return Err(fail("invalid input")),
+    }
+    let name = r.name().to_string();
+    ctx.ns.commit(vec![Change::Put(r)])?;
+    ctx.wait_for(kind.kind(), &name, wait, timeout)?;
+    output::line(format!("{} {name:?} is updated", cap(kind)))?;
+    if !ctx.ns.running() {
+        output::note(format!("The site is not running; start it with: {}", ctx.start_hint()));
+    }
+    Ok(())
+}
+
+/// `generate`: the resource `create` would store, printed (YAML unless `-o json`).
+fn generate(ctx: &Ctx, kind: Kind, a: GenerateArgs) -> CmdResult {
+    let w = kind.word();
+    let mut problems = Problems::default();
+    let (name, port) = name_and_port(w, a.name.as_ref(), a.port.as_ref(), &a.extra, &mut problems);
+    check_flags(
+        kind,
+        a.routing_key.as_deref(),
+        a.host.as_deref(),
+        a.tls_credentials.as_deref(),
+        a.type_.as_deref(),
+        &mut problems,
+    );
     if let Some(sel) = &a.selector {
         if kind == Kind::Listener {
             problems.push("--selector is for connectors (the pods a connector reaches)");
-        } else if ctx.ns.as_local().is_some() {
-            problems.push(format!(
-                "{CONNECTOR_HOST_REQUIRED}: --selector needs the kubernetes platform (pods); on a host, give --host"
-            ));
         } else if a.host.is_some() {
             problems.push("give --host or --selector, not both");
         } else if sel.split(',').any(|t| !t.contains('=') || t.starts_with('=')) {
             problems.push(format!("selector is not valid: {sel:?}: use key=value[,key=value]"));
         }
     }
-    let timeout = super::check_timeout(&a.timeout, &mut problems);
-    let wait = super::check_wait(&a.wait, &mut problems);
+    check_output(Some(&a.output), &mut problems);
     problems.finish()?;
-    let (Some(name), Some(port), Some(timeout)) = (name, port, timeout) else { return Err(fail("invalid input")) };
-    let routing_key = a.routing_key.unwrap_or_else(|| name.clone());
-    // A listener's host is where it listens locally, and the Service in front of it on Kubernetes
-    // (upstream's default there: the listener's name).
-    // A local connector's target: upstream's default, localhost (both address families).
-    let host = a.host.unwrap_or_else(|| match (kind, ctx.ns.as_local(), &a.selector) {
-        (Kind::Listener, None, _) => name.clone(),
-        (Kind::Connector, _, Some(_)) => String::new(),
-        (Kind::Connector, Some(_), None) => DEFAULT_CONNECTOR_HOST.to_string(),
-        _ => DEFAULT_SERVICE_HOST.to_string(),
-    });
-    let selector = a.selector.clone().unwrap_or_default();
-    let r = match kind {
-        Kind::Listener => Resource::Listener(Listener::new(
-            name.clone(),
-            ListenerSpec { routing_key, host, port, ..Default::default() },
-        )),
-        Kind::Connector => Resource::Connector(Connector::new(
-            name.clone(),
-            ConnectorSpec { routing_key, host, port, selector, ..Default::default() },
-        )),
-    };
-    ctx.ns.commit(vec![Change::Put(r)])?;
-    let cap = if kind == Kind::Listener { "Listener" } else { "Connector" };
-    let word = if ctx.wait_for(kind.kind(), &name, wait, timeout)? {
-        wait.map(crate::platform::Until::word).unwrap_or("configured")
-    } else {
-        "configured"
-    };
-    output::line(format!("{cap} {name:?} is {word}."))?;
-    if !ctx.ns.running() {
-        output::note(format!("The site is not running; start it with: {}", ctx.start_hint()));
-    }
+    let (Some(name), Some(port)) = (name, port) else { return Err(fail("invalid input")) };
+    let r = new_resource(
+        kind,
+        ctx.ns.as_local().is_some(),
+        NewService {
+            name,
+            port,
+            routing_key: a.routing_key,
+            host: a.host,
+            selector: a.selector,
+            tls_credentials: a.tls_credentials.filter(|t| !t.is_empty()),
+            type_: a.type_,
+        },
+    );
+    output::raw(output::document(&a.output, &r.to_value())?)?;
     Ok(())
 }
 
@@ -352,10 +669,13 @@ fn delete(ctx: &Ctx, kind: Kind, a: DeleteArgs) -> CmdResult {
     {
         problems.push(format!("{w} {n} does not exist in namespace {}", ctx.namespace));
     }
+    let timeout = super::check_timeout(&a.timeout, &mut problems);
     problems.finish()?;
-    let Some(name) = name else { return Err(fail("invalid input")) };
+    let (Some(name), Some(timeout)) = (name, timeout) else { return Err(fail("invalid input")) };
     ctx.ns.commit(vec![Change::Delete { kind: kind.kind(), name: name.clone() }])?;
-    let cap = if kind == Kind::Listener { "Listener" } else { "Connector" };
-    output::line(format!("{cap} {name:?} deleted"))?;
+    if a.wait && !ctx.wait_deleted(kind.kind(), &name, timeout)? {
+        return Err(fail(format!("{} {name:?} not deleted yet, check the status for more information", cap(kind))));
+    }
+    output::line(format!("{} {name:?} deleted", cap(kind)))?;
     Ok(())
 }

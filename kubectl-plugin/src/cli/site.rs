@@ -43,6 +43,29 @@ pub struct CreateArgs {
     wait: String,
 }
 
+/// `site generate`: the Site `site create` would store, printed.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Site name
+    #[arg(value_name = "NAME")]
+    name: Option<String>,
+    #[arg(hide = true)]
+    extra: Vec<String>,
+    /// allow access for incoming links from remote sites (default: false)
+    #[arg(long)]
+    enable_link_access: bool,
+    /// Configure the site for high availability (HA): two routers (needs --enable-link-access)
+    #[arg(long)]
+    enable_ha: bool,
+    /// How remote sites reach this one: default, route, loadbalancer, nodeport, local (needs
+    /// --enable-link-access; with no type: default)
+    #[arg(long, value_name = "TYPE")]
+    link_access_type: Option<String>,
+    /// print resources to the console instead of submitting them to the Skupper controller. Choices: json, yaml
+    #[arg(short = 'o', long, default_value = "yaml", value_name = "FORMAT")]
+    output: String,
+}
+
 /// `site update`.
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
@@ -141,6 +164,7 @@ pub(super) fn run(ctx: &Ctx, cmd: SiteCommand) -> CmdResult {
     match cmd {
         SiteCommand::Create(a) => create(ctx, a),
         SiteCommand::Update(a) => update(ctx, a),
+        SiteCommand::Generate(a) => generate(ctx, a),
         SiteCommand::Status(a) => show(ctx, a),
         SiteCommand::Delete(a) => delete(ctx, a),
     }
@@ -159,30 +183,56 @@ fn check_hosts(bind: Option<&str>, endpoints: &[String], problems: &mut Problems
     }
 }
 
+/// The site name argument of `create` and `generate`, with upstream's texts.
+fn site_name(name: Option<&str>, extra: &[String], problems: &mut Problems) -> Option<String> {
+    if !extra.is_empty() {
+        problems.push("only one argument is allowed for this command.");
+        return None;
+    }
+    match name {
+        None | Some("") => {
+            problems.push("site name must not be empty");
+            None
+        }
+        Some(n) => match validate::resource_name(n) {
+            Ok(()) => Some(n.to_string()),
+            Err(e) => {
+                problems.push(format!("site name is not valid: {e}"));
+                None
+            }
+        },
+    }
+}
+
+/// `site generate`: prints the Site; stores nothing (the namespace may have a site already).
+fn generate(ctx: &Ctx, a: GenerateArgs) -> CmdResult {
+    let mut problems = Problems::default();
+    let name = site_name(a.name.as_deref(), &a.extra, &mut problems);
+    if a.enable_ha && !a.enable_link_access && ctx.ns.as_local().is_some() {
+        problems.push(HA_NEEDS_LINK_ACCESS);
+    }
+    check_link_access_type(a.link_access_type.as_deref(), a.enable_link_access, &mut problems);
+    check_output(Some(&a.output), &mut problems);
+    problems.finish()?;
+    let Some(name) = name else { return Err(fail("site name must not be empty")) };
+    let mut spec = SiteSpec::default();
+    if a.enable_link_access {
+        spec.link_access = a.link_access_type.clone().unwrap_or_else(|| "default".into());
+    }
+    spec.ha = a.enable_ha;
+    let mut site = Site::new(name, spec);
+    site.metadata.namespace = Some(ctx.namespace.clone());
+    output::raw(output::document(&a.output, &Resource::Site(site).to_value())?)?;
+    Ok(())
+}
+
 fn create(ctx: &Ctx, a: CreateArgs) -> CmdResult {
     let mut problems = Problems::default();
     let res = ctx.ns.load()?;
     if res.site.is_some() {
         problems.push("There is already a site created for this namespace");
     }
-    let name = if a.extra.is_empty() {
-        match a.name.as_deref() {
-            None | Some("") => {
-                problems.push("site name must not be empty");
-                None
-            }
-            Some(n) => match validate::resource_name(n) {
-                Ok(()) => Some(n.to_string()),
-                Err(e) => {
-                    problems.push(format!("site name is not valid: {e}"));
-                    None
-                }
-            },
-        }
-    } else {
-        problems.push("only one argument is allowed for this command.");
-        None
-    };
+    let name = site_name(a.name.as_deref(), &a.extra, &mut problems);
     check_hosts(a.bind_host.as_deref(), &a.endpoint_host, &mut problems);
     if !a.enable_link_access && (a.bind_host.is_some() || !a.endpoint_host.is_empty()) {
         problems.push("--bind-host and --endpoint-host configure link access: add --enable-link-access");

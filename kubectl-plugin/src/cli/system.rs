@@ -1,6 +1,7 @@
-//! `system start | stop | status | apply | delete`: running a local site as a background
-//! process (`system start --foreground` is the process itself, see [`crate::runtime`]) and
-//! changing its resources declaratively. A running site picks up resource changes by itself.
+//! `system start | stop | status | reload | apply | delete | install | uninstall |
+//! generate-bundle`: running a local site as a background process (`system start --foreground`
+//! is the process itself, see [`crate::runtime`]) and changing its resources declaratively. A
+//! running site picks up resource changes by itself; `system reload` makes it do so at once.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read as _;
@@ -37,6 +38,43 @@ pub struct StartArgs {
     group: Option<String>,
 }
 
+/// `system reload`.
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    #[arg(hide = true)]
+    extra: Vec<String>,
+    /// How long to wait for the running site to report the reload
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    timeout: String,
+}
+
+/// `system install`.
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    #[arg(hide = true)]
+    extra: Vec<String>,
+    /// How a site picks up changes to its resources. Choices: auto (a running local site always
+    /// watches its resources; manual is not available here)
+    #[arg(long, value_name = "TYPE")]
+    reload_type: Option<String>,
+}
+
+/// `system generate-bundle`.
+#[derive(Debug, Args)]
+pub struct BundleArgs {
+    /// The file to write (a gzip-compressed tarball)
+    #[arg(value_name = "BUNDLE_FILE", value_hint = clap::ValueHint::FilePath)]
+    file: Option<String>,
+    #[arg(hide = true)]
+    extra: Vec<String>,
+    /// A directory of resource files to bundle instead of the namespace's input/resources
+    #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+    input: Option<String>,
+    /// The bundle type. Choices: tarball
+    #[arg(id = "bundle_type", long = "type", default_value = "tarball", value_name = "TYPE")]
+    bundle_type: String,
+}
+
 /// Commands without arguments.
 #[derive(Debug, Args)]
 pub struct NoArgs {
@@ -61,6 +99,10 @@ pub(super) fn run(ctx: &Ctx, cmd: SystemCommand) -> CmdResult {
         SystemCommand::Start(a) => start(ctx, a),
         SystemCommand::Stop(a) => stop(ctx, a),
         SystemCommand::Status(a) => status(ctx, a),
+        SystemCommand::Reload(a) => reload(ctx, a),
+        SystemCommand::Install(a) => install(ctx, a),
+        SystemCommand::Uninstall(a) => uninstall(ctx, a),
+        SystemCommand::GenerateBundle(a) => generate_bundle(ctx, a),
         SystemCommand::Apply(a) => apply(ctx, a, false),
         SystemCommand::Delete(a) => apply(ctx, a, true),
     }
@@ -298,6 +340,249 @@ fn stop_router(home: &Home, site: &str) -> CmdResult {
     }
     progress.finish();
     Ok(())
+}
+
+/// `system reload`: the running site re-reads its resources and applies them now (SIGHUP to
+/// each of its router processes, then their state files count the reload).
+fn reload(ctx: &Ctx, a: ReloadArgs) -> CmdResult {
+    let mut problems = Problems::default();
+    no_args(&a.extra, &mut problems);
+    let home = ctx.local()?;
+    let timeout = super::validate::duration("timeout", &a.timeout, &mut problems);
+    // Every file must read: a reload that skipped one would drop what it declares.
+    let res = home.load().map_err(|e| fail(format!("{e:#}\nNothing was reloaded.")))?;
+    if res.site.is_none() {
+        problems.push(format!(
+            "there is no skupper site in namespace {}; create one first with {}",
+            ctx.namespace,
+            ctx.hint("site create <name>")
+        ));
+    }
+    problems.finish()?;
+    let Some(site) = res.site.clone() else { return Err(fail("no site")) };
+    let timeout = Duration::from_secs(timeout.map(|t| t.as_secs()).unwrap_or(60).max(1).unsigned_abs());
+    let dir = home.resources_dir();
+    let running: Vec<(&str, u32)> =
+        groups(&site).iter().filter_map(|g| home_of(home, g).running_pid().map(|pid| (*g, pid))).collect();
+    if running.is_empty() {
+        output::line(format!(
+            "Site {:?} is not running: nothing to reload. It reads its resources ({}) when it starts: {}",
+            site.name(),
+            dir.display(),
+            ctx.start_hint()
+        ))?;
+        return Ok(());
+    }
+    for (group, pid) in running {
+        let h = home_of(home, group);
+        let before = h.runtime_state().filter(|s| s.pid == pid).map(|s| s.reloads).unwrap_or(0);
+        let status = Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| fail(format!("cannot run kill to signal pid {pid}: {e}")))?;
+        if !status.success() {
+            return Err(fail(format!(
+                "could not signal the site process {pid}; check it with {}",
+                ctx.hint("system status")
+            )));
+        }
+        let mut progress = Progress::start("Waiting for the site to reload...");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if h.runtime_state().is_some_and(|s| s.pid == pid && s.reloads > before) {
+                progress.finish();
+                break;
+            }
+            if !is_site_process(pid) {
+                progress.finish();
+                return Err(fail(format!(
+                    "Site {:?} (pid {pid}) stopped while reloading; see its log {}",
+                    site.name(),
+                    h.log_path().display()
+                )));
+            }
+            if Instant::now() >= deadline {
+                progress.finish();
+                return Err(fail(format!(
+                    "Site {:?} (pid {pid}) did not report the reload within {}s; check its log {}",
+                    site.name(),
+                    timeout.as_secs(),
+                    h.log_path().display()
+                )));
+            }
+            progress.tick();
+            // The site answers within a reconcile: poll finely.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let who = if group == GROUP_PRIMARY {
+            format!("Site {:?}", site.name())
+        } else {
+            format!("Router {group} of site {:?}", site.name())
+        };
+        output::line(format!(
+            "{who} reloaded (pid {pid}): re-read {} and applied {} links, {} listeners, {} connectors; statuses refreshed.",
+            dir.display(),
+            res.links.len(),
+            res.listeners.len(),
+            res.connectors.len()
+        ))?;
+    }
+    Ok(())
+}
+
+/// Upstream's reload types.
+const RELOAD_TYPES: [&str; 2] = ["manual", "auto"];
+
+/// `system install`: upstream prepares the host (a container engine's API service and system
+/// controller, or checks for skrouterd). Nothing of that exists here.
+fn install(ctx: &Ctx, a: InstallArgs) -> CmdResult {
+    let mut problems = Problems::default();
+    no_args(&a.extra, &mut problems);
+    match a.reload_type.as_deref() {
+        None | Some("auto") => {}
+        Some("manual") => problems.push(format!(
+            "reload type manual is not available on this platform: a running local site applies changes to its \
+             resources by itself (within a second); {} applies them at once",
+            ctx.hint("system reload")
+        )),
+        Some(other) => problems.push(format!(
+            "reload type is not valid: value {other} not allowed. It should be one of this options: [{}]",
+            RELOAD_TYPES.join(" ")
+        )),
+    }
+    problems.finish()?;
+    let base = local::base_dir()?;
+    output::line(format!(
+        "Not needed here: the router is built into this program and each site runs as its own process ({}); \
+         there is no container engine, system service or system controller to install. Sites keep their files \
+         under {}.",
+        ctx.hint("system start"),
+        base.display()
+    ))?;
+    Ok(())
+}
+
+/// `system uninstall`: the counterpart of `system install`, which installs nothing here.
+fn uninstall(ctx: &Ctx, a: NoArgs) -> CmdResult {
+    let mut problems = Problems::default();
+    no_args(&a.extra, &mut problems);
+    problems.finish()?;
+    output::line(format!(
+        "Not needed here: system install installs nothing on this platform. Sites are left as they are: stop one \
+         with {}, remove one with {}.",
+        ctx.hint("system stop"),
+        ctx.hint("site delete --all")
+    ))?;
+    Ok(())
+}
+
+/// What a bundle holds, for its README.
+const BUNDLE_README: &str = "\
+A site bundle made by kubectl skupper system generate-bundle.
+
+resources.yaml     every input resource of the site (Site first, then the others), as YAML
+                   documents without status or namespace: on the new host run
+                     kubectl skupper -n <namespace> system apply -f resources.yaml
+                     kubectl skupper -n <namespace> system start
+input/resources/   the same resources, one file each, named as a site directory names them:
+                   they can be copied into <data dir>/namespaces/<namespace>/input/resources/
+                   of a namespace that has no site yet.
+
+Secrets (link client certificates, proxy credentials) are included with their keys: keep the
+bundle private. The site's CAs are not: the new site makes its own, so links that remote sites
+made to the old one must be generated again (link generate, token issue).
+";
+
+/// `system generate-bundle`: a tarball of the site's input resources that `system apply` (or a
+/// fresh namespace directory) takes.
+fn generate_bundle(ctx: &Ctx, a: BundleArgs) -> CmdResult {
+    let mut problems = Problems::default();
+    let home = ctx.local()?;
+    if !a.extra.is_empty() {
+        problems.push("only one argument is allowed for this command");
+    }
+    let file = match a.file.as_deref() {
+        None | Some("") => {
+            problems.push("You must specify a name for the bundle file");
+            None
+        }
+        Some(f) => Some(f.to_string()),
+    };
+    match a.bundle_type.as_str() {
+        "tarball" => {}
+        "shell-script" => problems.push(
+            "bundle type shell-script is not available on this platform: upstream's script installs containers or \
+             systemd units, which local sites do not use; use --type tarball",
+        ),
+        other => problems.push(format!(
+            "bundle type is not valid: value {other} not allowed. It should be one of this options: [tarball]"
+        )),
+    }
+    let dir = a.input.as_ref().map(std::path::PathBuf::from).unwrap_or_else(|| home.resources_dir());
+    if a.input.is_some() && !dir.is_dir() {
+        problems.push(format!("input directory {} does not exist or is not a directory", dir.display()));
+    }
+    problems.finish()?;
+    let Some(file) = file else { return Err(fail("no bundle file")) };
+    let docs = bundle_documents(&dir)?;
+    if !docs.iter().any(|(kind, _, _)| *kind == Site::KIND) {
+        return Err(fail(format!(
+            "there is no Site in {}: a bundle installs a site; create one first with {}",
+            dir.display(),
+            ctx.hint("site create <name>")
+        )));
+    }
+    let mut tar = crate::tarball::Tar::new(crate::platform::now_unix());
+    tar.file("README.txt", BUNDLE_README.as_bytes(), 0o644)?;
+    let mut all = String::new();
+    for (kind, name, yaml) in &docs {
+        if !all.is_empty() {
+            all.push_str("---\n");
+        }
+        all.push_str(yaml);
+        tar.file(&format!("input/resources/{}", local::resource_file_name(kind, name)), yaml.as_bytes(), 0o600)?;
+    }
+    tar.file("resources.yaml", all.as_bytes(), 0o600)?;
+    let bytes = tar.gzip()?;
+    local::write_user_file(Path::new(&file), &bytes, 0o600)
+        .map_err(|e| fail(format!("cannot write the bundle {file}: {e:#}")))?;
+    output::line(format!("Site bundle written to {file} ({} resources from {})", docs.len(), dir.display()))?;
+    Ok(())
+}
+
+/// The resource files of `dir` as (kind, name, YAML without status and namespace), the Site
+/// first; any unreadable file is an error naming it (nothing is written then).
+fn bundle_documents(dir: &Path) -> Result<Vec<(&'static str, String, String)>, super::CliError> {
+    let mut paths: Vec<std::path::PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(fail(format!("cannot read {}: {e}", dir.display()))),
+    };
+    paths.sort();
+    let mut docs = Vec::new();
+    for path in paths {
+        let Some(file) = path.file_name().and_then(|f| f.to_str()) else { continue };
+        if file.starts_with('.') || !(file.ends_with(".yaml") || file.ends_with(".yml") || file.ends_with(".json")) {
+            continue;
+        }
+        let doc = local::read_document_file(&path)
+            .map_err(|e| fail(format!("{}: {e:#}; fix or remove this file. No bundle was written.", path.display())))?;
+        let (kind, name, mut value) = match doc {
+            Document::Resource(r) => (r.kind(), r.name().to_string(), r.to_value()),
+            Document::StoredOnly(s) => (s.kind, s.name, s.value),
+        };
+        if let Some(o) = value.as_object_mut() {
+            o.remove("status");
+        }
+        if let Some(m) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            m.remove("namespace");
+        }
+        docs.push((kind, name, output::to_yaml(&value)?));
+    }
+    docs.sort_by_key(|(kind, _, _)| *kind != Site::KIND);
+    Ok(docs)
 }
 
 fn stop(ctx: &Ctx, a: NoArgs) -> CmdResult {

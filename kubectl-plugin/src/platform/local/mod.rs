@@ -96,6 +96,13 @@ pub struct RuntimeState {
     /// few seconds, and the list empties when they are bound.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
+    /// How many `system reload`s (SIGHUP) the process has carried out.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reloads: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl RuntimeState {
