@@ -104,6 +104,14 @@ fn what_the_cli_prints_and_stores_validates_strictly_against_upstreams_crds() {
     }
     let generated = env.ns("west", &["link", "generate", "--cost", "2"]).ok().stdout;
     checked.extend(check_all(&schemas, "link generate", &generated, &mut problems));
+    for args in [
+        &["site", "generate", "north", "--enable-link-access"][..],
+        &["listener", "generate", "front", "9191", "-r", "k", "--tls-credentials", "front-tls"],
+        &["connector", "generate", "back", "8181", "-r", "k", "--host", "localhost", "--type", "tcp"],
+    ] {
+        let out = env.ns("west", args).ok().stdout;
+        checked.extend(check_all(&schemas, &args[..2].join(" "), &out, &mut problems));
+    }
     let token = std::fs::read_to_string(env.work.join("west.token")).unwrap();
     checked.extend(check_all(&schemas, "token issue", &token, &mut problems));
 
