@@ -59,11 +59,11 @@ fn link(remote: &Pki, port: u16, cost: u32) -> LinkConfig {
 }
 
 fn listener(key: &str) -> ListenerConfig {
-    ListenerConfig { routing_key: key.into(), host: "127.0.0.1".into(), port: 0 }
+    ListenerConfig { routing_key: key.into(), host: "127.0.0.1".into(), port: 0, tls: None, config_error: None }
 }
 
 fn connector(key: &str, port: u16) -> ConnectorConfig {
-    ConnectorConfig { routing_key: key.into(), host: "127.0.0.1".into(), port }
+    ConnectorConfig { routing_key: key.into(), host: "127.0.0.1".into(), port, tls: None, config_error: None }
 }
 
 async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> T {

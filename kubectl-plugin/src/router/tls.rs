@@ -10,7 +10,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{AlertDescription, CertificateError, ClientConfig, RootCertStore, ServerConfig};
 
-use super::TlsMaterial;
+use super::{ServiceTls, TlsMaterial};
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -64,6 +64,132 @@ pub(crate) fn client_config(tls: &TlsMaterial) -> Result<Arc<ClientConfig>, Stri
         .with_client_auth_cert(certs(&tls.cert_pem, "tls.crt")?, key(&tls.key_pem)?)
         .map_err(|e| format!("tls.crt and tls.key do not form a usable client certificate: {e}"))?;
     Ok(Arc::new(cfg))
+}
+
+/// The server configuration of a listener with `tlsCredentials` (application TLS): its
+/// certificate and key from the Secret; TLS 1.2 and 1.3 for any client. No client certificate is
+/// asked for, as upstream's router does not authenticate the clients of a `tcpListener`; the
+/// bundle's `ca.crt`, if any, is not used.
+pub(crate) fn service_server_config(tls: &ServiceTls) -> Result<Arc<ServerConfig>, String> {
+    let secret = &tls.secret;
+    let cfg = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS unavailable: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(
+            certs(&tls.material.cert_pem, "tls.crt").map_err(|e| in_secret(secret, e))?,
+            key(&tls.material.key_pem).map_err(|e| in_secret(secret, e))?,
+        )
+        .map_err(|e| in_secret(secret, format!("tls.crt and tls.key do not form a usable server certificate: {e}")))?;
+    Ok(Arc::new(cfg))
+}
+
+/// The client configuration of a connector with `tlsCredentials`: the target's certificate must
+/// chain to the bundle's `ca.crt` (and match the connector's host with `verify_hostname`); with
+/// `use_client_cert` the bundle's `tls.crt`/`tls.key` is presented. TLS 1.2 and 1.3.
+pub(crate) fn service_client_config(tls: &ServiceTls) -> Result<Arc<ClientConfig>, String> {
+    let secret = &tls.secret;
+    let provider = provider();
+    let roots = Arc::new(roots(&tls.material.ca_pem).map_err(|e| in_secret(secret, e))?);
+    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+        .build()
+        .map_err(|e| in_secret(secret, format!("cannot verify server certificates with ca.crt: {e}")))?;
+    let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> =
+        if tls.verify_hostname { webpki } else { Arc::new(AnyHostVerifier(webpki)) };
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS unavailable: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let cfg = if tls.use_client_cert {
+        builder
+            .with_client_auth_cert(
+                certs(&tls.material.cert_pem, "tls.crt").map_err(|e| in_secret(secret, e))?,
+                key(&tls.material.key_pem).map_err(|e| in_secret(secret, e))?,
+            )
+            .map_err(|e| {
+                in_secret(secret, format!("tls.crt and tls.key do not form a usable client certificate: {e}"))
+            })?
+    } else {
+        builder.with_no_client_auth()
+    };
+    Ok(Arc::new(cfg))
+}
+
+fn in_secret(secret: &str, problem: String) -> String {
+    format!("TLS credentials secret {secret:?}: {problem}")
+}
+
+/// Verifies the server's certificate chain like [`rustls::client::WebPkiServerVerifier`] but
+/// accepts any host name: a connector with `verifyHostname: false`. The chain (issuer, validity,
+/// signatures, server use) is still checked; only a name mismatch, which webpki reports after
+/// the chain was verified, is let through.
+#[derive(Debug)]
+struct AnyHostVerifier(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyHostVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// A failed TLS handshake of a connector with its target at `addr`, in words: what failed and
+/// what to change (`secret` is the connector's `tlsCredentials`).
+pub(crate) fn describe_target_error(e: &io::Error, addr: &str, host: &str, secret: &str) -> String {
+    let Some(r) = rustls_error(e) else {
+        return format!("TLS handshake with {addr} failed: {e}; check that the target speaks TLS on that port");
+    };
+    let hint = match r {
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer | CertificateError::BadSignature) => {
+            format!("the ca.crt of Secret {secret:?} must be the CA that issued the target's certificate")
+        }
+        rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => format!(
+            "the target's certificate is not valid for {host}; set the connector's host to a name in it, or verifyHostname: false"
+        ),
+        rustls::Error::AlertReceived(a) if rejects_client_cert(*a) => format!(
+            "the target refused the connection's client certificate ({}); set useClientCert: true with a tls.crt the target trusts",
+            alert_name(*a)
+        ),
+        rustls::Error::InvalidMessage(_) => "check that the target speaks TLS on that port".to_string(),
+        _ => "check the target's TLS settings".to_string(),
+    };
+    format!("TLS handshake with {addr} failed: {r}; {hint}")
 }
 
 /// The name the server certificate must be valid for: an IP address or a DNS name.
