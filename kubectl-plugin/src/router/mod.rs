@@ -229,6 +229,10 @@ pub struct ServiceState {
     pub open_by_next_hop: BTreeMap<String, u32>,
     /// Listener: how the last connection was routed, with every target's score.
     pub last_decision: Option<RouteDecision>,
+    /// It cannot be configured (its TLS Secret is missing or unusable; `message` says why): not
+    /// bound, not tried again until its configuration changes.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub config_error: bool,
 }
 
 /// A link some other site dialed into this one.
@@ -299,7 +303,7 @@ impl RouterStatus {
         let listeners = self
             .listeners
             .iter()
-            .filter(|(_, l)| !l.ok && l.port.is_none())
+            .filter(|(_, l)| !l.ok && l.port.is_none() && !l.config_error)
             .map(|(name, l)| format!("listener {name}: {}", l.message));
         access.chain(listeners).collect()
     }

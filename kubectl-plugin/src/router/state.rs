@@ -554,6 +554,7 @@ impl Shared {
                     paths: l.explain.paths.values().cloned().collect(),
                     open_by_next_hop: st.open_by_next_hop(key),
                     last_decision: l.explain.last.clone(),
+                    config_error: l.config_error.is_some(),
                 };
                 (n.clone(), state)
             })
@@ -583,6 +584,7 @@ impl Shared {
                     paths: Vec::new(),
                     open_by_next_hop: BTreeMap::new(),
                     last_decision: None,
+                    config_error: c.tls.is_err(),
                 };
                 (n.clone(), state)
             })
