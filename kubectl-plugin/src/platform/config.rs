@@ -178,6 +178,48 @@ mod tests {
     }
 
     #[test]
+    fn service_tls_comes_from_the_secret_and_its_problems_name_it() {
+        use skupper_core::resources::{ConnectorSpec, ListenerSpec};
+        let mut res = Resources::default();
+        let l = Listener::new("l", ListenerSpec { port: 8443, tls_credentials: "front".into(), ..Default::default() });
+        let c = |client: bool, verify: Option<bool>| {
+            let spec = ConnectorSpec {
+                port: 443,
+                tls_credentials: "back".into(),
+                use_client_cert: client,
+                verify_hostname: verify,
+                ..Default::default()
+            };
+            Connector::new("c", spec)
+        };
+        res.listeners.insert("l".into(), l.clone());
+        res.connectors.insert("c".into(), c(false, None));
+        let cfg = router_config(&res, "id", "ns", None);
+        assert_eq!(cfg.listeners["l"].config_error.as_deref(), Some("TLS credentials secret \"front\" not found"));
+        assert_eq!(cfg.connectors["c"].config_error.as_deref(), Some("TLS credentials secret \"back\" not found"));
+        // A listener needs tls.crt and tls.key (ca.crt is optional); a connector needs ca.crt,
+        // and tls.crt/tls.key only with useClientCert.
+        res.secrets.insert("front".into(), Secret::with_data("front", SECRET_TYPE_TLS, [("tls.crt", &b"c"[..])]));
+        res.secrets.insert("back".into(), Secret::with_data("back", SECRET_TYPE_TLS, [("ca.crt", &b"a"[..])]));
+        let e = listener_tls(&l, &res).expect_err("no key");
+        assert!(e.starts_with("TLS credentials secret \"front\" has no tls.key"), "{e}");
+        let tls = connector_tls(&c(false, None), &res).expect("ca only").expect("tls");
+        assert_eq!((tls.secret.as_str(), tls.verify_hostname, tls.use_client_cert), ("back", false, false));
+        assert!(connector_tls(&c(false, Some(true)), &res).expect("ok").expect("tls").verify_hostname);
+        let e = connector_tls(&c(true, None), &res).expect_err("no client certificate");
+        assert!(e.starts_with("TLS credentials secret \"back\" has no tls.crt"), "{e}");
+        res.secrets.insert(
+            "front".into(),
+            Secret::with_data("front", SECRET_TYPE_TLS, [("tls.crt", &b"c"[..]), ("tls.key", b"k")]),
+        );
+        let tls = listener_tls(&l, &res).expect("complete").expect("tls");
+        assert_eq!((tls.material.cert_pem.as_slice(), tls.material.key_pem.as_slice()), (&b"c"[..], &b"k"[..]));
+        // No tlsCredentials: plain TCP.
+        let plain = Listener::new("p", ListenerSpec { port: 1, ..Default::default() });
+        assert_eq!(listener_tls(&plain, &res), Ok(None));
+    }
+
+    #[test]
     fn link_errors_use_upstream_texts() {
         let mut res = Resources::default();
         let cfg = link_config(&link("creds"), &res, false);

@@ -317,6 +317,72 @@ mod tests {
         assert!(client_config(&bad).err().is_some_and(|e| e.contains("client certificate") || e.contains("tls.key")));
     }
 
+    fn service(secret: &str, material: TlsMaterial, verify_hostname: bool, use_client_cert: bool) -> ServiceTls {
+        ServiceTls { secret: secret.into(), material, verify_hostname, use_client_cert }
+    }
+
+    /// A TLS server on 127.0.0.1 with a certificate for `sans`, served with the listener's
+    /// configuration; one handshake of a connector's configuration `client` against it.
+    async fn handshake(server: &crate::certs::Issued, client: &ServiceTls) -> Result<(), String> {
+        let served = service("s", server.tls(), false, false);
+        let acceptor = tokio_rustls::TlsAcceptor::from(service_server_config(&served).expect("server config"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let serve = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            let _ = acceptor.accept(tcp).await;
+        });
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let connector = tokio_rustls::TlsConnector::from(service_client_config(client)?);
+        let result = connector.connect(server_name("127.0.0.1")?, tcp).await;
+        serve.abort();
+        result.map(drop).map_err(|e| describe_target_error(&e, &addr.to_string(), "127.0.0.1", &client.secret))
+    }
+
+    #[tokio::test]
+    async fn connectors_verify_the_chain_always_and_the_host_name_only_when_asked() {
+        let ca = new_ca("ca", DEFAULT_VALIDITY).expect("ca");
+        let other = new_ca("other", DEFAULT_VALIDITY).expect("other ca");
+        let for_ip = issue_server(&ca, "s", &["127.0.0.1".into()], DEFAULT_VALIDITY).expect("server");
+        let for_name = issue_server(&ca, "s", &["db.example".into()], DEFAULT_VALIDITY).expect("server");
+        let trust = |ca_pem: &str, verify| {
+            let m = TlsMaterial { cert_pem: Vec::new(), key_pem: Vec::new(), ca_pem: ca_pem.as_bytes().to_vec() };
+            service("bundle", m, verify, false)
+        };
+        assert_eq!(handshake(&for_ip, &trust(&ca.cert_pem, true)).await, Ok(()));
+        // A certificate for another name: refused with verifyHostname, accepted without.
+        let e = handshake(&for_name, &trust(&ca.cert_pem, true)).await.expect_err("name mismatch");
+        assert!(e.contains("is not valid for 127.0.0.1") && e.contains("verifyHostname: false"), "{e}");
+        assert_eq!(handshake(&for_name, &trust(&ca.cert_pem, false)).await, Ok(()));
+        // Another CA: refused either way, naming the Secret.
+        for verify in [true, false] {
+            let e = handshake(&for_ip, &trust(&other.cert_pem, verify)).await.expect_err("unknown issuer");
+            assert!(e.starts_with("TLS handshake with 127.0.0.1:"), "{e}");
+            assert!(e.contains("invalid peer certificate: UnknownIssuer"), "{e}");
+            assert!(e.contains("the ca.crt of Secret \"bundle\""), "{e}");
+        }
+    }
+
+    #[test]
+    fn service_configs_name_the_secret_of_bad_pem() {
+        let ca = new_ca("ca", DEFAULT_VALIDITY).expect("ca");
+        let client = issue_client(&ca, "c", DEFAULT_VALIDITY).expect("client");
+        assert!(service_client_config(&service("x", client.tls(), true, true)).is_ok());
+        assert!(service_server_config(&service("x", client.tls(), false, false)).is_ok());
+        let mut bad = client.tls();
+        bad.ca_pem = b"junk".to_vec();
+        assert_eq!(
+            service_client_config(&service("x", bad, true, false)).err().as_deref(),
+            Some("TLS credentials secret \"x\": ca.crt holds no certificate")
+        );
+        let mut bad = client.tls();
+        bad.key_pem = b"junk".to_vec();
+        let e = service_server_config(&service("y", bad.clone(), false, false)).err().expect("bad key");
+        assert!(e.starts_with("TLS credentials secret \"y\": tls.key"), "{e}");
+        // Without useClientCert the key is not read.
+        assert!(service_client_config(&service("y", bad, true, false)).is_ok());
+    }
+
     #[test]
     fn server_names_cover_ips_and_dns() {
         assert!(server_name("127.0.0.1").is_ok());
