@@ -317,6 +317,9 @@ fn connector_tls_on_one_site_and_statuses_of_bad_credentials() {
             connector("plain", &ip, plain_backend, "plain", ""),
         ],
     );
+    // Known before the site runs.
+    let s = status(&env, "w", "listener", "lost");
+    assert_eq!(condition_message(&s, "Configured"), "TLS credentials secret \"nowhere\" not found", "{s:#}");
     env.start("w");
 
     wait_status(&env, "w", "connector", "mutual", "Ready", ready);
