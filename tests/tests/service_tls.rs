@@ -336,6 +336,15 @@ fn connector_tls_on_one_site_and_statuses_of_bad_credentials() {
     let refused = echo_once(&ip, p_nocert, "no cert hello");
     assert!(!matches!(&refused, Ok(s) if s == "no cert hello"), "{refused:?}");
     assert_eq!(with_cert.load(Ordering::SeqCst), before);
+    // ... and its probe reports the refusal.
+    let s = wait_status(&env, "w", "connector", "nocert", "the refused client certificate", |s| {
+        s["message"].as_str().is_some_and(|m| m.contains("TLS handshake with"))
+    });
+    let m = s["message"].as_str().unwrap_or_default();
+    assert!(
+        m.contains("refused the connection's client certificate (certificate required); set useClientCert: true"),
+        "{m}"
+    );
 
     // The wrong CA: the probe's handshake fails and the status says so.
     let s = wait_status(&env, "w", "connector", "wrongca", "TLS verification failure", |s| {

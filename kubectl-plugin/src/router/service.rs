@@ -31,6 +31,10 @@ pub(crate) const PROBE_EVERY: Duration = Duration::from_secs(2);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Time for the TLS handshake of a listener's client or with a connector's target.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a probe waits after its TLS handshake for the target to refuse the client
+/// certificate (TLS 1.3 servers check it after the handshake: the refusal is an alert on the
+/// first read). Nothing (or data) within it counts as accepted.
+const PROBE_REFUSAL_WAIT: Duration = Duration::from_millis(500);
 
 /// How a connector with `tlsCredentials` speaks TLS to its target.
 #[derive(Debug)]
@@ -78,6 +82,26 @@ impl TargetTls {
                 "TLS handshake with {addr} failed: no answer within {}s; check that the target speaks TLS on that port",
                 HANDSHAKE_TIMEOUT.as_secs()
             ))),
+        }
+    }
+}
+
+impl TargetTls {
+    /// After a probe's handshake: the target's refusal of the client certificate, if it sends
+    /// one within [`PROBE_REFUSAL_WAIT`].
+    async fn refusal(
+        &self,
+        s: &mut tokio_rustls::client::TlsStream<TcpStream>,
+        host: &str,
+        port: u16,
+    ) -> Result<(), DialError> {
+        let mut byte = [0u8; 1];
+        match tokio::time::timeout(PROBE_REFUSAL_WAIT, tokio::io::AsyncReadExt::read(s, &mut byte)).await {
+            Ok(Err(e)) if tls::rustls_error(&e).is_some() => {
+                let addr = proxy::authority(host, port);
+                Err(DialError::Tls(tls::describe_target_error(&e, &addr, host, &self.secret)))
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -504,6 +528,7 @@ pub(crate) async fn probe_connectors(shared: Arc<Shared>) {
                         connect_tcp(&config.host, config.port, PROBE_TIMEOUT).await.map_err(DialError::Connect)?;
                     if let Some(t) = tls {
                         let mut s = t.handshake(tcp, &config.host, config.port).await?;
+                        t.refusal(&mut s, &config.host, config.port).await?;
                         let _ = s.shutdown().await;
                     }
                     Ok(())
