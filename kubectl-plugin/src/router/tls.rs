@@ -377,7 +377,7 @@ mod tests {
         );
         let mut bad = client.tls();
         bad.key_pem = b"junk".to_vec();
-        let e = service_server_config(&service("y", bad.clone(), false, false)).err().expect("bad key");
+        let e = service_server_config(&service("y", bad.clone(), false, false)).expect_err("bad key");
         assert!(e.starts_with("TLS credentials secret \"y\": tls.key"), "{e}");
         // Without useClientCert the key is not read.
         assert!(service_client_config(&service("y", bad, true, false)).is_ok());
