@@ -84,9 +84,7 @@ impl TargetTls {
             ))),
         }
     }
-}
 
-impl TargetTls {
     /// After a probe's handshake: the target's refusal of the client certificate, if it sends
     /// one within [`PROBE_REFUSAL_WAIT`].
     async fn refusal(
