@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use skupper_core::resources::{GROUP_PRIMARY, Link, ROLE_EDGE, ROLE_INTER_ROUTER, TlsMaterial};
+use skupper_core::resources::{Connector, GROUP_PRIMARY, Link, Listener, ROLE_EDGE, ROLE_INTER_ROUTER, TlsMaterial};
 
 use super::resources::Resources;
-use crate::router::{Backoff, ConnectorConfig, LinkAccessConfig, LinkConfig, ListenerConfig, RouterConfig};
+use crate::router::{Backoff, ConnectorConfig, LinkAccessConfig, LinkConfig, ListenerConfig, RouterConfig, ServiceTls};
 
 /// Default host of listeners and connectors on this platform (loopback; upstream binds
 /// listeners on 0.0.0.0, which this tool never does unless asked).
@@ -28,7 +28,8 @@ pub fn router_config(
         .map(|l| {
             let host = if l.spec.host.is_empty() { DEFAULT_SERVICE_HOST.to_string() } else { l.spec.host.clone() };
             let key = if l.spec.routing_key.is_empty() { l.name().to_string() } else { l.spec.routing_key.clone() };
-            (l.name().to_string(), ListenerConfig { routing_key: key, host, port: l.spec.port })
+            let (tls, config_error) = split(listener_tls(l, res));
+            (l.name().to_string(), ListenerConfig { routing_key: key, host, port: l.spec.port, tls, config_error })
         })
         .collect();
     let connectors = res
@@ -37,7 +38,8 @@ pub fn router_config(
         .map(|c| {
             let host = if c.spec.host.is_empty() { DEFAULT_SERVICE_HOST.to_string() } else { c.spec.host.clone() };
             let key = if c.spec.routing_key.is_empty() { c.name().to_string() } else { c.spec.routing_key.clone() };
-            (c.name().to_string(), ConnectorConfig { routing_key: key, host, port: c.spec.port })
+            let (tls, config_error) = split(connector_tls(c, res));
+            (c.name().to_string(), ConnectorConfig { routing_key: key, host, port: c.spec.port, tls, config_error })
         })
         .collect::<BTreeMap<_, _>>();
     RouterConfig {
@@ -51,6 +53,63 @@ pub fn router_config(
         connectors,
         backoff: Backoff::default(),
     }
+}
+
+fn split(r: Result<Option<ServiceTls>, String>) -> (Option<ServiceTls>, Option<String>) {
+    match r {
+        Ok(tls) => (tls, None),
+        Err(e) => (None, Some(e)),
+    }
+}
+
+/// One key of a TLS Secret, which must be there and not empty.
+fn tls_key(res: &Resources, secret: &str, key: &str, what: &str) -> Result<Vec<u8>, String> {
+    let s = res.secrets.get(secret).ok_or_else(|| format!("TLS credentials secret {secret:?} not found"))?;
+    match s.get(key) {
+        Ok(Some(v)) if !v.is_empty() => Ok(v),
+        Ok(_) => Err(format!("TLS credentials secret {secret:?} has no {key}; it must hold {what}")),
+        Err(e) => Err(format!("TLS credentials secret {secret:?}: {e}")),
+    }
+}
+
+/// A Listener's TLS toward its clients (`spec.tlsCredentials`): the Secret's `tls.crt` and
+/// `tls.key` (its `ca.crt`, optional, is not used: clients are not asked for a certificate).
+pub fn listener_tls(l: &Listener, res: &Resources) -> Result<Option<ServiceTls>, String> {
+    let secret = &l.spec.tls_credentials;
+    if secret.is_empty() {
+        return Ok(None);
+    }
+    let material = TlsMaterial {
+        cert_pem: tls_key(res, secret, "tls.crt", "the listener's server certificate")?,
+        key_pem: tls_key(res, secret, "tls.key", "the private key of its tls.crt")?,
+        ca_pem: Vec::new(),
+    };
+    Ok(Some(ServiceTls { secret: secret.clone(), material, verify_hostname: false, use_client_cert: false }))
+}
+
+/// A Connector's TLS toward its target (`spec.tlsCredentials`): the Secret's `ca.crt` verifies
+/// the target; with `useClientCert` its `tls.crt`/`tls.key` are presented. `verifyHostname` is
+/// false unless set, as upstream passes the field's Go zero value to its router.
+pub fn connector_tls(c: &Connector, res: &Resources) -> Result<Option<ServiceTls>, String> {
+    let secret = &c.spec.tls_credentials;
+    if secret.is_empty() {
+        return Ok(None);
+    }
+    let ca_pem = tls_key(res, secret, "ca.crt", "the CA that issued the target's certificate")?;
+    let (cert_pem, key_pem) = if c.spec.use_client_cert {
+        (
+            tls_key(res, secret, "tls.crt", "the client certificate (useClientCert is true)")?,
+            tls_key(res, secret, "tls.key", "the private key of its tls.crt")?,
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    Ok(Some(ServiceTls {
+        secret: secret.clone(),
+        material: TlsMaterial { cert_pem, key_pem, ca_pem },
+        verify_hostname: c.spec.verify_hostname.unwrap_or(false),
+        use_client_cert: c.spec.use_client_cert,
+    }))
 }
 
 /// One Link's router configuration; `config_error` says why it cannot be dialled.
@@ -117,6 +176,48 @@ mod tests {
                 extra: Default::default(),
             },
         )
+    }
+
+    #[test]
+    fn service_tls_comes_from_the_secret_and_its_problems_name_it() {
+        use skupper_core::resources::{ConnectorSpec, ListenerSpec};
+        let mut res = Resources::default();
+        let l = Listener::new("l", ListenerSpec { port: 8443, tls_credentials: "front".into(), ..Default::default() });
+        let c = |client: bool, verify: Option<bool>| {
+            let spec = ConnectorSpec {
+                port: 443,
+                tls_credentials: "back".into(),
+                use_client_cert: client,
+                verify_hostname: verify,
+                ..Default::default()
+            };
+            Connector::new("c", spec)
+        };
+        res.listeners.insert("l".into(), l.clone());
+        res.connectors.insert("c".into(), c(false, None));
+        let cfg = router_config(&res, "id", "ns", None);
+        assert_eq!(cfg.listeners["l"].config_error.as_deref(), Some("TLS credentials secret \"front\" not found"));
+        assert_eq!(cfg.connectors["c"].config_error.as_deref(), Some("TLS credentials secret \"back\" not found"));
+        // A listener needs tls.crt and tls.key (ca.crt is optional); a connector needs ca.crt,
+        // and tls.crt/tls.key only with useClientCert.
+        res.secrets.insert("front".into(), Secret::with_data("front", SECRET_TYPE_TLS, [("tls.crt", &b"c"[..])]));
+        res.secrets.insert("back".into(), Secret::with_data("back", SECRET_TYPE_TLS, [("ca.crt", &b"a"[..])]));
+        let e = listener_tls(&l, &res).expect_err("no key");
+        assert!(e.starts_with("TLS credentials secret \"front\" has no tls.key"), "{e}");
+        let tls = connector_tls(&c(false, None), &res).expect("ca only").expect("tls");
+        assert_eq!((tls.secret.as_str(), tls.verify_hostname, tls.use_client_cert), ("back", false, false));
+        assert!(connector_tls(&c(false, Some(true)), &res).expect("ok").expect("tls").verify_hostname);
+        let e = connector_tls(&c(true, None), &res).expect_err("no client certificate");
+        assert!(e.starts_with("TLS credentials secret \"back\" has no tls.crt"), "{e}");
+        res.secrets.insert(
+            "front".into(),
+            Secret::with_data("front", SECRET_TYPE_TLS, [("tls.crt", &b"c"[..]), ("tls.key", b"k")]),
+        );
+        let tls = listener_tls(&l, &res).expect("complete").expect("tls");
+        assert_eq!((tls.material.cert_pem.as_slice(), tls.material.key_pem.as_slice()), (&b"c"[..], &b"k"[..]));
+        // No tlsCredentials: plain TCP.
+        let plain = Listener::new("p", ListenerSpec { port: 1, ..Default::default() });
+        assert_eq!(listener_tls(&plain, &res), Ok(None));
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! to write resource status. Everything here runs on the caller's tokio runtime.
 //!
 //! # Layout
-//! - `tls`: rustls configurations of both link ends and TLS errors in words.
+//! - `tls`: rustls configurations of both link ends, of listeners and connectors with
+//!   `tlsCredentials`, and TLS errors in words.
 //! - `proxy`: HTTP CONNECT tunnels for links.
 //! - `link`: the dialer of each outgoing link and the acceptor of the link-access ports.
 //! - `mux`: the multiplexer: streams with credit-based flow control over one TLS connection.
@@ -118,6 +119,11 @@ pub struct ListenerConfig {
     pub host: String,
     /// Bind port.
     pub port: u16,
+    /// Serve TLS to clients (`spec.tlsCredentials`).
+    pub tls: Option<ServiceTls>,
+    /// Set when the listener cannot be configured (its TLS Secret is missing or unusable): it is
+    /// not bound, and this is its status message.
+    pub config_error: Option<String>,
 }
 
 /// A connector: dials host:port for each connection routed to its routing key.
@@ -129,6 +135,26 @@ pub struct ConnectorConfig {
     pub host: String,
     /// Target port.
     pub port: u16,
+    /// Speak TLS to the target (`spec.tlsCredentials`).
+    pub tls: Option<ServiceTls>,
+    /// Set when the connector cannot be configured (its TLS Secret is missing or unusable): it
+    /// takes no connections, and this is its status message.
+    pub config_error: Option<String>,
+}
+
+/// Application TLS of a listener (toward its clients) or a connector (toward its target), from
+/// the Secret named by `spec.tlsCredentials`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceTls {
+    /// The Secret's name (messages name it).
+    pub secret: String,
+    /// Listener: `tls.crt` and `tls.key` are served. Connector: `ca.crt` verifies the target;
+    /// `tls.crt` and `tls.key` are presented with `use_client_cert` (else they may be empty).
+    pub material: TlsMaterial,
+    /// Connector: the target's certificate must be valid for the connector's host.
+    pub verify_hostname: bool,
+    /// Connector: present `tls.crt`/`tls.key` as a client certificate.
+    pub use_client_cert: bool,
 }
 
 /// Exponential backoff with jitter for reconnecting links; retries forever.
@@ -204,6 +230,10 @@ pub struct ServiceState {
     pub open_by_next_hop: BTreeMap<String, u32>,
     /// Listener: how the last connection was routed, with every target's score.
     pub last_decision: Option<RouteDecision>,
+    /// It cannot be configured (its TLS Secret is missing or unusable; `message` says why): not
+    /// bound, not tried again until its configuration changes.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub config_error: bool,
 }
 
 /// A link some other site dialed into this one.
@@ -274,7 +304,7 @@ impl RouterStatus {
         let listeners = self
             .listeners
             .iter()
-            .filter(|(_, l)| !l.ok && l.port.is_none())
+            .filter(|(_, l)| !l.ok && l.port.is_none() && !l.config_error)
             .map(|(name, l)| format!("listener {name}: {}", l.message));
         access.chain(listeners).collect()
     }
@@ -416,21 +446,12 @@ impl Router {
                 match st.connectors.get_mut(name) {
                     Some(c) if c.config == *cfg => {}
                     Some(c) => {
-                        c.config = cfg.clone();
-                        c.last_error = None;
-                        c.last_ok = None;
-                        c.last_reached = None;
+                        // Open connections keep being counted against it.
+                        let open = c.open;
+                        *c = ConnectorEntry { open, ..ConnectorEntry::new(cfg.clone()) };
                     }
                     None => {
-                        let entry = ConnectorEntry {
-                            config: cfg.clone(),
-                            open: 0,
-                            last_error: None,
-                            last_ok: None,
-                            last_reached: None,
-                            throttle: Default::default(),
-                        };
-                        st.connectors.insert(name.clone(), entry);
+                        st.connectors.insert(name.clone(), ConnectorEntry::new(cfg.clone()));
                     }
                 }
             }
@@ -573,8 +594,9 @@ async fn apply_listeners(shared: &Arc<Shared>, run: &mut Running, config: &Route
     for (name, (token, task)) in std::mem::take(&mut run.listeners) {
         let same = config.listeners.get(&name).is_some_and(|c| run.config.listeners.get(&name) == Some(c));
         // A listener that failed to bind is retried on every apply; its entry stays (with the
-        // error) until the bind succeeds, so its status never goes missing meanwhile.
-        let bound = shared.lock().listeners.get(&name).is_some_and(|l| l.bound.is_ok());
+        // error) until the bind succeeds, so its status never goes missing meanwhile. One that
+        // cannot be configured waits for a new configuration.
+        let bound = shared.lock().listeners.get(&name).is_some_and(|l| l.bound.is_ok() || l.config_error.is_some());
         if same && bound {
             keep.insert(name, (token, task));
         } else {
@@ -596,16 +618,23 @@ async fn apply_listeners(shared: &Arc<Shared>, run: &mut Running, config: &Route
             continue;
         }
         let token = shared.root.child_token();
-        let bound = service::bind_listener(cfg, run.options.share_listener_ports).await;
+        let (bound, config_error) = match service::listener_tls(cfg) {
+            Ok(tls) => (service::bind_listener(cfg, run.options.share_listener_ports).await.map(|l| (l, tls)), None),
+            Err(e) => (Err(e.clone()), Some(e)),
+        };
         let (state, task) = match bound {
-            Ok(l) => {
+            Ok((l, tls)) => {
                 let port = l.local_addr().map(|a| a.port()).unwrap_or(cfg.port);
                 if run.bind_logs.remove(name).is_some() {
                     log!("listener {name}: listening on port {port} after earlier failures");
                 }
                 let task =
-                    service::run_listener(shared.clone(), name.clone(), cfg.routing_key.clone(), l, token.clone());
+                    service::run_listener(shared.clone(), name.clone(), cfg.routing_key.clone(), l, tls, token.clone());
                 (Ok(port), Some(shared.spawn(task)))
+            }
+            Err(e) if config_error.is_some() => {
+                run.bind_logs.entry(name.clone()).or_default().log(&format!("listener {name}: {e}"));
+                (Err(e), None)
             }
             Err(e) => {
                 run.bind_logs.entry(name.clone()).or_default().log(&format!(
@@ -620,7 +649,10 @@ async fn apply_listeners(shared: &Arc<Shared>, run: &mut Running, config: &Route
             let mut st = shared.lock();
             match st.listeners.get_mut(name) {
                 // Tried again: same listener, new outcome.
-                Some(l) if l.config == *cfg => l.bound = state,
+                Some(l) if l.config == *cfg => {
+                    l.bound = state;
+                    l.config_error = config_error;
+                }
                 _ => {
                     let entry = ListenerEntry {
                         config: cfg.clone(),
@@ -629,6 +661,7 @@ async fn apply_listeners(shared: &Arc<Shared>, run: &mut Running, config: &Route
                         unrouted: 0,
                         throttle: Default::default(),
                         explain: Default::default(),
+                        config_error,
                     };
                     st.listeners.insert(name.clone(), entry);
                 }

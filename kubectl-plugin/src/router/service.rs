@@ -6,10 +6,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustls::pki_types::ServerName;
 use serde::{Deserialize, Serialize};
 use skupper_core::routing::{Candidate, Choice, choose, score};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_util::sync::CancellationToken;
 
 use super::link::connect_tcp;
@@ -17,7 +19,7 @@ use super::log::{Throttle, log};
 use super::proto::{DataHeader, DataReply, MAX_HEADER_FRAME, MAX_HOPS, StreamHeader, read_frame, write_frame};
 use super::session::{LinkStream, SessionHandle};
 use super::state::Shared;
-use super::{ConnectorConfig, ListenerConfig, mux, proxy};
+use super::{ConnectorConfig, ListenerConfig, mux, proxy, tls};
 
 /// Time to connect to a connector's target.
 const CONNECTOR_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,6 +29,163 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) const PROBE_EVERY: Duration = Duration::from_secs(2);
 /// Time for a probe to connect.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time for the TLS handshake of a listener's client or with a connector's target.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a probe waits after its TLS handshake for the target to refuse the client
+/// certificate (TLS 1.3 servers check it after the handshake: the refusal is an alert on the
+/// first read). Nothing (or data) within it counts as accepted.
+const PROBE_REFUSAL_WAIT: Duration = Duration::from_millis(500);
+
+/// How a connector with `tlsCredentials` speaks TLS to its target.
+#[derive(Debug)]
+pub(crate) struct TargetTls {
+    config: Arc<rustls::ClientConfig>,
+    /// The connector's host: what the target's certificate is checked against (with
+    /// `verifyHostname`) and the SNI sent for a DNS name.
+    name: ServerName<'static>,
+    secret: String,
+}
+
+/// A connector's TLS toward its target (`None`: plain TCP), or why it cannot be configured.
+pub(crate) fn target_tls(cfg: &ConnectorConfig) -> Result<Option<Arc<TargetTls>>, String> {
+    if let Some(e) = &cfg.config_error {
+        return Err(e.clone());
+    }
+    let Some(t) = &cfg.tls else { return Ok(None) };
+    let config = tls::service_client_config(t)?;
+    let name = tls::server_name(&cfg.host).map_err(|e| format!("cannot speak TLS to the target: {e}"))?;
+    Ok(Some(Arc::new(TargetTls { config, name, secret: t.secret.clone() })))
+}
+
+/// A listener's TLS toward its clients (`None`: plain TCP), or why it cannot be configured.
+pub(crate) fn listener_tls(cfg: &ListenerConfig) -> Result<Option<TlsAcceptor>, String> {
+    if let Some(e) = &cfg.config_error {
+        return Err(e.clone());
+    }
+    cfg.tls.as_ref().map(|t| tls::service_server_config(t).map(TlsAcceptor::from)).transpose()
+}
+
+impl TargetTls {
+    /// The TLS handshake with the target at `host`:`port` over `tcp`.
+    async fn handshake(
+        &self,
+        tcp: TcpStream,
+        host: &str,
+        port: u16,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, DialError> {
+        let addr = proxy::authority(host, port);
+        let connect = TlsConnector::from(self.config.clone()).connect(self.name.clone(), tcp);
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, connect).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => Err(DialError::Tls(tls::describe_target_error(&e, &addr, host, &self.secret))),
+            Err(_) => Err(DialError::Tls(format!(
+                "TLS handshake with {addr} failed: no answer within {}s; check that the target speaks TLS on that port",
+                HANDSHAKE_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
+    /// After a probe's handshake: the target's refusal of the client certificate, if it sends
+    /// one within [`PROBE_REFUSAL_WAIT`].
+    async fn refusal(
+        &self,
+        s: &mut tokio_rustls::client::TlsStream<TcpStream>,
+        host: &str,
+        port: u16,
+    ) -> Result<(), DialError> {
+        let mut byte = [0u8; 1];
+        match tokio::time::timeout(PROBE_REFUSAL_WAIT, tokio::io::AsyncReadExt::read(s, &mut byte)).await {
+            Ok(Err(e)) if tls::rustls_error(&e).is_some() => {
+                let addr = proxy::authority(host, port);
+                Err(DialError::Tls(tls::describe_target_error(&e, &addr, host, &self.secret)))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Why a connector's target could not be reached.
+#[derive(Debug)]
+enum DialError {
+    /// The connector cannot be configured (its TLS Secret).
+    Config(String),
+    /// No TCP connection.
+    Connect(String),
+    /// The TLS handshake failed (already in words, with what to change).
+    Tls(String),
+}
+
+impl DialError {
+    /// The failure alone.
+    fn text(&self) -> &str {
+        match self {
+            DialError::Config(e) | DialError::Connect(e) | DialError::Tls(e) => e,
+        }
+    }
+
+    /// The connector's status message.
+    fn status(&self) -> String {
+        match self {
+            DialError::Connect(e) => format!("cannot connect to the target: {e}; check that it is running"),
+            DialError::Config(e) | DialError::Tls(e) => e.clone(),
+        }
+    }
+}
+
+/// A connection to a connector's target.
+enum Backend {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+/// A listener's client connection.
+enum Client {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+/// Either end of a spliced connection that is not plain TCP on both sides.
+trait AppIo: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> AppIo for T {}
+
+impl Backend {
+    fn into_io(self) -> Box<dyn AppIo> {
+        match self {
+            Backend::Plain(t) => Box::new(t),
+            Backend::Tls(t) => t,
+        }
+    }
+}
+
+impl Client {
+    fn into_io(self) -> Box<dyn AppIo> {
+        match self {
+            Client::Plain(t) => Box::new(t),
+            Client::Tls(t) => t,
+        }
+    }
+}
+
+/// Copies both ways until both directions ended (an end becomes a half-close, a TLS
+/// close_notify) or one fails: the splice of connections with TLS on one side at least.
+async fn splice_io(mut a: Box<dyn AppIo>, mut b: Box<dyn AppIo>) -> std::io::Result<()> {
+    tokio::io::copy_bidirectional(&mut a, &mut b).await.map(drop)
+}
+
+/// Connects to connector `name`'s target at `host`:`port`, with its TLS if it has some.
+async fn dial_target(shared: &Shared, name: &str, host: &str, port: u16) -> Result<Backend, DialError> {
+    let tls = shared.lock().connectors.get(name).map(|c| c.tls.clone());
+    let tls = match tls {
+        Some(Err(e)) => return Err(DialError::Config(e)),
+        Some(Ok(t)) => t,
+        None => None,
+    };
+    let tcp = connect_tcp(host, port, CONNECTOR_TIMEOUT).await.map_err(DialError::Connect)?;
+    match tls {
+        None => Ok(Backend::Plain(tcp)),
+        Some(t) => Ok(Backend::Tls(Box::new(t.handshake(tcp, host, port).await?))),
+    }
+}
 
 /// Why a connection went where it went (reference §5.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -259,7 +418,7 @@ impl Shared {
         v.into_iter().map(|(_, n, h, p)| (n, h, p)).collect()
     }
 
-    fn connector_result(&self, name: &str, result: Result<(), &str>) {
+    fn connector_result(&self, name: &str, result: Result<(), &DialError>) {
         let mut st = self.lock();
         let Some(c) = st.connectors.get_mut(name) else { return };
         match result {
@@ -274,26 +433,28 @@ impl Shared {
                     );
                 }
             }
+            // Its status says so already.
+            Err(DialError::Config(_)) => {}
             Err(e) => {
-                let msg = format!("cannot connect to the target: {e}; check that it is running");
+                let msg = e.status();
                 c.throttle.log(&format!("connector {name}: {msg}"));
                 c.last_error = Some(msg);
             }
         }
     }
 
-    /// The connectors whose target nothing reached within [`PROBE_EVERY`].
-    fn probes_due(&self) -> Vec<(String, ConnectorConfig)> {
+    /// The connectors whose target nothing reached within [`PROBE_EVERY`], with their TLS.
+    fn probes_due(&self) -> Vec<(String, ConnectorConfig, Option<Arc<TargetTls>>)> {
         let st = self.lock();
         st.connectors
             .iter()
             .filter(|(_, c)| c.last_reached.is_none_or(|t| t.elapsed() >= PROBE_EVERY))
-            .map(|(n, c)| (n.clone(), c.config.clone()))
+            .filter_map(|(n, c)| c.tls.as_ref().ok().map(|tls| (n.clone(), c.config.clone(), tls.clone())))
             .collect()
     }
 
     /// A probe of connector `name`'s target ended; ignored when the connector changed meanwhile.
-    fn probed(&self, name: &str, config: &ConnectorConfig, result: Result<(), &str>) {
+    fn probed(&self, name: &str, config: &ConnectorConfig, result: Result<(), &DialError>) {
         let same = self.lock().connectors.get(name).is_some_and(|c| c.config == *config);
         if same {
             self.connector_result(name, result);
@@ -345,8 +506,10 @@ impl Shared {
 }
 
 /// Checks the target of every connector that nothing reached within [`PROBE_EVERY`] with a TCP
-/// connection, closed at once, so that its status reports a target that went away (and one that
-/// came back) within seconds, with or without traffic. Runs until the router shuts down.
+/// connection (and the TLS handshake of a connector with `tlsCredentials`), closed at once, so
+/// that its status reports a target that went away (and one that came back, or one whose
+/// certificate is not trusted) within seconds, with or without traffic. Runs until the router
+/// shuts down.
 pub(crate) async fn probe_connectors(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(PROBE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -355,11 +518,21 @@ pub(crate) async fn probe_connectors(shared: Arc<Shared>) {
             _ = tick.tick() => {}
             _ = shared.root.cancelled() => return,
         }
-        let probes = shared.probes_due().into_iter().map(|(name, config)| {
+        let probes = shared.probes_due().into_iter().map(|(name, config, tls)| {
             let shared = shared.clone();
             async move {
-                let result = connect_tcp(&config.host, config.port, PROBE_TIMEOUT).await.map(drop);
-                shared.probed(&name, &config, result.as_ref().map(|_| ()).map_err(String::as_str));
+                let result = async {
+                    let tcp =
+                        connect_tcp(&config.host, config.port, PROBE_TIMEOUT).await.map_err(DialError::Connect)?;
+                    if let Some(t) = tls {
+                        let mut s = t.handshake(tcp, &config.host, config.port).await?;
+                        t.refusal(&mut s, &config.host, config.port).await?;
+                        let _ = s.shutdown().await;
+                    }
+                    Ok(())
+                }
+                .await;
+                shared.probed(&name, &config, result.as_ref().map(|_| ()));
             }
         });
         futures::future::join_all(probes).await;
@@ -409,6 +582,7 @@ pub(crate) async fn run_listener(
     name: String,
     key: String,
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     token: CancellationToken,
 ) {
     let mut throttle = Throttle::default();
@@ -419,8 +593,21 @@ pub(crate) async fn run_listener(
         };
         match accepted {
             Ok((tcp, _)) => {
-                let task = serve_client(shared.clone(), name.clone(), key.clone(), tcp);
-                shared.spawn(task);
+                let _ = tcp.set_nodelay(true);
+                match &tls {
+                    None => {
+                        shared.spawn(serve_client(shared.clone(), name.clone(), key.clone(), Client::Plain(tcp)));
+                    }
+                    Some(acceptor) => {
+                        shared.spawn(serve_tls_client(
+                            shared.clone(),
+                            name.clone(),
+                            key.clone(),
+                            acceptor.clone(),
+                            tcp,
+                        ));
+                    }
+                }
             }
             Err(e) => {
                 throttle.log(&format!("listener {name}: accepting failed: {e}"));
@@ -433,6 +620,24 @@ pub(crate) async fn run_listener(
     }
 }
 
+/// The TLS handshake with a client of a listener with `tlsCredentials`, then its routing. A
+/// client that does not complete it (plain TCP, a certificate it does not trust) is closed.
+async fn serve_tls_client(shared: Arc<Shared>, listener: String, key: String, acceptor: TlsAcceptor, tcp: TcpStream) {
+    let peer = tcp.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "a client".into());
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(s)) => Box::pin(serve_client(shared, listener, key, Client::Tls(Box::new(s)))).await,
+        Ok(Err(e)) => {
+            let msg = format!("listener {listener}: TLS handshake with {peer} failed: {e}; its clients must speak TLS");
+            shared.listener_log(&listener, &msg);
+        }
+        Err(_) => {
+            let secs = HANDSHAKE_TIMEOUT.as_secs();
+            shared
+                .listener_log(&listener, &format!("listener {listener}: {peer} sent no TLS handshake within {secs}s"));
+        }
+    }
+}
+
 /// Routes one application connection, trying the next candidate when a target fails before
 /// any byte flowed.
 ///
@@ -441,8 +646,7 @@ pub(crate) async fn run_listener(
 /// Every step but the splice of a TCP connection with a link stream is boxed: a task's future
 /// is as large as its largest state, and an idle proxied connection should keep only that
 /// splice's state (measured: 2,176 bytes for this future before, a few hundred after).
-async fn serve_client(shared: Arc<Shared>, listener: String, key: String, client: TcpStream) {
-    let _ = client.set_nodelay(true);
+async fn serve_client(shared: Arc<Shared>, listener: String, key: String, client: Client) {
     let mut tried = Vec::new();
     let mut failed = Vec::new();
     let mut last_error: Option<String> = None;
@@ -453,20 +657,23 @@ async fn serve_client(shared: Arc<Shared>, listener: String, key: String, client
         };
         match target {
             Target::Local { connector, host, port } => {
-                match Box::pin(connect_tcp(&host, port, CONNECTOR_TIMEOUT)).await {
-                    Ok(tcp) => {
+                match Box::pin(dial_target(&shared, &connector, &host, port)).await {
+                    Ok(backend) => {
                         shared.connector_result(&connector, Ok(()));
                         decision.failed = failed;
                         shared.routed(&listener, decision);
-                        let _ = Box::pin(mux::splice_tcp_tcp(client, tcp)).await;
+                        let _ = match (client, backend) {
+                            (Client::Plain(c), Backend::Plain(tcp)) => Box::pin(mux::splice_tcp_tcp(c, tcp)).await,
+                            (c, b) => Box::pin(splice_io(c.into_io(), b.into_io())).await,
+                        };
                         drop(guard);
                         return;
                     }
                     Err(e) => {
                         shared.connector_result(&connector, Err(&e));
-                        failed.push(format!("connector {connector}: {e}"));
+                        failed.push(format!("connector {connector}: {}", e.text()));
                         tried.push(Tried::Local(connector));
-                        last_error = Some(e);
+                        last_error = Some(e.text().to_string());
                     }
                 }
             }
@@ -481,7 +688,10 @@ async fn serve_client(shared: Arc<Shared>, listener: String, key: String, client
                     Ok(stream) => {
                         decision.failed = failed;
                         shared.routed(&listener, decision);
-                        let _ = mux::splice_tcp(client, stream).await;
+                        let _ = match client {
+                            Client::Plain(c) => mux::splice_tcp(c, stream).await,
+                            c => Box::pin(splice_io(c.into_io(), Box::new(stream))).await,
+                        };
                         drop(guard);
                         return;
                     }
@@ -530,18 +740,21 @@ pub(crate) async fn serve_stream(shared: Arc<Shared>, mut stream: LinkStream, he
                 let mut st = shared.lock();
                 shared.count(&mut st, Count::Connector(name.clone()))
             };
-            match Box::pin(connect_tcp(&host, port, CONNECTOR_TIMEOUT)).await {
-                Ok(tcp) => {
+            match Box::pin(dial_target(&shared, &name, &host, port)).await {
+                Ok(backend) => {
                     shared.connector_result(&name, Ok(()));
                     if Box::pin(reply(&mut stream, None)).await.is_ok() {
-                        let _ = mux::splice_tcp(tcp, stream).await;
+                        let _ = match backend {
+                            Backend::Plain(tcp) => mux::splice_tcp(tcp, stream).await,
+                            b => Box::pin(splice_io(b.into_io(), Box::new(stream))).await,
+                        };
                     }
                     drop(guard);
                     return;
                 }
                 Err(e) => {
                     shared.connector_result(&name, Err(&e));
-                    last = format!("connector {name}: {e}");
+                    last = format!("connector {name}: {}", e.text());
                 }
             }
         }

@@ -19,7 +19,7 @@ use super::keepalive::Keepalive;
 use super::link::AccessLimits;
 use super::log::{Throttle, log};
 use super::proto::{Control, Hello, PROTOCOL_VERSION};
-use super::service::Explain;
+use super::service::{Explain, TargetTls, target_tls};
 use super::session::SessionHandle;
 use super::table::{OwnAdvert, Received, Table, router_id, split_router_id};
 use super::{
@@ -85,6 +85,9 @@ pub(crate) struct ListenerEntry {
     pub throttle: Throttle,
     /// Where connections went (per target and next hop) and why, and the last decision.
     pub explain: Explain,
+    /// Why the listener cannot be configured (its TLS Secret); it is then not bound, and not
+    /// tried again until its configuration changes.
+    pub config_error: Option<String>,
 }
 
 /// A connector.
@@ -101,6 +104,24 @@ pub(crate) struct ConnectorEntry {
     /// [`super::service::PROBE_EVERY`] after it.
     pub last_reached: Option<Instant>,
     pub throttle: Throttle,
+    /// How its target is reached over TLS (`None`: plain TCP), or why it cannot be configured.
+    pub tls: Result<Option<Arc<TargetTls>>, String>,
+}
+
+impl ConnectorEntry {
+    /// A connector that has not reached its target yet.
+    pub(crate) fn new(config: ConnectorConfig) -> Self {
+        let tls = target_tls(&config);
+        Self {
+            config,
+            open: 0,
+            last_error: None,
+            last_ok: None,
+            last_reached: None,
+            throttle: Throttle::default(),
+            tls,
+        }
+    }
 }
 
 /// Everything behind the mutex.
@@ -134,7 +155,8 @@ impl State {
     }
 
     fn advert(&self) -> OwnAdvert {
-        let mut connectors: Vec<String> = self.connectors.values().map(|c| c.config.routing_key.clone()).collect();
+        let mut connectors: Vec<String> =
+            self.connectors.values().filter(|c| c.tls.is_ok()).map(|c| c.config.routing_key.clone()).collect();
         connectors.sort();
         connectors.dedup();
         let mut listeners: Vec<String> =
@@ -283,7 +305,7 @@ impl Shared {
     /// Whether link access or a listener failed to bind (and waits to be tried again).
     pub(crate) fn bind_failed(&self) -> bool {
         let st = self.lock();
-        st.access_error.is_some() || st.listeners.values().any(|l| l.bound.is_err())
+        st.access_error.is_some() || st.listeners.values().any(|l| l.bound.is_err() && l.config_error.is_none())
     }
 
     /// This router's id: the site id, or `<site id>/<group>` for an HA site's second router.
@@ -514,7 +536,7 @@ impl Shared {
             .iter()
             .map(|(n, l)| {
                 let key = &l.config.routing_key;
-                let matched = st.connectors.values().any(|c| &c.config.routing_key == key)
+                let matched = st.connectors.values().any(|c| &c.config.routing_key == key && c.tls.is_ok())
                     || st.table.remote_connector_exists(key);
                 let (ok, message) = match &l.bound {
                     Err(e) => (false, e.clone()),
@@ -532,6 +554,7 @@ impl Shared {
                     paths: l.explain.paths.values().cloned().collect(),
                     open_by_next_hop: st.open_by_next_hop(key),
                     last_decision: l.explain.last.clone(),
+                    config_error: l.config_error.is_some(),
                 };
                 (n.clone(), state)
             })
@@ -544,13 +567,14 @@ impl Shared {
                 let matched = st.listeners.values().any(|l| &l.config.routing_key == key && l.bound.is_ok())
                     || st.table.remote_listener_exists(key);
                 let message = match (&c.last_error, c.last_ok, matched) {
+                    _ if c.tls.is_err() => c.tls.as_ref().err().cloned().unwrap_or_default(),
                     (Some(e), Some(t), _) => format!("{e} (last connected {})", format_rfc3339(t)),
                     (Some(e), None, _) => format!("{e} (never connected)"),
                     (None, _, true) => "OK".to_string(),
                     (None, _, false) => format!("no listener for routing key {key:?} in the network"),
                 };
                 let state = ServiceState {
-                    ok: c.last_error.is_none(),
+                    ok: c.last_error.is_none() && c.tls.is_ok(),
                     message,
                     matched,
                     port: None,
@@ -560,6 +584,7 @@ impl Shared {
                     paths: Vec::new(),
                     open_by_next_hop: BTreeMap::new(),
                     last_decision: None,
+                    config_error: c.tls.is_err(),
                 };
                 (n.clone(), state)
             })

@@ -59,11 +59,11 @@ fn link(remote: &Pki, port: u16, cost: u32) -> LinkConfig {
 }
 
 fn listener(key: &str) -> ListenerConfig {
-    ListenerConfig { routing_key: key.into(), host: "127.0.0.1".into(), port: 0 }
+    ListenerConfig { routing_key: key.into(), host: "127.0.0.1".into(), port: 0, tls: None, config_error: None }
 }
 
 fn connector(key: &str, port: u16) -> ConnectorConfig {
-    ConnectorConfig { routing_key: key.into(), host: "127.0.0.1".into(), port }
+    ConnectorConfig { routing_key: key.into(), host: "127.0.0.1".into(), port, tls: None, config_error: None }
 }
 
 async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> T {
@@ -1121,5 +1121,30 @@ async fn silent_clients_of_the_link_port_are_capped_and_real_links_still_connect
         bounded("silent client dropped at the deadline", ends(s)).await.unwrap();
     }
     b.shutdown().await;
+    a.shutdown().await;
+}
+
+#[tokio::test]
+async fn unusable_tls_is_a_configuration_error_not_a_bind_failure() {
+    let p = pki("a");
+    let mut ca = config("a");
+    let missing = "TLS credentials secret \"nowhere\" not found".to_string();
+    ca.listeners.insert("lost".into(), ListenerConfig { config_error: Some(missing.clone()), ..listener("k") });
+    // A bundle whose ca.crt is not PEM: found by the router when it builds the TLS config.
+    let mut junk = p.client.tls();
+    junk.ca_pem = b"junk".to_vec();
+    let tls = ServiceTls { secret: "junk".into(), material: junk, verify_hostname: false, use_client_cert: false };
+    ca.connectors.insert("bad".into(), ConnectorConfig { tls: Some(tls), ..connector("k", 1) });
+    let a = Router::start(ca.clone()).await.unwrap();
+    let st = a.status();
+    let l = &st.listeners["lost"];
+    assert_eq!((l.ok, l.config_error, l.port, l.message.as_str()), (false, true, None, missing.as_str()));
+    assert!(st.bind_errors().is_empty(), "{:?}", st.bind_errors());
+    assert!(!a.shared.bind_failed(), "a configuration error is not tried again");
+    let c = &st.connectors["bad"];
+    assert!(!c.ok && c.config_error, "{c:?}");
+    assert_eq!(c.message, "TLS credentials secret \"junk\": ca.crt holds no certificate");
+    // Not a target: the listener has no connector to match.
+    assert!(!l.matched);
     a.shutdown().await;
 }

@@ -10,7 +10,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{AlertDescription, CertificateError, ClientConfig, RootCertStore, ServerConfig};
 
-use super::TlsMaterial;
+use super::{ServiceTls, TlsMaterial};
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -64,6 +64,132 @@ pub(crate) fn client_config(tls: &TlsMaterial) -> Result<Arc<ClientConfig>, Stri
         .with_client_auth_cert(certs(&tls.cert_pem, "tls.crt")?, key(&tls.key_pem)?)
         .map_err(|e| format!("tls.crt and tls.key do not form a usable client certificate: {e}"))?;
     Ok(Arc::new(cfg))
+}
+
+/// The server configuration of a listener with `tlsCredentials` (application TLS): its
+/// certificate and key from the Secret; TLS 1.2 and 1.3 for any client. No client certificate is
+/// asked for, as upstream's router does not authenticate the clients of a `tcpListener`; the
+/// bundle's `ca.crt`, if any, is not used.
+pub(crate) fn service_server_config(tls: &ServiceTls) -> Result<Arc<ServerConfig>, String> {
+    let secret = &tls.secret;
+    let cfg = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS unavailable: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(
+            certs(&tls.material.cert_pem, "tls.crt").map_err(|e| in_secret(secret, e))?,
+            key(&tls.material.key_pem).map_err(|e| in_secret(secret, e))?,
+        )
+        .map_err(|e| in_secret(secret, format!("tls.crt and tls.key do not form a usable server certificate: {e}")))?;
+    Ok(Arc::new(cfg))
+}
+
+/// The client configuration of a connector with `tlsCredentials`: the target's certificate must
+/// chain to the bundle's `ca.crt` (and match the connector's host with `verify_hostname`); with
+/// `use_client_cert` the bundle's `tls.crt`/`tls.key` is presented. TLS 1.2 and 1.3.
+pub(crate) fn service_client_config(tls: &ServiceTls) -> Result<Arc<ClientConfig>, String> {
+    let secret = &tls.secret;
+    let provider = provider();
+    let roots = Arc::new(roots(&tls.material.ca_pem).map_err(|e| in_secret(secret, e))?);
+    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+        .build()
+        .map_err(|e| in_secret(secret, format!("cannot verify server certificates with ca.crt: {e}")))?;
+    let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> =
+        if tls.verify_hostname { webpki } else { Arc::new(AnyHostVerifier(webpki)) };
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS unavailable: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let cfg = if tls.use_client_cert {
+        builder
+            .with_client_auth_cert(
+                certs(&tls.material.cert_pem, "tls.crt").map_err(|e| in_secret(secret, e))?,
+                key(&tls.material.key_pem).map_err(|e| in_secret(secret, e))?,
+            )
+            .map_err(|e| {
+                in_secret(secret, format!("tls.crt and tls.key do not form a usable client certificate: {e}"))
+            })?
+    } else {
+        builder.with_no_client_auth()
+    };
+    Ok(Arc::new(cfg))
+}
+
+fn in_secret(secret: &str, problem: String) -> String {
+    format!("TLS credentials secret {secret:?}: {problem}")
+}
+
+/// Verifies the server's certificate chain like [`rustls::client::WebPkiServerVerifier`] but
+/// accepts any host name: a connector with `verifyHostname: false`. The chain (issuer, validity,
+/// signatures, server use) is still checked; only a name mismatch, which webpki reports after
+/// the chain was verified, is let through.
+#[derive(Debug)]
+struct AnyHostVerifier(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyHostVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// A failed TLS handshake of a connector with its target at `addr`, in words: what failed and
+/// what to change (`secret` is the connector's `tlsCredentials`).
+pub(crate) fn describe_target_error(e: &io::Error, addr: &str, host: &str, secret: &str) -> String {
+    let Some(r) = rustls_error(e) else {
+        return format!("TLS handshake with {addr} failed: {e}; check that the target speaks TLS on that port");
+    };
+    let hint = match r {
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer | CertificateError::BadSignature) => {
+            format!("the ca.crt of Secret {secret:?} must be the CA that issued the target's certificate")
+        }
+        rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => format!(
+            "the target's certificate is not valid for {host}; set the connector's host to a name in it, or verifyHostname: false"
+        ),
+        rustls::Error::AlertReceived(a) if rejects_client_cert(*a) => format!(
+            "the target refused the connection's client certificate ({}); set useClientCert: true with a tls.crt the target trusts",
+            alert_name(*a)
+        ),
+        rustls::Error::InvalidMessage(_) => "check that the target speaks TLS on that port".to_string(),
+        _ => "check the target's TLS settings".to_string(),
+    };
+    format!("TLS handshake with {addr} failed: {r}; {hint}")
 }
 
 /// The name the server certificate must be valid for: an IP address or a DNS name.
@@ -189,6 +315,72 @@ mod tests {
         let mut bad = client.tls();
         bad.key_pem = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".to_vec();
         assert!(client_config(&bad).err().is_some_and(|e| e.contains("client certificate") || e.contains("tls.key")));
+    }
+
+    fn service(secret: &str, material: TlsMaterial, verify_hostname: bool, use_client_cert: bool) -> ServiceTls {
+        ServiceTls { secret: secret.into(), material, verify_hostname, use_client_cert }
+    }
+
+    /// A TLS server on 127.0.0.1 with a certificate for `sans`, served with the listener's
+    /// configuration; one handshake of a connector's configuration `client` against it.
+    async fn handshake(server: &crate::certs::Issued, client: &ServiceTls) -> Result<(), String> {
+        let served = service("s", server.tls(), false, false);
+        let acceptor = tokio_rustls::TlsAcceptor::from(service_server_config(&served).expect("server config"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let serve = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            let _ = acceptor.accept(tcp).await;
+        });
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let connector = tokio_rustls::TlsConnector::from(service_client_config(client)?);
+        let result = connector.connect(server_name("127.0.0.1")?, tcp).await;
+        serve.abort();
+        result.map(drop).map_err(|e| describe_target_error(&e, &addr.to_string(), "127.0.0.1", &client.secret))
+    }
+
+    #[tokio::test]
+    async fn connectors_verify_the_chain_always_and_the_host_name_only_when_asked() {
+        let ca = new_ca("ca", DEFAULT_VALIDITY).expect("ca");
+        let other = new_ca("other", DEFAULT_VALIDITY).expect("other ca");
+        let for_ip = issue_server(&ca, "s", &["127.0.0.1".into()], DEFAULT_VALIDITY).expect("server");
+        let for_name = issue_server(&ca, "s", &["db.example".into()], DEFAULT_VALIDITY).expect("server");
+        let trust = |ca_pem: &str, verify| {
+            let m = TlsMaterial { cert_pem: Vec::new(), key_pem: Vec::new(), ca_pem: ca_pem.as_bytes().to_vec() };
+            service("bundle", m, verify, false)
+        };
+        assert_eq!(handshake(&for_ip, &trust(&ca.cert_pem, true)).await, Ok(()));
+        // A certificate for another name: refused with verifyHostname, accepted without.
+        let e = handshake(&for_name, &trust(&ca.cert_pem, true)).await.expect_err("name mismatch");
+        assert!(e.contains("is not valid for 127.0.0.1") && e.contains("verifyHostname: false"), "{e}");
+        assert_eq!(handshake(&for_name, &trust(&ca.cert_pem, false)).await, Ok(()));
+        // Another CA: refused either way, naming the Secret.
+        for verify in [true, false] {
+            let e = handshake(&for_ip, &trust(&other.cert_pem, verify)).await.expect_err("unknown issuer");
+            assert!(e.starts_with("TLS handshake with 127.0.0.1:"), "{e}");
+            assert!(e.contains("invalid peer certificate: UnknownIssuer"), "{e}");
+            assert!(e.contains("the ca.crt of Secret \"bundle\""), "{e}");
+        }
+    }
+
+    #[test]
+    fn service_configs_name_the_secret_of_bad_pem() {
+        let ca = new_ca("ca", DEFAULT_VALIDITY).expect("ca");
+        let client = issue_client(&ca, "c", DEFAULT_VALIDITY).expect("client");
+        assert!(service_client_config(&service("x", client.tls(), true, true)).is_ok());
+        assert!(service_server_config(&service("x", client.tls(), false, false)).is_ok());
+        let mut bad = client.tls();
+        bad.ca_pem = b"junk".to_vec();
+        assert_eq!(
+            service_client_config(&service("x", bad, true, false)).err().as_deref(),
+            Some("TLS credentials secret \"x\": ca.crt holds no certificate")
+        );
+        let mut bad = client.tls();
+        bad.key_pem = b"junk".to_vec();
+        let e = service_server_config(&service("y", bad.clone(), false, false)).expect_err("bad key");
+        assert!(e.starts_with("TLS credentials secret \"y\": tls.key"), "{e}");
+        // Without useClientCert the key is not read.
+        assert!(service_client_config(&service("y", bad, true, false)).is_ok());
     }
 
     #[test]

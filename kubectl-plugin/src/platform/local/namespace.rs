@@ -117,10 +117,10 @@ impl Namespace for LocalNamespace {
             out.links.insert(name.clone(), status::link(home, res, l, running));
         }
         for (name, l) in &res.listeners {
-            out.listeners.insert(name.clone(), status::listener(home, l, running));
+            out.listeners.insert(name.clone(), status::listener(home, res, l, running));
         }
         for (name, c) in &res.connectors {
-            out.connectors.insert(name.clone(), status::connector(home, c, running));
+            out.connectors.insert(name.clone(), status::connector(home, res, c, running));
         }
         out
     }

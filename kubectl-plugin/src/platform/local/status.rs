@@ -7,7 +7,7 @@ use skupper_core::resources::{
 };
 
 use super::Home;
-use crate::platform::config::link_config;
+use crate::platform::config::{connector_tls, link_config, listener_tls};
 use crate::platform::resources::Resources;
 use crate::platform::status::{RouterStatusFile, SERVICE_REQUIRED, site_required};
 
@@ -73,32 +73,37 @@ pub fn link(home: &Home, res: &Resources, link: &Link, running: bool) -> Link {
     out
 }
 
-fn offline_service(home: &Home, kind: &str, name: &str) -> ServiceStatus {
+/// What is known without the site: its configuration problem (a TLS Secret), if any.
+fn offline_service<T>(home: &Home, kind: &str, name: &str, tls: Result<T, String>) -> ServiceStatus {
     let mut s = ServiceStatus::default();
     let mut st = Status::default();
+    let configured = match tls {
+        Ok(_) => Condition::ready(condition::CONFIGURED),
+        Err(e) => Condition::error(condition::CONFIGURED, e),
+    };
     let since = offline_since(home, kind, name);
-    st.set_condition(Condition::ready(condition::CONFIGURED), SERVICE_REQUIRED, Some(&since));
+    st.set_condition(configured, SERVICE_REQUIRED, Some(&since));
     s.status = st;
     s
 }
 
 /// A Listener with its status.
-pub fn listener(home: &Home, l: &Listener, running: bool) -> Listener {
+pub fn listener(home: &Home, res: &Resources, l: &Listener, running: bool) -> Listener {
     let mut out = l.clone();
     out.status = running
         .then(|| home.read_status::<ServiceStatus>(Listener::KIND, l.name()))
         .flatten()
-        .unwrap_or_else(|| offline_service(home, Listener::KIND, l.name()));
+        .unwrap_or_else(|| offline_service(home, Listener::KIND, l.name(), listener_tls(l, res)));
     out
 }
 
 /// A Connector with its status.
-pub fn connector(home: &Home, c: &Connector, running: bool) -> Connector {
+pub fn connector(home: &Home, res: &Resources, c: &Connector, running: bool) -> Connector {
     let mut out = c.clone();
     out.status = running
         .then(|| home.read_status::<ServiceStatus>(Connector::KIND, c.name()))
         .flatten()
-        .unwrap_or_else(|| offline_service(home, Connector::KIND, c.name()));
+        .unwrap_or_else(|| offline_service(home, Connector::KIND, c.name(), connector_tls(c, res)));
     out
 }
 
