@@ -386,6 +386,27 @@ fn on_kubernetes_update_generate_and_delete_wait_go_through_the_platform_seam() 
     let Some(k) = kube_support::Kube::start() else { return };
     let site = k.site("surface-kube", false);
     site.ks(&["listener", "create", "db", "5432"]).ok();
+    // The Secret the update names: the controller serves the listener with it (and says so when
+    // it is missing, which `update` then reports).
+    let cert = rcgen::generate_simple_self_signed(vec!["db".to_string()]).expect("certificate");
+    let (crt, key) = (site.env.dir.join("db.crt"), site.env.dir.join("db.key"));
+    std::fs::write(&crt, cert.cert.pem()).expect("write crt");
+    std::fs::write(&key, cert.signing_key.serialize_pem()).expect("write key");
+    k.cluster.kubectl_ok(
+        &[
+            "create",
+            "secret",
+            "tls",
+            "db-tls",
+            "-n",
+            &site.ns,
+            "--cert",
+            crt.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+        "",
+    );
     let out =
         site.ks(&["listener", "update", "db", "--port", "5433", "--tls-credentials", "db-tls", "--type", "tcp"]).ok();
     assert_eq!(out.stdout, "Listener \"db\" is updated\n", "{out}");
