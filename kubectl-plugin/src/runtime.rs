@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use skupper_core::resources::{AccessGrant, Connector, GROUP_PRIMARY, GROUP_SECONDARY, Link, Listener, Resource, Site};
+use skupper_core::resources::{
+    AccessGrant, Connector, GROUP_PRIMARY, GROUP_SECONDARY, Link, Listener, MultiKeyListener, Resource, Site,
+};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::grant::server::{GrantContext, GrantServer};
@@ -443,6 +445,11 @@ impl RunningSite {
                 &now,
             );
             put(Listener::KIND, l.name(), serde_yaml::to_string(&s));
+        }
+        for m in res.multi_key_listeners.values() {
+            let state = router_status.multi_key_listeners.get(m.name());
+            let s = st.multi_key_listener(m, state, router_error.as_deref(), &now);
+            put(MultiKeyListener::KIND, m.name(), serde_yaml::to_string(&s));
         }
         for c in res.connectors.values() {
             let s = st.service(

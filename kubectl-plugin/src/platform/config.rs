@@ -4,10 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use skupper_core::resources::{GROUP_PRIMARY, Link, ROLE_EDGE, ROLE_INTER_ROUTER, TlsMaterial};
+use skupper_core::resources::{GROUP_PRIMARY, Link, MultiKeyStrategy, ROLE_EDGE, ROLE_INTER_ROUTER, TlsMaterial};
 
 use super::resources::Resources;
-use crate::router::{Backoff, ConnectorConfig, LinkAccessConfig, LinkConfig, ListenerConfig, RouterConfig};
+use crate::router::{
+    Backoff, ConnectorConfig, KeyStrategy, LinkAccessConfig, LinkConfig, ListenerConfig, MultiKeyListenerConfig,
+    RouterConfig,
+};
 
 /// Default host of listeners and connectors on this platform (loopback; upstream binds
 /// listeners on 0.0.0.0, which this tool never does unless asked).
@@ -40,6 +43,16 @@ pub fn router_config(
             (c.name().to_string(), ConnectorConfig { routing_key: key, host, port: c.spec.port })
         })
         .collect::<BTreeMap<_, _>>();
+    let multi_key_listeners = res
+        .multi_key_listeners
+        .values()
+        .filter_map(|m| {
+            let strategy = key_strategy(&m.spec.strategy)?;
+            let host = if m.spec.host.is_empty() { DEFAULT_SERVICE_HOST.to_string() } else { m.spec.host.clone() };
+            let listener = ListenerConfig { routing_key: String::new(), host, port: m.spec.port };
+            Some((m.name().to_string(), MultiKeyListenerConfig { listener, strategy }))
+        })
+        .collect();
     RouterConfig {
         site_id: site_id.into(),
         site_name,
@@ -49,7 +62,23 @@ pub fn router_config(
         links,
         listeners,
         connectors,
+        multi_key_listeners,
         backoff: Backoff::default(),
+    }
+}
+
+/// The router's strategy of a MultiKeyListener; `None` when the spec is not usable (its status
+/// says why: [`MultiKeyStrategy::problem`]).
+pub fn key_strategy(s: &MultiKeyStrategy) -> Option<KeyStrategy> {
+    if s.problem().is_some() {
+        return None;
+    }
+    match (&s.priority, &s.weighted) {
+        (Some(p), None) => Some(KeyStrategy::Priority(p.routing_keys.clone())),
+        (None, Some(w)) => Some(KeyStrategy::Weighted(
+            w.routing_keys.iter().map(|(k, v)| (k.clone(), u64::try_from(*v).unwrap_or(0))).collect(),
+        )),
+        _ => None,
     }
 }
 

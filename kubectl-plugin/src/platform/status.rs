@@ -6,8 +6,9 @@
 use std::collections::BTreeMap;
 
 use skupper_core::resources::{
-    Condition, Endpoint, Link, LinkRecord as SiteLinkRecord, LinkStatus, Listener, ServiceStatus, Site, SiteRecord,
-    SiteStatus, condition,
+    Condition, Endpoint, Link, LinkRecord as SiteLinkRecord, LinkStatus, Listener, MultiKeyListener,
+    MultiKeyListenerStatus, MultiKeyStrategyStatus, PriorityStrategyStatus, ServiceStatus, Site, SiteRecord,
+    SiteStatus, WeightedStrategyStatus, condition,
 };
 
 use super::resources::Resources;
@@ -244,6 +245,7 @@ pub struct Statuses {
     site: Option<SiteStatus>,
     links: BTreeMap<String, LinkStatus>,
     services: BTreeMap<(String, String), ServiceStatus>,
+    multi_key_listeners: BTreeMap<String, MultiKeyListenerStatus>,
 }
 
 impl Statuses {
@@ -383,6 +385,61 @@ impl Statuses {
         s.clone()
     }
 
+    /// A MultiKeyListener's status (upstream's fields): `Configured` (the strategy is usable and
+    /// the port bound), `Operational` (a key of the strategy has a reachable connector),
+    /// `hasDestination` and the reachable keys of the strategy.
+    pub fn multi_key_listener(
+        &mut self,
+        m: &MultiKeyListener,
+        state: Option<&ServiceState>,
+        router_error: Option<&str>,
+        now: &str,
+    ) -> MultiKeyListenerStatus {
+        let req = MultiKeyListener::REQUIRED;
+        let s = self.multi_key_listeners.entry(m.name().to_string()).or_default();
+        let problem = m.spec.strategy.problem();
+        let configured = match (problem, router_error, state) {
+            (Some(p), _, _) => Condition::error(condition::CONFIGURED, format!("spec.strategy: {p}")),
+            (None, Some(e), _) => Condition::error(condition::CONFIGURED, format!("router not running: {e}")),
+            (None, None, None) => Condition::pending(condition::CONFIGURED, "Not Configured"),
+            (None, None, Some(st)) if st.ok => Condition::ready(condition::CONFIGURED),
+            (None, None, Some(st)) => Condition::error(condition::CONFIGURED, st.message.clone()),
+        };
+        s.status.set_condition(configured, req, Some(now));
+        let matched = router_error.is_none() && state.is_some_and(|st| st.matched);
+        let operational = if matched {
+            Condition::ready(condition::OPERATIONAL)
+        } else {
+            Condition::pending(condition::OPERATIONAL, "No matching connectors")
+        };
+        s.status.set_condition(operational, req, Some(now));
+        s.has_destination = matched;
+        let reachable = state.map(|st| st.keys_reachable.clone()).unwrap_or_default();
+        let weight = |k: &str| m.spec.strategy.weighted.as_ref().and_then(|w| w.routing_keys.get(k)).copied();
+        s.strategy = match (&m.spec.strategy.priority, &m.spec.strategy.weighted) {
+            (Some(_), None) => Some(MultiKeyStrategyStatus {
+                priority: Some(PriorityStrategyStatus {
+                    routing_keys_reachable: reachable.into_iter().map(|(k, _)| k).collect(),
+                }),
+                weighted: None,
+            }),
+            (None, Some(_)) => Some(MultiKeyStrategyStatus {
+                priority: None,
+                weighted: Some(WeightedStrategyStatus {
+                    routing_keys_reachable: reachable
+                        .into_iter()
+                        .map(|(k, _)| {
+                            let w = weight(&k).unwrap_or(0);
+                            (k, w)
+                        })
+                        .collect(),
+                }),
+            }),
+            _ => None,
+        };
+        s.clone()
+    }
+
     /// Starts from the status `res` holds for what is not known yet (a controller that restarted
     /// keeps the stored `lastTransitionTime`s instead of rewriting every status).
     #[cfg_attr(not(feature = "kubernetes"), allow(dead_code))] // the controller's
@@ -412,6 +469,7 @@ impl Statuses {
     /// Forgets resources that no longer exist.
     pub fn prune(&mut self, res: &Resources) {
         self.links.retain(|n, _| res.links.contains_key(n));
+        self.multi_key_listeners.retain(|n, _| res.multi_key_listeners.contains_key(n));
         self.services.retain(|(k, n), _| res.contains(k, n));
     }
 }

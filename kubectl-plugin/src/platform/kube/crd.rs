@@ -11,7 +11,8 @@ use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use super::cr::{
-    AccessGrantKind, AccessTokenKind, ConnectorKind, GROUP, Kind, LinkKind, ListenerKind, RouterAccessKind, SiteKind,
+    AccessGrantKind, AccessTokenKind, ConnectorKind, GROUP, Kind, LinkKind, ListenerKind, MultiKeyListenerKind, RouterAccessKind,
+    SiteKind,
     VERSION,
 };
 
@@ -164,7 +165,7 @@ pub fn crd_value<K: Kind>() -> Value {
     })
 }
 
-/// The seven CRDs (Site first), as JSON values.
+/// The eight CRDs (Site first), as JSON values.
 pub fn all_values() -> Vec<Value> {
     vec![
         crd_value::<SiteKind>(),
@@ -174,6 +175,7 @@ pub fn all_values() -> Vec<Value> {
         crd_value::<AccessTokenKind>(),
         crd_value::<ListenerKind>(),
         crd_value::<ConnectorKind>(),
+        crd_value::<MultiKeyListenerKind>(),
     ]
 }
 
@@ -189,6 +191,8 @@ fn file_name(crd: &Value) -> String {
             if c.is_ascii_uppercase() && i > 0 { vec!['_', lower] } else { vec![lower] }
         })
         .collect();
+    // Upstream writes this one's name as one word.
+    let snake = if kind == "MultiKeyListener" { "multikeylistener".to_string() } else { snake };
     format!("skupper_{snake}_crd.yaml")
 }
 

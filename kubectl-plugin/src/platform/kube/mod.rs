@@ -28,7 +28,7 @@ use skupper_core::resources::{AccessGrant, AccessToken, Endpoint, Link, Resource
 
 use self::client::{Selection, Target};
 use self::cr::{
-    AccessGrantKind, AccessTokenKind, ConnectorKind, Cr, GROUP, Kind, LinkKind, ListenerKind, RouterAccessKind,
+    AccessGrantKind, AccessTokenKind, ConnectorKind, Cr, GROUP, Kind, LinkKind, ListenerKind, MultiKeyListenerKind, RouterAccessKind,
     SiteKind, core_secret, kube_secret,
 };
 use self::errors::{Op, explain};
@@ -270,6 +270,9 @@ impl KubeNamespace {
                 r @ Resource::RouterAccess(_) => {
                     self.put(Cr::<RouterAccessKind>::from_resource(r).expect("a RouterAccess")).await
                 }
+                r @ Resource::MultiKeyListener(_) => {
+                    self.put(Cr::<MultiKeyListenerKind>::from_resource(r).expect("a MultiKeyListener")).await
+                }
                 Resource::Secret(_) => unreachable!("handled above"),
             },
             Change::Delete { kind, name } => match kind {
@@ -280,6 +283,7 @@ impl KubeNamespace {
                 "Listener" => self.delete::<ListenerKind>(&name).await,
                 "Connector" => self.delete::<ConnectorKind>(&name).await,
                 "RouterAccess" => self.delete::<RouterAccessKind>(&name).await,
+                "MultiKeyListener" => self.delete::<MultiKeyListenerKind>(&name).await,
                 "Secret" => match self.secrets().delete(&name, &DeleteParams::default()).await {
                     Ok(_) => Ok(()),
                     Err(e) if errors::is_not_found(&e) => Ok(()),
@@ -320,6 +324,7 @@ fn set_namespace(r: &mut Resource, ns: &str) {
         Resource::Listener(x) => &mut x.metadata,
         Resource::Connector(x) => &mut x.metadata,
         Resource::RouterAccess(x) => &mut x.metadata,
+        Resource::MultiKeyListener(x) => &mut x.metadata,
     };
     meta.namespace = Some(ns.to_string());
 }
