@@ -13,7 +13,7 @@ use skupper_core::resources::{
 
 use super::resources::Resources;
 use crate::platform::SITE_CA;
-use crate::router::{LinkPhase, PathCount, RouteDecision, RouterConfig, RouterStatus, ServiceState};
+use crate::router::{KeyStrategy, LinkPhase, PathCount, RouteDecision, RouterConfig, RouterStatus, ServiceState};
 
 /// Conditions that make a Site Ready (`Resolved` only with link access).
 pub fn site_required(link_access: bool) -> &'static [&'static str] {
@@ -50,6 +50,29 @@ pub struct RouterStatusFile {
     /// Where each listener's connections went and why, by listener name.
     #[serde(default)]
     pub listeners: BTreeMap<String, ListenerRouting>,
+    /// The same for multi-key listeners, with the keys their connections went to.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub multi_key_listeners: BTreeMap<String, MultiKeyRouting>,
+}
+
+/// Routing of one multi-key listener: which keys it can use now and where connections went.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MultiKeyRouting {
+    /// `priority a, b` or `weighted a=1, b=2`.
+    pub strategy: String,
+    /// Keys with a reachable connector now, in the strategy's order.
+    #[serde(default)]
+    pub keys_reachable: Vec<String>,
+    /// Whether its port accepts connections now.
+    #[serde(default)]
+    pub listening: bool,
+    /// Connections routed since it started, by routing key.
+    #[serde(default)]
+    pub by_key: BTreeMap<String, u64>,
+    /// Targets, paths and the last decision (its `key` says which key and why).
+    #[serde(flatten)]
+    pub routing: ListenerRouting,
 }
 
 /// One running router of a site with what it reports: on the local platform a site process
@@ -216,11 +239,42 @@ impl RouterStatusFile {
                 (name.clone(), routing)
             })
             .collect();
+        let multi_key_listeners = s
+            .multi_key_listeners
+            .iter()
+            .map(|(name, l)| {
+                let strategy = match config.and_then(|c| c.multi_key_listeners.get(name)).map(|m| &m.strategy) {
+                    Some(KeyStrategy::Priority(keys)) => format!("priority {}", keys.join(", ")),
+                    Some(KeyStrategy::Weighted(keys)) => format!(
+                        "weighted {}",
+                        keys.iter().map(|(k, w)| format!("{k}={w}")).collect::<Vec<_>>().join(", ")
+                    ),
+                    None => String::new(),
+                };
+                let key = l.last_decision.as_ref().and_then(|d| d.key.as_ref()).map(|k| k.routing_key.clone());
+                let routing = MultiKeyRouting {
+                    strategy,
+                    keys_reachable: l.keys_reachable.iter().map(|(k, _)| k.clone()).collect(),
+                    listening: l.listening,
+                    by_key: l.by_key.clone(),
+                    routing: ListenerRouting {
+                        routing_key: key.unwrap_or_default(),
+                        routed: l.routing.clone(),
+                        paths: l.paths.clone(),
+                        unrouted: l.unrouted,
+                        open_by_next_hop: l.open_by_next_hop.clone(),
+                        last_decision: l.last_decision.clone(),
+                    },
+                };
+                (name.clone(), routing)
+            })
+            .collect();
         Self {
             router_id,
             network,
             links,
             listeners,
+            multi_key_listeners,
             incoming: s
                 .incoming
                 .iter()

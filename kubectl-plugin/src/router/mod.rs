@@ -45,7 +45,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use self::log::{Throttle, log};
-pub use self::service::{KeyChoice, PathCount, RouteDecision, RouteReason};
+pub use self::service::{PathCount, RouteDecision, RouteReason};
 use self::state::{ConnectorEntry, LinkEntry, ListenerEntry, Shared};
 
 /// The link protocol version (`kubectl skupper version` reports it).
