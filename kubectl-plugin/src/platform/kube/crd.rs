@@ -230,7 +230,7 @@ mod tests {
         }
         let typed: Vec<CustomResourceDefinition> =
             all_values().into_iter().map(|v| serde_json::from_value(v).expect("a CRD")).collect();
-        assert_eq!(typed.len(), 7);
+        assert_eq!(typed.len(), 8);
     }
 
     #[test]
