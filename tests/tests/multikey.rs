@@ -181,6 +181,17 @@ fn priority_goes_to_the_first_key_with_a_destination_and_plain_listeners_refuse_
         through(&env.ip, plain).map_err(|e| format!("{e}\n{}", env.log("a")))
     });
 
+    // Connectors know of listeners on other sites (the demo showed "No matching listeners"):
+    // kn's on c matches a's plain listener, ka's on b a's multi-key listener.
+    for (site, connector) in [("c", "kn"), ("b", "ka")] {
+        wait_for(&format!("connector {connector} of {site} matched"), SETTLE, || {
+            let out = env.ns(site, &["connector", "status", connector, "-o", "json"]);
+            let v: Value = serde_json::from_str(&out.stdout).map_err(|e| format!("{e}: {out}"))?;
+            let ready = v["status"]["hasMatchingListener"] == true && v["status"]["status"] == "Ready";
+            if ready { Ok(()) } else { Err(format!("{v:#}")) }
+        });
+    }
+
     // A's connector goes: every connection to kb; it comes back: to ka again.
     env.ns("b", &["connector", "delete", "ka"]).ok();
     all_go_to(&env, front, "B", &backends, 20);
