@@ -136,9 +136,8 @@ fn priority_goes_to_the_first_key_with_a_destination_and_plain_listeners_refuse_
     env.ns("c", &["connector", "create", "kb", &pb, "--host", &env.ip]).ok();
     let (front, plain) = (free_port(&env.ip), free_port(&env.ip));
     // kz has no connector anywhere: skipped.
-    let created = env
-        .ns("a", &["multikeylistener", "create", "front", &front.to_string(), "--priority-keys", "kz,ka,kb"])
-        .ok();
+    let created =
+        env.ns("a", &["multikeylistener", "create", "front", &front.to_string(), "--priority-keys", "kz,ka,kb"]).ok();
     assert!(created.stdout.contains("MultiKeyListener \"front\" is configured."), "{created}");
     env.ns("a", &["multikeylistener", "create", "front", "1", "--host", &env.ip]).code(2);
     env.ns("a", &["multikeylistener", "delete", "front"]).ok();

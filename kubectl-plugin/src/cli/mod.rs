@@ -9,8 +9,8 @@ mod inspect;
 #[cfg(feature = "kubernetes")]
 mod install;
 mod link;
-mod network;
 mod multikey;
+mod network;
 mod service;
 mod site;
 mod system;

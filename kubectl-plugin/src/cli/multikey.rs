@@ -175,7 +175,8 @@ fn weighted_keys(text: &str, problems: &mut Problems) -> Option<BTreeMap<String,
             return None;
         }
         let Some(weight) = w.parse::<i64>().ok().filter(|w| (0..=i64::from(u32::MAX)).contains(w)) else {
-            problems.push(format!("--weighted-keys: weight {w:?} of routing key {k:?} is not a whole number 0 or more"));
+            problems
+                .push(format!("--weighted-keys: weight {w:?} of routing key {k:?} is not a whole number 0 or more"));
             return None;
         };
         if keys.insert(k.to_string(), weight).is_some() {
@@ -282,7 +283,10 @@ fn strategy_text(s: &MultiKeyStrategy) -> String {
     match (&s.priority, &s.weighted) {
         (Some(p), None) => format!("priority {}", p.routing_keys.join(", ")),
         (None, Some(w)) => {
-            format!("weighted {}", w.routing_keys.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "))
+            format!(
+                "weighted {}",
+                w.routing_keys.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+            )
         }
         _ => "(not valid)".to_string(),
     }
@@ -315,11 +319,8 @@ fn show(ctx: &Ctx, a: StatusArgs) -> CmdResult {
     problems.finish()?;
     let running = ctx.ns.running();
     let observed = ctx.ns.observe(&res);
-    let rows: Vec<MultiKeyListener> = observed
-        .multi_key_listeners
-        .into_values()
-        .filter(|m| name.as_ref().is_none_or(|n| n == m.name()))
-        .collect();
+    let rows: Vec<MultiKeyListener> =
+        observed.multi_key_listeners.into_values().filter(|m| name.as_ref().is_none_or(|n| n == m.name())).collect();
     if rows.is_empty() {
         output::line("No multikeylisteners found")?;
         return Ok(());
@@ -415,10 +416,10 @@ mod tests {
     fn key_lists_are_checked() {
         let mut p = Problems::default();
         assert_eq!(priority_keys("a, b", &mut p), Some(vec!["a".to_string(), "b".to_string()]));
-        assert_eq!(weighted_keys("a=1,b=2", &mut p).map(|m| m.into_iter().collect::<Vec<_>>()).unwrap_or_default(), [
-            ("a".to_string(), 1),
-            ("b".to_string(), 2)
-        ]);
+        assert_eq!(
+            weighted_keys("a=1,b=2", &mut p).map(|m| m.into_iter().collect::<Vec<_>>()).unwrap_or_default(),
+            [("a".to_string(), 1), ("b".to_string(), 2)]
+        );
         assert!(p.is_empty());
         for bad in ["a,a", "A_b", ""] {
             let mut p = Problems::default();

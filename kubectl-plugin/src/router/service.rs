@@ -366,9 +366,8 @@ impl Shared {
             None => return vec![(l.config.routing_key.clone(), None)],
             Some(s) => s.clone(),
         };
-        let has = |k: &str| {
-            st.connectors.values().any(|c| c.config.routing_key == k) || st.table.remote_connector_exists(k)
-        };
+        let has =
+            |k: &str| st.connectors.values().any(|c| c.config.routing_key == k) || st.table.remote_connector_exists(k);
         match strategy {
             KeyStrategy::Priority(keys) => {
                 let reachable: Vec<&String> = keys.iter().filter(|k| has(k)).collect();

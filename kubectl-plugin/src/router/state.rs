@@ -587,7 +587,9 @@ impl Shared {
             let matched = keys.iter().any(|k| st.has_destination(k));
             let what = match keys.as_slice() {
                 [one] => format!("routing key {one:?}"),
-                many => format!("routing keys {}", many.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(", ")),
+                many => {
+                    format!("routing keys {}", many.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(", "))
+                }
             };
             let (ok, message) = match &l.bound {
                 Err(e) => (false, e.clone()),

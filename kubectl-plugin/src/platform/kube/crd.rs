@@ -11,9 +11,8 @@ use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use super::cr::{
-    AccessGrantKind, AccessTokenKind, ConnectorKind, GROUP, Kind, LinkKind, ListenerKind, MultiKeyListenerKind, RouterAccessKind,
-    SiteKind,
-    VERSION,
+    AccessGrantKind, AccessTokenKind, ConnectorKind, GROUP, Kind, LinkKind, ListenerKind, MultiKeyListenerKind,
+    RouterAccessKind, SiteKind, VERSION,
 };
 
 /// `metav1.Condition` as upstream's CRDs (and Kubernetes' own types) constrain it.

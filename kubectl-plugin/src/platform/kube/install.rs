@@ -25,8 +25,16 @@ pub const EDIT_ROLE: &str = "skupper-edit";
 /// How long `install` waits for the CRDs to be Established.
 pub const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(30);
 
-const SKUPPER_RESOURCES: [&str; 8] =
-    ["sites", "links", "listeners", "connectors", "accessgrants", "accesstokens", "routeraccesses", "multikeylisteners"];
+const SKUPPER_RESOURCES: [&str; 8] = [
+    "sites",
+    "links",
+    "listeners",
+    "connectors",
+    "accessgrants",
+    "accesstokens",
+    "routeraccesses",
+    "multikeylisteners",
+];
 
 fn labels() -> Value {
     json!({"app.kubernetes.io/part-of": "skupper", "app.kubernetes.io/managed-by": "kubectl-skupper"})

@@ -28,8 +28,8 @@ use skupper_core::resources::{AccessGrant, AccessToken, Endpoint, Link, Resource
 
 use self::client::{Selection, Target};
 use self::cr::{
-    AccessGrantKind, AccessTokenKind, ConnectorKind, Cr, GROUP, Kind, LinkKind, ListenerKind, MultiKeyListenerKind, RouterAccessKind,
-    SiteKind, core_secret, kube_secret,
+    AccessGrantKind, AccessTokenKind, ConnectorKind, Cr, GROUP, Kind, LinkKind, ListenerKind, MultiKeyListenerKind,
+    RouterAccessKind, SiteKind, core_secret, kube_secret,
 };
 use self::errors::{Op, explain};
 use crate::certs::Issued;

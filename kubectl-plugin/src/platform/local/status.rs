@@ -76,15 +76,18 @@ pub fn listener(home: &Home, l: &Listener, running: bool) -> Listener {
 /// A MultiKeyListener with its status (offline: `Configured` when its strategy is usable).
 pub fn multi_key_listener(home: &Home, m: &MultiKeyListener, running: bool) -> MultiKeyListener {
     let mut out = m.clone();
-    out.status = running.then(|| home.read_status::<MultiKeyListenerStatus>(MultiKeyListener::KIND, m.name())).flatten().unwrap_or_else(|| {
-        let mut s = MultiKeyListenerStatus::default();
-        let configured = match m.spec.strategy.problem() {
-            Some(p) => Condition::error(condition::CONFIGURED, format!("spec.strategy: {p}")),
-            None => Condition::ready(condition::CONFIGURED),
-        };
-        s.status.set_condition(configured, MultiKeyListener::REQUIRED, None);
-        s
-    });
+    out.status = running
+        .then(|| home.read_status::<MultiKeyListenerStatus>(MultiKeyListener::KIND, m.name()))
+        .flatten()
+        .unwrap_or_else(|| {
+            let mut s = MultiKeyListenerStatus::default();
+            let configured = match m.spec.strategy.problem() {
+                Some(p) => Condition::error(condition::CONFIGURED, format!("spec.strategy: {p}")),
+                None => Condition::ready(condition::CONFIGURED),
+            };
+            s.status.set_condition(configured, MultiKeyListener::REQUIRED, None);
+            s
+        });
     out
 }
 
