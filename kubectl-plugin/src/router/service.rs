@@ -419,7 +419,7 @@ impl Shared {
                 let reason = format!("weighted {ratio} among the keys with a destination ({among})");
                 let mut out = vec![(chosen.clone(), Some(KeyChoice { routing_key: chosen.clone(), reason }))];
                 let mut rest: Vec<&&(String, u64)> = eligible.iter().filter(|(k, _)| k != chosen).collect();
-                rest.sort_by(|a, b| b.1.cmp(&a.1));
+                rest.sort_by_key(|k| std::cmp::Reverse(k.1));
                 for (k, _) in rest {
                     let reason = format!("weighted: failover, {chosen} could not be reached");
                     out.push((k.clone(), Some(KeyChoice { routing_key: k.clone(), reason })));
