@@ -427,9 +427,9 @@ mod tests {
     #[test]
     fn names_and_roles() {
         let objs = objects();
-        assert_eq!(objs.len(), 9);
+        assert_eq!(objs.len(), 10);
         assert_eq!(kubectl_name(&objs[0]), "customresourcedefinition.apiextensions.k8s.io/sites.skupper.io");
-        assert_eq!(kubectl_name(&objs[8]), "clusterrole.rbac.authorization.k8s.io/skupper-edit");
+        assert_eq!(kubectl_name(&objs[9]), "clusterrole.rbac.authorization.k8s.io/skupper-edit");
         let edit = edit_role();
         assert_eq!(edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"], "true");
         // Typed decoding proves the objects are well formed.
