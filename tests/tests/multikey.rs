@@ -319,3 +319,37 @@ fn check(schema: &Value, v: &Value, path: &str, problems: &mut Vec<String>) {
         }
     }
 }
+
+#[test]
+fn upstreams_samples_apply_and_show() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/upstream-skupper/inputs");
+    let Some(file) = std::fs::read_dir(&dir)
+        .ok()
+        .and_then(|d| d.flatten().find(|e| e.file_name().to_string_lossy().starts_with("013-")))
+        .map(|e| e.path())
+    else {
+        skip("upstreams_samples_apply_and_show", "../shared/upstream-skupper/inputs is not on this machine");
+        return;
+    };
+    let env = Env::new("mkl-samples");
+    env.ns("west", &["site", "create", "west"]).ok();
+    let out = env.ns("west", &["system", "apply", "-f", file.to_str().unwrap()]).ok();
+    assert!(out.stdout.contains("MultiKeyListener backend-priority added"), "{out}");
+    assert!(out.stdout.contains("MultiKeyListener backend-weighted added"), "{out}");
+    let out = env.ns("west", &["multikeylistener", "status"]).ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].starts_with("NAME") && lines[0].contains("HAS-DESTINATION"), "{out}");
+    assert!(out.stdout.contains("priority backend-primary, backend-secondary"), "{out}");
+    assert!(out.stdout.contains("weighted backend-double=2, backend-single=1"), "{out}");
+    let out = env.ns("west", &["multikeylistener", "status", "backend-weighted", "-o", "yaml"]).ok();
+    let v: Value = serde_yaml::from_str(&out.stdout).unwrap();
+    assert_eq!(v["spec"]["strategy"]["weighted"]["routingKeys"]["backend-double"], 2, "{out}");
+    // Refused with a reason: both strategies, or none.
+    let both = "apiVersion: skupper.io/v2alpha1\nkind: MultiKeyListener\nmetadata: {name: both}\n\
+                spec: {host: h, port: 1, strategy: {priority: {routingKeys: [a]}, weighted: {routingKeys: {a: 1}}}}\n";
+    let out = env.run_with_input(&["-n", "west", "system", "apply", "-f", "-"], Some(both)).code(1);
+    assert!(out.stdout.contains("exactly one of the fields in [priority weighted] must be set"), "{out}");
+    env.ns("west", &["multikeylistener", "delete", "backend-weighted"]).ok();
+    let out = env.ns("west", &["multikeylistener", "status", "backend-weighted"]).code(2);
+    assert!(out.stdout.contains("multikeylistener backend-weighted does not exist in namespace west"), "{out}");
+}
