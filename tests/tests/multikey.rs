@@ -230,6 +230,7 @@ fn weighted_splits_connections_by_weight_among_keys_with_a_destination() {
         through(&env.ip, front).unwrap_or_else(|e| panic!("connection {i}: {e}\n{}", env.log("a")));
     }
     let (a, b) = (ba.count() - before.0, bb.count() - before.1);
+    skupper_e2e::say(&format!("weighted ka=1,kb=2 over {N} connections: ka {a}, kb {b}"));
     assert_eq!(a + b, N, "every connection reached ka's or kb's backend");
     // 1:2 within 10%: a third to ka, two thirds to kb.
     assert!((900..=1100).contains(&a) && (1800..=2200).contains(&b), "ka {a}, kb {b}");

@@ -179,6 +179,15 @@ impl KubeNamespace {
         for r in self.list::<RouterAccessKind>().await?.iter().map(Cr::to_resource) {
             res.insert(r);
         }
+        // A cluster installed before MultiKeyListeners existed has no such CRD: none to list.
+        match self.api::<MultiKeyListenerKind>().list(&ListParams::default()).await {
+            Ok(list) => list.items.iter().map(Cr::to_resource).for_each(|r| res.insert(r)),
+            Err(e) if errors::is_not_found(&e) => {}
+            Err(e) => {
+                let resource = format!("{}.{GROUP}", MultiKeyListenerKind::PLURAL);
+                return Err(explain(e, &Op { verb: "list", resource: &resource, name: None }, &self.target));
+            }
+        }
         let op = Op { verb: "list", resource: "secrets", name: None };
         let secrets = self.secrets().list(&ListParams::default()).await.map_err(|e| explain(e, &op, &self.target))?;
         for s in &secrets.items {
