@@ -334,7 +334,7 @@ fn upstreams_samples_apply_and_show() {
     };
     let env = Env::new("mkl-samples");
     env.ns("west", &["site", "create", "west"]).ok();
-    let out = env.ns("west", &["system", "apply", "-f", file.to_str().unwrap()]).ok();
+    let out = env.ns("west", &["system", "apply", "-f", file.to_str().expect("a UTF-8 path")]).ok();
     assert!(out.stdout.contains("MultiKeyListener backend-priority added"), "{out}");
     assert!(out.stdout.contains("MultiKeyListener backend-weighted added"), "{out}");
     let out = env.ns("west", &["multikeylistener", "status"]).ok();
@@ -343,7 +343,7 @@ fn upstreams_samples_apply_and_show() {
     assert!(out.stdout.contains("priority backend-primary, backend-secondary"), "{out}");
     assert!(out.stdout.contains("weighted backend-double=2, backend-single=1"), "{out}");
     let out = env.ns("west", &["multikeylistener", "status", "backend-weighted", "-o", "yaml"]).ok();
-    let v: Value = serde_yaml::from_str(&out.stdout).unwrap();
+    let v: Value = serde_yaml::from_str(&out.stdout).expect("status -o yaml is YAML");
     assert_eq!(v["spec"]["strategy"]["weighted"]["routingKeys"]["backend-double"], 2, "{out}");
     // Refused with a reason: both strategies, or none.
     let both = "apiVersion: skupper.io/v2alpha1\nkind: MultiKeyListener\nmetadata: {name: both}\n\
