@@ -892,6 +892,165 @@ resource!(
     Connector, "Connector", ConnectorSpec, ServiceStatus
 );
 
+/// `MultiKeyListener.spec.strategy.priority`: routing keys, highest priority first.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PriorityStrategy {
+    /// Every new connection goes to the first key with a reachable connector.
+    #[serde(default)]
+    pub routing_keys: Vec<String>,
+}
+
+/// `MultiKeyListener.spec.strategy.weighted`: routing keys and their weights.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WeightedStrategy {
+    /// Connections are split in proportion to the weights among keys with a reachable connector.
+    #[serde(default)]
+    pub routing_keys: BTreeMap<String, i64>,
+}
+
+/// `MultiKeyListener.spec.strategy`: exactly one of `priority` and `weighted`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MultiKeyStrategy {
+    /// Ordered keys: all traffic to the first one with a destination.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<PriorityStrategy>,
+    /// Weighted keys: traffic split by weight among keys with a destination.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weighted: Option<WeightedStrategy>,
+}
+
+impl MultiKeyStrategy {
+    /// Every routing key the strategy names (priority order, or by name for weighted).
+    pub fn keys(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        if let Some(p) = &self.priority {
+            out.extend(p.routing_keys.iter().cloned());
+        }
+        if let Some(w) = &self.weighted {
+            out.extend(w.routing_keys.keys().cloned());
+        }
+        out
+    }
+
+    /// Why the strategy cannot be used, if it cannot (upstream's CRD rules: exactly one of
+    /// `priority` and `weighted`, 1 to 256 keys).
+    pub fn problem(&self) -> Option<String> {
+        let n = match (&self.priority, &self.weighted) {
+            (Some(p), None) => p.routing_keys.len(),
+            (None, Some(w)) => w.routing_keys.len(),
+            _ => return Some("exactly one of the fields in [priority weighted] must be set".into()),
+        };
+        if n == 0 || n > 256 {
+            return Some("strategy needs 1 to 256 routing keys".into());
+        }
+        if let Some(w) = &self.weighted
+            && let Some((k, _)) = w.routing_keys.iter().find(|(_, v)| **v < 0)
+        {
+            return Some(alloc::format!("weight of routing key {k:?} is negative; use 0 or more"));
+        }
+        None
+    }
+}
+
+/// `MultiKeyListener.spec`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MultiKeyListenerSpec {
+    /// Host (Kubernetes: service name; local: bind address).
+    #[serde(default)]
+    pub host: String,
+    /// Port to listen on.
+    #[serde(default)]
+    pub port: u16,
+    /// TLS Secret for client-to-listener TLS, if any.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tls_credentials: String,
+    /// Clients must present a certificate (kept, not acted on yet).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub require_client_cert: bool,
+    /// Free-form settings.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: Settings,
+    /// `auto`, `none`, `http1`, `http2` (kept, not acted on).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub observer: String,
+    /// How connections are matched to routing keys.
+    #[serde(default)]
+    pub strategy: MultiKeyStrategy,
+    /// Fields this version does not know, kept as they came so that a round trip loses nothing
+    /// (`system apply` names them in a warning; they are not acted on).
+    #[serde(flatten)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// `MultiKeyListener.status.strategy.priority`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PriorityStrategyStatus {
+    /// Keys with a reachable connector, in priority order.
+    #[serde(default)]
+    pub routing_keys_reachable: Vec<String>,
+}
+
+/// `MultiKeyListener.status.strategy.weighted`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WeightedStrategyStatus {
+    /// Keys with a reachable connector, with their weights.
+    #[serde(default)]
+    pub routing_keys_reachable: BTreeMap<String, i64>,
+}
+
+/// `MultiKeyListener.status.strategy`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MultiKeyStrategyStatus {
+    /// Priority status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<PriorityStrategyStatus>,
+    /// Weighted status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weighted: Option<WeightedStrategyStatus>,
+}
+
+/// `MultiKeyListener.status`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MultiKeyListenerStatus {
+    /// Common status.
+    #[serde(flatten)]
+    pub status: Status,
+    /// At least one key of the strategy has a reachable connector.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub has_destination: bool,
+    /// Which keys are reachable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<MultiKeyStrategyStatus>,
+}
+
+resource!(
+    /// Accepts client connections and forwards them to connectors of several routing keys,
+    /// chosen by a priority or weighted strategy.
+    MultiKeyListener, "MultiKeyListener", MultiKeyListenerSpec, MultiKeyListenerStatus
+);
+
+impl MultiKeyListener {
+    /// Conditions that make a MultiKeyListener Ready (upstream: `Configured`, `Operational`).
+    pub const REQUIRED: &'static [&'static str] = &[condition::CONFIGURED, condition::OPERATIONAL];
+}
+
 /// A Kubernetes Secret (`v1`). `data` values are base64, `stringData` plain.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -1062,6 +1221,8 @@ pub enum Resource {
     Listener(Listener),
     /// A Connector.
     Connector(Connector),
+    /// A MultiKeyListener.
+    MultiKeyListener(MultiKeyListener),
     /// A Secret.
     Secret(Secret),
 }
@@ -1103,7 +1264,7 @@ pub enum ResourceError {
     },
     /// `kind` is not one we handle.
     #[error(
-        "kind {0:?} is not supported (expected one of Site, RouterAccess, Link, AccessGrant, AccessToken, Listener, Connector, Secret)"
+        "kind {0:?} is not supported (expected one of Site, RouterAccess, Link, AccessGrant, AccessToken, Listener, Connector, MultiKeyListener, Secret)"
     )]
     UnknownKind(String),
     /// A field has the wrong shape.
@@ -1142,6 +1303,7 @@ impl Resource {
             Resource::AccessToken(x) => &x.spec.extra,
             Resource::Listener(x) => &x.spec.extra,
             Resource::Connector(x) => &x.spec.extra,
+            Resource::MultiKeyListener(x) => &x.spec.extra,
             Resource::Secret(_) => return Vec::new(),
         };
         extra.keys().map(|k| alloc::format!("spec.{k}")).collect()
@@ -1168,7 +1330,15 @@ impl Resource {
         let expected = if kind == Secret::KIND { V1 } else { API_VERSION };
         let known = matches!(
             kind.as_str(),
-            "Site" | "RouterAccess" | "Link" | "AccessGrant" | "AccessToken" | "Listener" | "Connector" | "Secret"
+            "Site"
+                | "RouterAccess"
+                | "Link"
+                | "AccessGrant"
+                | "AccessToken"
+                | "Listener"
+                | "Connector"
+                | "MultiKeyListener"
+                | "Secret"
         );
         if !known {
             return Err(ResourceError::UnknownKind(kind));
@@ -1191,6 +1361,7 @@ impl Resource {
             "AccessToken" => Resource::AccessToken(de(value, &kind, &name)?),
             "Listener" => Resource::Listener(de(value, &kind, &name)?),
             "Connector" => Resource::Connector(de(value, &kind, &name)?),
+            "MultiKeyListener" => Resource::MultiKeyListener(de(value, &kind, &name)?),
             _ => Resource::Secret(de(value, &kind, &name)?),
         })
     }
@@ -1205,6 +1376,7 @@ impl Resource {
             Resource::AccessToken(x) => serde_json::to_value(x),
             Resource::Listener(x) => serde_json::to_value(x),
             Resource::Connector(x) => serde_json::to_value(x),
+            Resource::MultiKeyListener(x) => serde_json::to_value(x),
             Resource::Secret(x) => serde_json::to_value(x),
         };
         // Serializing these plain structs cannot fail: all keys are strings.
@@ -1221,6 +1393,7 @@ impl Resource {
             Resource::AccessToken(_) => AccessToken::KIND,
             Resource::Listener(_) => Listener::KIND,
             Resource::Connector(_) => Connector::KIND,
+            Resource::MultiKeyListener(_) => MultiKeyListener::KIND,
             Resource::Secret(_) => Secret::KIND,
         }
     }
@@ -1235,6 +1408,7 @@ impl Resource {
             Resource::AccessToken(x) => x.name(),
             Resource::Listener(x) => x.name(),
             Resource::Connector(x) => x.name(),
+            Resource::MultiKeyListener(x) => x.name(),
             Resource::Secret(x) => x.name(),
         }
     }

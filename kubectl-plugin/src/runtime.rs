@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use skupper_core::resources::{
-    AccessGrant, Connector, GROUP_PRIMARY, GROUP_SECONDARY, Link, Listener, ROLE_EDGE, ROLE_INTER_ROUTER, Resource,
-    Site,
+    AccessGrant, Connector, GROUP_PRIMARY, GROUP_SECONDARY, Link, Listener, MultiKeyListener, ROLE_EDGE,
+    ROLE_INTER_ROUTER, Resource, Site,
 };
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -462,6 +462,11 @@ impl RunningSite {
                 &now,
             );
             put(Listener::KIND, l.name(), serde_yaml::to_string(&s));
+        }
+        for m in res.multi_key_listeners.values() {
+            let state = router_status.multi_key_listeners.get(m.name());
+            let s = st.multi_key_listener(m, state, router_error.as_deref(), &now);
+            put(MultiKeyListener::KIND, m.name(), serde_yaml::to_string(&s));
         }
         for c in res.connectors.values() {
             let s = st.service(

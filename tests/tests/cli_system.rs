@@ -108,6 +108,8 @@ fn running_site_follows_resource_changes() {
     let env = Env::new("system-reload");
     env.run(&["site", "create", "west"]).ok();
     env.start("default");
+    // A connector for the key first: a listener's port accepts connections only while one exists.
+    env.run(&["connector", "create", "db", "15434", "--host", &env.ip]).ok();
     env.run(&["listener", "create", "db", "15433", "--host", &env.ip]).ok();
     // The running site binds the new listener without a restart.
     wait_for("listener bound", Duration::from_secs(30), || {

@@ -21,7 +21,8 @@ fn upstream_dir() -> Option<PathBuf> {
     dir.join("crds").is_dir().then_some(dir)
 }
 
-const OUR_KINDS: [&str; 7] = ["Site", "Link", "AccessGrant", "AccessToken", "Listener", "Connector", "RouterAccess"];
+const OUR_KINDS: [&str; 8] =
+    ["Site", "Link", "AccessGrant", "AccessToken", "Listener", "Connector", "RouterAccess", "MultiKeyListener"];
 
 #[test]
 fn install_is_idempotent_and_the_crds_are_upstreams_shape() {
@@ -30,8 +31,8 @@ fn install_is_idempotent_and_the_crds_are_upstreams_shape() {
 
     let first = ks(&env, &cluster, &["install"]).ok();
     let lines: Vec<&str> = first.stdout.lines().collect();
-    assert_eq!(lines.len(), 10, "{first}");
-    assert!(lines[..9].iter().all(|l| l.ends_with(" created")), "{first}");
+    assert_eq!(lines.len(), 11, "{first}");
+    assert!(lines[..10].iter().all(|l| l.ends_with(" created")), "{first}");
     assert!(lines.contains(&"customresourcedefinition.apiextensions.k8s.io/links.skupper.io created"), "{first}");
     assert!(lines.contains(&"clusterrole.rbac.authorization.k8s.io/skupper-edit created"), "{first}");
     // Established before it returned: every short name resolves at once.
@@ -40,9 +41,9 @@ fn install_is_idempotent_and_the_crds_are_upstreams_shape() {
 
     let again = ks(&env, &cluster, &["install"]).ok();
     let unchanged = again.stdout.lines().filter(|l| l.ends_with(" unchanged")).count();
-    assert_eq!(unchanged, 9, "a second install changes nothing:\n{again}");
+    assert_eq!(unchanged, 10, "a second install changes nothing:\n{again}");
     let crds = cluster.kubectl_ok(&["get", "crd", "-o", "name"], "").stdout;
-    assert_eq!(crds.lines().filter(|l| l.ends_with(".skupper.io")).count(), 7, "{crds}");
+    assert_eq!(crds.lines().filter(|l| l.ends_with(".skupper.io")).count(), 8, "{crds}");
     let role = cluster.kubectl_ok(&["get", "clusterrole", "skupper-edit", "-o", "json"], "").stdout;
     let role: Value = serde_json::from_str(&role).unwrap();
     assert_eq!(role["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"], "true");

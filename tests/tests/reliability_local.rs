@@ -141,6 +141,10 @@ fn busy_ports_are_retried_and_reported_until_bound() {
     let front = std::net::TcpListener::bind((env.ip.as_str(), 0)).expect("take a listener port");
     let front_port = front.local_addr().expect("addr").port();
     env.ns("west", &["listener", "create", "db", &front_port.to_string(), "--host", &env.ip]).ok();
+    // A connector for its key: a listener's port accepts connections only while one exists.
+    let backend = std::net::TcpListener::bind((env.ip.as_str(), 0)).expect("a backend");
+    let backend_port = backend.local_addr().expect("addr").port().to_string();
+    env.ns("west", &["connector", "create", "db", &backend_port, "--host", &env.ip]).ok();
 
     let out = env.ns("west", &["system", "start"]).code(1);
     assert!(out.stdout.contains("Site \"west\" is running (pid "), "{out}");

@@ -227,6 +227,7 @@ fn names(what: &str, namespace: Option<&str>) -> Vec<String> {
         "link" => res.links.keys().cloned().collect(),
         "listener" => res.listeners.keys().cloned().collect(),
         "connector" => res.connectors.keys().cloned().collect(),
+        "multikeylistener" => res.multi_key_listeners.keys().cloned().collect(),
         "secret" => res.secrets.keys().cloned().collect(),
         _ => Vec::new(),
     }
@@ -309,7 +310,9 @@ pub fn complete(words: &[String]) -> Completion {
     };
     let path: Vec<&str> = w.path.iter().map(String::as_str).collect();
     let existing = match (path.as_slice(), w.positionals) {
-        ([group @ ("link" | "listener" | "connector"), "status" | "update" | "delete"], 0) => Some(*group),
+        ([group @ ("link" | "listener" | "connector" | "multikeylistener"), "status" | "update" | "delete"], 0) => {
+            Some(*group)
+        }
         (["site", "update" | "delete"], 0) => Some("site"),
         _ => None,
     };

@@ -284,7 +284,8 @@ pub const LISTENER_CREATE_LONG: &str = "\
 Clients at this site use the listener host and port to establish connections to the remote \
 service.
 
-Connections are carried to a connector with the same routing key, on this site or a linked one.";
+Connections are carried to a connector with the same routing key, on this site or a linked one. \
+While no such connector is reachable, the port refuses connections.";
 
 /// Examples of `listener create`.
 pub const LISTENER_CREATE_AFTER: &str = "\

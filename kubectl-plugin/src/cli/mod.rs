@@ -10,6 +10,7 @@ mod inspect;
 #[cfg(feature = "kubernetes")]
 mod install;
 mod link;
+mod multikey;
 mod network;
 mod service;
 mod site;
@@ -112,6 +113,9 @@ pub enum Command {
     /// Binds target workloads in the local site to listeners in remote sites.
     #[command(subcommand, long_about = CONNECTOR_LONG, after_help = CONNECTOR_AFTER)]
     Connector(ConnectorCommand),
+    /// Binds a connection endpoint in the local site to several routing keys, by priority or weight.
+    #[command(subcommand, name = "multikeylistener", long_about = multikey::MULTIKEY_LONG, after_help = multikey::MULTIKEY_AFTER)]
+    MultiKeyListener(multikey::MultiKeyListenerCommand),
     /// Run a local site: start, stop, status, and declarative apply/delete of resources.
     #[command(subcommand, long_about = SYSTEM_LONG, after_help = SYSTEM_AFTER)]
     System(SystemCommand),
@@ -520,6 +524,7 @@ pub fn run(args: Vec<OsString>) -> CmdResult {
         Command::Token(c) => token::run(&ctx, c),
         Command::Listener(c) => service::run_listener(&ctx, c),
         Command::Connector(c) => service::run_connector(&ctx, c),
+        Command::MultiKeyListener(c) => multikey::run(&ctx, c),
         Command::System(c) => system::run(&ctx, c),
         Command::Network(c) => network::run(&ctx, c),
         Command::Debug(c) => debug::run(&ctx, c),

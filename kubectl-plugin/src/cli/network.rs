@@ -224,8 +224,56 @@ fn render_router(
             }
         }
     }
+    if !st.multi_key_listeners.is_empty() {
+        out.push_str(&multi_key_text(&net, &st.multi_key_listeners));
+    }
     out.push('\n');
     out
+}
+
+/// The routing of multi-key listeners: which keys have a destination, where connections went by
+/// key, and why the last one went to its key.
+fn multi_key_text(
+    net: &BTreeMap<&str, &NetworkRecord>,
+    listeners: &BTreeMap<String, crate::platform::status::MultiKeyRouting>,
+) -> String {
+    let mut out = String::from(
+        "\nMulti-key listener routing (since the site started; priority: the first key with a reachable\n\
+         connector takes every connection; weighted: connections split by weight among the keys that have one):\n",
+    );
+    let mut tw = TabWriter::new(0, 8, 2);
+    tw.line("MULTIKEYLISTENER\tSTRATEGY\tKEYS WITH A DESTINATION\tLISTENING\tCONNECTIONS BY KEY");
+    for (name, m) in listeners {
+        let reachable = if m.keys_reachable.is_empty() { "-".to_string() } else { m.keys_reachable.join(", ") };
+        let by_key = m.by_key.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>();
+        let by_key = if by_key.is_empty() { "-".to_string() } else { by_key.join(", ") };
+        let listening = if m.listening { "yes" } else { "no (connections refused)" };
+        tw.line(format!("{name}\t{}\t{reachable}\t{listening}\t{by_key}", m.strategy));
+    }
+    out.push_str(&tw.render());
+    for (name, m) in listeners {
+        let key = m.routing.last_decision.as_ref().and_then(|d| d.key.as_ref());
+        if let (Some(key), Some(last)) = (key, last_line(net, &m.routing)) {
+            out.push_str(&format!(
+                "Last connection of multikeylistener {name}: key {} ({}); {last}\n",
+                key.routing_key, key.reason
+            ));
+        }
+    }
+    out
+}
+
+/// The routing of multi-key listener `name` for `multikeylistener status NAME`, per running
+/// router. `None` when no running router reports it.
+pub(super) fn multi_key_routing_text(ctx: &Ctx, name: &str) -> Option<String> {
+    let mut out = String::new();
+    for r in ctx.ns.routers() {
+        let Some(m) = r.status.multi_key_listeners.get(name) else { continue };
+        let net: BTreeMap<&str, &NetworkRecord> = r.status.network.iter().map(|n| (n.id.as_str(), n)).collect();
+        let one = BTreeMap::from([(name.to_string(), m.clone())]);
+        out.push_str(multi_key_text(&net, &one).trim_start());
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// `TARGET\tNEXT HOP\tCONNECTIONS\tOPEN NOW\tWHY` rows of one listener (and one for refused

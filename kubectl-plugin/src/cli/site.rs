@@ -2,7 +2,7 @@
 
 use clap::Args;
 use skupper_core::resources::{
-    AccessGrant, AccessToken, Connector, Link, Listener, Resource, RouterAccess, Site, SiteSpec,
+    AccessGrant, AccessToken, Connector, Link, Listener, MultiKeyListener, Resource, RouterAccess, Site, SiteSpec,
 };
 
 use super::validate::{self, Problems};
@@ -423,6 +423,7 @@ fn delete(ctx: &Ctx, a: DeleteArgs) -> CmdResult {
             (AccessGrant::KIND, res.grants.keys().cloned().collect()),
             (AccessToken::KIND, res.tokens.keys().cloned().collect()),
             (RouterAccess::KIND, res.router_accesses.keys().cloned().collect()),
+            (MultiKeyListener::KIND, res.multi_key_listeners.keys().cloned().collect()),
         ];
         for (kind, names) in kinds {
             changes.extend(names.into_iter().map(|name| Change::Delete { kind, name }));

@@ -907,6 +907,14 @@ fn check_resource(
         Resource::Listener(l) if l.spec.port == 0 => {
             problems.push(format!("Listener {name:?}: spec.port must be 1-65535"));
         }
+        Resource::MultiKeyListener(m) => {
+            if m.spec.port == 0 {
+                problems.push(format!("MultiKeyListener {name:?}: spec.port must be 1-65535"));
+            }
+            if let Some(p) = m.spec.strategy.problem() {
+                problems.push(format!("MultiKeyListener {name:?}: spec.strategy: {p}"));
+            }
+        }
         Resource::Connector(c) => {
             if c.spec.port == 0 {
                 problems.push(format!("Connector {name:?}: spec.port must be 1-65535"));
@@ -946,6 +954,7 @@ fn metadata_mut(r: &mut Resource) -> &mut ObjectMeta {
         Resource::AccessToken(x) => &mut x.metadata,
         Resource::Listener(x) => &mut x.metadata,
         Resource::Connector(x) => &mut x.metadata,
+        Resource::MultiKeyListener(x) => &mut x.metadata,
         Resource::Secret(x) => &mut x.metadata,
     }
 }

@@ -4,10 +4,15 @@
 
 use std::collections::BTreeMap;
 
-use skupper_core::resources::{Connector, GROUP_PRIMARY, Link, Listener, ROLE_EDGE, ROLE_INTER_ROUTER, TlsMaterial};
+use skupper_core::resources::{
+    Connector, GROUP_PRIMARY, Link, Listener, MultiKeyStrategy, ROLE_EDGE, ROLE_INTER_ROUTER, TlsMaterial,
+};
 
 use super::resources::Resources;
-use crate::router::{Backoff, ConnectorConfig, LinkAccessConfig, LinkConfig, ListenerConfig, RouterConfig, ServiceTls};
+use crate::router::{
+    Backoff, ConnectorConfig, KeyStrategy, LinkAccessConfig, LinkConfig, ListenerConfig, MultiKeyListenerConfig,
+    RouterConfig, ServiceTls,
+};
 
 /// Default host of listeners and connectors on this platform (loopback; upstream binds
 /// listeners on 0.0.0.0, which this tool never does unless asked).
@@ -42,6 +47,17 @@ pub fn router_config(
             (c.name().to_string(), ConnectorConfig { routing_key: key, host, port: c.spec.port, tls, config_error })
         })
         .collect::<BTreeMap<_, _>>();
+    let multi_key_listeners = res
+        .multi_key_listeners
+        .values()
+        .filter_map(|m| {
+            let strategy = key_strategy(&m.spec.strategy)?;
+            let host = if m.spec.host.is_empty() { DEFAULT_SERVICE_HOST.to_string() } else { m.spec.host.clone() };
+            let (tls, config_error) = split(server_tls(&m.spec.tls_credentials, res));
+            let listener = ListenerConfig { routing_key: String::new(), host, port: m.spec.port, tls, config_error };
+            Some((m.name().to_string(), MultiKeyListenerConfig { listener, strategy }))
+        })
+        .collect();
     RouterConfig {
         site_id: site_id.into(),
         site_name,
@@ -51,6 +67,7 @@ pub fn router_config(
         links,
         listeners,
         connectors,
+        multi_key_listeners,
         backoff: Backoff::default(),
     }
 }
@@ -75,7 +92,11 @@ fn tls_key(res: &Resources, secret: &str, key: &str, what: &str) -> Result<Vec<u
 /// A Listener's TLS toward its clients (`spec.tlsCredentials`): the Secret's `tls.crt` and
 /// `tls.key` (its `ca.crt`, optional, is not used: clients are not asked for a certificate).
 pub fn listener_tls(l: &Listener, res: &Resources) -> Result<Option<ServiceTls>, String> {
-    let secret = &l.spec.tls_credentials;
+    server_tls(&l.spec.tls_credentials, res)
+}
+
+/// The TLS a listener (or a MultiKeyListener) serves with: Secret `secret`'s `tls.crt`/`tls.key`.
+fn server_tls(secret: &str, res: &Resources) -> Result<Option<ServiceTls>, String> {
     if secret.is_empty() {
         return Ok(None);
     }
@@ -84,7 +105,7 @@ pub fn listener_tls(l: &Listener, res: &Resources) -> Result<Option<ServiceTls>,
         key_pem: tls_key(res, secret, "tls.key", "the private key of its tls.crt")?,
         ca_pem: Vec::new(),
     };
-    Ok(Some(ServiceTls { secret: secret.clone(), material, verify_hostname: false, use_client_cert: false }))
+    Ok(Some(ServiceTls { secret: secret.to_string(), material, verify_hostname: false, use_client_cert: false }))
 }
 
 /// A Connector's TLS toward its target (`spec.tlsCredentials`): the Secret's `ca.crt` verifies
@@ -110,6 +131,21 @@ pub fn connector_tls(c: &Connector, res: &Resources) -> Result<Option<ServiceTls
         verify_hostname: c.spec.verify_hostname.unwrap_or(false),
         use_client_cert: c.spec.use_client_cert,
     }))
+}
+
+/// The router's strategy of a MultiKeyListener; `None` when the spec is not usable (its status
+/// says why: [`MultiKeyStrategy::problem`]).
+pub fn key_strategy(s: &MultiKeyStrategy) -> Option<KeyStrategy> {
+    if s.problem().is_some() {
+        return None;
+    }
+    match (&s.priority, &s.weighted) {
+        (Some(p), None) => Some(KeyStrategy::Priority(p.routing_keys.clone())),
+        (None, Some(w)) => Some(KeyStrategy::Weighted(
+            w.routing_keys.iter().map(|(k, v)| (k.clone(), u64::try_from(*v).unwrap_or(0))).collect(),
+        )),
+        _ => None,
+    }
 }
 
 /// One Link's router configuration; `config_error` says why it cannot be dialled.

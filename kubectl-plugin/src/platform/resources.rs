@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use anyhow::Context as _;
 use skupper_core::resources::{
-    API_VERSION, AccessGrant, AccessToken, Connector, Link, Listener, Resource, ResourceError, RouterAccess, Secret,
-    Site,
+    API_VERSION, AccessGrant, AccessToken, Connector, Link, Listener, MultiKeyListener, Resource, ResourceError,
+    RouterAccess, Secret, Site,
 };
 
 /// Everything a namespace declares, by kind and name.
@@ -27,6 +27,8 @@ pub struct Resources {
     pub listeners: BTreeMap<String, Listener>,
     /// Connectors by name.
     pub connectors: BTreeMap<String, Connector>,
+    /// Multi-key listeners by name.
+    pub multi_key_listeners: BTreeMap<String, MultiKeyListener>,
     /// Router accesses by name (accepted, not used by the local router).
     pub router_accesses: BTreeMap<String, RouterAccess>,
     /// Resources of [`STORED_ONLY_KINDS`] by kind and name, as they were applied.
@@ -127,6 +129,9 @@ impl Resources {
             Resource::RouterAccess(x) => {
                 self.router_accesses.insert(x.name().into(), x);
             }
+            Resource::MultiKeyListener(x) => {
+                self.multi_key_listeners.insert(x.name().into(), x);
+            }
         }
     }
 
@@ -141,6 +146,7 @@ impl Resources {
             "Listener" => self.listeners.contains_key(name),
             "Connector" => self.connectors.contains_key(name),
             "RouterAccess" => self.router_accesses.contains_key(name),
+            "MultiKeyListener" => self.multi_key_listeners.contains_key(name),
             _ => self.stored_only.keys().any(|(k, n)| *k == kind && n == name),
         }
     }

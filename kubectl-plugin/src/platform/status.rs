@@ -6,13 +6,14 @@
 use std::collections::BTreeMap;
 
 use skupper_core::resources::{
-    Condition, Endpoint, Link, LinkRecord as SiteLinkRecord, LinkStatus, Listener, ServiceStatus, Site, SiteRecord,
-    SiteStatus, condition,
+    Condition, Endpoint, Link, LinkRecord as SiteLinkRecord, LinkStatus, Listener, MultiKeyListener,
+    MultiKeyListenerStatus, MultiKeyStrategyStatus, PriorityStrategyStatus, ServiceStatus, Site, SiteRecord,
+    SiteStatus, WeightedStrategyStatus, condition,
 };
 
 use super::resources::Resources;
 use crate::platform::SITE_CA;
-use crate::router::{LinkPhase, PathCount, RouteDecision, RouterConfig, RouterStatus, ServiceState};
+use crate::router::{KeyStrategy, LinkPhase, PathCount, RouteDecision, RouterConfig, RouterStatus, ServiceState};
 
 /// Conditions that make a Site Ready (`Resolved` only with link access).
 pub fn site_required(link_access: bool) -> &'static [&'static str] {
@@ -49,6 +50,29 @@ pub struct RouterStatusFile {
     /// Where each listener's connections went and why, by listener name.
     #[serde(default)]
     pub listeners: BTreeMap<String, ListenerRouting>,
+    /// The same for multi-key listeners, with the keys their connections went to.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub multi_key_listeners: BTreeMap<String, MultiKeyRouting>,
+}
+
+/// Routing of one multi-key listener: which keys it can use now and where connections went.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MultiKeyRouting {
+    /// `priority a, b` or `weighted a=1, b=2`.
+    pub strategy: String,
+    /// Keys with a reachable connector now, in the strategy's order.
+    #[serde(default)]
+    pub keys_reachable: Vec<String>,
+    /// Whether its port accepts connections now.
+    #[serde(default)]
+    pub listening: bool,
+    /// Connections routed since it started, by routing key.
+    #[serde(default)]
+    pub by_key: BTreeMap<String, u64>,
+    /// Targets, paths and the last decision (its `key` says which key and why).
+    #[serde(flatten)]
+    pub routing: ListenerRouting,
 }
 
 /// One running router of a site with what it reports: on the local platform a site process
@@ -215,11 +239,42 @@ impl RouterStatusFile {
                 (name.clone(), routing)
             })
             .collect();
+        let multi_key_listeners = s
+            .multi_key_listeners
+            .iter()
+            .map(|(name, l)| {
+                let strategy = match config.and_then(|c| c.multi_key_listeners.get(name)).map(|m| &m.strategy) {
+                    Some(KeyStrategy::Priority(keys)) => format!("priority {}", keys.join(", ")),
+                    Some(KeyStrategy::Weighted(keys)) => format!(
+                        "weighted {}",
+                        keys.iter().map(|(k, w)| format!("{k}={w}")).collect::<Vec<_>>().join(", ")
+                    ),
+                    None => String::new(),
+                };
+                let key = l.last_decision.as_ref().and_then(|d| d.key.as_ref()).map(|k| k.routing_key.clone());
+                let routing = MultiKeyRouting {
+                    strategy,
+                    keys_reachable: l.keys_reachable.iter().map(|(k, _)| k.clone()).collect(),
+                    listening: l.listening,
+                    by_key: l.by_key.clone(),
+                    routing: ListenerRouting {
+                        routing_key: key.unwrap_or_default(),
+                        routed: l.routing.clone(),
+                        paths: l.paths.clone(),
+                        unrouted: l.unrouted,
+                        open_by_next_hop: l.open_by_next_hop.clone(),
+                        last_decision: l.last_decision.clone(),
+                    },
+                };
+                (name.clone(), routing)
+            })
+            .collect();
         Self {
             router_id,
             network,
             links,
             listeners,
+            multi_key_listeners,
             incoming: s
                 .incoming
                 .iter()
@@ -244,6 +299,7 @@ pub struct Statuses {
     site: Option<SiteStatus>,
     links: BTreeMap<String, LinkStatus>,
     services: BTreeMap<(String, String), ServiceStatus>,
+    multi_key_listeners: BTreeMap<String, MultiKeyListenerStatus>,
 }
 
 impl Statuses {
@@ -383,6 +439,61 @@ impl Statuses {
         s.clone()
     }
 
+    /// A MultiKeyListener's status (upstream's fields): `Configured` (the strategy is usable and
+    /// the port bound), `Operational` (a key of the strategy has a reachable connector),
+    /// `hasDestination` and the reachable keys of the strategy.
+    pub fn multi_key_listener(
+        &mut self,
+        m: &MultiKeyListener,
+        state: Option<&ServiceState>,
+        router_error: Option<&str>,
+        now: &str,
+    ) -> MultiKeyListenerStatus {
+        let req = MultiKeyListener::REQUIRED;
+        let s = self.multi_key_listeners.entry(m.name().to_string()).or_default();
+        let problem = m.spec.strategy.problem();
+        let configured = match (problem, router_error, state) {
+            (Some(p), _, _) => Condition::error(condition::CONFIGURED, format!("spec.strategy: {p}")),
+            (None, Some(e), _) => Condition::error(condition::CONFIGURED, format!("router not running: {e}")),
+            (None, None, None) => Condition::pending(condition::CONFIGURED, "Not Configured"),
+            (None, None, Some(st)) if st.ok => Condition::ready(condition::CONFIGURED),
+            (None, None, Some(st)) => Condition::error(condition::CONFIGURED, st.message.clone()),
+        };
+        s.status.set_condition(configured, req, Some(now));
+        let matched = router_error.is_none() && state.is_some_and(|st| st.matched);
+        let operational = if matched {
+            Condition::ready(condition::OPERATIONAL)
+        } else {
+            Condition::pending(condition::OPERATIONAL, "No matching connectors")
+        };
+        s.status.set_condition(operational, req, Some(now));
+        s.has_destination = matched;
+        let reachable = state.map(|st| st.keys_reachable.clone()).unwrap_or_default();
+        let weight = |k: &str| m.spec.strategy.weighted.as_ref().and_then(|w| w.routing_keys.get(k)).copied();
+        s.strategy = match (&m.spec.strategy.priority, &m.spec.strategy.weighted) {
+            (Some(_), None) => Some(MultiKeyStrategyStatus {
+                priority: Some(PriorityStrategyStatus {
+                    routing_keys_reachable: reachable.into_iter().map(|(k, _)| k).collect(),
+                }),
+                weighted: None,
+            }),
+            (None, Some(_)) => Some(MultiKeyStrategyStatus {
+                priority: None,
+                weighted: Some(WeightedStrategyStatus {
+                    routing_keys_reachable: reachable
+                        .into_iter()
+                        .map(|(k, _)| {
+                            let w = weight(&k).unwrap_or(0);
+                            (k, w)
+                        })
+                        .collect(),
+                }),
+            }),
+            _ => None,
+        };
+        s.clone()
+    }
+
     /// Starts from the status `res` holds for what is not known yet (a controller that restarted
     /// keeps the stored `lastTransitionTime`s instead of rewriting every status).
     #[cfg_attr(not(feature = "kubernetes"), allow(dead_code))] // the controller's
@@ -412,6 +523,7 @@ impl Statuses {
     /// Forgets resources that no longer exist.
     pub fn prune(&mut self, res: &Resources) {
         self.links.retain(|n, _| res.links.contains_key(n));
+        self.multi_key_listeners.retain(|n, _| res.multi_key_listeners.contains_key(n));
         self.services.retain(|(k, n), _| res.contains(k, n));
     }
 }

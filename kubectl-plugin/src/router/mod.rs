@@ -73,6 +73,8 @@ pub struct RouterConfig {
     pub listeners: BTreeMap<String, ListenerConfig>,
     /// Connectors, by name.
     pub connectors: BTreeMap<String, ConnectorConfig>,
+    /// Multi-key listeners, by name.
+    pub multi_key_listeners: BTreeMap<String, MultiKeyListenerConfig>,
     /// Reconnect policy of outgoing links.
     pub backoff: Backoff,
 }
@@ -124,6 +126,36 @@ pub struct ListenerConfig {
     /// Set when the listener cannot be configured (its TLS Secret is missing or unusable): it is
     /// not bound, and this is its status message.
     pub config_error: Option<String>,
+}
+
+/// How a multi-key listener picks the routing key of each new connection; keys without a
+/// reachable connector anywhere in the network are skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyStrategy {
+    /// Every connection to the first key (in this order) that has a destination.
+    Priority(Vec<String>),
+    /// Connections split in proportion to the weights among the keys that have a destination
+    /// (smooth weighted round-robin: exact proportions, no randomness). Weight 0: never chosen.
+    Weighted(Vec<(String, u64)>),
+}
+
+impl KeyStrategy {
+    /// Every key the strategy names, in its order.
+    pub fn keys(&self) -> Vec<&str> {
+        match self {
+            KeyStrategy::Priority(k) => k.iter().map(String::as_str).collect(),
+            KeyStrategy::Weighted(k) => k.iter().map(|(k, _)| k.as_str()).collect(),
+        }
+    }
+}
+
+/// A multi-key listener: a listener whose connections go to one of several routing keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultiKeyListenerConfig {
+    /// Where it listens (its `routing_key` is not used).
+    pub listener: ListenerConfig,
+    /// How each connection's routing key is chosen.
+    pub strategy: KeyStrategy,
 }
 
 /// A connector: dials host:port for each connection routed to its routing key.
@@ -234,6 +266,13 @@ pub struct ServiceState {
     /// bound, not tried again until its configuration changes.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub config_error: bool,
+    /// Listener: whether its port accepts connections now (it does only while a routing key
+    /// it serves has a reachable connector; otherwise connections are refused).
+    pub listening: bool,
+    /// Multi-key listener: the keys that have a destination now (strategy order), with weights.
+    pub keys_reachable: Vec<(String, u64)>,
+    /// Multi-key listener: connections routed so far, by routing key.
+    pub by_key: BTreeMap<String, u64>,
 }
 
 /// A link some other site dialed into this one.
@@ -288,6 +327,8 @@ pub struct RouterStatus {
     pub listeners: BTreeMap<String, ServiceState>,
     /// Connectors, by name.
     pub connectors: BTreeMap<String, ServiceState>,
+    /// Multi-key listeners, by name.
+    pub multi_key_listeners: BTreeMap<String, ServiceState>,
     /// Known sites, by id.
     pub network: BTreeMap<String, NetworkSite>,
     /// Error binding the link-access listeners, if any.
@@ -304,8 +345,10 @@ impl RouterStatus {
         let listeners = self
             .listeners
             .iter()
-            .filter(|(_, l)| !l.ok && l.port.is_none() && !l.config_error)
-            .map(|(name, l)| format!("listener {name}: {}", l.message));
+            .map(|(name, l)| ("listener", name, l))
+            .chain(self.multi_key_listeners.iter().map(|(name, l)| ("multikeylistener", name, l)))
+            .filter(|(_, _, l)| !l.ok && l.port.is_none() && !l.config_error)
+            .map(|(word, name, l)| format!("{word} {name}: {}", l.message));
         access.chain(listeners).collect()
     }
 }
@@ -400,6 +443,7 @@ impl Router {
             links: BTreeMap::new(),
             listeners: BTreeMap::new(),
             connectors: BTreeMap::new(),
+            multi_key_listeners: BTreeMap::new(),
             link_access: None,
             ..config.clone()
         };
@@ -586,13 +630,26 @@ async fn apply_access(shared: &Arc<Shared>, run: &mut Running, config: &RouterCo
     run.access = Some((cfg.clone(), token, tasks));
 }
 
+/// Every listener `config` wants, by entry name: listeners by their name, multi-key listeners
+/// by [`state::multi_key_entry`].
+fn wanted_listeners(config: &RouterConfig) -> BTreeMap<String, (ListenerConfig, Option<KeyStrategy>)> {
+    let plain = config.listeners.iter().map(|(n, c)| (n.clone(), (c.clone(), None)));
+    let multi = config
+        .multi_key_listeners
+        .iter()
+        .map(|(n, m)| (state::multi_key_entry(n), (m.listener.clone(), Some(m.strategy.clone()))));
+    plain.chain(multi).collect()
+}
+
 /// Binds the listeners of `config`, stops the others; one that failed to bind is tried again on
 /// every call.
 async fn apply_listeners(shared: &Arc<Shared>, run: &mut Running, config: &RouterConfig) {
+    let wanted = wanted_listeners(config);
+    let before = wanted_listeners(&run.config);
     let mut keep = BTreeMap::new();
     let mut stopped = Vec::new();
     for (name, (token, task)) in std::mem::take(&mut run.listeners) {
-        let same = config.listeners.get(&name).is_some_and(|c| run.config.listeners.get(&name) == Some(c));
+        let same = wanted.get(&name).is_some_and(|c| before.get(&name) == Some(c));
         // A listener that failed to bind is retried on every apply; its entry stays (with the
         // error) until the bind succeeds, so its status never goes missing meanwhile. One that
         // cannot be configured waits for a new configuration.
@@ -613,32 +670,32 @@ async fn apply_listeners(shared: &Arc<Shared>, run: &mut Running, config: &Route
         let _ = t.await;
     }
     run.listeners = keep;
-    for (name, cfg) in &config.listeners {
+    for (name, (cfg, strategy)) in &wanted {
         if run.listeners.contains_key(name) {
             continue;
         }
         let token = shared.root.child_token();
+        let shown = name.replacen(state::MULTI_KEY_PREFIX, "multikeylistener ", 1);
+        let shown = if shown == *name { format!("listener {name}") } else { shown };
         let (bound, config_error) = match service::listener_tls(cfg) {
-            Ok(tls) => (service::bind_listener(cfg, run.options.share_listener_ports).await.map(|l| (l, tls)), None),
+            Ok(tls) => (service::bind_listener(cfg, run.options.share_listener_ports).await.map(|b| (b, tls)), None),
             Err(e) => (Err(e.clone()), Some(e)),
         };
-        let (state, task) = match bound {
-            Ok((l, tls)) => {
-                let port = l.local_addr().map(|a| a.port()).unwrap_or(cfg.port);
+        let (state, bound) = match bound {
+            Ok((b, tls)) => {
+                let port = b.port();
                 if run.bind_logs.remove(name).is_some() {
-                    log!("listener {name}: listening on port {port} after earlier failures");
+                    log!("{shown}: port {port} bound after earlier failures");
                 }
-                let task =
-                    service::run_listener(shared.clone(), name.clone(), cfg.routing_key.clone(), l, tls, token.clone());
-                (Ok(port), Some(shared.spawn(task)))
+                (Ok(port), Some((b, tls)))
             }
             Err(e) if config_error.is_some() => {
-                run.bind_logs.entry(name.clone()).or_default().log(&format!("listener {name}: {e}"));
+                run.bind_logs.entry(name.clone()).or_default().log(&format!("{shown}: {e}"));
                 (Err(e), None)
             }
             Err(e) => {
                 run.bind_logs.entry(name.clone()).or_default().log(&format!(
-                    "listener {name}: {e} (trying again every {}-{} s)",
+                    "{shown}: {e} (trying again every {}-{} s)",
                     REBIND_FIRST.as_secs(),
                     REBIND_MAX.as_secs()
                 ));
@@ -649,24 +706,20 @@ async fn apply_listeners(shared: &Arc<Shared>, run: &mut Running, config: &Route
             let mut st = shared.lock();
             match st.listeners.get_mut(name) {
                 // Tried again: same listener, new outcome.
-                Some(l) if l.config == *cfg => {
+                Some(l) if l.config == *cfg && l.strategy == *strategy => {
                     l.bound = state;
                     l.config_error = config_error;
                 }
                 _ => {
-                    let entry = ListenerEntry {
-                        config: cfg.clone(),
-                        bound: state,
-                        routing: BTreeMap::new(),
-                        unrouted: 0,
-                        throttle: Default::default(),
-                        explain: Default::default(),
-                        config_error,
-                    };
+                    let mut entry = ListenerEntry::new(cfg.clone(), strategy.clone(), state);
+                    entry.config_error = config_error;
                     st.listeners.insert(name.clone(), entry);
                 }
             }
         }
+        // The task starts once the entry exists: it reads its keys from it.
+        let task = bound
+            .map(|(b, tls)| shared.spawn(service::run_listener(shared.clone(), name.clone(), b, tls, token.clone())));
         run.listeners.insert(name.clone(), (token, task));
     }
 }

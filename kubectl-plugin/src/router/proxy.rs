@@ -250,6 +250,7 @@ mod tests {
             links: Default::default(),
             listeners: Default::default(),
             connectors: Default::default(),
+            multi_key_listeners: Default::default(),
             backoff: Backoff { initial: hour, max: hour },
         };
         let mut ca_cfg = base("a");

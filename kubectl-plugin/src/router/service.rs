@@ -3,6 +3,7 @@
 //! links are forwarded on (transit) or connected to a local connector (destination).
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,7 @@ use super::log::{Throttle, log};
 use super::proto::{DataHeader, DataReply, MAX_HEADER_FRAME, MAX_HOPS, StreamHeader, read_frame, write_frame};
 use super::session::{LinkStream, SessionHandle};
 use super::state::Shared;
-use super::{ConnectorConfig, ListenerConfig, mux, proxy, tls};
+use super::{ConnectorConfig, KeyStrategy, ListenerConfig, mux, proxy, tls};
 
 /// Time to connect to a connector's target.
 const CONNECTOR_TIMEOUT: Duration = Duration::from_secs(10);
@@ -213,6 +214,16 @@ impl RouteReason {
     }
 }
 
+/// The routing key a multi-key listener chose for a connection, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyChoice {
+    /// The key.
+    pub routing_key: String,
+    /// Why, in words, e.g. `priority: first key with a destination` or `weighted 1:2 ...`.
+    pub reason: String,
+}
+
 /// One target as it was scored for a new connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -247,6 +258,9 @@ pub struct RouteDecision {
     /// The targets as they were scored for the attempt that succeeded, in the order of §5.4
     /// (local connectors first, then remote routers by id); ties keep the earlier one.
     pub candidates: Vec<ScoredCandidate>,
+    /// Multi-key listener: the routing key chosen and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyChoice>,
 }
 
 /// Connections a listener sent to one target through one next hop.
@@ -400,7 +414,8 @@ impl Shared {
             Choice::LowestScore(_) => RouteReason::LowestScore,
             Choice::OverCapacity(_) => RouteReason::OverCapacity,
         };
-        let decision = RouteDecision { target: chosen, next_hop, reason, failed: Vec::new(), candidates: scored };
+        let decision =
+            RouteDecision { target: chosen, next_hop, reason, failed: Vec::new(), candidates: scored, key: None };
         let guard = self.count(&mut st, count);
         Some((target, guard, decision))
     }
@@ -476,6 +491,9 @@ impl Shared {
             });
             path.connections += 1;
             *path.reasons.entry(decision.reason).or_default() += 1;
+            if let Some(k) = &decision.key {
+                *l.by_key.entry(k.routing_key.clone()).or_default() += 1;
+            }
             l.explain.last = Some(decision);
         }
     }
@@ -496,6 +514,107 @@ impl Shared {
         if let Some(l) = self.lock().listeners.get_mut(listener) {
             l.throttle.log(message);
         }
+    }
+
+    /// The routing keys to try for a new connection of `listener`, best first: its one key, or
+    /// what its strategy chooses among the keys that have a destination, then the other keys
+    /// that have one (failover). Empty when no key has a destination.
+    fn choose_keys(&self, listener: &str) -> Vec<(String, Option<KeyChoice>)> {
+        let mut st = self.lock();
+        let st = &mut *st;
+        let Some(l) = st.listeners.get_mut(listener) else { return Vec::new() };
+        let strategy = match &l.strategy {
+            None => return vec![(l.config.routing_key.clone(), None)],
+            Some(s) => s.clone(),
+        };
+        let has =
+            |k: &str| st.connectors.values().any(|c| c.config.routing_key == k) || st.table.remote_connector_exists(k);
+        match strategy {
+            KeyStrategy::Priority(keys) => {
+                let reachable: Vec<&String> = keys.iter().filter(|k| has(k)).collect();
+                reachable
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| {
+                        let reason = match (i, keys.iter().position(|x| x == *k)) {
+                            (0, Some(0)) => "priority: first key with a destination".to_string(),
+                            (0, _) => {
+                                let skipped: Vec<&str> =
+                                    keys.iter().take_while(|x| x != k).map(String::as_str).collect();
+                                format!(
+                                    "priority: first key with a destination ({} {} none)",
+                                    skipped.join(", "),
+                                    if skipped.len() == 1 { "has" } else { "have" }
+                                )
+                            }
+                            _ => format!("priority: failover, {} could not be reached", reachable[0]),
+                        };
+                        (k.to_string(), Some(KeyChoice { routing_key: k.to_string(), reason }))
+                    })
+                    .collect()
+            }
+            KeyStrategy::Weighted(keys) => {
+                let eligible: Vec<&(String, u64)> = keys.iter().filter(|(k, w)| *w > 0 && has(k)).collect();
+                if eligible.is_empty() {
+                    return Vec::new();
+                }
+                // Smooth weighted round-robin: every eligible key gains its weight, the largest
+                // current value wins and pays the total back. Exact proportions over any
+                // window of `total` connections while the eligible set stays the same.
+                let total: i64 = eligible.iter().map(|(_, w)| i64::try_from(*w).unwrap_or(i64::MAX / 512)).sum();
+                l.swrr.retain(|k, _| eligible.iter().any(|(e, _)| e == k));
+                let mut best: Option<(&String, i64)> = None;
+                for (k, w) in &eligible {
+                    let cur = l.swrr.entry(k.clone()).or_default();
+                    *cur = cur.saturating_add(i64::try_from(*w).unwrap_or(i64::MAX / 512));
+                    if best.is_none_or(|(_, b)| *cur > b) {
+                        best = Some((k, *cur));
+                    }
+                }
+                let Some((chosen, _)) = best else { return Vec::new() };
+                if let Some(cur) = l.swrr.get_mut(chosen) {
+                    *cur = cur.saturating_sub(total);
+                }
+                let ratio = eligible.iter().map(|(_, w)| w.to_string()).collect::<Vec<_>>().join(":");
+                let among = eligible.iter().map(|(k, w)| format!("{k}={w}")).collect::<Vec<_>>().join(", ");
+                let reason = format!("weighted {ratio} among the keys with a destination ({among})");
+                let mut out = vec![(chosen.clone(), Some(KeyChoice { routing_key: chosen.clone(), reason }))];
+                let mut rest: Vec<&&(String, u64)> = eligible.iter().filter(|(k, _)| k != chosen).collect();
+                rest.sort_by_key(|k| std::cmp::Reverse(k.1));
+                for (k, _) in rest {
+                    let reason = format!("weighted: failover, {chosen} could not be reached");
+                    out.push((k.clone(), Some(KeyChoice { routing_key: k.clone(), reason })));
+                }
+                out
+            }
+        }
+    }
+
+    /// Whether a routing key of `listener` has a destination.
+    fn listener_has_destination(&self, listener: &str) -> bool {
+        let st = self.lock();
+        st.listeners.get(listener).is_some_and(|l| l.keys().iter().any(|k| st.has_destination(k)))
+    }
+
+    /// Whether `listener`'s port accepts connections now.
+    fn set_listening(&self, listener: &str, listening: bool) {
+        if let Some(l) = self.lock().listeners.get_mut(listener) {
+            l.listening = listening;
+        }
+    }
+
+    /// The port of `listener` could not be opened (again): its status says why, and the
+    /// router's rebind task tries again.
+    fn listener_failed(&self, listener: &str, error: String) {
+        if let Some(l) = self.lock().listeners.get_mut(listener) {
+            l.listening = false;
+            l.bound = Err(error);
+        }
+    }
+
+    /// Notified whenever routes change.
+    fn route_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.lock().changes.subscribe()
     }
 
     fn next_hop_session(&self, site: &str) -> Option<SessionHandle> {
@@ -547,65 +666,145 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Binds a listener. With `share_port` the socket has SO_REUSEPORT, so that the other router of
-/// an HA site binds the same port and the kernel spreads new connections over both; when one
-/// router dies, its socket goes and the other takes every new connection.
-pub(crate) async fn bind_listener(cfg: &ListenerConfig, share_port: bool) -> Result<TcpListener, String> {
-    let addr = proxy::authority(&cfg.host, cfg.port);
-    let fail = |e: std::io::Error| {
-        format!("cannot listen on {addr}: {e}; free the port or choose another one for the listener")
-    };
-    if !share_port {
-        return TcpListener::bind(&addr).await.map_err(fail);
+/// A listener's socket, bound but not listening: it holds the port, and the kernel refuses
+/// connections to it until it listens.
+pub(crate) struct Bound {
+    socket: TcpSocket,
+    addr: SocketAddr,
+    share_port: bool,
+}
+
+impl Bound {
+    /// The bound port.
+    pub(crate) fn port(&self) -> u16 {
+        self.addr.port()
     }
+}
+
+/// A socket bound to `addr`, not listening. With `share_port` it has SO_REUSEPORT.
+fn bind_addr(addr: SocketAddr, share_port: bool) -> std::io::Result<TcpSocket> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }?;
+    // As `TcpListener::bind` does: connections of a previous life in TIME_WAIT do not block it.
+    socket.set_reuseaddr(true)?;
+    if share_port {
+        socket.set_reuseport(true)?;
+    }
+    socket.bind(addr)?;
+    Ok(socket)
+}
+
+/// The words of a failed bind or listen on `addr`.
+fn bind_error(addr: &str, e: &std::io::Error) -> String {
+    format!("cannot listen on {addr}: {e}; free the port or choose another one for the listener")
+}
+
+/// Binds a listener's port (not listening yet: see [`run_listener`]). With `share_port` the
+/// socket has SO_REUSEPORT, so that the other router of an HA site binds the same port and the
+/// kernel spreads new connections over both; when one router dies, its socket goes and the
+/// other takes every new connection.
+pub(crate) async fn bind_listener(cfg: &ListenerConfig, share_port: bool) -> Result<Bound, String> {
+    let addr = proxy::authority(&cfg.host, cfg.port);
     let bare = cfg.host.trim_start_matches('[').trim_end_matches(']');
     let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, format!("{} not resolvable", cfg.host));
-    for a in tokio::net::lookup_host((bare, cfg.port)).await.map_err(fail)? {
-        let bound = (|| {
-            let socket = if a.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }?;
-            socket.set_reuseaddr(true)?;
-            socket.set_reuseport(true)?;
-            socket.bind(a)?;
-            socket.listen(1024)
-        })();
-        match bound {
-            Ok(l) => return Ok(l),
+    for a in tokio::net::lookup_host((bare, cfg.port)).await.map_err(|e| bind_error(&addr, &e))? {
+        match bind_addr(a, share_port).and_then(|s| Ok((s.local_addr()?, s))) {
+            Ok((addr, socket)) => return Ok(Bound { socket, addr, share_port }),
             Err(e) => last = e,
         }
     }
-    Err(fail(last))
+    Err(bind_error(&addr, &last))
 }
 
-/// Accepts connections for a listener until `token` is cancelled.
+/// Runs a listener until `token` is cancelled: its port listens only while one of its routing
+/// keys has a reachable connector somewhere in the network (as upstream's router opens it only
+/// then); otherwise the socket stays bound without listening, so clients are refused at once
+/// rather than accepted and closed. A port that cannot be opened again ends the task with the
+/// listener's status saying why (the router's rebind task starts it again).
 pub(crate) async fn run_listener(
     shared: Arc<Shared>,
     name: String,
-    key: String,
-    listener: TcpListener,
+    bound: Bound,
     tls: Option<TlsAcceptor>,
     token: CancellationToken,
 ) {
+    let mut changes = shared.route_changes();
+    let (addr, share_port) = (bound.addr, bound.share_port);
+    let mut parked = Some(bound.socket);
+    loop {
+        while !shared.listener_has_destination(&name) {
+            tokio::select! {
+                r = changes.changed() => if r.is_err() { return },
+                _ = token.cancelled() => return,
+            }
+        }
+        let opened = match parked.take() {
+            Some(s) => Ok(s),
+            None => bind_addr(addr, share_port),
+        }
+        .and_then(|s| s.listen(1024));
+        let listener = match opened {
+            Ok(l) => l,
+            Err(e) => {
+                let msg = bind_error(&addr.to_string(), &e);
+                log!("listener {name}: {msg}");
+                shared.listener_failed(&name, msg);
+                return;
+            }
+        };
+        shared.set_listening(&name, true);
+        let stop = accept_while_routable(&shared, &name, &listener, tls.as_ref(), &mut changes, &token).await;
+        drop(listener);
+        shared.set_listening(&name, false);
+        if stop {
+            return;
+        }
+        // Hold the port again, refusing connections, until a destination comes back.
+        match bind_addr(addr, share_port) {
+            Ok(s) => parked = Some(s),
+            Err(e) => {
+                let msg = bind_error(&addr.to_string(), &e);
+                log!("listener {name}: {msg}");
+                shared.listener_failed(&name, msg);
+                return;
+            }
+        }
+    }
+}
+
+/// Accepts connections until no routing key of the listener has a destination (`false`) or
+/// `token` is cancelled (`true`).
+async fn accept_while_routable(
+    shared: &Arc<Shared>,
+    name: &str,
+    listener: &TcpListener,
+    tls: Option<&TlsAcceptor>,
+    changes: &mut tokio::sync::watch::Receiver<u64>,
+    token: &CancellationToken,
+) -> bool {
     let mut throttle = Throttle::default();
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
-            _ = token.cancelled() => return,
+            r = changes.changed() => {
+                if r.is_err() {
+                    return true;
+                }
+                if shared.listener_has_destination(name) {
+                    continue;
+                }
+                return false;
+            }
+            _ = token.cancelled() => return true,
         };
         match accepted {
             Ok((tcp, _)) => {
                 let _ = tcp.set_nodelay(true);
-                match &tls {
+                match tls {
                     None => {
-                        shared.spawn(serve_client(shared.clone(), name.clone(), key.clone(), Client::Plain(tcp)));
+                        shared.spawn(serve_client(shared.clone(), name.to_string(), Client::Plain(tcp)));
                     }
                     Some(acceptor) => {
-                        shared.spawn(serve_tls_client(
-                            shared.clone(),
-                            name.clone(),
-                            key.clone(),
-                            acceptor.clone(),
-                            tcp,
-                        ));
+                        shared.spawn(serve_tls_client(shared.clone(), name.to_string(), acceptor.clone(), tcp));
                     }
                 }
             }
@@ -613,7 +812,7 @@ pub(crate) async fn run_listener(
                 throttle.log(&format!("listener {name}: accepting failed: {e}"));
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                    _ = token.cancelled() => return,
+                    _ = token.cancelled() => return true,
                 }
             }
         }
@@ -622,10 +821,10 @@ pub(crate) async fn run_listener(
 
 /// The TLS handshake with a client of a listener with `tlsCredentials`, then its routing. A
 /// client that does not complete it (plain TCP, a certificate it does not trust) is closed.
-async fn serve_tls_client(shared: Arc<Shared>, listener: String, key: String, acceptor: TlsAcceptor, tcp: TcpStream) {
+async fn serve_tls_client(shared: Arc<Shared>, listener: String, acceptor: TlsAcceptor, tcp: TcpStream) {
     let peer = tcp.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "a client".into());
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-        Ok(Ok(s)) => Box::pin(serve_client(shared, listener, key, Client::Tls(Box::new(s)))).await,
+        Ok(Ok(s)) => Box::pin(serve_client(shared, listener, Client::Tls(Box::new(s)))).await,
         Ok(Err(e)) => {
             let msg = format!("listener {listener}: TLS handshake with {peer} failed: {e}; its clients must speak TLS");
             shared.listener_log(&listener, &msg);
@@ -646,66 +845,72 @@ async fn serve_tls_client(shared: Arc<Shared>, listener: String, key: String, ac
 /// Every step but the splice of a TCP connection with a link stream is boxed: a task's future
 /// is as large as its largest state, and an idle proxied connection should keep only that
 /// splice's state (measured: 2,176 bytes for this future before, a few hundred after).
-async fn serve_client(shared: Arc<Shared>, listener: String, key: String, client: Client) {
-    let mut tried = Vec::new();
-    let mut failed = Vec::new();
+async fn serve_client(shared: Arc<Shared>, listener: String, client: Client) {
+    let keys = shared.choose_keys(&listener);
     let mut last_error: Option<String> = None;
-    loop {
-        let Some((target, guard, mut decision)) = shared.pick(&key, &tried) else {
-            shared.unrouted(&listener, &key, last_error.as_deref());
-            return;
-        };
-        match target {
-            Target::Local { connector, host, port } => {
-                match Box::pin(dial_target(&shared, &connector, &host, port)).await {
-                    Ok(backend) => {
-                        shared.connector_result(&connector, Ok(()));
-                        decision.failed = failed;
-                        shared.routed(&listener, decision);
-                        let _ = match (client, backend) {
-                            (Client::Plain(c), Backend::Plain(tcp)) => Box::pin(mux::splice_tcp_tcp(c, tcp)).await,
-                            (c, b) => Box::pin(splice_io(c.into_io(), b.into_io())).await,
-                        };
-                        drop(guard);
-                        return;
-                    }
-                    Err(e) => {
-                        shared.connector_result(&connector, Err(&e));
-                        failed.push(format!("connector {connector}: {}", e.text()));
-                        tried.push(Tried::Local(connector));
-                        last_error = Some(e.text().to_string());
+    let mut failed = Vec::new();
+    let mut unrouted_key = keys.first().map(|(k, _)| k.clone()).unwrap_or_default();
+    'keys: for (key, choice) in keys {
+        unrouted_key = key.clone();
+        let mut tried = Vec::new();
+        loop {
+            let Some((target, guard, mut decision)) = shared.pick(&key, &tried) else {
+                continue 'keys;
+            };
+            decision.key = choice.clone();
+            match target {
+                Target::Local { connector, host, port } => {
+                    match Box::pin(dial_target(&shared, &connector, &host, port)).await {
+                        Ok(backend) => {
+                            shared.connector_result(&connector, Ok(()));
+                            decision.failed = failed;
+                            shared.routed(&listener, decision);
+                            let _ = match (client, backend) {
+                                (Client::Plain(c), Backend::Plain(tcp)) => Box::pin(mux::splice_tcp_tcp(c, tcp)).await,
+                                (c, b) => Box::pin(splice_io(c.into_io(), b.into_io())).await,
+                            };
+                            drop(guard);
+                            return;
+                        }
+                        Err(e) => {
+                            shared.connector_result(&connector, Err(&e));
+                            failed.push(format!("connector {connector}: {}", e.text()));
+                            tried.push(Tried::Local(connector));
+                            last_error = Some(e.text().to_string());
+                        }
                     }
                 }
-            }
-            Target::Remote { site, session } => {
-                let header = DataHeader {
-                    routing_key: key.clone(),
-                    destination: site.clone(),
-                    origin: shared.me().to_string(),
-                    ttl: MAX_HOPS,
-                };
-                match Box::pin(open_data_stream(&session, &header)).await {
-                    Ok(stream) => {
-                        decision.failed = failed;
-                        shared.routed(&listener, decision);
-                        let _ = match client {
-                            Client::Plain(c) => mux::splice_tcp(c, stream).await,
-                            c => Box::pin(splice_io(c.into_io(), Box::new(stream))).await,
-                        };
-                        drop(guard);
-                        return;
-                    }
-                    Err(e) => {
-                        let msg = format!("listener {listener}: site {site} could not take a connection: {e}");
-                        shared.listener_log(&listener, &msg);
-                        failed.push(format!("site {site}: {e}"));
-                        tried.push(Tried::Remote(site));
-                        last_error = Some(e);
+                Target::Remote { site, session } => {
+                    let header = DataHeader {
+                        routing_key: key.clone(),
+                        destination: site.clone(),
+                        origin: shared.me().to_string(),
+                        ttl: MAX_HOPS,
+                    };
+                    match Box::pin(open_data_stream(&session, &header)).await {
+                        Ok(stream) => {
+                            decision.failed = failed;
+                            shared.routed(&listener, decision);
+                            let _ = match client {
+                                Client::Plain(c) => mux::splice_tcp(c, stream).await,
+                                c => Box::pin(splice_io(c.into_io(), Box::new(stream))).await,
+                            };
+                            drop(guard);
+                            return;
+                        }
+                        Err(e) => {
+                            let msg = format!("listener {listener}: site {site} could not take a connection: {e}");
+                            shared.listener_log(&listener, &msg);
+                            failed.push(format!("site {site}: {e}"));
+                            tried.push(Tried::Remote(site));
+                            last_error = Some(e);
+                        }
                     }
                 }
             }
         }
     }
+    shared.unrouted(&listener, &unrouted_key, last_error.as_deref());
 }
 
 /// Opens a data stream through `session` and waits for the destination's answer.

@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use skupper_core::routing::negotiated_cost;
 use skupper_core::time::format_rfc3339;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -23,9 +23,18 @@ use super::service::{Explain, TargetTls, target_tls};
 use super::session::SessionHandle;
 use super::table::{OwnAdvert, Received, Table, router_id, split_router_id};
 use super::{
-    Backoff, ConnectorConfig, IncomingLink, LinkConfig, LinkPhase, LinkState, ListenerConfig, RouterConfig,
-    RouterStatus, ServiceState,
+    Backoff, ConnectorConfig, IncomingLink, KeyStrategy, LinkConfig, LinkPhase, LinkState, ListenerConfig,
+    RouterConfig, RouterStatus, ServiceState,
 };
+
+/// Prefix of the entry names of multi-key listeners among the listeners (a `/` is not valid in
+/// a resource name, so a Listener and a MultiKeyListener of the same name never clash).
+pub(crate) const MULTI_KEY_PREFIX: &str = "multikeylistener/";
+
+/// The entry name of multi-key listener `name`.
+pub(crate) fn multi_key_entry(name: &str) -> String {
+    format!("{MULTI_KEY_PREFIX}{name}")
+}
 
 /// Who started a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +97,41 @@ pub(crate) struct ListenerEntry {
     /// Why the listener cannot be configured (its TLS Secret); it is then not bound, and not
     /// tried again until its configuration changes.
     pub config_error: Option<String>,
+    /// How a multi-key listener chooses keys; `None` for a listener of one routing key.
+    pub strategy: Option<KeyStrategy>,
+    /// Whether the port accepts connections now (only while a key has a destination).
+    pub listening: bool,
+    /// Smooth weighted round-robin: the current weight of each key.
+    pub swrr: BTreeMap<String, i64>,
+    /// Connections routed, by routing key.
+    pub by_key: BTreeMap<String, u64>,
+}
+
+impl ListenerEntry {
+    /// A new entry, not listening yet.
+    pub(crate) fn new(config: ListenerConfig, strategy: Option<KeyStrategy>, bound: Result<u16, String>) -> Self {
+        Self {
+            config,
+            bound,
+            routing: BTreeMap::new(),
+            unrouted: 0,
+            throttle: Throttle::default(),
+            explain: Explain::default(),
+            strategy,
+            listening: false,
+            swrr: BTreeMap::new(),
+            by_key: BTreeMap::new(),
+            config_error: None,
+        }
+    }
+
+    /// The routing keys it serves (strategy order).
+    pub(crate) fn keys(&self) -> Vec<&str> {
+        match &self.strategy {
+            Some(s) => s.keys(),
+            None => vec![self.config.routing_key.as_str()],
+        }
+    }
 }
 
 /// A connector.
@@ -141,6 +185,9 @@ pub(crate) struct State {
     pub open_via: BTreeMap<(String, String), u32>,
     /// Link keep-alive timings (sessions read them when they start).
     pub keepalive: Keepalive,
+    /// Bumped whenever routes are recomputed: listeners wait on it for a destination to appear
+    /// or go.
+    pub changes: watch::Sender<u64>,
 }
 
 impl State {
@@ -159,8 +206,12 @@ impl State {
             self.connectors.values().filter(|c| c.tls.is_ok()).map(|c| c.config.routing_key.clone()).collect();
         connectors.sort();
         connectors.dedup();
-        let mut listeners: Vec<String> =
-            self.listeners.values().filter(|l| l.bound.is_ok()).map(|l| l.config.routing_key.clone()).collect();
+        let mut listeners: Vec<String> = self
+            .listeners
+            .values()
+            .filter(|l| l.bound.is_ok())
+            .flat_map(|l| l.keys().into_iter().map(str::to_string))
+            .collect();
         listeners.sort();
         listeners.dedup();
         OwnAdvert {
@@ -180,7 +231,20 @@ impl State {
                 s.handle.outbox.push_lsa(&lsa);
             }
         }
+        self.recompute();
+    }
+
+    /// Recomputes routes and tells the listeners.
+    pub(crate) fn recompute(&mut self) {
         self.table.recompute(Instant::now());
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Whether a connector for `key` is reachable: here, or on a reachable site.
+    pub(crate) fn has_destination(&self, key: &str) -> bool {
+        // A connector whose TLS cannot be configured is no destination (it is not advertised either).
+        self.connectors.values().any(|c| c.config.routing_key == key && c.tls.is_ok())
+            || self.table.remote_connector_exists(key)
     }
 
     /// Connections open now for routing key `key`, by next hop (this router's id for local
@@ -290,6 +354,7 @@ impl Shared {
             connectors: BTreeMap::new(),
             open_via: BTreeMap::new(),
             keepalive: Keepalive::from_env(),
+            changes: watch::Sender::new(0),
         };
         state.refresh(false);
         Arc::new(Self {
@@ -463,7 +528,7 @@ impl Shared {
                     for s in st.sessions.values().filter(|s| s.handle.id != id) {
                         s.handle.outbox.push_lsa(&lsa);
                     }
-                    st.table.recompute(Instant::now());
+                    st.recompute();
                 }
                 Received::Stale => {}
                 Received::OwnOutdated => st.refresh(true),
@@ -531,40 +596,67 @@ impl Shared {
             })
             .collect();
         incoming.sort_by(|a, b| (&a.remote_site_name, &a.link_name).cmp(&(&b.remote_site_name, &b.link_name)));
-        let listeners = st
-            .listeners
-            .iter()
-            .map(|(n, l)| {
-                let key = &l.config.routing_key;
-                let matched = st.connectors.values().any(|c| &c.config.routing_key == key && c.tls.is_ok())
-                    || st.table.remote_connector_exists(key);
-                let (ok, message) = match &l.bound {
-                    Err(e) => (false, e.clone()),
-                    Ok(_) if matched => (true, "OK".to_string()),
-                    Ok(_) => (true, format!("no connector for routing key {key:?} is reachable")),
-                };
-                let state = ServiceState {
-                    ok,
-                    message,
-                    matched,
-                    port: l.bound.as_ref().ok().copied(),
-                    routing: l.routing.clone(),
-                    unrouted: l.unrouted,
-                    open: 0,
-                    paths: l.explain.paths.values().cloned().collect(),
-                    open_by_next_hop: st.open_by_next_hop(key),
-                    last_decision: l.explain.last.clone(),
-                    config_error: l.config_error.is_some(),
-                };
-                (n.clone(), state)
-            })
-            .collect();
+        let mut listeners = BTreeMap::new();
+        let mut multi_key_listeners = BTreeMap::new();
+        for (n, l) in &st.listeners {
+            let reachable: Vec<(String, u64)> = match &l.strategy {
+                None => Vec::new(),
+                Some(KeyStrategy::Priority(keys)) => {
+                    keys.iter().filter(|k| st.has_destination(k)).map(|k| (k.clone(), 0)).collect()
+                }
+                Some(KeyStrategy::Weighted(keys)) => {
+                    keys.iter().filter(|(k, _)| st.has_destination(k)).cloned().collect()
+                }
+            };
+            let keys = l.keys();
+            let matched = keys.iter().any(|k| st.has_destination(k));
+            let what = match keys.as_slice() {
+                [one] => format!("routing key {one:?}"),
+                many => {
+                    format!("routing keys {}", many.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(", "))
+                }
+            };
+            let (ok, message) = match &l.bound {
+                Err(e) => (false, e.clone()),
+                Ok(_) if matched => (true, "OK".to_string()),
+                Ok(_) => (true, format!("no connector for {what} is reachable; connections are refused until one is")),
+            };
+            // The load metric shown: of the key that took the last connection (the only key of
+            // a plain listener).
+            let shown = l
+                .explain
+                .last
+                .as_ref()
+                .and_then(|d| d.key.as_ref())
+                .map(|k| k.routing_key.clone())
+                .unwrap_or_else(|| keys.first().map(|k| k.to_string()).unwrap_or_default());
+            let state = ServiceState {
+                ok,
+                message,
+                matched,
+                port: l.bound.as_ref().ok().copied(),
+                routing: l.routing.clone(),
+                unrouted: l.unrouted,
+                open: 0,
+                paths: l.explain.paths.values().cloned().collect(),
+                open_by_next_hop: st.open_by_next_hop(&shown),
+                last_decision: l.explain.last.clone(),
+                listening: l.listening,
+                keys_reachable: reachable,
+                by_key: l.by_key.clone(),
+                config_error: l.config_error.is_some(),
+            };
+            match n.strip_prefix(MULTI_KEY_PREFIX) {
+                Some(name) => multi_key_listeners.insert(name.to_string(), state),
+                None => listeners.insert(n.clone(), state),
+            };
+        }
         let connectors = st
             .connectors
             .iter()
             .map(|(n, c)| {
                 let key = &c.config.routing_key;
-                let matched = st.listeners.values().any(|l| &l.config.routing_key == key && l.bound.is_ok())
+                let matched = st.listeners.values().any(|l| l.bound.is_ok() && l.keys().contains(&key.as_str()))
                     || st.table.remote_listener_exists(key);
                 let message = match (&c.last_error, c.last_ok, matched) {
                     _ if c.tls.is_err() => c.tls.as_ref().err().cloned().unwrap_or_default(),
@@ -585,6 +677,9 @@ impl Shared {
                     open_by_next_hop: BTreeMap::new(),
                     last_decision: None,
                     config_error: c.tls.is_err(),
+                    listening: false,
+                    keys_reachable: Vec::new(),
+                    by_key: BTreeMap::new(),
                 };
                 (n.clone(), state)
             })
@@ -594,6 +689,7 @@ impl Shared {
             incoming,
             listeners,
             connectors,
+            multi_key_listeners,
             network: st.table.view(),
             link_access_error: st.access_error.clone(),
             link_access_ports: st.access_ports,

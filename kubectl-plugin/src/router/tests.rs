@@ -40,6 +40,7 @@ fn config(id: &str) -> RouterConfig {
         links: BTreeMap::new(),
         listeners: BTreeMap::new(),
         connectors: BTreeMap::new(),
+        multi_key_listeners: BTreeMap::new(),
         backoff: Backoff { initial: Duration::from_millis(20), max: Duration::from_millis(250) },
     }
 }
@@ -413,15 +414,17 @@ async fn three_sites_route_through_the_middle_one() {
     assert!(got == data);
     assert_eq!(a.status().listeners["front"].routing.get("id-c"), Some(&1));
 
-    // C goes away: A's listener loses its match and new connections are refused.
+    // C goes away: A's listener loses its match and stops listening: new connections are
+    // refused by the kernel (not accepted and closed), and nothing is counted as unrouted.
     c.shutdown().await;
-    wait_for("listener unmatched", &a, |s| (!s.listeners["front"].matched).then_some(())).await;
-    let mut conn = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let mut buf = [0u8; 16];
-    // Closed without an answer (an orderly close or a reset, both are fine).
-    let read = bounded("refused connection", conn.read(&mut buf)).await;
-    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
-    wait_for("unrouted counted", &a, |s| (s.listeners["front"].unrouted == 1).then_some(())).await;
+    wait_for("listener unmatched", &a, |s| {
+        let l = &s.listeners["front"];
+        (!l.matched && !l.listening && l.port == Some(port)).then_some(())
+    })
+    .await;
+    let refused = bounded("refused connection", TcpStream::connect(("127.0.0.1", port))).await;
+    assert_eq!(refused.map(drop).map_err(|e| e.kind()), Err(std::io::ErrorKind::ConnectionRefused));
+    assert_eq!(a.status().listeners["front"].unrouted, 0);
     a.shutdown().await;
     b.shutdown().await;
 }
@@ -642,6 +645,8 @@ async fn failed_binds_are_tried_again_until_they_succeed_without_an_apply() {
         access.inter_router_port = Some(p1);
     }
     ca.listeners.insert("front".into(), ListenerConfig { port: p2, ..listener("k") });
+    // A destination for its key: a listener listens only while it has one.
+    ca.connectors.insert("k".into(), connector("k", p1));
     let a = Router::start(ca).await.unwrap();
     let errors = a.status().bind_errors();
     assert_eq!(errors.len(), 2, "{errors:?}");
@@ -658,6 +663,7 @@ async fn failed_binds_are_tried_again_until_they_succeed_without_an_apply() {
     let st = a.status();
     assert_eq!(st.link_access_ports.map(|p| p.inter_router), Some(p1));
     assert_eq!(st.listeners["front"].port, Some(p2));
+    wait_for("listening", &a, |s| s.listeners["front"].listening.then_some(())).await;
     TcpStream::connect(("127.0.0.1", p2)).await.expect("the listener accepts");
     a.shutdown().await;
 }
@@ -1147,4 +1153,101 @@ async fn unusable_tls_is_a_configuration_error_not_a_bind_failure() {
     // Not a target: the listener has no connector to match.
     assert!(!l.matched);
     a.shutdown().await;
+}
+
+/// The name of the server that answers a new connection through `port` (the connection is
+/// closed then).
+async fn who(port: u16) -> String {
+    bounded("an answer", who_answers(port)).await.0
+}
+
+fn multi(strategy: KeyStrategy) -> MultiKeyListenerConfig {
+    MultiKeyListenerConfig { listener: listener(""), strategy }
+}
+
+async fn multi_port(r: &Router, name: &str) -> u16 {
+    wait_for("multi-key listener listening", r, |s| {
+        s.multi_key_listeners.get(name).filter(|l| l.listening).and_then(|l| l.port)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn priority_takes_the_first_key_with_a_destination_and_returns_to_it() {
+    let (pa, _a) = name_server("a").await;
+    let (pb, _b) = name_server("b").await;
+    let mut c = config("a");
+    c.connectors.insert("ca".into(), connector("ka", pa));
+    c.connectors.insert("cb".into(), connector("kb", pb));
+    let keys = ["missing", "ka", "kb"].map(String::from).to_vec();
+    c.multi_key_listeners.insert("front".into(), multi(KeyStrategy::Priority(keys)));
+    let r = Router::start(c.clone()).await.unwrap();
+    let port = multi_port(&r, "front").await;
+    for _ in 0..5 {
+        assert_eq!(who(port).await, "a");
+    }
+    let st = r.status().multi_key_listeners["front"].clone();
+    let key = st.last_decision.and_then(|d| d.key).unwrap();
+    assert_eq!(key.routing_key, "ka");
+    assert_eq!(key.reason, "priority: first key with a destination (missing has none)");
+    assert_eq!(st.keys_reachable, [("ka".to_string(), 0), ("kb".to_string(), 0)]);
+
+    let mut without_a = c.clone();
+    without_a.connectors.remove("ca");
+    r.apply(without_a).await.unwrap();
+    for _ in 0..5 {
+        assert_eq!(who(port).await, "b");
+    }
+    r.apply(c).await.unwrap();
+    for _ in 0..5 {
+        assert_eq!(who(port).await, "a");
+    }
+    assert_eq!(r.status().multi_key_listeners["front"].by_key, BTreeMap::from([("ka".into(), 10), ("kb".into(), 5)]));
+    r.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weighted_splits_exactly_by_weight_among_keys_with_a_destination() {
+    let (pa, _a) = name_server("a").await;
+    let (pb, _b) = name_server("b").await;
+    let mut c = config("a");
+    c.connectors.insert("ca".into(), connector("ka", pa));
+    c.connectors.insert("cb".into(), connector("kb", pb));
+    let keys = vec![("ka".to_string(), 1), ("kb".to_string(), 2), ("missing".to_string(), 5)];
+    c.multi_key_listeners.insert("front".into(), multi(KeyStrategy::Weighted(keys)));
+    let r = Router::start(c).await.unwrap();
+    let port = multi_port(&r, "front").await;
+    let mut count: BTreeMap<String, u32> = BTreeMap::new();
+    for _ in 0..300 {
+        *count.entry(who(port).await).or_default() += 1;
+    }
+    // Smooth weighted round-robin: exact over every whole round of 3.
+    assert_eq!(count, BTreeMap::from([("a".into(), 100), ("b".into(), 200)]));
+    let d = r.status().multi_key_listeners["front"].last_decision.clone().unwrap();
+    assert!(d.key.unwrap().reason.starts_with("weighted 1:2 "));
+    r.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_without_a_destination_refuses_connections_until_one_appears() {
+    let (pa, _a) = name_server("a").await;
+    let mut c = config("a");
+    c.listeners.insert("front".into(), listener("k"));
+    c.multi_key_listeners.insert("multi".into(), multi(KeyStrategy::Priority(vec!["k".into()])));
+    let r = Router::start(c.clone()).await.unwrap();
+    let st = r.status();
+    let (l, m) = (&st.listeners["front"], &st.multi_key_listeners["multi"]);
+    assert!(l.ok && !l.matched && !l.listening, "{l:?}");
+    assert!(m.ok && !m.matched && !m.listening, "{m:?}");
+    for port in [l.port.unwrap(), m.port.unwrap()] {
+        let refused = TcpStream::connect(("127.0.0.1", port)).await.map(drop).map_err(|e| e.kind());
+        assert_eq!(refused, Err(std::io::ErrorKind::ConnectionRefused));
+    }
+    c.connectors.insert("c".into(), connector("k", pa));
+    r.apply(c).await.unwrap();
+    let port = listener_port(&r, "front").await;
+    wait_for("listening", &r, |s| s.listeners["front"].listening.then_some(())).await;
+    assert_eq!(who(port).await, "a");
+    assert_eq!(who(multi_port(&r, "multi").await).await, "a");
+    r.shutdown().await;
 }

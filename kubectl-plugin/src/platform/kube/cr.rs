@@ -292,6 +292,17 @@ kind!(
         MESSAGE,
     ]
 );
+kind!(
+    /// `MultiKeyListener`.
+    MultiKeyListenerKind, KMultiKeyListener, MultiKeyListener, core::MultiKeyListenerSpec,
+    core::MultiKeyListenerStatus, "multikeylisteners",
+    short: [], required: ["host", "port", "strategy"],
+    columns: [
+        STATUS,
+        MESSAGE,
+        ("HasDestination", "boolean", ".status.hasDestination"),
+    ]
+);
 
 #[cfg(test)]
 mod tests {

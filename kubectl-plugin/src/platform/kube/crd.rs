@@ -11,8 +11,8 @@ use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use super::cr::{
-    AccessGrantKind, AccessTokenKind, ConnectorKind, GROUP, Kind, LinkKind, ListenerKind, RouterAccessKind, SiteKind,
-    VERSION,
+    AccessGrantKind, AccessTokenKind, ConnectorKind, GROUP, Kind, LinkKind, ListenerKind, MultiKeyListenerKind,
+    RouterAccessKind, SiteKind, VERSION,
 };
 
 /// `metav1.Condition` as upstream's CRDs (and Kubernetes' own types) constrain it.
@@ -164,7 +164,7 @@ pub fn crd_value<K: Kind>() -> Value {
     })
 }
 
-/// The seven CRDs (Site first), as JSON values.
+/// The eight CRDs (Site first), as JSON values.
 pub fn all_values() -> Vec<Value> {
     vec![
         crd_value::<SiteKind>(),
@@ -174,6 +174,7 @@ pub fn all_values() -> Vec<Value> {
         crd_value::<AccessTokenKind>(),
         crd_value::<ListenerKind>(),
         crd_value::<ConnectorKind>(),
+        crd_value::<MultiKeyListenerKind>(),
     ]
 }
 
@@ -189,6 +190,8 @@ fn file_name(crd: &Value) -> String {
             if c.is_ascii_uppercase() && i > 0 { vec!['_', lower] } else { vec![lower] }
         })
         .collect();
+    // Upstream writes this one's name as one word.
+    let snake = if kind == "MultiKeyListener" { "multikeylistener".to_string() } else { snake };
     format!("skupper_{snake}_crd.yaml")
 }
 
@@ -226,7 +229,7 @@ mod tests {
         }
         let typed: Vec<CustomResourceDefinition> =
             all_values().into_iter().map(|v| serde_json::from_value(v).expect("a CRD")).collect();
-        assert_eq!(typed.len(), 7);
+        assert_eq!(typed.len(), 8);
     }
 
     #[test]

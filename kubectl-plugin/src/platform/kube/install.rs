@@ -25,8 +25,16 @@ pub const EDIT_ROLE: &str = "skupper-edit";
 /// How long `install` waits for the CRDs to be Established.
 pub const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(30);
 
-const SKUPPER_RESOURCES: [&str; 7] =
-    ["sites", "links", "listeners", "connectors", "accessgrants", "accesstokens", "routeraccesses"];
+const SKUPPER_RESOURCES: [&str; 8] = [
+    "sites",
+    "links",
+    "listeners",
+    "connectors",
+    "accessgrants",
+    "accesstokens",
+    "routeraccesses",
+    "multikeylisteners",
+];
 
 fn labels() -> Value {
     json!({"app.kubernetes.io/part-of": "skupper", "app.kubernetes.io/managed-by": "kubectl-skupper"})
@@ -419,9 +427,9 @@ mod tests {
     #[test]
     fn names_and_roles() {
         let objs = objects();
-        assert_eq!(objs.len(), 9);
+        assert_eq!(objs.len(), 10);
         assert_eq!(kubectl_name(&objs[0]), "customresourcedefinition.apiextensions.k8s.io/sites.skupper.io");
-        assert_eq!(kubectl_name(&objs[8]), "clusterrole.rbac.authorization.k8s.io/skupper-edit");
+        assert_eq!(kubectl_name(&objs[9]), "clusterrole.rbac.authorization.k8s.io/skupper-edit");
         let edit = edit_role();
         assert_eq!(edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"], "true");
         // Typed decoding proves the objects are well formed.

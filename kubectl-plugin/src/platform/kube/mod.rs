@@ -28,8 +28,8 @@ use skupper_core::resources::{AccessGrant, AccessToken, Endpoint, Link, Resource
 
 use self::client::{Selection, Target};
 use self::cr::{
-    AccessGrantKind, AccessTokenKind, ConnectorKind, Cr, GROUP, Kind, LinkKind, ListenerKind, RouterAccessKind,
-    SiteKind, core_secret, kube_secret,
+    AccessGrantKind, AccessTokenKind, ConnectorKind, Cr, GROUP, Kind, LinkKind, ListenerKind, MultiKeyListenerKind,
+    RouterAccessKind, SiteKind, core_secret, kube_secret,
 };
 use self::errors::{Op, explain};
 use crate::certs::Issued;
@@ -179,6 +179,15 @@ impl KubeNamespace {
         for r in self.list::<RouterAccessKind>().await?.iter().map(Cr::to_resource) {
             res.insert(r);
         }
+        // A cluster installed before MultiKeyListeners existed has no such CRD: none to list.
+        match self.api::<MultiKeyListenerKind>().list(&ListParams::default()).await {
+            Ok(list) => list.items.iter().map(Cr::to_resource).for_each(|r| res.insert(r)),
+            Err(e) if errors::is_not_found(&e) => {}
+            Err(e) => {
+                let resource = format!("{}.{GROUP}", MultiKeyListenerKind::PLURAL);
+                return Err(explain(e, &Op { verb: "list", resource: &resource, name: None }, &self.target));
+            }
+        }
         let op = Op { verb: "list", resource: "secrets", name: None };
         let secrets = self.secrets().list(&ListParams::default()).await.map_err(|e| explain(e, &op, &self.target))?;
         for s in &secrets.items {
@@ -270,6 +279,9 @@ impl KubeNamespace {
                 r @ Resource::RouterAccess(_) => {
                     self.put(Cr::<RouterAccessKind>::from_resource(r).expect("a RouterAccess")).await
                 }
+                r @ Resource::MultiKeyListener(_) => {
+                    self.put(Cr::<MultiKeyListenerKind>::from_resource(r).expect("a MultiKeyListener")).await
+                }
                 Resource::Secret(_) => unreachable!("handled above"),
             },
             Change::Delete { kind, name } => match kind {
@@ -280,6 +292,7 @@ impl KubeNamespace {
                 "Listener" => self.delete::<ListenerKind>(&name).await,
                 "Connector" => self.delete::<ConnectorKind>(&name).await,
                 "RouterAccess" => self.delete::<RouterAccessKind>(&name).await,
+                "MultiKeyListener" => self.delete::<MultiKeyListenerKind>(&name).await,
                 "Secret" => match self.secrets().delete(&name, &DeleteParams::default()).await {
                     Ok(_) => Ok(()),
                     Err(e) if errors::is_not_found(&e) => Ok(()),
@@ -320,6 +333,7 @@ fn set_namespace(r: &mut Resource, ns: &str) {
         Resource::Listener(x) => &mut x.metadata,
         Resource::Connector(x) => &mut x.metadata,
         Resource::RouterAccess(x) => &mut x.metadata,
+        Resource::MultiKeyListener(x) => &mut x.metadata,
     };
     meta.namespace = Some(ns.to_string());
 }

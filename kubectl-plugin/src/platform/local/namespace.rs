@@ -122,6 +122,9 @@ impl Namespace for LocalNamespace {
         for (name, c) in &res.connectors {
             out.connectors.insert(name.clone(), status::connector(home, res, c, running));
         }
+        for (name, m) in &res.multi_key_listeners {
+            out.multi_key_listeners.insert(name.clone(), status::multi_key_listener(home, m, running));
+        }
         out
     }
 

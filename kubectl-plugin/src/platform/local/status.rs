@@ -3,7 +3,8 @@
 //! (configuration problems; everything else Pending, e.g. `Not Operational`).
 
 use skupper_core::resources::{
-    Condition, Connector, Link, LinkStatus, Listener, ServiceStatus, Site, SiteStatus, Status, condition,
+    Condition, Connector, Link, LinkStatus, Listener, MultiKeyListener, MultiKeyListenerStatus, ServiceStatus, Site,
+    SiteStatus, Status, condition,
 };
 
 use super::Home;
@@ -94,6 +95,24 @@ pub fn listener(home: &Home, res: &Resources, l: &Listener, running: bool) -> Li
         .then(|| home.read_status::<ServiceStatus>(Listener::KIND, l.name()))
         .flatten()
         .unwrap_or_else(|| offline_service(home, Listener::KIND, l.name(), listener_tls(l, res)));
+    out
+}
+
+/// A MultiKeyListener with its status (offline: `Configured` when its strategy is usable).
+pub fn multi_key_listener(home: &Home, m: &MultiKeyListener, running: bool) -> MultiKeyListener {
+    let mut out = m.clone();
+    out.status = running
+        .then(|| home.read_status::<MultiKeyListenerStatus>(MultiKeyListener::KIND, m.name()))
+        .flatten()
+        .unwrap_or_else(|| {
+            let mut s = MultiKeyListenerStatus::default();
+            let configured = match m.spec.strategy.problem() {
+                Some(p) => Condition::error(condition::CONFIGURED, format!("spec.strategy: {p}")),
+                None => Condition::ready(condition::CONFIGURED),
+            };
+            s.status.set_condition(configured, MultiKeyListener::REQUIRED, None);
+            s
+        });
     out
 }
 

@@ -135,6 +135,10 @@ pub fn busy_ports(rows: &mut Vec<Row>) {
     let front = std::net::TcpListener::bind((env.ip.as_str(), 0)).expect("take a listener port");
     let front_port = front.local_addr().expect("addr").port();
     env.ns("west", &["listener", "create", "db", &front_port.to_string(), "--host", &env.ip]).ok();
+    // A connector for its key: a listener's port accepts connections only while one exists.
+    let backend = std::net::TcpListener::bind((env.ip.as_str(), 0)).expect("a backend");
+    let backend_port = backend.local_addr().expect("addr").port().to_string();
+    env.ns("west", &["connector", "create", "db", &backend_port, "--host", &env.ip]).ok();
     let start = env.ns("west", &["system", "start"]);
     let busy = env.ns("west", &["system", "status"]);
     let says_busy = busy.stdout.contains("cannot listen for links");
