@@ -53,23 +53,26 @@ fn what_the_cli_prints_and_stores_validates_strictly_against_upstreams_crds() {
     };
     let env = Env::new("strict-crds");
     let backend = echo_server("127.0.0.1");
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // Three distinct free ports (held together while chosen).
+    let held: Vec<std::net::TcpListener> =
+        (0..3).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    let ports: Vec<u16> = held.iter().map(|l| l.local_addr().unwrap().port()).collect();
+    drop(held);
+    let (port, lonely_port, mkl_port) = (ports[0], ports[1].to_string(), ports[2].to_string());
     env.site_with_link_access("west");
     env.ns("east", &["site", "create", "east"]).ok();
     env.ns("west", &["token", "issue", "west.token", "--cost", "3"]).ok();
     env.ns("east", &["listener", "create", "backend", &port.to_string()]).ok();
     env.ns("west", &["connector", "create", "backend", &backend.to_string(), "--host", "127.0.0.1"]).ok();
     // A listener nothing serves and a link that cannot work: statuses that are not Ready too.
-    env.ns("west", &["listener", "create", "lonely", &(port.wrapping_add(1)).to_string()]).ok();
+    env.ns("west", &["listener", "create", "lonely", &lonely_port]).ok();
+    env.ns("east", &["multikeylistener", "create", "front", &mkl_port, "--priority-keys", "nowhere,backend"]).ok();
 
     let mut problems = Vec::new();
     let mut checked = std::collections::BTreeSet::new();
     let stopped_views = |env: &Env, problems: &mut Vec<String>, checked: &mut std::collections::BTreeSet<String>| {
         for ns in ["west", "east"] {
-            for cmd in ["site", "link", "listener", "connector"] {
+            for cmd in ["site", "link", "listener", "connector", "multikeylistener"] {
                 let out = env.ns(ns, &[cmd, "status", "-o", "yaml"]);
                 checked.extend(check_all(
                     &schemas,
@@ -94,7 +97,7 @@ fn what_the_cli_prints_and_stores_validates_strictly_against_upstreams_crds() {
     std::thread::sleep(Duration::from_millis(2500));
 
     for ns in ["west", "east"] {
-        for cmd in ["site", "link", "listener", "connector"] {
+        for cmd in ["site", "link", "listener", "connector", "multikeylistener"] {
             let out = env.ns(ns, &[cmd, "status", "-o", "yaml"]);
             checked.extend(check_all(&schemas, &format!("{ns}: {cmd} status -o yaml"), &out.stdout, &mut problems));
         }
@@ -129,5 +132,5 @@ fn what_the_cli_prints_and_stores_validates_strictly_against_upstreams_crds() {
     assert!(problems.is_empty(), "not valid under upstream's CRDs:\n{}", problems.join("\n"));
     // Every kind this CLI writes was seen: the checks above covered something real.
     let kinds: Vec<&str> = checked.iter().map(String::as_str).collect();
-    assert_eq!(kinds, ["AccessGrant", "AccessToken", "Connector", "Link", "Listener", "Site"]);
+    assert_eq!(kinds, ["AccessGrant", "AccessToken", "Connector", "Link", "Listener", "MultiKeyListener", "Site"]);
 }

@@ -326,24 +326,10 @@ fn show(ctx: &Ctx, a: StatusArgs) -> CmdResult {
         return Ok(());
     }
     if let Some(f) = &a.output {
-        let routers = if running { ctx.ns.routers() } else { Vec::new() };
+        // Exactly the resource, as upstream's CRD defines it: where its connections went is in
+        // `network status -o json|yaml` (routers[].status.multiKeyListeners).
         for m in rows {
-            let name = m.name().to_string();
-            let mut v = Resource::MultiKeyListener(m).to_value();
-            // Where connections went, by router group (not in upstream's status).
-            let mut by_group = serde_json::Map::new();
-            for r in &routers {
-                if let Some(l) = r.status.multi_key_listeners.get(&name)
-                    && let Ok(x) = serde_json::to_value(l)
-                {
-                    by_group.insert(r.group.clone(), x);
-                }
-            }
-            if !by_group.is_empty()
-                && let Some(status) = v.get_mut("status").and_then(|s| s.as_object_mut())
-            {
-                status.insert("routing".into(), serde_json::Value::Object(by_group));
-            }
+            let v = Resource::MultiKeyListener(m).to_value();
             output::line(output::encode(f, &v)?)?;
         }
         return Ok(());

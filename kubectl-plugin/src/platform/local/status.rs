@@ -110,7 +110,8 @@ pub fn multi_key_listener(home: &Home, m: &MultiKeyListener, running: bool) -> M
                 Some(p) => Condition::error(condition::CONFIGURED, format!("spec.strategy: {p}")),
                 None => Condition::ready(condition::CONFIGURED),
             };
-            s.status.set_condition(configured, MultiKeyListener::REQUIRED, None);
+            let since = offline_since(home, MultiKeyListener::KIND, m.name());
+            s.status.set_condition(configured, MultiKeyListener::REQUIRED, Some(&since));
             s
         });
     out
