@@ -303,3 +303,51 @@ fn a_restarted_controller_keeps_ports_ca_and_unredeemed_tokens_and_deleting_a_li
     assert!(matches!(ended, Ok(0) | Err(_)), "the connection still flows: {ended:?}");
     assert!(start.elapsed() < Duration::from_secs(15), "ended only after {:?}", start.elapsed());
 }
+
+#[test]
+fn a_multikeylistener_on_kubernetes_takes_the_first_key_with_a_destination_and_says_so_in_its_status() {
+    let Some(k) = Kube::start() else { return };
+    let west = k.site("mkl-west", true);
+    let east = k.site("mkl-east", false);
+    let mut primary = NameServer::start(&west.env.ip, "primary");
+    let secondary = NameServer::start(&east.env.ip, "secondary");
+    west.ks(&["connector", "create", "primary", &primary.port.to_string(), "--host", &west.env.ip]).ok();
+    east.ks(&["connector", "create", "secondary", &secondary.port.to_string(), "--host", &east.env.ip]).ok();
+    let token = west.issue("mkl.token", &[]);
+    east.ks(&["token", "redeem", token.to_str().unwrap()]).ok();
+    wait_ready(&k, &east, "link", &token_name(&token));
+    let port = free_port(&east.env.ip);
+    east.ks(&[
+        "multikeylistener",
+        "create",
+        "front",
+        &port.to_string(),
+        "--priority-keys",
+        "nowhere,primary,secondary",
+    ])
+    .ok();
+    let who = |n: usize| (0..n).map(|_| Conn::open(&east.env.ip, port).map(|c| c.who)).collect::<Result<Vec<_>, _>>();
+    wait_for("connections to the remote primary", SETTLE, || match who(1) {
+        Ok(w) if w == ["primary"] => Ok(()),
+        other => Err(format!("{other:?}\n{}", east.log())),
+    });
+    assert_eq!(who(5).unwrap(), vec!["primary"; 5], "the first key with a destination, though remote");
+    let m = wait_ready(&k, &east, "multikeylistener", "front");
+    assert_eq!(m["status"]["hasDestination"], true, "{m}");
+    assert_eq!(
+        m["status"]["strategy"]["priority"]["routingKeysReachable"],
+        serde_json::json!(["primary", "secondary"])
+    );
+    assert_conditions_complete(&m);
+    primary.stop();
+    west.ks(&["connector", "delete", "primary"]).ok();
+    wait_for("connections to move to the next key", SETTLE, || match who(1) {
+        Ok(w) if w == ["secondary"] => Ok(()),
+        other => Err(format!("{other:?}")),
+    });
+    wait_for("the status to list only the key left", SETTLE, || {
+        let m = k.get(&east.ns, "multikeylistener/front");
+        let keys = &m["status"]["strategy"]["priority"]["routingKeysReachable"];
+        if *keys == serde_json::json!(["secondary"]) { Ok(()) } else { Err(format!("{m}")) }
+    });
+}

@@ -46,7 +46,7 @@ use self::status::{observed, write_status};
 use self::tokens::{Tokens, owned_by};
 use crate::platform::config::router_config;
 use crate::platform::kube::client::{self, Selection};
-use crate::platform::kube::cr::{KAccessGrant, KConnector, KLink, KListener, KSite};
+use crate::platform::kube::cr::{KAccessGrant, KConnector, KLink, KListener, KMultiKeyListener, KSite};
 use crate::platform::kube::errors::{Op, explain};
 use crate::platform::now_rfc3339;
 use crate::platform::router_host::RouterHost;
@@ -383,7 +383,8 @@ impl Controller {
             self.listener_problems = problems;
         }
         let mut config = router_config(&res, &uid, &self.namespace, self.setup.link_access.clone());
-        for l in config.listeners.values_mut() {
+        // A listener's host names its Service in a cluster; the router binds the service host.
+        for l in config.listeners.values_mut().chain(config.multi_key_listeners.values_mut().map(|m| &mut m.listener)) {
             l.host = self.service_host.clone();
         }
         // `kubectl annotate link NAME reconcile=$(date +%s) --overwrite` (upstream's documented way
@@ -536,6 +537,29 @@ impl Controller {
             st.selected_pods = self.selected.get(c.name()).cloned().unwrap_or_default();
             observed(&mut st.status, c.metadata.generation);
             report(write_status(&connectors, &c, st).await, "connector", c.name());
+        }
+        if let Some(store) = &self.stores.multi_key_listeners {
+            let api: Api<KMultiKeyListener> = self.api();
+            for m in store.state() {
+                let Resource::MultiKeyListener(core) = m.to_resource() else { continue };
+                let state = router.multi_key_listeners.get(m.name());
+                let mut st = self.statuses.multi_key_listener(&core, state, error.as_deref(), &now);
+                // In a cluster a listener is reached through a Service, which this controller
+                // makes for Listeners only so far: said, not left looking usable.
+                if self.stores.services.is_some() {
+                    st.status.set_condition(
+                        Condition::error(
+                            condition::CONFIGURED,
+                            "in-cluster MultiKeyListeners get no Service from this controller yet: use a Listener per \
+                             routing key, or run the controller in host mode",
+                        ),
+                        skupper_core::resources::MultiKeyListener::REQUIRED,
+                        Some(&now),
+                    );
+                }
+                observed(&mut st.status, m.metadata.generation);
+                report(write_status(&api, &m, st).await, "multikeylistener", m.name());
+            }
         }
         self.statuses.prune(&res);
         self.link_phases.retain(|n, _| res.links.contains_key(n));

@@ -12,7 +12,8 @@ use kube::runtime::{WatchStreamExt as _, watcher};
 use tokio::sync::Notify;
 
 use crate::platform::kube::cr::{
-    Cr, KAccessGrant, KAccessToken, KConnector, KLink, KListener, KRouterAccess, KSite, Kind, core_secret,
+    Cr, KAccessGrant, KAccessToken, KConnector, KLink, KListener, KMultiKeyListener, KRouterAccess, KSite, Kind,
+    core_secret,
 };
 use crate::platform::resources::Resources;
 use skupper_core::resources::Resource;
@@ -32,6 +33,9 @@ pub struct Stores {
     pub listeners: Store<KListener>,
     /// Connectors.
     pub connectors: Store<KConnector>,
+    /// MultiKeyListeners; `None` where the cluster lacks their CRD (installed before there was
+    /// one: `kubectl skupper install` adds it).
+    pub multi_key_listeners: Option<Store<KMultiKeyListener>>,
     /// RouterAccesses.
     pub accesses: Store<KRouterAccess>,
     /// Secrets.
@@ -81,6 +85,21 @@ impl Stores {
         with_services: bool,
     ) -> anyhow::Result<Self> {
         let c = || client.clone();
+        // A cluster installed before MultiKeyListener existed has no such CRD: run without it
+        // (watching a kind the API server does not know would never list, and block the start).
+        let mkl_api: Api<KMultiKeyListener> = Api::namespaced(c(), namespace);
+        let with_mkl = match mkl_api.list(&kube::api::ListParams::default().limit(1)).await {
+            Err(kube::Error::Api(e)) if e.code == 404 => {
+                crate::logs::write(
+                    "controller",
+                    format_args!(
+                        "MultiKeyListeners are not watched: the cluster has no CRD for them; run kubectl skupper install"
+                    ),
+                );
+                false
+            }
+            _ => true,
+        };
         let stores = Self {
             sites: reflect::<KSite>(Api::namespaced(c(), namespace), notify.clone(), "sites"),
             links: reflect::<KLink>(Api::namespaced(c(), namespace), notify.clone(), "links"),
@@ -88,6 +107,7 @@ impl Stores {
             tokens: reflect::<KAccessToken>(Api::namespaced(c(), namespace), notify.clone(), "accesstokens"),
             listeners: reflect::<KListener>(Api::namespaced(c(), namespace), notify.clone(), "listeners"),
             connectors: reflect::<KConnector>(Api::namespaced(c(), namespace), notify.clone(), "connectors"),
+            multi_key_listeners: with_mkl.then(|| reflect(mkl_api, notify.clone(), "multikeylisteners")),
             accesses: reflect::<KRouterAccess>(Api::namespaced(c(), namespace), notify.clone(), "routeraccesses"),
             secrets: reflect::<KubeSecret>(Api::namespaced(c(), namespace), notify.clone(), "secrets"),
             pods: reflect::<Pod>(Api::namespaced(c(), namespace), notify.clone(), "pods"),
@@ -100,6 +120,9 @@ impl Stores {
             stores.tokens.wait_until_ready().await?;
             stores.listeners.wait_until_ready().await?;
             stores.connectors.wait_until_ready().await?;
+            if let Some(s) = &stores.multi_key_listeners {
+                s.wait_until_ready().await?;
+            }
             stores.accesses.wait_until_ready().await?;
             stores.pods.wait_until_ready().await?;
             if let Some(s) = &stores.services {
@@ -137,6 +160,9 @@ impl Stores {
         add(&mut res, &self.tokens);
         add(&mut res, &self.listeners);
         add(&mut res, &self.connectors);
+        if let Some(m) = &self.multi_key_listeners {
+            add(&mut res, m);
+        }
         add(&mut res, &self.accesses);
         for s in self.secrets.state() {
             res.insert(Resource::Secret(core_secret(&s)));

@@ -531,6 +531,10 @@ impl Namespace for KubeNamespace {
                 "Connector" => {
                     self.poll::<ConnectorKind, _>(name, message, timeout, |o| check(o, until, |s| &s.status)).await
                 }
+                "MultiKeyListener" => {
+                    self.poll::<MultiKeyListenerKind, _>(name, message, timeout, |o| check(o, until, |s| &s.status))
+                        .await
+                }
                 other => Err(anyhow::anyhow!("cannot wait for a {other}")),
             }
         })?;
@@ -542,6 +546,7 @@ impl Namespace for KubeNamespace {
                     "Site" => res.site.map(|s| s.status.status.message),
                     "Link" => res.links.get(name).map(|l| l.status.status.message.clone()),
                     "Listener" => res.listeners.get(name).map(|l| l.status.status.message.clone()),
+                    "MultiKeyListener" => res.multi_key_listeners.get(name).map(|l| l.status.status.message.clone()),
                     _ => res.connectors.get(name).map(|c| c.status.status.message.clone()),
                 };
                 Waited::TimedOut(msg.unwrap_or_default())
