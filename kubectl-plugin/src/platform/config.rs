@@ -53,7 +53,15 @@ pub fn router_config(
         .filter_map(|m| {
             let strategy = key_strategy(&m.spec.strategy)?;
             let host = if m.spec.host.is_empty() { DEFAULT_SERVICE_HOST.to_string() } else { m.spec.host.clone() };
-            let (tls, config_error) = split(server_tls(&m.spec.tls_credentials, res));
+            let (tls, mut config_error) = split(server_tls(&m.spec.tls_credentials, res));
+            // Asked for and not available: refuse to serve rather than serve without it.
+            if m.spec.require_client_cert {
+                config_error.get_or_insert_with(|| {
+                    "requireClientCert is not supported by this router (its listeners ask clients for no \
+                     certificate): remove it, or keep the service behind a TLS terminator that checks them"
+                        .to_string()
+                });
+            }
             let listener = ListenerConfig { routing_key: String::new(), host, port: m.spec.port, tls, config_error };
             Some((m.name().to_string(), MultiKeyListenerConfig { listener, strategy }))
         })
@@ -212,6 +220,22 @@ mod tests {
                 extra: Default::default(),
             },
         )
+    }
+
+    #[test]
+    fn a_multikeylistener_that_requires_client_certificates_is_not_served_without_them() {
+        use skupper_core::resources::{MultiKeyListener, MultiKeyListenerSpec, MultiKeyStrategy, PriorityStrategy};
+        let strategy =
+            MultiKeyStrategy { priority: Some(PriorityStrategy { routing_keys: vec!["a".into()] }), weighted: None };
+        let mut spec = MultiKeyListenerSpec { port: 8080, strategy, ..Default::default() };
+        let mut res = Resources::default();
+        res.multi_key_listeners.insert("m".into(), MultiKeyListener::new("m", spec.clone()));
+        assert_eq!(router_config(&res, "id", "ns", None).multi_key_listeners["m"].listener.config_error, None);
+        spec.require_client_cert = true;
+        res.multi_key_listeners.insert("m".into(), MultiKeyListener::new("m", spec));
+        let cfg = router_config(&res, "id", "ns", None);
+        let e = cfg.multi_key_listeners["m"].listener.config_error.clone().expect("refused");
+        assert!(e.starts_with("requireClientCert is not supported by this router"), "{e}");
     }
 
     #[test]
