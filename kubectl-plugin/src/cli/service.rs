@@ -18,9 +18,9 @@ pub(super) const CONNECTOR_HOST_REQUIRED: &str = "connector host and port are re
 /// Where a local connector connects when `--host` is not given (upstream's default).
 const DEFAULT_CONNECTOR_HOST: &str = "localhost";
 
-/// `listener create` / `connector create`.
+/// A new listener or connector, as `create` and `generate` take it.
 #[derive(Debug, Args)]
-pub struct CreateArgs {
+pub struct NewArgs {
     /// Name
     #[arg(value_name = "NAME")]
     name: Option<String>,
@@ -46,6 +46,42 @@ pub struct CreateArgs {
     /// The type of the service. Choices: tcp (default tcp)
     #[arg(long = "type", value_name = "TYPE")]
     type_: Option<String>,
+}
+
+impl NewArgs {
+    /// The name and port when they are valid; every problem with the flags goes to `problems`.
+    fn check(&self, kind: Kind, problems: &mut Problems) -> (Option<String>, Option<u16>) {
+        let np = name_and_port(kind.word(), self.name.as_ref(), self.port.as_ref(), &self.extra, problems);
+        check_flags(
+            kind,
+            self.routing_key.as_deref(),
+            self.host.as_deref(),
+            self.tls_credentials.as_deref(),
+            self.type_.as_deref(),
+            problems,
+        );
+        np
+    }
+
+    /// The resource's fields, with the checked name and port.
+    fn service(self, name: String, port: u16) -> NewService {
+        NewService {
+            name,
+            port,
+            routing_key: self.routing_key,
+            host: self.host,
+            selector: self.selector,
+            tls_credentials: self.tls_credentials.filter(|t| !t.is_empty()),
+            type_: self.type_,
+        }
+    }
+}
+
+/// `listener create` / `connector create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    new: NewArgs,
     /// raise an error if the operation does not complete in the given period of time (expressed in seconds).
     #[arg(long, default_value = "60s", value_name = "DURATION")]
     timeout: String,
@@ -94,31 +130,8 @@ pub struct UpdateArgs {
 /// `listener generate` / `connector generate`: the resource printed, not stored.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Name
-    #[arg(value_name = "NAME")]
-    name: Option<String>,
-    /// Port
-    #[arg(value_name = "PORT")]
-    port: Option<String>,
-    #[arg(hide = true)]
-    extra: Vec<String>,
-    /// The identifier used to route traffic from listeners to connectors (default: the name)
-    #[arg(short = 'r', long, value_name = "KEY")]
-    routing_key: Option<String>,
-    /// The hostname or IP address to listen on (listener, default 127.0.0.1) or to connect to
-    /// (connector, default localhost)
-    #[arg(long, value_name = "HOST")]
-    host: Option<String>,
-    /// Connector only: the Ready pods that match this label selector (key=value[,key=value]),
-    /// instead of --host (for a Kubernetes site)
-    #[arg(long, value_name = "SELECTOR")]
-    selector: Option<String>,
-    /// the name of a Kubernetes secret containing TLS credentials
-    #[arg(long, value_name = "NAME")]
-    tls_credentials: Option<String>,
-    /// The type of the service. Choices: tcp (default tcp)
-    #[arg(long = "type", value_name = "TYPE")]
-    type_: Option<String>,
+    #[command(flatten)]
+    new: NewArgs,
     /// print resources to the console instead of submitting them to the Skupper controller. Choices: json, yaml
     #[arg(short = 'o', long, default_value = "yaml", value_name = "FORMAT")]
     output: String,
@@ -349,44 +362,24 @@ fn create(ctx: &Ctx, kind: Kind, a: CreateArgs) -> CmdResult {
     let w = kind.word();
     let mut problems = Problems::default();
     let res = ctx.ns.load()?;
-    let (name, port) = name_and_port(w, a.name.as_ref(), a.port.as_ref(), &a.extra, &mut problems);
+    let (name, port) = a.new.check(kind, &mut problems);
     if let Some(n) = &name
         && res.contains(kind.kind(), n)
     {
         problems.push(format!("There is already a {w} {n} created for namespace {}", ctx.namespace));
     }
-    check_flags(
-        kind,
-        a.routing_key.as_deref(),
-        a.host.as_deref(),
-        a.tls_credentials.as_deref(),
-        a.type_.as_deref(),
-        &mut problems,
-    );
     if res.site.is_none() {
         problems.push(format!(
             "there is no skupper site in this namespace; create one first with {}",
             ctx.hint("site create <name>")
         ));
     }
-    check_selector(ctx, kind, a.selector.as_deref(), a.host.as_deref(), &mut problems);
+    check_selector(ctx, kind, a.new.selector.as_deref(), a.new.host.as_deref(), &mut problems);
     let timeout = super::check_timeout(&a.timeout, &mut problems);
     let wait = super::check_wait(&a.wait, &mut problems);
     problems.finish()?;
     let (Some(name), Some(port), Some(timeout)) = (name, port, timeout) else { return Err(fail("invalid input")) };
-    let r = new_resource(
-        kind,
-        ctx.ns.as_local().is_some(),
-        NewService {
-            name: name.clone(),
-            port,
-            routing_key: a.routing_key,
-            host: a.host,
-            selector: a.selector,
-            tls_credentials: a.tls_credentials.filter(|t| !t.is_empty()),
-            type_: a.type_,
-        },
-    );
+    let r = new_resource(kind, ctx.ns.as_local().is_some(), a.new.service(name.clone(), port));
     ctx.ns.commit(vec![Change::Put(r)])?;
     let word = if ctx.wait_for(kind.kind(), &name, wait, timeout)? {
         wait.map(crate::platform::Until::word).unwrap_or("configured")
@@ -487,21 +480,12 @@ fn update(ctx: &Ctx, kind: Kind, a: UpdateArgs) -> CmdResult {
 
 /// `generate`: the resource `create` would store, printed (YAML unless `-o json`).
 fn generate(ctx: &Ctx, kind: Kind, a: GenerateArgs) -> CmdResult {
-    let w = kind.word();
     let mut problems = Problems::default();
-    let (name, port) = name_and_port(w, a.name.as_ref(), a.port.as_ref(), &a.extra, &mut problems);
-    check_flags(
-        kind,
-        a.routing_key.as_deref(),
-        a.host.as_deref(),
-        a.tls_credentials.as_deref(),
-        a.type_.as_deref(),
-        &mut problems,
-    );
-    if let Some(sel) = &a.selector {
+    let (name, port) = a.new.check(kind, &mut problems);
+    if let Some(sel) = &a.new.selector {
         if kind == Kind::Listener {
             problems.push("--selector is for connectors (the pods a connector reaches)");
-        } else if a.host.is_some() {
+        } else if a.new.host.is_some() {
             problems.push("give --host or --selector, not both");
         } else if sel.split(',').any(|t| !t.contains('=') || t.starts_with('=')) {
             problems.push(format!("selector is not valid: {sel:?}: use key=value[,key=value]"));
@@ -510,19 +494,7 @@ fn generate(ctx: &Ctx, kind: Kind, a: GenerateArgs) -> CmdResult {
     check_output(Some(&a.output), &mut problems);
     problems.finish()?;
     let (Some(name), Some(port)) = (name, port) else { return Err(fail("invalid input")) };
-    let r = new_resource(
-        kind,
-        ctx.ns.as_local().is_some(),
-        NewService {
-            name,
-            port,
-            routing_key: a.routing_key,
-            host: a.host,
-            selector: a.selector,
-            tls_credentials: a.tls_credentials.filter(|t| !t.is_empty()),
-            type_: a.type_,
-        },
-    );
+    let r = new_resource(kind, ctx.ns.as_local().is_some(), a.new.service(name, port));
     output::raw(output::document(&a.output, &r.to_value())?)?;
     Ok(())
 }

@@ -654,6 +654,30 @@ mod tests {
         stale_records: std::sync::atomic::AtomicUsize,
     }
 
+    /// A processed grant `west-g` (uid `uid-1`) of `uses` redemptions in a [`MemStore`] whose
+    /// first `stale` records conflict; with its code.
+    fn mem_store(uses: i64, stale: usize) -> (MemStore, String) {
+        let ca = certs::new_ca("west site CA", certs::DEFAULT_VALIDITY).expect("ca");
+        let site = Site::new("west", SiteSpec { link_access: "default".into(), ..Default::default() });
+        let endpoint = skupper_core::resources::Endpoint {
+            name: "inter-router".into(),
+            host: "127.0.0.1".into(),
+            port: "55671".into(),
+            group: "skupper-router".into(),
+        };
+        let mut grant =
+            crate::grant::new_grant("west-g", "uid-1", uses, skupper_core::duration::GoDuration::from_secs(600));
+        crate::grant::process(&mut grant, "https://127.0.0.1:9090", "CA", crate::platform::now_unix())
+            .expect("process");
+        let code = grant.status.code.clone();
+        let store = MemStore {
+            grant: std::sync::Mutex::new((grant, 1)),
+            site: GrantSite { site: Some(site), endpoints: vec![endpoint], ca: Some(ca) },
+            stale_records: std::sync::atomic::AtomicUsize::new(stale),
+        };
+        (store, code)
+    }
+
     impl GrantStore for MemStore {
         fn namespace(&self) -> &str {
             "mem"
@@ -690,24 +714,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_redemptions_of_a_three_use_grant_through_two_servers_count_exactly_three() {
-        let ca = certs::new_ca("west site CA", certs::DEFAULT_VALIDITY).expect("ca");
-        let site = Site::new("west", SiteSpec { link_access: "default".into(), ..Default::default() });
-        let endpoint = skupper_core::resources::Endpoint {
-            name: "inter-router".into(),
-            host: "127.0.0.1".into(),
-            port: "55671".into(),
-            group: "skupper-router".into(),
-        };
-        let mut grant =
-            crate::grant::new_grant("west-g", "uid-1", 3, skupper_core::duration::GoDuration::from_secs(600));
-        crate::grant::process(&mut grant, "https://127.0.0.1:9090", "CA", crate::platform::now_unix())
-            .expect("process");
-        let code = grant.status.code.clone();
-        let store = Arc::new(MemStore {
-            grant: std::sync::Mutex::new((grant, 1)),
-            site: GrantSite { site: Some(site), endpoints: vec![endpoint], ca: Some(ca) },
-            stale_records: std::sync::atomic::AtomicUsize::new(2),
-        });
+        let (store, code) = mem_store(3, 2);
+        let store = Arc::new(store);
         // Two servers over one store (a stray second controller): each serialises its own
         // redemptions, only the store's versions keep them apart.
         struct Shared(Arc<MemStore>);
@@ -751,24 +759,7 @@ mod tests {
     async fn a_redemption_outlasts_as_many_conflicts_as_a_busy_grant_produces() {
         // Ten writes by others between this redemption's read and its record (a three-use grant
         // redeemed through two servers can produce five; status writes add more).
-        let ca = certs::new_ca("west site CA", certs::DEFAULT_VALIDITY).expect("ca");
-        let site = Site::new("west", SiteSpec { link_access: "default".into(), ..Default::default() });
-        let endpoint = skupper_core::resources::Endpoint {
-            name: "inter-router".into(),
-            host: "127.0.0.1".into(),
-            port: "55671".into(),
-            group: "skupper-router".into(),
-        };
-        let mut grant =
-            crate::grant::new_grant("west-g", "uid-1", 1, skupper_core::duration::GoDuration::from_secs(600));
-        crate::grant::process(&mut grant, "https://127.0.0.1:9090", "CA", crate::platform::now_unix())
-            .expect("process");
-        let code = grant.status.code.clone();
-        let store = MemStore {
-            grant: std::sync::Mutex::new((grant, 1)),
-            site: GrantSite { site: Some(site), endpoints: vec![endpoint], ca: Some(ca) },
-            stale_records: std::sync::atomic::AtomicUsize::new(10),
-        };
+        let (store, code) = mem_store(1, 10);
         let ctx = GrantContext::new(store, crate::platform::now_unix);
         let (status, _) = serve_redemption(&ctx, "uid-1", &code, Some("east".into()), None).await;
         assert_eq!(status, 200);
