@@ -400,9 +400,12 @@ pub fn decide(review: &Value, policy: &Policy) -> AdmissionResponse {
     let Some(object) = req.object.as_ref().filter(|o| !o.is_null()) else {
         return malformed(&format!("request.object is missing for {}", req.operation));
     };
-    let link = match Resource::from_value(object.clone()) {
-        Ok(Resource::Link(l)) => l,
-        Ok(other) => return malformed(&format!("the object is a {}, but request.kind says Link", other.kind())),
+    let link = match Resource::decode_kind::<Link>(object.clone(), Link::KIND) {
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default();
+            return malformed(&format!("the object is a {kind}, but request.kind says Link"));
+        }
         Err(e) => return deny(uid, 400, "BadRequest", &format!("the Link cannot be read: {e}"), Vec::new()),
     };
     let (validation, policy_errors) = evaluate(&link, req.namespace.as_deref(), policy);

@@ -1291,6 +1291,53 @@ pub enum ResourceError {
     },
 }
 
+/// Checks a document's head: a mapping with a kind this model has and that kind's apiVersion;
+/// a `null` anywhere is dropped first (Go's zero value). Returns the kind and the name.
+fn head(value: &mut serde_json::Value) -> Result<(String, String), ResourceError> {
+    drop_nulls(value);
+    let obj =
+        value.as_object().ok_or_else(|| ResourceError::NotAnObject("expected a mapping at the top level".into()))?;
+    let kind = obj
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .ok_or_else(|| ResourceError::NotAnObject("field `kind` is missing".into()))?
+        .to_string();
+    let api = obj
+        .get("apiVersion")
+        .and_then(|k| k.as_str())
+        .ok_or_else(|| ResourceError::NotAnObject("field `apiVersion` is missing".into()))?
+        .to_string();
+    let name = obj.get("metadata").and_then(|m| m.get("name")).and_then(|n| n.as_str()).unwrap_or("").to_string();
+    let expected = if kind == Secret::KIND { V1 } else { API_VERSION };
+    let known = matches!(
+        kind.as_str(),
+        "Site"
+            | "RouterAccess"
+            | "Link"
+            | "AccessGrant"
+            | "AccessToken"
+            | "Listener"
+            | "Connector"
+            | "MultiKeyListener"
+            | "Secret"
+    );
+    if !known {
+        return Err(ResourceError::UnknownKind(kind));
+    }
+    if api != expected {
+        return Err(ResourceError::ApiVersion { kind, name, found: api, expected });
+    }
+    Ok((kind, name))
+}
+
+fn decode<T: DeserializeOwned>(v: serde_json::Value, kind: &str, name: &str) -> Result<T, ResourceError> {
+    serde_json::from_value(v).map_err(|e| ResourceError::Decode {
+        kind: kind.into(),
+        name: name.into(),
+        message: e.to_string(),
+    })
+}
+
 impl Resource {
     /// The `spec` fields of this resource that this version does not know (kept, not acted on),
     /// as `spec.<name>`.
@@ -1312,58 +1359,33 @@ impl Resource {
     /// Decodes one document (already turned into a JSON value by the caller). As Go decodes
     /// it, a `null` anywhere (`spec:` with no value, `settings: null`) is the field's zero value.
     pub fn from_value(mut value: serde_json::Value) -> Result<Self, ResourceError> {
-        drop_nulls(&mut value);
-        let obj = value
-            .as_object()
-            .ok_or_else(|| ResourceError::NotAnObject("expected a mapping at the top level".into()))?;
-        let kind = obj
-            .get("kind")
-            .and_then(|k| k.as_str())
-            .ok_or_else(|| ResourceError::NotAnObject("field `kind` is missing".into()))?
-            .to_string();
-        let api = obj
-            .get("apiVersion")
-            .and_then(|k| k.as_str())
-            .ok_or_else(|| ResourceError::NotAnObject("field `apiVersion` is missing".into()))?
-            .to_string();
-        let name = obj.get("metadata").and_then(|m| m.get("name")).and_then(|n| n.as_str()).unwrap_or("").to_string();
-        let expected = if kind == Secret::KIND { V1 } else { API_VERSION };
-        let known = matches!(
-            kind.as_str(),
-            "Site"
-                | "RouterAccess"
-                | "Link"
-                | "AccessGrant"
-                | "AccessToken"
-                | "Listener"
-                | "Connector"
-                | "MultiKeyListener"
-                | "Secret"
-        );
-        if !known {
-            return Err(ResourceError::UnknownKind(kind));
-        }
-        if api != expected {
-            return Err(ResourceError::ApiVersion { kind, name, found: api, expected });
-        }
-        fn de<T: DeserializeOwned>(v: serde_json::Value, kind: &str, name: &str) -> Result<T, ResourceError> {
-            serde_json::from_value(v).map_err(|e| ResourceError::Decode {
-                kind: kind.into(),
-                name: name.into(),
-                message: e.to_string(),
-            })
-        }
+        let (kind, name) = head(&mut value)?;
         Ok(match kind.as_str() {
-            "Site" => Resource::Site(de(value, &kind, &name)?),
-            "RouterAccess" => Resource::RouterAccess(de(value, &kind, &name)?),
-            "Link" => Resource::Link(de(value, &kind, &name)?),
-            "AccessGrant" => Resource::AccessGrant(de(value, &kind, &name)?),
-            "AccessToken" => Resource::AccessToken(de(value, &kind, &name)?),
-            "Listener" => Resource::Listener(de(value, &kind, &name)?),
-            "Connector" => Resource::Connector(de(value, &kind, &name)?),
-            "MultiKeyListener" => Resource::MultiKeyListener(de(value, &kind, &name)?),
-            _ => Resource::Secret(de(value, &kind, &name)?),
+            "Site" => Resource::Site(decode(value, &kind, &name)?),
+            "RouterAccess" => Resource::RouterAccess(decode(value, &kind, &name)?),
+            "Link" => Resource::Link(decode(value, &kind, &name)?),
+            "AccessGrant" => Resource::AccessGrant(decode(value, &kind, &name)?),
+            "AccessToken" => Resource::AccessToken(decode(value, &kind, &name)?),
+            "Listener" => Resource::Listener(decode(value, &kind, &name)?),
+            "Connector" => Resource::Connector(decode(value, &kind, &name)?),
+            "MultiKeyListener" => Resource::MultiKeyListener(decode(value, &kind, &name)?),
+            _ => Resource::Secret(decode(value, &kind, &name)?),
         })
+    }
+
+    /// Decodes one document as [`Resource::from_value`] does, if it is of kind `kind` (`Ok(None)`
+    /// for another kind). Only `T`'s decoder is built into a program that decodes this way: the
+    /// Wasm page and the policy module read Links and Secrets only, and every kind's decoder is
+    /// tens of KiB of Wasm.
+    pub fn decode_kind<T: DeserializeOwned>(
+        mut value: serde_json::Value,
+        kind: &str,
+    ) -> Result<Option<T>, ResourceError> {
+        let (found, name) = head(&mut value)?;
+        if found != kind {
+            return Ok(None);
+        }
+        decode(value, &found, &name).map(Some)
     }
 
     /// Encodes to a JSON value (for YAML or JSON output at the caller's edge).

@@ -186,14 +186,14 @@ fn validate_values(values: Vec<Value>, edge_site: bool) -> LinkValidation {
         let kind = v.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
         let name = docs::object_name(&v);
         match kind.as_str() {
-            "Link" => match Resource::from_value(v) {
-                Ok(Resource::Link(l)) => links.push((i, Ok(l), name)),
-                Ok(_) => links.push((i, Err("not a Link".into()), name)),
+            "Link" => match Resource::decode_kind::<Link>(v, Link::KIND) {
+                Ok(Some(l)) => links.push((i, Ok(l), name)),
+                Ok(None) => links.push((i, Err("not a Link".into()), name)),
                 Err(e) => links.push((i, Err(e.to_string()), name)),
             },
             "Secret" => {
                 saw_secret = true;
-                if let Ok(Resource::Secret(s)) = Resource::from_value(v) {
+                if let Ok(Some(s)) = Resource::decode_kind::<Secret>(v, Secret::KIND) {
                     secrets.push(s);
                 }
             }
