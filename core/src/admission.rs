@@ -18,6 +18,10 @@ use serde_json::Value;
 use crate::link::{Finding, LinkContext, Validation, validate_link};
 use crate::resources::{Link, Resource};
 
+/// Version of the policy module's C ABI (`skupper_abi_version`): the module exports it, the
+/// webhook host refuses a module with another. One definition for both sides.
+pub const POLICY_ABI_VERSION: u32 = 1;
+
 /// API version of the reviews we answer.
 pub const ADMISSION_V1: &str = "admission.k8s.io/v1";
 /// Older API version with the same shape, answered in kind.

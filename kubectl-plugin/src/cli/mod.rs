@@ -21,7 +21,7 @@ mod version;
 
 use std::ffi::OsString;
 
-use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 use self::help::*;
 
@@ -147,14 +147,6 @@ pub enum Command {
     #[cfg(feature = "kubernetes")]
     #[command(long_about = install::UNINSTALL_LONG, after_help = install::UNINSTALL_AFTER)]
     Uninstall(install::UninstallArgs),
-}
-
-/// Positionals collected loosely so that missing or extra arguments get upstream's messages.
-#[derive(Debug, Args, Clone, Default)]
-pub struct Extra {
-    /// Arguments beyond the expected ones (reported, not used).
-    #[arg(hide = true, trailing_var_arg = false)]
-    pub extra: Vec<String>,
 }
 
 /// `site ...`

@@ -20,9 +20,6 @@
 //! - `keepalive`: ping and dead-peer timings of links.
 //! - `backoff`, `log`: reconnect delays and throttled log lines.
 
-// The CLI and the platforms drive the router; until they all do, parts of it are unused.
-#![allow(dead_code)]
-
 mod backoff;
 mod keepalive;
 mod link;
@@ -426,9 +423,11 @@ fn only_cost_differs(a: &LinkConfig, b: &LinkConfig) -> bool {
 }
 
 impl Router {
-    /// Starts a router with `config`: binds link access, listeners; dials links.
+    /// Starts a router with `config`: binds link access, listeners; dials links (the tests' way;
+    /// sites start theirs with [`Router::start_with`]).
     ///
     /// Bind failures do not fail the start; they are reported in [`Router::status`].
+    #[cfg(test)]
     pub async fn start(config: RouterConfig) -> anyhow::Result<Self> {
         Self::start_with(config, StartOptions::default()).await
     }

@@ -23,7 +23,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use super::review;
 
 /// The policy module ABI version this host speaks (`skupper_abi_version` export).
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = skupper_core::admission::POLICY_ABI_VERSION;
 
 /// How often the ticker thread advances the engine's epoch.
 const EPOCH_TICK: Duration = Duration::from_millis(5);

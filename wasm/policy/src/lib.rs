@@ -27,7 +27,7 @@ mod abi;
 mod wapc;
 
 /// Version of the C ABI below; the host refuses a module with another one.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = skupper_core::admission::POLICY_ABI_VERSION;
 
 /// Parses policy settings (camelCase JSON, see [`Policy`]) and checks them: empty input or
 /// `null` means "no settings" (the built-in Link rules only).
