@@ -109,8 +109,6 @@ pub struct Candidate {
     pub path_cost: u64,
     /// Whether the target is on this site.
     pub local: bool,
-    /// Maximum open connections before the candidate becomes ineligible (`None`: unbounded).
-    pub capacity: Option<u32>,
 }
 
 /// Why [`choose`] picked what it picked, for explaining routing to users.
@@ -118,17 +116,15 @@ pub struct Candidate {
 pub enum Choice {
     /// A local target with no open connection: remote ones were not considered.
     IdleLocal(usize),
-    /// The candidate with the lowest `open + path_cost` under its capacity.
+    /// The candidate with the lowest `open + path_cost`.
     LowestScore(usize),
-    /// Every candidate is at capacity; the lowest score was taken anyway.
-    OverCapacity(usize),
 }
 
 impl Choice {
     /// Index of the chosen candidate.
     pub fn index(self) -> usize {
         match self {
-            Choice::IdleLocal(i) | Choice::LowestScore(i) | Choice::OverCapacity(i) => i,
+            Choice::IdleLocal(i) | Choice::LowestScore(i) => i,
         }
     }
 }
@@ -140,41 +136,24 @@ pub fn score(c: &Candidate) -> u64 {
 
 /// Picks where a new connection goes (reference §5.4).
 ///
-/// Locals are scored by their open connections (cost 0); if an eligible local target is idle,
-/// remote targets are not considered. Otherwise the lowest `open + path_cost` among candidates
-/// under capacity wins, else the lowest overall. Ties keep the earlier candidate, so callers
-/// list locals first and remotes in a stable order. A target that went away is simply absent
-/// from `candidates`, which is what makes failover independent of cost.
+/// Locals are scored by their open connections (cost 0); if a local target is idle, remote
+/// targets are not considered. Otherwise the lowest `open + path_cost` wins. Ties keep the
+/// earlier candidate, so callers list locals first and remotes in a stable order. A target that
+/// went away is simply absent from `candidates`, which is what makes failover independent of cost.
 pub fn choose(candidates: &[Candidate]) -> Option<Choice> {
-    let eligible = |c: &Candidate| c.capacity.is_none_or(|cap| c.open < cap);
-    let mut best: Option<(usize, u64)> = None;
-    let mut best_inelig: Option<(usize, u64)> = None;
-    for (i, c) in candidates.iter().enumerate().filter(|(_, c)| c.local) {
-        let s = score(c);
-        if eligible(c) {
-            if best.is_none_or(|(_, b)| s < b) {
-                best = Some((i, s));
-            }
-        } else if best_inelig.is_none_or(|(_, b)| s < b) {
-            best_inelig = Some((i, s));
-        }
-    }
-    if let Some((i, 0)) = best {
+    let lowest = |local: bool| {
+        candidates.iter().enumerate().filter(move |(_, c)| c.local == local).map(|(i, c)| (i, score(c))).fold(
+            None,
+            |best: Option<(usize, u64)>, (i, s)| if best.is_none_or(|(_, b)| s < b) { Some((i, s)) } else { best },
+        )
+    };
+    let local = lowest(true);
+    if let Some((i, 0)) = local {
         return Some(Choice::IdleLocal(i));
     }
-    for (i, c) in candidates.iter().enumerate().filter(|(_, c)| !c.local) {
-        let s = score(c);
-        if eligible(c) {
-            if best.is_none_or(|(_, b)| s < b) {
-                best = Some((i, s));
-            }
-        } else if best_inelig.is_none_or(|(_, b)| s < b) {
-            best_inelig = Some((i, s));
-        }
-    }
-    match (best, best_inelig) {
-        (Some((i, _)), _) => Some(Choice::LowestScore(i)),
-        (None, Some((i, _))) => Some(Choice::OverCapacity(i)),
+    match (local, lowest(false)) {
+        (Some((l, ls)), Some((r, rs))) => Some(Choice::LowestScore(if rs < ls { r } else { l })),
+        (Some((i, _)), None) | (None, Some((i, _))) => Some(Choice::LowestScore(i)),
         (None, None) => None,
     }
 }
@@ -223,9 +202,8 @@ mod tests {
         let costs = [1u64, 5];
         let mut picks = Vec::new();
         for _ in 0..10 {
-            let cands: Vec<Candidate> = (0..2)
-                .map(|i| Candidate { open: open[i], path_cost: costs[i], local: false, capacity: None })
-                .collect();
+            let cands: Vec<Candidate> =
+                (0..2).map(|i| Candidate { open: open[i], path_cost: costs[i], local: false }).collect();
             let i = choose(&cands).expect("a target").index();
             open[i] += 1;
             picks.push(i);
@@ -236,23 +214,9 @@ mod tests {
 
     #[test]
     fn idle_local_wins_whatever_the_remote_cost() {
-        let c = [
-            Candidate { open: 0, path_cost: 0, local: true, capacity: None },
-            Candidate { open: 0, path_cost: 1, local: false, capacity: None },
-        ];
+        let c = [Candidate { open: 0, path_cost: 0, local: true }, Candidate { open: 0, path_cost: 1, local: false }];
         assert_eq!(choose(&c), Some(Choice::IdleLocal(0)));
         assert_eq!(choose(&c[1..]), Some(Choice::LowestScore(0)));
         assert_eq!(choose(&[]), None);
-    }
-
-    #[test]
-    fn capacity_makes_a_candidate_ineligible() {
-        let c = [
-            Candidate { open: 2, path_cost: 0, local: true, capacity: Some(2) },
-            Candidate { open: 9, path_cost: 99999, local: false, capacity: None },
-        ];
-        assert_eq!(choose(&c), Some(Choice::LowestScore(1)));
-        let c = [Candidate { open: 2, path_cost: 0, local: true, capacity: Some(2) }];
-        assert_eq!(choose(&c), Some(Choice::OverCapacity(0)));
     }
 }

@@ -467,15 +467,13 @@ fn build(edges: &[(usize, usize, u32, u32)]) -> LinkStateGraph {
 
 fn arb_candidates() -> impl Strategy<Value = Vec<Candidate>> {
     prop::collection::vec(
-        (0u32..12, 1u64..20, any::<bool>(), prop::option::of(0u32..12)).prop_map(|(open, cost, local, capacity)| {
-            Candidate { open, path_cost: if local { 0 } else { cost }, local, capacity }
+        (0u32..12, 1u64..20, any::<bool>()).prop_map(|(open, cost, local)| Candidate {
+            open,
+            path_cost: if local { 0 } else { cost },
+            local,
         }),
         0..8,
     )
-}
-
-fn eligible(c: &Candidate) -> bool {
-    c.capacity.is_none_or(|cap| c.open < cap)
 }
 
 proptest! {
@@ -541,19 +539,12 @@ proptest! {
         }
         let i = pick.expect("a candidate").index();
         let chosen = &cands[i];
-        let min_eligible = cands.iter().filter(|c| eligible(c)).map(score).min();
-        match min_eligible {
-            Some(m) => {
-                prop_assert!(eligible(chosen));
-                prop_assert_eq!(score(chosen), m);
-                prop_assert!(!matches!(pick, Some(Choice::OverCapacity(_))));
-            }
-            None => {
-                prop_assert!(matches!(pick, Some(Choice::OverCapacity(_))));
-                prop_assert_eq!(Some(score(chosen)), cands.iter().map(score).min());
-            }
+        prop_assert_eq!(Some(score(chosen)), cands.iter().map(score).min());
+        // An idle local target is taken before anything remote.
+        if cands.iter().any(|c| c.local && c.open == 0) {
+            prop_assert!(matches!(pick, Some(Choice::IdleLocal(_))) && chosen.local);
         }
-        // Any permutation picks a candidate of the same score and eligibility.
+        // Any permutation picks a candidate of the same score.
         let mut shuffled = cands.clone();
         let mut x = seed | 1;
         for k in (1..shuffled.len()).rev() {
@@ -564,6 +555,7 @@ proptest! {
         }
         let j = choose(&shuffled).expect("a candidate").index();
         prop_assert_eq!(score(&shuffled[j]), score(chosen));
-        prop_assert_eq!(eligible(&shuffled[j]), eligible(chosen));
+        // A tie between a local and a remote target goes to the local one, in any order.
+        prop_assert_eq!(shuffled[j].local, chosen.local);
     }
 }

@@ -303,7 +303,6 @@ fn reason_word(r: RouteReason) -> &'static str {
     match r {
         RouteReason::IdleLocal => "idle-local",
         RouteReason::LowestScore => "lowest-score",
-        RouteReason::OverCapacity => "over-capacity",
         RouteReason::Failover => "failover",
     }
 }

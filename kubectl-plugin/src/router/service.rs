@@ -196,8 +196,6 @@ pub enum RouteReason {
     IdleLocal,
     /// The lowest open connections + path cost among the targets.
     LowestScore,
-    /// Every target was at capacity; the lowest score was taken anyway.
-    OverCapacity,
     /// The target chosen first failed (refused, unreachable); this was the best of the rest.
     Failover,
 }
@@ -208,7 +206,6 @@ impl RouteReason {
         match self {
             RouteReason::IdleLocal => "idle local connector (remote targets not considered)",
             RouteReason::LowestScore => "lowest open connections + path cost",
-            RouteReason::OverCapacity => "all targets at capacity: lowest score",
             RouteReason::Failover => "failover: a better target failed",
         }
     }
@@ -360,7 +357,7 @@ impl Shared {
         let mut scored = Vec::new();
         for (name, c) in &st.connectors {
             if c.config.routing_key == key && !tried.contains(&Tried::Local(name.clone())) {
-                let cand = Candidate { open: c.open, path_cost: 0, local: true, capacity: None };
+                let cand = Candidate { open: c.open, path_cost: 0, local: true };
                 scored.push(ScoredCandidate {
                     target: me.clone(),
                     next_hop: me.clone(),
@@ -388,7 +385,7 @@ impl Shared {
             }
             let Some(session) = st.session_to(&route.next_hop) else { continue };
             let open = st.open_via.get(&(key.to_string(), route.next_hop.clone())).copied().unwrap_or(0);
-            let cand = Candidate { open, path_cost: route.cost, local: false, capacity: None };
+            let cand = Candidate { open, path_cost: route.cost, local: false };
             scored.push(ScoredCandidate {
                 target: site.to_string(),
                 next_hop: route.next_hop.clone(),
@@ -412,7 +409,6 @@ impl Shared {
             _ if !tried.is_empty() => RouteReason::Failover,
             Choice::IdleLocal(_) => RouteReason::IdleLocal,
             Choice::LowestScore(_) => RouteReason::LowestScore,
-            Choice::OverCapacity(_) => RouteReason::OverCapacity,
         };
         let decision =
             RouteDecision { target: chosen, next_hop, reason, failed: Vec::new(), candidates: scored, key: None };
