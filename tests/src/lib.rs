@@ -689,9 +689,14 @@ pub fn echo_once(ip: &str, port: u16, msg: &str) -> Result<String, String> {
         .map_err(|e| format!("connect {addr}: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
     s.write_all(msg.as_bytes()).map_err(|e| format!("write: {e}"))?;
+    read_reply(&mut s, msg.len())
+}
+
+/// Reads until `want` bytes came or the peer closed: the reply of an echo, as text.
+pub fn read_reply(s: &mut impl std::io::Read, want: usize) -> Result<String, String> {
     let mut got = Vec::new();
     let mut buf = [0u8; 1024];
-    while got.len() < msg.len() {
+    while got.len() < want {
         match s.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => got.extend_from_slice(&buf[..n]),

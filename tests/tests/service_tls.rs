@@ -167,16 +167,7 @@ fn tls_echo_once(ip: &str, port: u16, ca: &Ca, msg: &str) -> Result<String, Stri
     tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut s = rustls::StreamOwned::new(conn, tcp);
     s.write_all(msg.as_bytes()).and_then(|_| s.flush()).map_err(|e| format!("write: {e}"))?;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 1024];
-    while got.len() < msg.len() {
-        match s.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) => return Err(format!("read: {e}")),
-        }
-    }
-    String::from_utf8(got).map_err(|e| e.to_string())
+    skupper_e2e::read_reply(&mut s, msg.len())
 }
 
 /// `<kind> status <name> -o json` of `ns`: its `status` object.
