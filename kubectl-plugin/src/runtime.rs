@@ -217,7 +217,7 @@ impl RunningSite {
             problems,
         };
         home.site_ca(site.name())?;
-        s.ensure_link_access(&site).await?;
+        s.ensure_link_access(&site, &res).await?;
         let config = s.config(&res);
         s.router.reconcile(config, &|m| log(m)).await;
         state.phase = "Running".into();
@@ -264,7 +264,7 @@ impl RunningSite {
             if !second {
                 s.process_grants(&res);
             }
-            if let Err(e) = s.ensure_link_access(&site).await {
+            if let Err(e) = s.ensure_link_access(&site, &res).await {
                 log(format!("link access: {e:#}"));
             }
             let config = s.config(&res);
@@ -316,7 +316,7 @@ impl RunningSite {
 
     /// Link access: ports, server certificates, the grant server. Set up once when the Site has
     /// link access (at start, or later when `site update --enable-link-access` turns it on).
-    async fn ensure_link_access(&mut self, site: &Site) -> anyhow::Result<()> {
+    async fn ensure_link_access(&mut self, site: &Site, res: &Resources) -> anyhow::Result<()> {
         if !site.spec.link_access_enabled() || self.link_access.is_some() {
             return Ok(());
         }
@@ -325,7 +325,6 @@ impl RunningSite {
         }
         let home = &self.home;
         // The site's RouterAccess, if it has one, decides the roles, ports and bind host.
-        let (res, _) = home.load_lenient()?;
         let mut access = home.apply_router_access(res.router_accesses.values().next())?;
         // A Site applied with `ha` set (or cleared) gets (or loses) the second router's ports:
         // its endpoints, generated Links and grant answers follow the spec (upstream #2278).
