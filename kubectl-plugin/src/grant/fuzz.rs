@@ -89,9 +89,11 @@ async fn exchange(ctx: Arc<GrantContext<LocalGrantStore>>, request: &[u8]) -> Ve
 /// The statuses the grant server answers with.
 const STATUSES: &[u16] = &[200, 400, 403, 404, 405, 408, 410, 413, 414, 417, 423, 429, 431, 500, 501, 503, 505];
 
+/// The status of an HTTP/1.x answer (hyper answers an HTTP/1.0 request in HTTP/1.0).
 fn status_of(answer: &[u8]) -> Option<u16> {
     let text = std::str::from_utf8(answer.get(..12)?).ok()?;
-    text.strip_prefix("HTTP/1.1 ")?.parse().ok()
+    let code = text.strip_prefix("HTTP/1.1 ").or_else(|| text.strip_prefix("HTTP/1.0 "))?;
+    code.parse().ok()
 }
 
 #[test]
@@ -128,4 +130,18 @@ fn the_grant_request_seeds_replay() {
     let first = &fuzzing::corpus("grant-request")[0];
     let answer = s.rt.block_on(exchange(s.ctx.clone(), first));
     assert_eq!(status_of(&answer), Some(200), "{}", String::from_utf8_lossy(&answer));
+}
+
+/// An HTTP/1.0 request is answered in HTTP/1.0 (hyper answers in the request's version): one
+/// flipped bit in a seed's "HTTP/1.1" makes it, and the fuzz target must read that answer too.
+#[test]
+fn an_http_1_0_redemption_is_answered_and_counted_once() {
+    let s = site();
+    let seed = String::from_utf8(fuzzing::corpus("grant-request")[0].clone()).expect("seed is text");
+    let request = seed.replacen("HTTP/1.1", "HTTP/1.0", 1);
+    let before = redemptions(&s.home);
+    let answer = s.rt.block_on(exchange(s.ctx.clone(), request.as_bytes()));
+    assert!(answer.starts_with(b"HTTP/1.0 200 "), "{}", String::from_utf8_lossy(&answer));
+    assert_eq!(status_of(&answer), Some(200));
+    assert_eq!(redemptions(&s.home) - before, 1);
 }
