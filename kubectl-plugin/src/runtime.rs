@@ -33,7 +33,7 @@ use crate::platform::resources::{Resources, resource_yaml};
 use crate::platform::router_host::RouterHost;
 use crate::platform::status::{RouterStatusFile, Statuses};
 use crate::platform::{GRANT_SERVER_CERT, SITE_SERVER_CERT, now_rfc3339, now_unix};
-use crate::router::{LinkAccessConfig, LinkConfig, RouterConfig, StartOptions};
+use skupper_router::{LinkAccessConfig, LinkConfig, RouterConfig, StartOptions};
 
 /// How often `input/resources` is re-read.
 const POLL: Duration = Duration::from_millis(500);
@@ -370,10 +370,10 @@ impl RunningSite {
         };
         let ca = home.site_ca(site.name())?;
         let server = home.issue_server_cert(SITE_SERVER_CERT_2, &ca, &access.san_hosts())?;
-        let client = crate::certs::issue_client(
+        let client = skupper_router::certs::issue_client(
             &ca,
             &format!("{}-{GROUP_SECONDARY}", site.name()),
-            crate::certs::DEFAULT_VALIDITY,
+            skupper_router::certs::DEFAULT_VALIDITY,
         )?;
         self.mesh = Some(LinkConfig {
             host: access.local_dial_host(),

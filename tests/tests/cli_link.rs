@@ -242,7 +242,7 @@ fn link_through_an_http_connect_proxy() {
 #[test]
 fn reconnect_bound_follows_the_routers_backoff() {
     // RECONNECT above assumes the router's longest backoff delay; read it where it is defined.
-    let path = skupper_e2e::repo_root().join("kubectl-plugin/src/router/backoff.rs");
+    let path = skupper_e2e::repo_root().join("kubectl-plugin/router/src/backoff.rs");
     let text = std::fs::read_to_string(&path).expect("router/backoff.rs");
     let found = text
         .split("const MAX_DELAY: Duration = Duration::from_secs(")

@@ -134,7 +134,7 @@ fn kubectl_skupper_version_reports_plugin_core_protocol_and_platform() {
     let cargo = std::fs::read_to_string(repo().join("Cargo.toml")).unwrap();
     let version = cargo.lines().find_map(|l| l.strip_prefix("version = \"")).unwrap().trim_end_matches('"');
     // The router's constant, read from its source so the test follows it.
-    let proto = std::fs::read_to_string(repo().join("kubectl-plugin/src/router/proto.rs")).unwrap();
+    let proto = std::fs::read_to_string(repo().join("kubectl-plugin/router/src/proto.rs")).unwrap();
     let protocol: u64 = proto
         .lines()
         .find_map(|l| l.strip_prefix("pub(crate) const PROTOCOL_VERSION: u32 = "))

@@ -17,7 +17,7 @@ use super::validate::Problems;
 use super::{CmdResult, Ctx, check_output};
 use crate::output::{self, TabWriter};
 use crate::platform::status::{ListenerRouting, NetworkRecord, RouterReport};
-use crate::router::RouteReason;
+use skupper_router::RouteReason;
 
 /// Long help of `network`.
 pub(super) const NETWORK_LONG: &str = "\

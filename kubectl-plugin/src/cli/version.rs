@@ -37,7 +37,7 @@ pub fn versions(platform: Platform) -> serde_json::Value {
     json!({
         "clientVersion": env!("CARGO_PKG_VERSION"),
         "coreVersion": skupper_core::VERSION,
-        "linkProtocolVersion": crate::router::PROTOCOL_VERSION,
+        "linkProtocolVersion": skupper_router::PROTOCOL_VERSION,
         "platform": platform.to_string(),
         "os": std::env::consts::OS,
         "arch": go_arch(std::env::consts::ARCH),
@@ -86,7 +86,7 @@ mod tests {
     #[test]
     fn versions_name_the_protocol() {
         let v = versions(Platform::Local);
-        assert_eq!(v["linkProtocolVersion"], serde_json::json!(crate::router::PROTOCOL_VERSION));
+        assert_eq!(v["linkProtocolVersion"], serde_json::json!(skupper_router::PROTOCOL_VERSION));
         assert_eq!(v["platform"], "local");
         assert_eq!(v["coreVersion"], skupper_core::VERSION);
     }

@@ -114,7 +114,7 @@ pub async fn process_all(api: &Api<KAccessGrant>, grants: &Store<KAccessGrant>, 
                 }
                 let skupper_core::resources::Resource::AccessGrant(mut core) = g.to_resource() else { continue };
                 if let Err(e) = process(&mut core, url_base, ca_pem, now_unix()) {
-                    crate::logs::write("controller", format_args!("grant {}: {e:#}", g.name()));
+                    skupper_router::logs::write("controller", format_args!("grant {}: {e:#}", g.name()));
                     continue;
                 }
                 status = core.status;
@@ -130,10 +130,10 @@ pub async fn process_all(api: &Api<KAccessGrant>, grants: &Store<KAccessGrant>, 
         let url = status.url.clone();
         match write_status(api, &g, status).await {
             Ok(true) if !url.is_empty() => {
-                crate::logs::write("controller", format_args!("grant {} processed: {url}", g.name()))
+                skupper_router::logs::write("controller", format_args!("grant {} processed: {url}", g.name()))
             }
             Ok(_) => {}
-            Err(e) => crate::logs::write("controller", format_args!("grant {}: {e:#}", g.name())),
+            Err(e) => skupper_router::logs::write("controller", format_args!("grant {}: {e:#}", g.name())),
         }
     }
 }

@@ -51,7 +51,7 @@ use crate::platform::kube::errors::{Op, explain};
 use crate::platform::now_rfc3339;
 use crate::platform::router_host::RouterHost;
 use crate::platform::status::{RouterStatusFile, SERVICE_REQUIRED, Statuses, site_required};
-use crate::router::{LinkPhase, StartOptions};
+use skupper_router::{LinkPhase, StartOptions};
 
 /// How often statuses are recomputed from the router.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
@@ -170,12 +170,12 @@ impl ControllerArgs {
 }
 
 fn log(msg: impl AsRef<str>) {
-    crate::logs::write("controller", format_args!("{}", msg.as_ref()));
+    skupper_router::logs::write("controller", format_args!("{}", msg.as_ref()));
 }
 
 /// Runs the controller until a signal arrives or its Lease is lost.
 pub fn run(selection: &Selection, args: ControllerArgs) -> anyhow::Result<()> {
-    crate::logs::set_json(args.log_format == "json");
+    skupper_router::logs::set_json(args.log_format == "json");
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).div_ceil(2).clamp(1, 8);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
@@ -566,7 +566,7 @@ impl Controller {
     }
 
     /// One line when a link goes up or down, with the reason.
-    fn log_link(&mut self, name: &str, router: &crate::router::RouterStatus) {
+    fn log_link(&mut self, name: &str, router: &skupper_router::RouterStatus) {
         let Some(l) = router.links.get(name) else { return };
         let now = (l.phase, l.message.clone());
         if self.link_phases.get(name) == Some(&now) {

@@ -243,10 +243,10 @@ pub async fn listeners(
         if labelled && !wanted.contains(&name) {
             match api.delete(&name, &DeleteParams::default()).await {
                 Ok(_) => {
-                    crate::logs::write("controller", format_args!("deleted Service {name} (its listener is gone)"))
+                    skupper_router::logs::write("controller", format_args!("deleted Service {name} (its listener is gone)"))
                 }
                 Err(e) if errors::is_not_found(&e) => {}
-                Err(e) => crate::logs::write("controller", format_args!("deleting Service {name}: {e}")),
+                Err(e) => skupper_router::logs::write("controller", format_args!("deleting Service {name}: {e}")),
             }
         }
     }

@@ -25,13 +25,13 @@ use super::services;
 use super::state::{Stores, by_name};
 use super::status::{observed, write_status};
 use super::tokens::owned_by;
-use crate::certs::{self, Issued};
+use skupper_router::certs::{self, Issued};
 use crate::grant::server::{GrantContext, GrantServer, GrantSite};
 use crate::platform::access::{Access, free_port};
 use crate::platform::kube::cr::{Cr, KRouterAccess, KSite, RouterAccessKind};
 use crate::platform::kube::{errors, issued_from_secret as issued};
 use crate::platform::{GRANT_SERVER_CA, GRANT_SERVER_CERT, SITE_CA, SITE_SERVER_CERT, now_rfc3339, now_unix};
-use crate::router::LinkAccessConfig;
+use skupper_router::LinkAccessConfig;
 
 /// Name of the RouterAccess the controller keeps for a site with link access (upstream's).
 pub const ROUTER_ACCESS: &str = "skupper-router";
@@ -123,7 +123,7 @@ impl SiteSetup {
         let ca = certs::new_ca(subject, certs::DEFAULT_VALIDITY)?;
         match self.secrets().create(&PostParams::default(), &tls_secret(name, &ca, owner, None)).await {
             Ok(_) => {
-                crate::logs::write("controller", format_args!("created CA {name}"));
+                skupper_router::logs::write("controller", format_args!("created CA {name}"));
                 Ok(ca)
             }
             Err(e) if errors::is_already_exists(&e) => {
@@ -164,7 +164,7 @@ impl SiteSetup {
             }
         };
         written.map_err(|e| anyhow::anyhow!("writing the server certificate {name}: {e}"))?;
-        crate::logs::write("controller", format_args!("issued server certificate {name} for {joined}"));
+        skupper_router::logs::write("controller", format_args!("issued server certificate {name} for {joined}"));
         Ok(cert)
     }
 
@@ -279,7 +279,7 @@ impl SiteSetup {
                 KubeGrantStore::new(&self.client, &self.namespace, stores.grants.clone(), self.grant_site.clone());
             let ctx = Arc::new(GrantContext::new(store, now_unix));
             let server = GrantServer::start(ctx, &plan.bind_host, plan.grant_port, &grant_cert).await?;
-            crate::logs::write("controller", format_args!("grant server listening on https://{}", server.addr));
+            skupper_router::logs::write("controller", format_args!("grant server listening on https://{}", server.addr));
             self.grant_server = Some(Running { server, port: plan.grant_port, cert: grant_cert.cert_pem.clone() });
         }
         let link_access = LinkAccessConfig {
@@ -290,7 +290,7 @@ impl SiteSetup {
         };
         if self.link_access.as_ref() != Some(&link_access) || self.endpoints != plan.endpoints {
             let hosts: BTreeSet<&str> = plan.endpoints.iter().map(|e| e.host.as_str()).collect();
-            crate::logs::write(
+            skupper_router::logs::write(
                 "controller",
                 format_args!(
                     "link access on {}: inter-router {}, edge {}; advertised as {}",
@@ -397,7 +397,7 @@ impl SiteSetup {
     async fn stop_grant_server(&mut self) {
         if let Some(g) = self.grant_server.take() {
             g.server.shutdown().await;
-            crate::logs::write("controller", format_args!("grant server stopped"));
+            skupper_router::logs::write("controller", format_args!("grant server stopped"));
         }
     }
 

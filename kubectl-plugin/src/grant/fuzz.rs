@@ -14,7 +14,7 @@ use skupper_core::resources::{AccessGrant, Resource, Site, SiteSpec};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::server::{GrantContext, handle};
-use crate::fuzzing;
+use skupper_router::fuzzing;
 use crate::platform::local::grants::LocalGrantStore;
 use crate::platform::local::{Changes, Home};
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use skupper_core::grant::Refusal;
 
-use crate::limits::{Gate, GateConfig, env_millis, env_u64, prepare_process, scaled};
+use skupper_router::limits::{Gate, GateConfig, env_millis, env_u64, prepare_process, scaled};
 
 /// Time for the TLS handshake and the request head together, and then again for the body.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);

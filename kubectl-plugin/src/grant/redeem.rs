@@ -225,7 +225,7 @@ fn tls_error(origin: &str, e: std::io::Error) -> RedeemError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::certs;
+    use skupper_router::certs;
     use crate::grant::server::{GrantContext, GrantServer};
     use crate::platform::local::Home;
     use crate::platform::local::grants::LocalGrantStore;

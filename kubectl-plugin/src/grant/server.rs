@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use super::limits::{CONNECTION_TIMEOUT, Defences, REQUEST_TIMEOUT};
-use crate::certs::{self, Issued};
+use skupper_router::certs::{self, Issued};
 use skupper_core::grant::{GrantState, Refusal};
 
 /// Largest request body accepted (a code is 24 characters).
@@ -179,7 +179,7 @@ pub async fn serve<S: GrantStore>(
         let (tcp, peer) = match accepted {
             Ok(x) => x,
             Err(e) => {
-                crate::logs::write("grant server", format_args!("accept failed: {e}"));
+                skupper_router::logs::write("grant server", format_args!("accept failed: {e}"));
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -206,7 +206,7 @@ pub async fn serve<S: GrantStore>(
             let tls = match handshake {
                 Ok(Ok(t)) => t,
                 Ok(Err(e)) => {
-                    crate::logs::write("grant server", format_args!("TLS handshake with {peer} failed: {e}"));
+                    skupper_router::logs::write("grant server", format_args!("TLS handshake with {peer} failed: {e}"));
                     return;
                 }
                 Err(_) => return,
@@ -248,7 +248,7 @@ async fn guarded<S: GrantStore>(
     let guesses = &defences.guesses;
     if let Err(refusal) = guesses.check(peer.ip(), &key, std::time::Instant::now()) {
         if let Refusal::Locked { .. } = refusal {
-            crate::logs::write("grant server", format_args!("refused a redemption of {key:?} from {peer}: {refusal}"));
+            skupper_router::logs::write("grant server", format_args!("refused a redemption of {key:?} from {peer}: {refusal}"));
         }
         let mut r = text(refusal.http_status(), &refusal.body());
         if let Refusal::Throttled { retry_after } = refusal {
@@ -262,7 +262,7 @@ async fn guarded<S: GrantStore>(
         403 => {
             let strike = guesses.wrong(peer.ip(), Some(&key), now);
             let lock_after = guesses.config().lock_after;
-            crate::logs::write(
+            skupper_router::logs::write(
                 "grant server",
                 format_args!(
                     "wrong code for grant {key:?} from {peer} ({} of {lock_after} before it locks)",
@@ -270,7 +270,7 @@ async fn guarded<S: GrantStore>(
                 ),
             );
             if strike.locked {
-                crate::logs::write(
+                skupper_router::logs::write(
                     "grant server",
                     format_args!(
                         "grant {key:?} locked after {} wrong codes; it redeems nothing until the \
@@ -282,7 +282,7 @@ async fn guarded<S: GrantStore>(
         }
         404 => {
             guesses.wrong(peer.ip(), None, now);
-            crate::logs::write("grant server", format_args!("unknown grant {key:?} asked for by {peer}"));
+            skupper_router::logs::write("grant server", format_args!("unknown grant {key:?} asked for by {peer}"));
         }
         200 => guesses.redeemed(peer.ip()),
         _ => {}
@@ -347,13 +347,13 @@ async fn redeem<S: GrantStore>(
         match attempt(ctx, key, code, name.clone(), subject.clone()).await {
             Err(StoreError::Conflict) => continue,
             Err(StoreError::Failed(e)) => {
-                crate::logs::write("grant server", format_args!("{e:#}"));
+                skupper_router::logs::write("grant server", format_args!("{e:#}"));
                 return (503, "Internal error".into());
             }
             Ok(answer) => return answer,
         }
     }
-    crate::logs::write("grant server", format_args!("grant {key:?} kept changing during its redemption; giving up"));
+    skupper_router::logs::write("grant server", format_args!("grant {key:?} kept changing during its redemption; giving up"));
     (503, "Internal error".into())
 }
 
@@ -366,7 +366,7 @@ async fn attempt<S: GrantStore>(
 ) -> Result<(u16, String), StoreError> {
     let now = (ctx.now)();
     let refuse = |r: Refusal| {
-        crate::logs::write("grant server", format_args!("refused a redemption of {key:?}: {r}"));
+        skupper_router::logs::write("grant server", format_args!("refused a redemption of {key:?}: {r}"));
         Ok((r.http_status(), r.body()))
     };
     let found = if key.is_empty() { None } else { ctx.store.grant(key).await? };
@@ -434,7 +434,7 @@ async fn attempt<S: GrantStore>(
             StoreError::Failed(e.context(format!("cannot record the redemption of grant {}", grant.name())))
         }
     })?;
-    crate::logs::write(
+    skupper_router::logs::write(
         "grant server",
         format_args!(
             "grant {} redeemed by {subject:?} as {name:?} ({}/{})",
@@ -456,7 +456,7 @@ mod tests {
     use super::*;
     use crate::grant::limits::Throttling;
     use crate::grant::redeem::{RedeemError, redeem};
-    use crate::limits::GateConfig;
+    use skupper_router::limits::GateConfig;
     use crate::platform::local::grants::LocalGrantStore;
     use crate::platform::local::{Changes, Home};
     use skupper_core::grant::RedeemFailure;

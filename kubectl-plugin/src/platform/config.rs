@@ -9,7 +9,7 @@ use skupper_core::resources::{
 };
 
 use super::resources::Resources;
-use crate::router::{
+use skupper_router::{
     Backoff, ConnectorConfig, KeyStrategy, LinkAccessConfig, LinkConfig, ListenerConfig, MultiKeyListenerConfig,
     RouterConfig, ServiceTls,
 };

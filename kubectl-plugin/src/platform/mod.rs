@@ -22,6 +22,8 @@ pub mod config;
 pub mod kube;
 pub mod local;
 pub mod resources;
+#[cfg(test)]
+mod fuzz_files;
 pub mod router_host;
 pub mod status;
 
@@ -32,7 +34,7 @@ use skupper_core::resources::{AccessGrant, AccessToken, Endpoint, Link, Resource
 
 use self::resources::Resources;
 use self::status::{IncomingRecord, RouterReport};
-use crate::certs::Issued;
+use skupper_router::certs::Issued;
 use crate::grant::redeem::RedeemError;
 
 /// Name of the CA that signs link certificates (upstream `skupper-site-ca`).

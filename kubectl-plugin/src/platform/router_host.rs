@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::router::{Router, RouterConfig, RouterStatus, StartOptions};
+use skupper_router::{Router, RouterConfig, RouterStatus, StartOptions};
 
 /// How often a router that failed to start is retried.
 pub const ROUTER_RETRY: Duration = Duration::from_secs(5);

@@ -13,7 +13,7 @@ use skupper_core::resources::{
 
 use super::resources::Resources;
 use crate::platform::SITE_CA;
-use crate::router::{KeyStrategy, LinkPhase, PathCount, RouteDecision, RouterConfig, RouterStatus, ServiceState};
+use skupper_router::{KeyStrategy, LinkPhase, PathCount, RouteDecision, RouterConfig, RouterStatus, ServiceState};
 
 /// Conditions that make a Site Ready (`Resolved` only with link access).
 pub fn site_required(link_access: bool) -> &'static [&'static str] {
@@ -531,7 +531,7 @@ impl Statuses {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::router::{IncomingLink, NetworkSite};
+    use skupper_router::{IncomingLink, NetworkSite};
 
     fn node(id: &str, site: &str, group: &str, cost: Option<u64>, hops: Option<u32>) -> NetworkSite {
         NetworkSite {

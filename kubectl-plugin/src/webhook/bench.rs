@@ -16,8 +16,8 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use serde_json::json;
 
-use super::runtime::{Limits, Origin, PolicyRuntime};
-use super::server;
+use skupper_webhook_host::runtime::{Limits, Origin, PolicyRuntime};
+use skupper_webhook_host::{review, server};
 
 /// `kubectl skupper webhook bench`
 #[derive(Debug, Clone, Args)]
@@ -50,44 +50,6 @@ pub fn bench_settings() -> serde_json::Value {
     })
 }
 
-/// An AdmissionReview v1 for creating a Link like `skupper link generate` emits; `valid`
-/// false gives a cost out of bounds and an endpoint without host.
-pub fn sample_review(uid: &str, valid: bool) -> Vec<u8> {
-    let (cost, host) = if valid { (2, "west.example.com") } else { (5000, "") };
-    let link = json!({
-        "apiVersion": "skupper.io/v2alpha1",
-        "kind": "Link",
-        "metadata": { "name": "link-west-skupper-router", "namespace": "east" },
-        "spec": {
-            "cost": cost,
-            "endpoints": [
-                { "group": "skupper-router", "host": host, "name": "inter-router", "port": "55671" },
-                { "group": "skupper-router", "host": host, "name": "edge", "port": "45671" },
-            ],
-            "tlsCredentials": "link-west",
-        },
-    });
-    let review = json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": { "group": "skupper.io", "version": "v2alpha1", "kind": "Link" },
-            "resource": { "group": "skupper.io", "version": "v2alpha1", "resource": "links" },
-            "requestKind": { "group": "skupper.io", "version": "v2alpha1", "kind": "Link" },
-            "requestResource": { "group": "skupper.io", "version": "v2alpha1", "resource": "links" },
-            "name": "link-west-skupper-router",
-            "namespace": "east",
-            "operation": "CREATE",
-            "userInfo": { "username": "admin", "groups": ["system:masters", "system:authenticated"] },
-            "object": link,
-            "oldObject": null,
-            "dryRun": false,
-            "options": { "apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions" },
-        },
-    });
-    serde_json::to_vec(&review).unwrap_or_default()
-}
 
 struct LoadResult {
     clients: u32,
@@ -104,7 +66,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let max_clients = args.clients.iter().copied().max().unwrap_or(1).max(1);
     let (wasm, origin) = match &args.policy {
         Some(p) => (std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?, Origin::File(p.clone())),
-        None => (super::BUILT_IN_POLICY.to_vec(), Origin::BuiltIn),
+        None => (skupper_webhook_host::BUILT_IN_POLICY.to_vec(), Origin::BuiltIn),
     };
     let limits = Limits { concurrency: max_clients, ..Limits::default() };
     let t = Instant::now();
@@ -112,7 +74,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let compile = t.elapsed();
 
     // Per-review cost, sequential, one core.
-    let bodies = [sample_review("b-valid", true), sample_review("b-bad", false)];
+    let bodies = [review::sample_review("b-valid", true), review::sample_review("b-bad", false)];
     let n = args.iterations.max(1);
     let native_policy: skupper_core::admission::Policy =
         serde_json::from_slice(&settings).context("the benchmark settings do not parse as a core Policy")?;
@@ -224,7 +186,7 @@ async fn client(addr: SocketAddr, tls: Arc<rustls::ClientConfig>, id: u32, n: u3
     let mut out = Vec::with_capacity(n as usize);
     for i in 0..n {
         let valid = i % 2 == 0;
-        let body = Bytes::from(sample_review(&format!("c{id}-{i}"), valid));
+        let body = Bytes::from(review::sample_review(&format!("c{id}-{i}"), valid));
         let req = hyper::Request::post("/validate")
             .header(hyper::header::HOST, addr.to_string())
             .header(hyper::header::CONTENT_TYPE, "application/json")

@@ -134,7 +134,7 @@ pub fn service_hosts(args: &ManifestArgs, namespace: &str) -> Vec<String> {
 
 /// The serving certificate as a `kubernetes.io/tls` Secret (with the CA as `ca.crt`).
 #[cfg_attr(not(feature = "kubernetes"), allow(dead_code))] // used by install --with-webhook
-pub fn tls_secret(args: &ManifestArgs, namespace: &str, issued: &crate::certs::Issued) -> Value {
+pub fn tls_secret(args: &ManifestArgs, namespace: &str, issued: &skupper_router::certs::Issued) -> Value {
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     json!({
         "apiVersion": "v1",

@@ -1,12 +1,10 @@
 //! `kubectl skupper webhook`: the validating admission webhook for Links. The Link rules run
 //! inside a Wasm policy module (built from `skupper_core::admission`, embedded in this binary,
-//! replaceable with `--policy`), under wasmtime with per-request isolation; this module owns the
-//! HTTPS host around it, the manifests that register it, and its benchmark.
+//! replaceable with `--policy`), under wasmtime with per-request isolation, in the HTTPS host of
+//! the `skupper-webhook-host` crate; this module owns its commands, the manifests that register
+//! it, the cluster's Links it watches, and its benchmark.
 //!
 //! # Layout
-//! - [`runtime`]: compile once, instantiate per review, limits, traps and timeouts to denies.
-//! - [`review`]: the host's checks on the module's AdmissionReview answer.
-//! - [`server`]: TLS + HTTP/1.1, `POST /validate`, body limit, `GET /healthz`.
 //! - [`links`]: the cluster's Links, watched for the duplicate-peer rule (`--links-from`).
 //! - [`manifest`]: ValidatingWebhookConfiguration, Service, Deployment.
 //! - [`bench`]: latency and throughput under load; wasm vs native cost (hidden `bench`).
@@ -14,9 +12,6 @@
 pub mod bench;
 pub mod links;
 pub mod manifest;
-pub mod review;
-pub mod runtime;
-pub mod server;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,11 +20,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
-use runtime::{Limits, Origin, PolicyRuntime};
-
-/// The policy module built from `wasm/policy` by `scripts/build-policy.sh` (committed, so a
-/// plain `cargo build` needs no wasm toolchain).
-pub const BUILT_IN_POLICY: &[u8] = include_bytes!("../../assets/skupper-policy.wasm");
+use skupper_webhook_host::runtime::{self, Limits, Origin, PolicyRuntime};
+use skupper_webhook_host::{BUILT_IN_POLICY, server};
 
 /// `kubectl skupper webhook ...`
 #[derive(Debug, Subcommand)]

@@ -241,7 +241,7 @@ pub mod webhook {
     use serde_json::{Value, json};
 
     use super::{Outcome, Target, apply_one, errors, explain, kubectl_name};
-    use crate::certs::{self, Issued};
+    use skupper_router::certs::{self, Issued};
     use crate::platform::kube::errors::Op;
     use crate::webhook::manifest::{self, ManifestArgs};
 

@@ -32,7 +32,7 @@ use self::cr::{
     RouterAccessKind, SiteKind, core_secret, kube_secret,
 };
 use self::errors::{Op, explain};
-use crate::certs::Issued;
+use skupper_router::certs::Issued;
 use crate::platform::resources::Resources;
 use crate::platform::status::{RouterReport, RouterStatusFile};
 use crate::platform::{Change, Namespace, Platform, SITE_CA, TokenRedeemError, Until, Waited};

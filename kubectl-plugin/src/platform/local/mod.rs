@@ -41,7 +41,7 @@ use super::access::free_port;
 pub use super::access::{Access, GroupPorts, RouterAccessView};
 use super::resources::{Document, Resources, parse_documents, parse_stored_documents, resource_yaml};
 use super::{GRANT_SERVER_CA, SITE_CA};
-use crate::certs::{self, Issued};
+use skupper_router::certs::{self, Issued};
 
 /// Default interface for link access and the grant server: loopback only.
 pub const DEFAULT_BIND_HOST: &str = "127.0.0.1";

@@ -9,7 +9,7 @@ use skupper_core::resources::{
 };
 
 use super::{Changes, Home, status};
-use crate::certs::Issued;
+use skupper_router::certs::Issued;
 use crate::grant;
 use crate::platform::resources::{Resources, StoredOnly};
 use crate::platform::status::RouterReport;

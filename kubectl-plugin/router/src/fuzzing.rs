@@ -10,12 +10,12 @@ use proptest::prelude::*;
 use proptest::test_runner::Config;
 
 /// The directory of one target's seed corpus.
-pub(crate) fn corpus_dir(target: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("tests").join("fuzz-corpus").join(target)
+pub fn corpus_dir(target: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests").join("fuzz-corpus").join(target)
 }
 
 /// The seeds of `target`, sorted by file name; at least one (the corpus is in the repository).
-pub(crate) fn corpus(target: &str) -> Vec<Vec<u8>> {
+pub fn corpus(target: &str) -> Vec<Vec<u8>> {
     let dir = corpus_dir(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("fuzz corpus {}: {e}", dir.display()))
@@ -29,14 +29,14 @@ pub(crate) fn corpus(target: &str) -> Vec<Vec<u8>> {
 }
 
 /// Cases per target: `FUZZ_CASES` or 256.
-pub(crate) fn config() -> Config {
+pub fn config() -> Config {
     let cases = std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
     Config { cases, failure_persistence: None, ..Config::default() }
 }
 
 /// One structural change to an input; positions wrap around its length.
 #[derive(Debug, Clone)]
-pub(crate) enum Edit {
+pub enum Edit {
     /// XOR a byte.
     Flip(usize, u8),
     /// Insert bytes.
@@ -93,7 +93,7 @@ fn edit() -> impl Strategy<Value = Edit> {
 }
 
 /// `seed` with `edits` applied in order.
-pub(crate) fn apply(seed: &[u8], edits: &[Edit]) -> Vec<u8> {
+pub fn apply(seed: &[u8], edits: &[Edit]) -> Vec<u8> {
     let mut v = seed.to_vec();
     for e in edits {
         let at = |i: usize, len: usize| if len == 0 { 0 } else { i % (len + 1) };
@@ -132,7 +132,7 @@ pub(crate) fn apply(seed: &[u8], edits: &[Edit]) -> Vec<u8> {
 }
 
 /// Arbitrary bytes (up to `max` long), or a seed of `target` with a few edits.
-pub(crate) fn inputs(target: &str, max: usize) -> impl Strategy<Value = Vec<u8>> + use<> {
+pub fn inputs(target: &str, max: usize) -> impl Strategy<Value = Vec<u8>> + use<> {
     let seeds = corpus(target);
     let n = seeds.len();
     prop_oneof![
@@ -143,7 +143,7 @@ pub(crate) fn inputs(target: &str, max: usize) -> impl Strategy<Value = Vec<u8>>
 }
 
 /// Splits `data` at the given points (for decoders fed in chunks, as sockets deliver them).
-pub(crate) fn chunks(data: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+pub fn chunks(data: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
     let mut points: Vec<usize> = cuts.iter().map(|c| if data.is_empty() { 0 } else { c % data.len() }).collect();
     points.sort_unstable();
     points.dedup();
@@ -177,40 +177,5 @@ mod tests {
         let _ = apply(seed, &edits);
         assert_eq!(apply(b"", &edits[..1]), b"");
         assert_eq!(chunks(b"abcdef", &[2, 4, 4, 0]), [b"ab".to_vec(), b"cd".to_vec(), b"ef".to_vec()]);
-    }
-
-    proptest! {
-        #![proptest_config(config())]
-
-        /// Token and link files as the CLI reads them (`token redeem`, `token inspect`,
-        /// `system apply`): YAML or JSON documents, then resources; and the inspector. Nothing
-        /// panics, whatever the file holds.
-        #[test]
-        fn fuzz_token_and_link_files(data in inputs("token", 4096).prop_union(inputs("link", 4096))) {
-            let text = String::from_utf8_lossy(&data);
-            if let Ok(values) = crate::platform::resources::parse_values(&text) {
-                for v in &values {
-                    let _ = skupper_core::resources::Resource::from_value(v.clone());
-                }
-                let report = skupper_core::inspect::inspect(&values, 1_784_800_800);
-                let _ = serde_json::to_string(&report);
-                let _ = skupper_core::inspect::redact(&values);
-            }
-            let _ = crate::grant::redeem::decode(&text);
-        }
-    }
-
-    #[test]
-    fn the_token_and_link_seeds_decode() {
-        for target in ["token", "link"] {
-            for seed in corpus(target) {
-                let text = String::from_utf8(seed).expect("UTF-8 seed");
-                let docs = crate::platform::resources::parse_documents(&text).expect("seed decodes");
-                assert!(!docs.is_empty());
-                let values = crate::platform::resources::parse_values(&text).expect("values");
-                let report = skupper_core::inspect::inspect(&values, 1_784_800_800);
-                assert!(!matches!(report.kind, skupper_core::inspect::TokenKind::NotAToken { .. }), "{target}");
-            }
-        }
     }
 }

@@ -1,7 +1,7 @@
 //! The HTTPS front: TLS (rustls), HTTP/1.1 (hyper), `POST /validate` with a body limit, and
 //! `GET /healthz`. Evaluations run on the blocking pool, at most `concurrency` at once, so a
 //! slow policy never stalls the accept loop. Connections are capped in total and per source
-//! ([`crate::limits::Gate`]). `serve` takes a bound listener and a shutdown future so tests and
+//! ([`skupper_router::limits::Gate`]). `serve` takes a bound listener and a shutdown future so tests and
 //! the benchmark run the real server in-process.
 
 use std::convert::Infallible;
@@ -22,8 +22,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
-use super::runtime::PolicyRuntime;
-use crate::limits::{self, Gate, GateConfig};
+use skupper_router::limits::{self, Gate, GateConfig};
+
+use crate::known_links::LinkCatalog;
+use crate::runtime::PolicyRuntime;
 
 /// Default cap on an AdmissionReview body. Kubernetes objects are at most ~1.5 MiB in etcd
 /// and a review can carry the object twice (UPDATE: object + oldObject).
@@ -54,8 +56,7 @@ pub struct State {
     /// Bounds concurrent evaluations to the runtime's instance pool.
     pub permits: Arc<Semaphore>,
     /// The cluster's Links for the duplicate-peer rule (`--links-from`).
-    #[cfg(feature = "kubernetes")]
-    pub links: Option<Arc<super::links::KnownLinks>>,
+    pub links: Option<Arc<dyn LinkCatalog>>,
 }
 
 impl State {
@@ -66,14 +67,12 @@ impl State {
             runtime,
             max_body_bytes,
             permits: Arc::new(Semaphore::new(n)),
-            #[cfg(feature = "kubernetes")]
             links: None,
         }
     }
 
     /// Evaluates with the cluster's Links as `links` knows them.
-    #[cfg(feature = "kubernetes")]
-    pub fn with_links(mut self, links: Arc<super::links::KnownLinks>) -> Self {
+    pub fn with_links(mut self, links: Arc<dyn LinkCatalog>) -> Self {
         self.links = Some(links);
         self
     }
@@ -81,21 +80,17 @@ impl State {
     /// The settings for this review: the cluster's Links when they are watched, else the
     /// runtime's own. A failure to build them denies the review (fail closed).
     async fn settings_for(&self, body: &[u8]) -> Result<Arc<Vec<u8>>, String> {
-        #[cfg(feature = "kubernetes")]
         if let Some(links) = &self.links {
             return links.settings_for(body).await.map_err(|e| format!("the known Links cannot be used: {e:#}"));
         }
-        let _ = body;
         Ok(self.runtime.settings())
     }
 
     /// After an answer: a Link admitted now is a known Link from now on.
     fn answered(&self, body: &[u8], answer: &[u8]) {
-        #[cfg(feature = "kubernetes")]
         if let Some(links) = &self.links {
             links.admitted(body, answer);
         }
-        let _ = (body, answer);
     }
 }
 
@@ -286,8 +281,8 @@ async fn validate(req: Request<Incoming>, state: &State) -> Response<Body> {
     let settings = match state.settings_for(&body).await {
         Ok(s) => s,
         Err(why) => {
-            let uid = super::review::request_uid(&body);
-            return respond(StatusCode::OK, "application/json", super::review::deny(&uid, &why, 500));
+            let uid = crate::review::request_uid(&body);
+            return respond(StatusCode::OK, "application/json", crate::review::deny(&uid, &why, 500));
         }
     };
     let Ok(permit) = state.permits.clone().acquire_owned().await else {

@@ -20,7 +20,7 @@ use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
-use super::review;
+use crate::review;
 
 /// The policy module ABI version this host speaks (`skupper_abi_version` export).
 pub const ABI_VERSION: u32 = skupper_core::admission::POLICY_ABI_VERSION;
@@ -494,13 +494,13 @@ mod tests {
 
     #[test]
     fn built_in_module_allows_a_good_link_and_denies_a_bad_one() {
-        let rt = runtime(super::super::BUILT_IN_POLICY, json!({"maxCost": 10}), 2000);
+        let rt = runtime(crate::BUILT_IN_POLICY, json!({"maxCost": 10}), 2000);
         check_abi_version(&rt).unwrap();
         assert_eq!(rt.validate_settings().unwrap(), Ok(()));
-        let ok = verdict(&rt, &super::super::bench::sample_review("u-ok", true));
+        let ok = verdict(&rt, &review::sample_review("u-ok", true));
         assert_eq!(ok["uid"], "u-ok");
         assert_eq!(ok["allowed"], true, "{ok}");
-        let bad = verdict(&rt, &super::super::bench::sample_review("u-bad", false));
+        let bad = verdict(&rt, &review::sample_review("u-bad", false));
         assert_eq!(bad["uid"], "u-bad");
         assert_eq!(bad["allowed"], false, "{bad}");
         assert!(bad["status"]["message"].as_str().unwrap().contains("spec.cost"), "{bad}");
@@ -508,7 +508,7 @@ mod tests {
 
     #[test]
     fn built_in_module_rejects_bad_settings() {
-        let rt = runtime(super::super::BUILT_IN_POLICY, json!({"maxCost": "many"}), 2000);
+        let rt = runtime(crate::BUILT_IN_POLICY, json!({"maxCost": "many"}), 2000);
         let why = rt.validate_settings().unwrap().unwrap_err();
         assert!(why.contains("maxCost"), "{why}");
     }
@@ -530,7 +530,7 @@ mod tests {
 
     #[test]
     fn traps_timeouts_and_lies_become_denies() {
-        let body = super::super::bench::sample_review("u-1", true);
+        let body = review::sample_review("u-1", true);
         let rt = runtime(&wat_module("unreachable"), json!({}), 2000);
         let r = verdict(&rt, &body);
         assert_eq!((r["uid"].as_str(), r["allowed"].as_bool()), (Some("u-1"), Some(false)));
@@ -567,7 +567,7 @@ mod tests {
             c.get_export("memory").unwrap().into_memory().unwrap()
         }
         let engine = Engine::default();
-        let module = Module::new(&engine, super::super::BUILT_IN_POLICY).unwrap();
+        let module = Module::new(&engine, crate::BUILT_IN_POLICY).unwrap();
         let mut linker: Linker<W> = Linker::new(&engine);
         p1::add_to_linker_sync(&mut linker, |w: &mut W| &mut w.wasi).unwrap();
         linker
@@ -610,7 +610,7 @@ mod tests {
             let out = w.response.clone().or(w.error.clone()).unwrap();
             (rc, serde_json::from_slice(&out).unwrap_or(Value::String(String::from_utf8_lossy(&out).into())))
         };
-        let mut review: Value = serde_json::from_slice(&super::super::bench::sample_review("w-1", true)).unwrap();
+        let mut review: Value = serde_json::from_slice(&review::sample_review("w-1", true)).unwrap();
         let request = review["request"].take();
 
         let (rc, v) = guest_call("protocol_version", json!(null));

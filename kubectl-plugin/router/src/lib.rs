@@ -19,11 +19,21 @@
 //! - `service`: listeners, connectors and the forwarding of connections.
 //! - `keepalive`: ping and dead-peer timings of links.
 //! - `backoff`, `log`: reconnect delays and throttled log lines.
+//!
+//! Shared with the rest of `kubectl-skupper` (the router needs them, and nothing here needs the
+//! plugin): `certs` (site CAs and certificates), `limits` (connection gates and the open-file
+//! budget of servers anyone can reach), `logs` (the log lines of long-running processes) and,
+//! for tests, `fuzzing` (proptest strategies over a seed corpus).
 
 mod backoff;
+pub mod certs;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod keepalive;
+pub mod limits;
 mod link;
 mod log;
+pub mod logs;
 mod mux;
 mod proto;
 mod proxy;
@@ -47,7 +57,7 @@ pub use self::service::{PathCount, RouteDecision, RouteReason};
 use self::state::{ConnectorEntry, LinkEntry, ListenerEntry, Shared};
 
 /// The link protocol version (`kubectl skupper version` reports it).
-pub(crate) use proto::PROTOCOL_VERSION;
+pub use proto::PROTOCOL_VERSION;
 pub use skupper_core::resources::{ProxySettings, TlsMaterial};
 
 /// Everything the router needs to run one site. Applying a new config reconciles in place:

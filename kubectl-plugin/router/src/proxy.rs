@@ -217,7 +217,7 @@ mod tests {
     }
 
     /// Polls `router` until `f` holds for link `name`, for at most 30 s.
-    async fn wait_link(router: &crate::router::Router, name: &str, f: impl Fn(&crate::router::LinkState) -> bool) {
+    async fn wait_link(router: &crate::Router, name: &str, f: impl Fn(&crate::LinkState) -> bool) {
         let poll = async {
             loop {
                 if router.status().links.get(name).is_some_and(&f) {
@@ -235,7 +235,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn changed_proxy_settings_redial_at_once_despite_the_backoff() {
         use crate::certs::{DEFAULT_VALIDITY, issue_client, issue_server, new_ca};
-        use crate::router::{Backoff, LinkAccessConfig, LinkConfig, LinkPhase, Router, RouterConfig};
+        use crate::{Backoff, LinkAccessConfig, LinkConfig, LinkPhase, Router, RouterConfig};
 
         let ca = new_ca("a site CA", DEFAULT_VALIDITY).expect("ca");
         let server = issue_server(&ca, "skupper-router", &["127.0.0.1".into()], DEFAULT_VALIDITY).expect("server");

@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Version of this protocol, sent in [`Hello`]. A peer with another version is refused.
 /// 2: streams of our multiplexer (`super::mux`); 1 was yamux.
-pub(crate) const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Largest control frame accepted (an LSA of a site with many routing keys).
 pub(crate) const MAX_CONTROL_FRAME: usize = 4 << 20;
 /// Largest stream header or data reply accepted.

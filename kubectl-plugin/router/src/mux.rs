@@ -1029,7 +1029,7 @@ mod tests {
 
     use super::*;
     use crate::certs::{DEFAULT_VALIDITY, issue_client, issue_server, new_ca};
-    use crate::router::tls;
+    use crate::tls;
 
     /// Upper bound for anything a test waits for.
     const PATIENCE: Duration = Duration::from_secs(30);

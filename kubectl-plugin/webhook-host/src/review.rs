@@ -149,6 +149,45 @@ fn truncate_chars(s: &str, max: usize) -> String {
     t
 }
 
+/// A sample AdmissionReview v1 (for the benchmark and tests) for creating a Link like `skupper link generate` emits; `valid`
+/// false gives a cost out of bounds and an endpoint without host.
+pub fn sample_review(uid: &str, valid: bool) -> Vec<u8> {
+    let (cost, host) = if valid { (2, "west.example.com") } else { (5000, "") };
+    let link = json!({
+        "apiVersion": "skupper.io/v2alpha1",
+        "kind": "Link",
+        "metadata": { "name": "link-west-skupper-router", "namespace": "east" },
+        "spec": {
+            "cost": cost,
+            "endpoints": [
+                { "group": "skupper-router", "host": host, "name": "inter-router", "port": "55671" },
+                { "group": "skupper-router", "host": host, "name": "edge", "port": "45671" },
+            ],
+            "tlsCredentials": "link-west",
+        },
+    });
+    let review = json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": { "group": "skupper.io", "version": "v2alpha1", "kind": "Link" },
+            "resource": { "group": "skupper.io", "version": "v2alpha1", "resource": "links" },
+            "requestKind": { "group": "skupper.io", "version": "v2alpha1", "kind": "Link" },
+            "requestResource": { "group": "skupper.io", "version": "v2alpha1", "resource": "links" },
+            "name": "link-west-skupper-router",
+            "namespace": "east",
+            "operation": "CREATE",
+            "userInfo": { "username": "admin", "groups": ["system:masters", "system:authenticated"] },
+            "object": link,
+            "oldObject": null,
+            "dryRun": false,
+            "options": { "apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions" },
+        },
+    });
+    serde_json::to_vec(&review).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -214,13 +253,13 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(crate::fuzzing::config())]
+        #![proptest_config(skupper_router::fuzzing::config())]
 
         /// Any request body: the uid is found or empty; the policy's review (core) and the host's
         /// check of an answer (these same bytes, as a broken module could return them) always
         /// produce an AdmissionReview for that uid.
         #[test]
-        fn fuzz_admission_reviews(data in crate::fuzzing::inputs("admission-review", 4096)) {
+        fn fuzz_admission_reviews(data in skupper_router::fuzzing::inputs("admission-review", 4096)) {
             let uid = request_uid(&data);
             let answer = skupper_core::admission::review_bytes(&data, &skupper_core::admission::Policy::default());
             proptest::prop_assert_eq!(answer["kind"].as_str(), Some("AdmissionReview"));
@@ -234,7 +273,7 @@ mod tests {
 
     #[test]
     fn the_admission_review_seeds_replay() {
-        for seed in crate::fuzzing::corpus("admission-review") {
+        for seed in skupper_router::fuzzing::corpus("admission-review") {
             assert!(!request_uid(&seed).is_empty(), "{}", String::from_utf8_lossy(&seed));
             let answer = skupper_core::admission::review_bytes(&seed, &skupper_core::admission::Policy::default());
             assert!(answer["response"]["allowed"].is_boolean(), "{answer}");

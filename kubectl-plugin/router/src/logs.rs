@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 static JSON: AtomicBool = AtomicBool::new(false);
 
 /// Writes every later line as JSON (`true`) or for people (`false`, the default).
-#[cfg_attr(not(feature = "kubernetes"), allow(dead_code))] // `controller --log-format json`
 pub fn set_json(on: bool) {
     JSON.store(on, Ordering::Relaxed);
 }

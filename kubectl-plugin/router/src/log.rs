@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 /// Writes one log line: `2026-01-02T03:04:05.678Z router: <message>`.
 macro_rules! log {
     ($($arg:tt)*) => {
-        $crate::router::log::write(::std::format_args!($($arg)*))
+        $crate::log::write(::std::format_args!($($arg)*))
     };
 }
 pub(crate) use log;
