@@ -121,6 +121,20 @@ step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "crate boundaries: the router and the webhook host reach neither the CLI nor a platform"
+for crate in skupper-router skupper-webhook-host; do
+  deps=$(cargo tree --locked -p "$crate" -e normal --prefix none --format '{p}' | awk '{print $1}' | sort -u)
+  for forbidden in kubectl-skupper kube kube-client kube-runtime k8s-openapi clap; do
+    if grep -qx "$forbidden" <<<"$deps"; then
+      die "$crate depends on $forbidden (cargo tree -p $crate -i $forbidden): it must not reach the CLI or a platform"
+    fi
+  done
+done
+if grep -qx wasmtime <<<"$(cargo tree --locked -p skupper-router -e normal --prefix none --format '{p}' | awk '{print $1}')"; then
+  die "skupper-router depends on wasmtime: only the webhook host runs Wasm"
+fi
+echo "skupper-router and skupper-webhook-host: no CLI, platform or Kubernetes crate in their trees"
+
 step "one TLS stack (rustls with ring), and the plugin without the Kubernetes platform"
 for crate in aws-lc-rs aws-lc-sys openssl-sys native-tls; do
   if cargo tree --workspace --locked -i "$crate" >/dev/null 2>&1; then

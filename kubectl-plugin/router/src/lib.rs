@@ -27,6 +27,7 @@
 
 mod backoff;
 pub mod certs;
+pub mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod keepalive;
@@ -43,7 +44,7 @@ mod state;
 mod table;
 #[cfg(test)]
 mod tests;
-mod tls;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

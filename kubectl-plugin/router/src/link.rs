@@ -132,8 +132,9 @@ async fn dial(
     cfg: &LinkConfig,
     token: &CancellationToken,
 ) -> Result<session::SessionEnd, String> {
-    let client = tls::client_config(&cfg.tls).map_err(|e| format!("invalid TLS credentials for the link: {e}"))?;
-    let server_name = tls::server_name(&cfg.host)?;
+    let client = tls::client_config(&cfg.tls)
+        .map_err(|e| format!("invalid TLS credentials for the link: {}", crate::error::describe(&e)))?;
+    let server_name = tls::server_name(&cfg.host).map_err(|e| e.to_string())?;
     let tcp = match &cfg.proxy {
         None => connect_tcp(&cfg.host, cfg.port, CONNECT_TIMEOUT).await?,
         Some((secret, p)) => proxy::connect(p, secret, &cfg.host, cfg.port, CONNECT_TIMEOUT).await?,
@@ -186,7 +187,8 @@ pub(crate) struct Access {
 
 /// Binds the link-access ports.
 pub(crate) async fn bind_access(cfg: &LinkAccessConfig) -> Result<Access, String> {
-    let server = tls::server_config(&cfg.tls).map_err(|e| format!("invalid link access TLS credentials: {e}"))?;
+    let server = tls::server_config(&cfg.tls)
+        .map_err(|e| format!("invalid link access TLS credentials: {}", crate::error::describe(&e)))?;
     let bind = |port: Option<u16>| async move {
         let Some(port) = port else { return Ok(None) };
         let addr = proxy::authority(&cfg.bind_host, port);

@@ -53,7 +53,7 @@ pub(crate) fn target_tls(cfg: &ConnectorConfig) -> Result<Option<Arc<TargetTls>>
         return Err(e.clone());
     }
     let Some(t) = &cfg.tls else { return Ok(None) };
-    let config = tls::service_client_config(t)?;
+    let config = tls::service_client_config(t).map_err(|e| crate::error::describe(&e))?;
     let name = tls::server_name(&cfg.host).map_err(|e| format!("cannot speak TLS to the target: {e}"))?;
     Ok(Some(Arc::new(TargetTls { config, name, secret: t.secret.clone() })))
 }
@@ -63,7 +63,8 @@ pub(crate) fn listener_tls(cfg: &ListenerConfig) -> Result<Option<TlsAcceptor>, 
     if let Some(e) = &cfg.config_error {
         return Err(e.clone());
     }
-    cfg.tls.as_ref().map(|t| tls::service_server_config(t).map(TlsAcceptor::from)).transpose()
+    let acceptor = |t| tls::service_server_config(t).map(TlsAcceptor::from).map_err(|e| crate::error::describe(&e));
+    cfg.tls.as_ref().map(acceptor).transpose()
 }
 
 impl TargetTls {

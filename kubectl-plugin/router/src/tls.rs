@@ -1,123 +1,305 @@
-//! Mutual TLS of links (reference §6.3): TLS 1.3 only, ring provider, the site CA as the only
-//! trust anchor on both ends, client certificate required, server host name verified. Also turns
-//! rustls errors into messages a user can act on.
+//! Every TLS end of the project is set up here, from PEM: the crypto provider (rustls with
+//! ring, the one TLS stack), certificates, keys and trust anchors, and the server and client
+//! configurations built from them ([`server`], [`client`]). The router's own ends follow:
+//! mutual TLS of links (reference §6.3: TLS 1.3 only, the site CA as the only trust anchor on
+//! both ends, client certificate required, server host name verified) and listeners and
+//! connectors with `tlsCredentials`. Also turns rustls errors into messages a user can act on.
+//!
+//! Errors are [`TlsSetupError`]s: each says what is wrong with which file, its cause is its
+//! [`source`](std::error::Error::source); [`crate::error::describe`] renders the whole chain.
 
 use std::io;
 use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject as _;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::{self, PemObject as _};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{VerifierBuilderError, WebPkiClientVerifier};
 use rustls::{AlertDescription, CertificateError, ClientConfig, RootCertStore, ServerConfig};
 
 use super::{ServiceTls, TlsMaterial};
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+/// PEM material, or a TLS configuration built from it, that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    /// Not PEM at all.
+    #[error("{what} is not valid PEM")]
+    Pem {
+        /// Which file or field (`tls.crt`, `ca.crt`, ...).
+        what: String,
+        /// The decoder's complaint.
+        #[source]
+        source: pem::Error,
+    },
+    /// PEM, but no certificate in it.
+    #[error("{what} holds no certificate")]
+    NoCertificate {
+        /// Which file or field.
+        what: String,
+    },
+    /// No private key in it.
+    #[error("{what} is not a PEM private key")]
+    Key {
+        /// Which file or field.
+        what: String,
+        /// The decoder's complaint.
+        #[source]
+        source: pem::Error,
+    },
+    /// A certificate that cannot be a trust anchor.
+    #[error("{what} is not a usable CA certificate")]
+    Ca {
+        /// Which file or field.
+        what: String,
+        /// Why rustls refused it.
+        #[source]
+        source: Box<rustls::Error>,
+    },
+    /// The trust anchors cannot verify peers.
+    #[error("cannot verify {peers} certificates with {what}")]
+    Verifier {
+        /// `client` or `server`.
+        peers: &'static str,
+        /// Which file or field.
+        what: String,
+        /// Why.
+        #[source]
+        source: VerifierBuilderError,
+    },
+    /// Certificate and key do not make an identity.
+    #[error("{cert} and {key} do not form a usable {role} certificate")]
+    Identity {
+        /// The certificate's file or field.
+        cert: String,
+        /// The key's file or field.
+        key: String,
+        /// `server` or `client`.
+        role: &'static str,
+        /// Why.
+        #[source]
+        source: Box<rustls::Error>,
+    },
+    /// The provider lacks the TLS versions asked for.
+    #[error("{versions} unavailable")]
+    Versions {
+        /// The versions asked for.
+        versions: Versions,
+        /// Why.
+        #[source]
+        source: Box<rustls::Error>,
+    },
+    /// A connector's or listener's `tlsCredentials` Secret holds bad material.
+    #[error("TLS credentials secret {secret:?}")]
+    InSecret {
+        /// The Secret's name.
+        secret: String,
+        /// What is wrong in it.
+        #[source]
+        source: Box<TlsSetupError>,
+    },
+    /// A host that TLS cannot name.
+    #[error("{host:?} is neither a DNS name nor an IP address")]
+    ServerName {
+        /// The host as configured.
+        host: String,
+    },
+}
+
+impl TlsSetupError {
+    fn in_secret(self, secret: &str) -> Self {
+        TlsSetupError::InSecret { secret: secret.to_string(), source: Box::new(self) }
+    }
+}
+
+/// The TLS versions an end speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versions {
+    /// TLS 1.3 only: links, the grant server and its clients.
+    Tls13,
+    /// TLS 1.2 and 1.3: ends that meet software we do not control (application TLS, the API
+    /// server calling the webhook).
+    Tls12And13,
+}
+
+impl std::fmt::Display for Versions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Versions::Tls13 => "TLS 1.3",
+            Versions::Tls12And13 => "TLS",
+        })
+    }
+}
+
+const TLS13_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
+
+impl Versions {
+    fn list(self) -> &'static [&'static rustls::SupportedProtocolVersion] {
+        match self {
+            Versions::Tls13 => TLS13_ONLY,
+            Versions::Tls12And13 => rustls::DEFAULT_VERSIONS,
+        }
+    }
+}
+
+/// The crypto provider of every TLS end: rustls with ring.
+pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+/// The certificates of a PEM bundle (at least one); `what` names it in errors.
+pub fn certificates(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
     let certs: Vec<_> = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("{what} is not valid PEM: {e}"))?;
+        .map_err(|source| TlsSetupError::Pem { what: what.to_string(), source })?;
     if certs.is_empty() {
-        return Err(format!("{what} holds no certificate"));
+        return Err(TlsSetupError::NoCertificate { what: what.to_string() });
     }
     Ok(certs)
 }
 
-fn roots(ca_pem: &[u8]) -> Result<RootCertStore, String> {
+/// The trust anchors of a PEM bundle of CA certificates.
+pub fn root_store(pem: &[u8], what: &str) -> Result<RootCertStore, TlsSetupError> {
     let mut roots = RootCertStore::empty();
-    for cert in certs(ca_pem, "ca.crt")? {
-        roots.add(cert).map_err(|e| format!("ca.crt is not a usable CA certificate: {e}"))?;
+    for cert in certificates(pem, what)? {
+        roots.add(cert).map_err(|source| TlsSetupError::Ca { what: what.to_string(), source: Box::new(source) })?;
     }
     Ok(roots)
 }
 
-fn key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, String> {
-    PrivateKeyDer::from_pem_slice(pem).map_err(|e| format!("tls.key is not a PEM private key: {e}"))
+/// The private key of a PEM file (PKCS#8, PKCS#1 or SEC1).
+pub fn private_key(pem: &[u8], what: &str) -> Result<PrivateKeyDer<'static>, TlsSetupError> {
+    PrivateKeyDer::from_pem_slice(pem).map_err(|source| TlsSetupError::Key { what: what.to_string(), source })
+}
+
+/// A certificate chain and its key, as PEM, with the names errors give them.
+#[derive(Debug, Clone, Copy)]
+pub struct Identity<'a> {
+    /// The chain, leaf first.
+    pub cert_pem: &'a [u8],
+    /// Its private key.
+    pub key_pem: &'a [u8],
+    /// The chain's name in errors (`tls.crt`, `--tls-cert FILE`).
+    pub cert_name: &'a str,
+    /// The key's name in errors.
+    pub key_name: &'a str,
+}
+
+impl<'a> Identity<'a> {
+    /// A Secret's `tls.crt` and `tls.key`.
+    pub fn tls_secret(material: &'a TlsMaterial) -> Self {
+        Identity { cert_pem: &material.cert_pem, key_pem: &material.key_pem, cert_name: "tls.crt", key_name: "tls.key" }
+    }
+
+    fn read(&self) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsSetupError> {
+        Ok((certificates(self.cert_pem, self.cert_name)?, private_key(self.key_pem, self.key_name)?))
+    }
+
+    fn refused(&self, role: &'static str, source: rustls::Error) -> TlsSetupError {
+        TlsSetupError::Identity {
+            cert: self.cert_name.to_string(),
+            key: self.key_name.to_string(),
+            role,
+            source: Box::new(source),
+        }
+    }
+}
+
+/// A server end serving `identity`; with `client_roots` (PEM, and its name in errors), clients
+/// must present a certificate that chains to them, else none is asked for.
+pub fn server(
+    versions: Versions,
+    identity: Identity<'_>,
+    client_roots: Option<(&[u8], &str)>,
+) -> Result<ServerConfig, TlsSetupError> {
+    let provider = provider();
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions.list())
+        .map_err(|source| TlsSetupError::Versions { versions, source: Box::new(source) })?;
+    let builder = match client_roots {
+        Some((pem, what)) => {
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(root_store(pem, what)?), provider)
+                .build()
+                .map_err(|source| TlsSetupError::Verifier { peers: "client", what: what.to_string(), source })?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let (chain, key) = identity.read()?;
+    builder.with_single_cert(chain, key).map_err(|source| identity.refused("server", source))
+}
+
+/// How a client end checks the server's certificate.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerCheck<'a> {
+    /// The trust anchors, PEM.
+    pub roots_pem: &'a [u8],
+    /// Their name in errors.
+    pub roots_name: &'a str,
+    /// Whether the certificate must also be valid for the host dialed (the chain is always
+    /// verified).
+    pub verify_hostname: bool,
+}
+
+/// A client end that checks servers with `check` and presents `identity` when given.
+pub fn client(
+    versions: Versions,
+    check: ServerCheck<'_>,
+    identity: Option<Identity<'_>>,
+) -> Result<ClientConfig, TlsSetupError> {
+    let provider = provider();
+    let roots = root_store(check.roots_pem, check.roots_name)?;
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions.list())
+        .map_err(|source| TlsSetupError::Versions { versions, source: Box::new(source) })?;
+    let builder = if check.verify_hostname {
+        builder.with_root_certificates(roots)
+    } else {
+        let webpki =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build().map_err(
+                |source| TlsSetupError::Verifier { peers: "server", what: check.roots_name.to_string(), source },
+            )?;
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(AnyHostVerifier(webpki)))
+    };
+    match identity {
+        Some(id) => {
+            let (chain, key) = id.read()?;
+            builder.with_client_auth_cert(chain, key).map_err(|source| id.refused("client", source))
+        }
+        None => Ok(builder.with_no_client_auth()),
+    }
 }
 
 /// The link-access server configuration: our server certificate; clients must present a
 /// certificate that chains to `tls.ca_pem`.
-pub(crate) fn server_config(tls: &TlsMaterial) -> Result<Arc<ServerConfig>, String> {
-    let provider = provider();
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots(&tls.ca_pem)?), provider.clone())
-        .build()
-        .map_err(|e| format!("cannot verify client certificates with ca.crt: {e}"))?;
-    let cfg = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| format!("TLS 1.3 unavailable: {e}"))?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(certs(&tls.cert_pem, "tls.crt")?, key(&tls.key_pem)?)
-        .map_err(|e| format!("tls.crt and tls.key do not form a usable server certificate: {e}"))?;
-    Ok(Arc::new(cfg))
+pub(crate) fn server_config(tls: &TlsMaterial) -> Result<Arc<ServerConfig>, TlsSetupError> {
+    server(Versions::Tls13, Identity::tls_secret(tls), Some((&tls.ca_pem, "ca.crt"))).map(Arc::new)
 }
 
 /// The link client configuration: our client certificate; the server must chain to
 /// `tls.ca_pem` (the remote site's CA) and be valid for the host we dial.
-pub(crate) fn client_config(tls: &TlsMaterial) -> Result<Arc<ClientConfig>, String> {
-    let cfg = ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| format!("TLS 1.3 unavailable: {e}"))?
-        .with_root_certificates(roots(&tls.ca_pem)?)
-        .with_client_auth_cert(certs(&tls.cert_pem, "tls.crt")?, key(&tls.key_pem)?)
-        .map_err(|e| format!("tls.crt and tls.key do not form a usable client certificate: {e}"))?;
-    Ok(Arc::new(cfg))
+pub(crate) fn client_config(tls: &TlsMaterial) -> Result<Arc<ClientConfig>, TlsSetupError> {
+    let check = ServerCheck { roots_pem: &tls.ca_pem, roots_name: "ca.crt", verify_hostname: true };
+    client(Versions::Tls13, check, Some(Identity::tls_secret(tls))).map(Arc::new)
 }
 
 /// The server configuration of a listener with `tlsCredentials` (application TLS): its
 /// certificate and key from the Secret; TLS 1.2 and 1.3 for any client. No client certificate is
 /// asked for, as upstream's router does not authenticate the clients of a `tcpListener`; the
 /// bundle's `ca.crt`, if any, is not used.
-pub(crate) fn service_server_config(tls: &ServiceTls) -> Result<Arc<ServerConfig>, String> {
-    let secret = &tls.secret;
-    let cfg = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS unavailable: {e}"))?
-        .with_no_client_auth()
-        .with_single_cert(
-            certs(&tls.material.cert_pem, "tls.crt").map_err(|e| in_secret(secret, e))?,
-            key(&tls.material.key_pem).map_err(|e| in_secret(secret, e))?,
-        )
-        .map_err(|e| in_secret(secret, format!("tls.crt and tls.key do not form a usable server certificate: {e}")))?;
-    Ok(Arc::new(cfg))
+pub(crate) fn service_server_config(tls: &ServiceTls) -> Result<Arc<ServerConfig>, TlsSetupError> {
+    server(Versions::Tls12And13, Identity::tls_secret(&tls.material), None)
+        .map(Arc::new)
+        .map_err(|e| e.in_secret(&tls.secret))
 }
 
 /// The client configuration of a connector with `tlsCredentials`: the target's certificate must
 /// chain to the bundle's `ca.crt` (and match the connector's host with `verify_hostname`); with
 /// `use_client_cert` the bundle's `tls.crt`/`tls.key` is presented. TLS 1.2 and 1.3.
-pub(crate) fn service_client_config(tls: &ServiceTls) -> Result<Arc<ClientConfig>, String> {
-    let secret = &tls.secret;
-    let provider = provider();
-    let roots = Arc::new(roots(&tls.material.ca_pem).map_err(|e| in_secret(secret, e))?);
-    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
-        .build()
-        .map_err(|e| in_secret(secret, format!("cannot verify server certificates with ca.crt: {e}")))?;
-    let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> =
-        if tls.verify_hostname { webpki } else { Arc::new(AnyHostVerifier(webpki)) };
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS unavailable: {e}"))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier);
-    let cfg = if tls.use_client_cert {
-        builder
-            .with_client_auth_cert(
-                certs(&tls.material.cert_pem, "tls.crt").map_err(|e| in_secret(secret, e))?,
-                key(&tls.material.key_pem).map_err(|e| in_secret(secret, e))?,
-            )
-            .map_err(|e| {
-                in_secret(secret, format!("tls.crt and tls.key do not form a usable client certificate: {e}"))
-            })?
-    } else {
-        builder.with_no_client_auth()
-    };
-    Ok(Arc::new(cfg))
-}
-
-fn in_secret(secret: &str, problem: String) -> String {
-    format!("TLS credentials secret {secret:?}: {problem}")
+pub(crate) fn service_client_config(tls: &ServiceTls) -> Result<Arc<ClientConfig>, TlsSetupError> {
+    let check =
+        ServerCheck { roots_pem: &tls.material.ca_pem, roots_name: "ca.crt", verify_hostname: tls.verify_hostname };
+    let identity = tls.use_client_cert.then(|| Identity::tls_secret(&tls.material));
+    client(Versions::Tls12And13, check, identity).map(Arc::new).map_err(|e| e.in_secret(&tls.secret))
 }
 
 /// Verifies the server's certificate chain like [`rustls::client::WebPkiServerVerifier`] but
@@ -193,9 +375,9 @@ pub(crate) fn describe_target_error(e: &io::Error, addr: &str, host: &str, secre
 }
 
 /// The name the server certificate must be valid for: an IP address or a DNS name.
-pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, String> {
+pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsSetupError> {
     let h = host.trim().trim_start_matches('[').trim_end_matches(']');
-    ServerName::try_from(h.to_string()).map_err(|_| format!("{host:?} is neither a DNS name nor an IP address"))
+    ServerName::try_from(h.to_string()).map_err(|_| TlsSetupError::ServerName { host: host.to_string() })
 }
 
 /// The rustls error inside an I/O error, if any.
@@ -301,6 +483,7 @@ pub(crate) fn describe_server_error(e: &io::Error) -> String {
 mod tests {
     use super::*;
     use crate::certs::{DEFAULT_VALIDITY, issue_client, issue_server, new_ca};
+    use crate::error::describe;
 
     #[test]
     fn configs_build_from_issued_material_and_bad_pem_is_explained() {
@@ -311,10 +494,11 @@ mod tests {
         assert!(client_config(&client.tls()).is_ok());
         let mut bad = client.tls();
         bad.ca_pem = b"not pem".to_vec();
-        assert_eq!(client_config(&bad).err().as_deref(), Some("ca.crt holds no certificate"));
+        assert_eq!(client_config(&bad).err().map(|e| describe(&e)).as_deref(), Some("ca.crt holds no certificate"));
         let mut bad = client.tls();
         bad.key_pem = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".to_vec();
-        assert!(client_config(&bad).err().is_some_and(|e| e.contains("client certificate") || e.contains("tls.key")));
+        let e = describe(&client_config(&bad).expect_err("a broken key"));
+        assert!(e.starts_with("tls.crt and tls.key do not form a usable client certificate: "), "{e}");
     }
 
     fn service(secret: &str, material: TlsMaterial, verify_hostname: bool, use_client_cert: bool) -> ServiceTls {
@@ -333,8 +517,8 @@ mod tests {
             let _ = acceptor.accept(tcp).await;
         });
         let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let connector = tokio_rustls::TlsConnector::from(service_client_config(client)?);
-        let result = connector.connect(server_name("127.0.0.1")?, tcp).await;
+        let connector = tokio_rustls::TlsConnector::from(service_client_config(client).map_err(|e| describe(&e))?);
+        let result = connector.connect(server_name("127.0.0.1").expect("an IP address"), tcp).await;
         serve.abort();
         result.map(drop).map_err(|e| describe_target_error(&e, &addr.to_string(), "127.0.0.1", &client.secret))
     }
@@ -372,13 +556,13 @@ mod tests {
         let mut bad = client.tls();
         bad.ca_pem = b"junk".to_vec();
         assert_eq!(
-            service_client_config(&service("x", bad, true, false)).err().as_deref(),
+            service_client_config(&service("x", bad, true, false)).err().map(|e| describe(&e)).as_deref(),
             Some("TLS credentials secret \"x\": ca.crt holds no certificate")
         );
         let mut bad = client.tls();
         bad.key_pem = b"junk".to_vec();
-        let e = service_server_config(&service("y", bad.clone(), false, false)).expect_err("bad key");
-        assert!(e.starts_with("TLS credentials secret \"y\": tls.key"), "{e}");
+        let e = describe(&service_server_config(&service("y", bad.clone(), false, false)).expect_err("bad key"));
+        assert!(e.starts_with("TLS credentials secret \"y\": tls.key is not a PEM private key: "), "{e}");
         // Without useClientCert the key is not read.
         assert!(service_client_config(&service("y", bad, true, false)).is_ok());
     }

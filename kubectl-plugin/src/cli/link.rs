@@ -5,10 +5,10 @@ use skupper_core::resources::{Link, Resource, SECRET_TYPE_TLS, SETTING_PROXY_CON
 
 use super::validate::{self, Problems};
 use super::{CmdResult, Ctx, LinkCommand, check_output, fail, one_name};
-use skupper_router::certs;
 use crate::output::{self, TabWriter};
 use crate::platform::Change;
 use crate::platform::resources::Resources;
+use skupper_router::certs;
 
 /// `link generate`.
 #[derive(Debug, Args)]

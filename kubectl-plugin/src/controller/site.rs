@@ -25,13 +25,13 @@ use super::services;
 use super::state::{Stores, by_name};
 use super::status::{observed, write_status};
 use super::tokens::owned_by;
-use skupper_router::certs::{self, Issued};
 use crate::grant::server::{GrantContext, GrantServer, GrantSite};
 use crate::platform::access::{Access, free_port};
 use crate::platform::kube::cr::{Cr, KRouterAccess, KSite, RouterAccessKind};
 use crate::platform::kube::{errors, issued_from_secret as issued};
 use crate::platform::{GRANT_SERVER_CA, GRANT_SERVER_CERT, SITE_CA, SITE_SERVER_CERT, now_rfc3339, now_unix};
 use skupper_router::LinkAccessConfig;
+use skupper_router::certs::{self, Issued};
 
 /// Name of the RouterAccess the controller keeps for a site with link access (upstream's).
 pub const ROUTER_ACCESS: &str = "skupper-router";
@@ -279,7 +279,10 @@ impl SiteSetup {
                 KubeGrantStore::new(&self.client, &self.namespace, stores.grants.clone(), self.grant_site.clone());
             let ctx = Arc::new(GrantContext::new(store, now_unix));
             let server = GrantServer::start(ctx, &plan.bind_host, plan.grant_port, &grant_cert).await?;
-            skupper_router::logs::write("controller", format_args!("grant server listening on https://{}", server.addr));
+            skupper_router::logs::write(
+                "controller",
+                format_args!("grant server listening on https://{}", server.addr),
+            );
             self.grant_server = Some(Running { server, port: plan.grant_port, cert: grant_cert.cert_pem.clone() });
         }
         let link_access = LinkAccessConfig {

@@ -14,9 +14,9 @@ use skupper_core::resources::{AccessGrant, Resource, Site, SiteSpec};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::server::{GrantContext, handle};
-use skupper_router::fuzzing;
 use crate::platform::local::grants::LocalGrantStore;
 use crate::platform::local::{Changes, Home};
+use skupper_router::fuzzing;
 
 /// The code and uid the seeds in `tests/fuzz-corpus/grant-request` use.
 const CODE: &str = "fuzzfuzzfuzzfuzzfuzzfuzz";

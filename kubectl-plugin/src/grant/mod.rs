@@ -12,10 +12,6 @@ pub mod limits;
 pub mod redeem;
 pub mod server;
 
-use std::sync::Arc;
-
-use anyhow::Context as _;
-use rustls::crypto::CryptoProvider;
 use skupper_core::duration::GoDuration;
 use skupper_core::grant as rules;
 use skupper_core::grant::RedeemFailure as Failure;
@@ -24,11 +20,6 @@ use skupper_core::resources::{
 };
 
 use self::redeem::RedeemError;
-
-/// The TLS implementation used by the grant server and client (rustls with ring).
-pub fn crypto() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
 
 /// Conditions that make an AccessGrant Ready.
 pub const GRANT_REQUIRED: &[&str] = &[condition::PROCESSED, condition::RESOLVED];
@@ -155,16 +146,6 @@ pub fn redeem_failure(prog: &str, name: &str, e: &RedeemError) -> String {
         ),
         other => format!("Token {name:?} could not be redeemed: {other}.\n{new_token}."),
     }
-}
-
-/// Reads PEM certificates.
-pub fn pem_certs(pem: &[u8]) -> anyhow::Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
-    use rustls_pki_types::pem::PemObject as _;
-    let certs = rustls_pki_types::CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .context("the PEM certificate cannot be read")?;
-    anyhow::ensure!(!certs.is_empty(), "no PEM certificate found");
-    Ok(certs)
 }
 
 #[cfg(test)]

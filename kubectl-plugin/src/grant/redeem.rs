@@ -10,6 +10,8 @@ use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use skupper_core::resources::{AccessToken, Link, Resource, Secret};
+use skupper_router::error::describe;
+use skupper_router::tls;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -107,16 +109,11 @@ pub async fn redeem(token: &AccessToken, subject: &str, timeout: Duration) -> Re
     let host = uri.host().ok_or_else(|| RedeemError::BadUrl { url: url.into(), problem: "no host".into() })?;
     let port = uri.port_u16().unwrap_or(443);
     let origin = format!("https://{host}:{port}");
-    let mut roots = rustls::RootCertStore::empty();
-    let certs = super::pem_certs(token.spec.ca.as_bytes()).map_err(|e| RedeemError::BadCa(format!("{e:#}")))?;
-    for c in certs {
-        roots.add(c).map_err(|e| RedeemError::BadCa(e.to_string()))?;
-    }
-    let config = rustls::ClientConfig::builder_with_provider(super::crypto())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| RedeemError::Tls { url: origin.clone(), detail: e.to_string() })?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let check = tls::ServerCheck { roots_pem: token.spec.ca.as_bytes(), roots_name: "it", verify_hostname: true };
+    let config = tls::client(tls::Versions::Tls13, check, None).map_err(|e| match e {
+        tls::TlsSetupError::Versions { .. } => RedeemError::Tls { url: origin.clone(), detail: describe(&e) },
+        _ => RedeemError::BadCa(describe(&e)),
+    })?;
     let bare_host = host.trim_start_matches('[').trim_end_matches(']').to_string();
     let server_name = rustls_pki_types::ServerName::try_from(bare_host.clone())
         .map_err(|e| RedeemError::BadUrl { url: url.into(), problem: e.to_string() })?;
@@ -225,11 +222,11 @@ fn tls_error(origin: &str, e: std::io::Error) -> RedeemError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use skupper_router::certs;
     use crate::grant::server::{GrantContext, GrantServer};
     use crate::platform::local::Home;
     use crate::platform::local::grants::LocalGrantStore;
     use skupper_core::resources::AccessTokenSpec;
+    use skupper_router::certs;
 
     fn token(url: &str, ca: &str) -> AccessToken {
         AccessToken::new(

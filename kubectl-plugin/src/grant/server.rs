@@ -23,8 +23,9 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use super::limits::{CONNECTION_TIMEOUT, Defences, REQUEST_TIMEOUT};
-use skupper_router::certs::{self, Issued};
 use skupper_core::grant::{GrantState, Refusal};
+use skupper_router::certs::{self, Issued};
+use skupper_router::tls;
 
 /// Largest request body accepted (a code is 24 characters).
 pub const MAX_BODY: usize = 4096;
@@ -148,16 +149,13 @@ impl GrantServer {
 
 /// The server TLS configuration: TLS 1.3, the given certificate.
 pub fn server_tls(cert: &Issued) -> anyhow::Result<rustls::ServerConfig> {
-    use rustls_pki_types::pem::PemObject as _;
-    let chain = super::pem_certs(cert.cert_pem.as_bytes())?;
-    let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes())
-        .context("the grant server key cannot be read")?;
-    rustls::ServerConfig::builder_with_provider(super::crypto())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .context("TLS 1.3 is not available")?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .context("the grant server certificate does not match its key")
+    let identity = tls::Identity {
+        cert_pem: cert.cert_pem.as_bytes(),
+        key_pem: cert.key_pem.as_bytes(),
+        cert_name: "the grant server certificate",
+        key_name: "its key",
+    };
+    Ok(tls::server(tls::Versions::Tls13, identity, None)?)
 }
 
 /// Accepts connections until `shutdown` turns true. Each connection must pass the gate (or is
@@ -248,7 +246,10 @@ async fn guarded<S: GrantStore>(
     let guesses = &defences.guesses;
     if let Err(refusal) = guesses.check(peer.ip(), &key, std::time::Instant::now()) {
         if let Refusal::Locked { .. } = refusal {
-            skupper_router::logs::write("grant server", format_args!("refused a redemption of {key:?} from {peer}: {refusal}"));
+            skupper_router::logs::write(
+                "grant server",
+                format_args!("refused a redemption of {key:?} from {peer}: {refusal}"),
+            );
         }
         let mut r = text(refusal.http_status(), &refusal.body());
         if let Refusal::Throttled { retry_after } = refusal {
@@ -353,7 +354,10 @@ async fn redeem<S: GrantStore>(
             Ok(answer) => return answer,
         }
     }
-    skupper_router::logs::write("grant server", format_args!("grant {key:?} kept changing during its redemption; giving up"));
+    skupper_router::logs::write(
+        "grant server",
+        format_args!("grant {key:?} kept changing during its redemption; giving up"),
+    );
     (503, "Internal error".into())
 }
 
@@ -456,10 +460,10 @@ mod tests {
     use super::*;
     use crate::grant::limits::Throttling;
     use crate::grant::redeem::{RedeemError, redeem};
-    use skupper_router::limits::GateConfig;
     use crate::platform::local::grants::LocalGrantStore;
     use crate::platform::local::{Changes, Home};
     use skupper_core::grant::RedeemFailure;
+    use skupper_router::limits::GateConfig;
 
     struct Fixture {
         base: std::path::PathBuf,
@@ -517,16 +521,18 @@ mod tests {
         crate::grant::token_for(&f.grant, "west", 0, 0)
     }
 
+    /// A client of the fixture's grant server, trusting its grant CA.
+    fn grant_client(f: &Fixture) -> rustls::ClientConfig {
+        let check = tls::ServerCheck {
+            roots_pem: f.grant_ca.cert_pem.as_bytes(),
+            roots_name: "grant CA",
+            verify_hostname: true,
+        };
+        tls::client(tls::Versions::Tls13, check, None).expect("a client of the grant server")
+    }
+
     fn client_tls(f: &Fixture) -> tokio_rustls::TlsConnector {
-        let mut roots = rustls::RootCertStore::empty();
-        for c in crate::grant::pem_certs(f.grant_ca.cert_pem.as_bytes()).expect("pem") {
-            roots.add(c).expect("root");
-        }
-        let cfg = rustls::ClientConfig::builder_with_provider(crate::grant::crypto())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .expect("tls13")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let cfg = grant_client(f);
         tokio_rustls::TlsConnector::from(Arc::new(cfg))
     }
 
@@ -574,15 +580,7 @@ mod tests {
 
     /// One raw HTTPS request to the fixture's server: (status, body).
     async fn raw(f: &Fixture, method: &str, body: Vec<u8>) -> (u16, String) {
-        let mut roots = rustls::RootCertStore::empty();
-        for c in crate::grant::pem_certs(f.grant_ca.cert_pem.as_bytes()).expect("pem") {
-            roots.add(c).expect("root");
-        }
-        let cfg = rustls::ClientConfig::builder_with_provider(crate::grant::crypto())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .expect("tls13")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let cfg = grant_client(f);
         let tcp = tokio::net::TcpStream::connect(f.server.addr).await.expect("connect");
         let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("name");
         let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg)).connect(name, tcp).await.expect("tls");

@@ -18,12 +18,12 @@
 
 pub mod access;
 pub mod config;
+#[cfg(test)]
+mod fuzz_files;
 #[cfg(feature = "kubernetes")]
 pub mod kube;
 pub mod local;
 pub mod resources;
-#[cfg(test)]
-mod fuzz_files;
 pub mod router_host;
 pub mod status;
 
@@ -34,8 +34,8 @@ use skupper_core::resources::{AccessGrant, AccessToken, Endpoint, Link, Resource
 
 use self::resources::Resources;
 use self::status::{IncomingRecord, RouterReport};
-use skupper_router::certs::Issued;
 use crate::grant::redeem::RedeemError;
+use skupper_router::certs::Issued;
 
 /// Name of the CA that signs link certificates (upstream `skupper-site-ca`).
 pub const SITE_CA: &str = "skupper-site-ca";

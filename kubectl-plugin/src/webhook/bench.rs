@@ -16,6 +16,7 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use serde_json::json;
 
+use skupper_router::tls;
 use skupper_webhook_host::runtime::{Limits, Origin, PolicyRuntime};
 use skupper_webhook_host::{review, server};
 
@@ -49,7 +50,6 @@ pub fn bench_settings() -> serde_json::Value {
         "forbidDuplicatePeers": true,
     })
 }
-
 
 struct LoadResult {
     clients: u32,
@@ -98,14 +98,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let server = tokio::spawn(server::serve(listener, tls, state, async {
         let _ = stop_rx.await;
     }));
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(key.cert.der().clone())?;
-    let client_tls = Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    );
+    let ca_pem = key.cert.pem();
+    let check =
+        tls::ServerCheck { roots_pem: ca_pem.as_bytes(), roots_name: "the benchmark's CA", verify_hostname: true };
+    let client_tls = Arc::new(tls::client(tls::Versions::Tls12And13, check, None)?);
     let mut loads = Vec::new();
     for &c in &args.clients {
         let c = c.max(1);

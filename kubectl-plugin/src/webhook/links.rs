@@ -16,7 +16,6 @@
 
 use std::path::PathBuf;
 
-
 /// Where to watch Links from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {

@@ -16,13 +16,12 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use rustls::ServerConfig;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use skupper_router::limits::{self, Gate, GateConfig};
+use skupper_router::tls;
 
 use crate::known_links::LinkCatalog;
 use crate::runtime::PolicyRuntime;
@@ -63,12 +62,7 @@ impl State {
     /// Shares `runtime` with one evaluation slot per pooled instance.
     pub fn new(runtime: Arc<PolicyRuntime>, max_body_bytes: usize) -> Self {
         let n = runtime.limits().concurrency.max(1) as usize;
-        State {
-            runtime,
-            max_body_bytes,
-            permits: Arc::new(Semaphore::new(n)),
-            links: None,
-        }
+        State { runtime, max_body_bytes, permits: Arc::new(Semaphore::new(n)), links: None }
     }
 
     /// Evaluates with the cluster's Links as `links` knows them.
@@ -105,21 +99,8 @@ pub fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig>> 
 
 /// Same as [`tls_config`], from PEM text.
 pub fn tls_config_from_pem(cert_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<Arc<ServerConfig>> {
-    let certs = CertificateDer::pem_slice_iter(cert_pem)
-        .collect::<Result<Vec<_>, _>>()
-        .context("the certificate file is not valid PEM")?;
-    if certs.is_empty() {
-        anyhow::bail!("the certificate file holds no PEM certificate");
-    }
-    let key = PrivateKeyDer::from_pem_slice(key_pem)
-        .context("the key file holds no PEM private key (PKCS#8, PKCS#1 or SEC1)")?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("cannot set up TLS")?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .context("the certificate and key do not match or are unsupported")?;
+    let identity = tls::Identity { cert_pem, key_pem, cert_name: "the certificate file", key_name: "the key file" };
+    let mut config = tls::server(tls::Versions::Tls12And13, identity, None)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

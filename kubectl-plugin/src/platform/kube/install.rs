@@ -241,9 +241,9 @@ pub mod webhook {
     use serde_json::{Value, json};
 
     use super::{Outcome, Target, apply_one, errors, explain, kubectl_name};
-    use skupper_router::certs::{self, Issued};
     use crate::platform::kube::errors::Op;
     use crate::webhook::manifest::{self, ManifestArgs};
+    use skupper_router::certs::{self, Issued};
 
     /// Namespace of the webhook's objects.
     pub const NAMESPACE: &str = manifest::DEFAULT_NAMESPACE;
@@ -394,16 +394,15 @@ pub mod webhook {
             let data = secret.data.unwrap();
             assert_eq!(String::from_utf8(data["ca.crt"].0.clone()).unwrap(), tls.ca_pem);
             use rustls::client::danger::ServerCertVerifier as _;
-            use rustls_pki_types::pem::PemObject as _;
-            let ca = rustls_pki_types::CertificateDer::from_pem_slice(tls.ca_pem.as_bytes()).unwrap();
-            let mut roots = rustls::RootCertStore::empty();
-            roots.add(ca).unwrap();
-            let leaf = rustls_pki_types::CertificateDer::from_pem_slice(&data["tls.crt"].0).unwrap();
-            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-            let verifier =
-                rustls::client::WebPkiServerVerifier::builder_with_provider(std::sync::Arc::new(roots), provider)
-                    .build()
-                    .unwrap();
+            use skupper_router::tls as setup;
+            let roots = setup::root_store(tls.ca_pem.as_bytes(), "ca.crt").unwrap();
+            let leaf = setup::certificates(&data["tls.crt"].0, "tls.crt").unwrap().remove(0);
+            let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                std::sync::Arc::new(roots),
+                setup::provider(),
+            )
+            .build()
+            .unwrap();
             let name = rustls_pki_types::ServerName::try_from("skupper-link-policy.skupper.svc").unwrap();
             verifier
                 .verify_server_cert(&leaf, &[], &name, &[], rustls_pki_types::UnixTime::now())

@@ -32,10 +32,10 @@ use self::cr::{
     RouterAccessKind, SiteKind, core_secret, kube_secret,
 };
 use self::errors::{Op, explain};
-use skupper_router::certs::Issued;
 use crate::platform::resources::Resources;
 use crate::platform::status::{RouterReport, RouterStatusFile};
 use crate::platform::{Change, Namespace, Platform, SITE_CA, TokenRedeemError, Until, Waited};
+use skupper_router::certs::Issued;
 
 /// Name of the Lease a controller holds while it runs a namespace's site.
 pub const CONTROLLER_LEASE: &str = "skupper-controller";

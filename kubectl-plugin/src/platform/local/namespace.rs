@@ -9,11 +9,11 @@ use skupper_core::resources::{
 };
 
 use super::{Changes, Home, status};
-use skupper_router::certs::Issued;
 use crate::grant;
 use crate::platform::resources::{Resources, StoredOnly};
 use crate::platform::status::RouterReport;
 use crate::platform::{Change, Namespace, Platform, TokenRedeemError, Until, Waited, now_unix};
+use skupper_router::certs::Issued;
 
 /// One namespace of the local platform.
 #[derive(Debug, Clone)]
