@@ -41,6 +41,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 /// Runs `kubectl-skupper` with the process's arguments and returns its exit code.
 pub fn main() -> ExitCode {
+    skupper_router::logs::install();
     match cli::run(std::env::args_os().collect()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(cli::CliError::Usage(msg)) => {

@@ -45,9 +45,14 @@ const MESH_LINK: &str = "ha-mesh/skupper-router";
 /// Server certificate of the second router's link-access ports.
 const SITE_SERVER_CERT_2: &str = "skupper-site-server-2";
 
+/// Logs an event of the site process (component `site`).
 fn log(msg: impl AsRef<str>) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{} {}", now_rfc3339(), msg.as_ref());
+    tracing::info!(target: "site", "{}", msg.as_ref());
+}
+
+/// Logs a failure of the site process that it carries on after.
+fn warn(msg: impl AsRef<str>) {
+    tracing::warn!(target: "site", "{}", msg.as_ref());
 }
 
 /// Runs the site of `home` in this process until a signal arrives.
@@ -104,10 +109,10 @@ fn write_state(home: &Home, state: &RuntimeState) {
     match serde_yaml::to_string(state) {
         Ok(text) => {
             if let Err(e) = write_atomic(&home.state_path(), text.as_bytes(), 0o600) {
-                log(format!("cannot write {}: {e:#}", home.state_path().display()));
+                warn(format!("cannot write {}: {e:#}", home.state_path().display()));
             }
         }
-        Err(e) => log(format!("cannot encode the runtime state: {e}")),
+        Err(e) => warn(format!("cannot encode the runtime state: {e}")),
     }
 }
 
@@ -243,7 +248,7 @@ impl RunningSite {
             let (res, problems) = match home.load_lenient() {
                 Ok(x) => x,
                 Err(e) => {
-                    log(format!("cannot read the site's resources: {e:#}"));
+                    warn(format!("cannot read the site's resources: {e:#}"));
                     continue;
                 }
             };
@@ -265,7 +270,7 @@ impl RunningSite {
                 s.process_grants(&res);
             }
             if let Err(e) = s.ensure_link_access(&site, &res).await {
-                log(format!("link access: {e:#}"));
+                warn(format!("link access: {e:#}"));
             }
             let config = s.config(&res);
             s.router.reconcile(config, &|m| log(m)).await;
@@ -406,19 +411,19 @@ impl RunningSite {
             let ca = match self.home.grant_ca() {
                 Ok(ca) => ca,
                 Err(e) => {
-                    log(format!("grant {}: {e:#}", g.name()));
+                    warn(format!("grant {}: {e:#}", g.name()));
                     continue;
                 }
             };
             if let Err(e) = crate::grant::process(&mut g, &access.grant_url_base(), &ca.cert_pem, now_unix()) {
-                log(format!("grant {}: {e:#}", g.name()));
+                warn(format!("grant {}: {e:#}", g.name()));
                 continue;
             }
             let written = resource_yaml(&Resource::AccessGrant(g.clone()))
                 .and_then(|y| write_atomic(&self.home.resource_path(AccessGrant::KIND, g.name()), y.as_bytes(), 0o600));
             match written {
                 Ok(()) => log(format!("grant {} processed: {}", g.name(), g.status.url)),
-                Err(e) => log(format!("grant {}: {e:#}", g.name())),
+                Err(e) => warn(format!("grant {}: {e:#}", g.name())),
             }
         }
     }
@@ -434,7 +439,7 @@ impl RunningSite {
             Ok(v) => {
                 files.insert(local::resource_file_name(kind, name), v);
             }
-            Err(e) => log(format!("cannot encode the status of {kind} {name}: {e}")),
+            Err(e) => warn(format!("cannot encode the status of {kind} {name}: {e}")),
         };
         let router_file = RouterStatusFile::from_router(&router_status, applied.as_ref());
         put(ROUTER_STATUS.0, ROUTER_STATUS.1, serde_yaml::to_string(&router_file));
@@ -485,7 +490,7 @@ impl RunningSite {
                     Ok(()) => {
                         self.written.insert(file.clone(), text.clone());
                     }
-                    Err(e) => log(format!("cannot write status {file}: {e:#}")),
+                    Err(e) => warn(format!("cannot write status {file}: {e:#}")),
                 }
             }
         }

@@ -224,7 +224,7 @@ impl Gate {
         log.last = Some(now);
         let more =
             if n > 1 { format!(" (and {} more in the last {}s)", n - 1, LOG_EVERY.as_secs()) } else { String::new() };
-        crate::logs::write(self.name, format_args!("{sample}{more}"));
+        tracing::warn!(component = self.name, "{sample}{more}");
     }
 }
 

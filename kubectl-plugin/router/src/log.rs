@@ -1,20 +1,16 @@
-//! Log lines of the router: one timestamped line per event on stderr (the platform sends stderr
-//! to the site's log file), and a throttle so a link retrying forever does not flood the log.
+//! Log lines of the router: `tracing` events of component `router` (written as one line each by
+//! [`crate::logs`]; the platform sends stderr to the site's log file), and a throttle so a link
+//! retrying forever does not flood the log.
 
 use std::time::{Duration, Instant};
 
-/// Writes one log line: `2026-01-02T03:04:05.678Z router: <message>`.
+/// Logs one event of the router: `2026-01-02T03:04:05.678Z router: <message>`.
 macro_rules! log {
     ($($arg:tt)*) => {
-        $crate::log::write(::std::format_args!($($arg)*))
+        ::tracing::info!(target: "router", $($arg)*)
     };
 }
 pub(crate) use log;
-
-/// Writes `args` as one line with a UTC timestamp (or as JSON, see [`crate::logs`]).
-pub(crate) fn write(args: std::fmt::Arguments<'_>) {
-    crate::logs::write("router", args);
-}
 
 /// How often an unchanged message is repeated.
 const REPEAT_EVERY: Duration = Duration::from_secs(300);

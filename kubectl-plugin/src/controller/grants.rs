@@ -114,7 +114,7 @@ pub async fn process_all(api: &Api<KAccessGrant>, grants: &Store<KAccessGrant>, 
                 }
                 let skupper_core::resources::Resource::AccessGrant(mut core) = g.to_resource() else { continue };
                 if let Err(e) = process(&mut core, url_base, ca_pem, now_unix()) {
-                    skupper_router::logs::write("controller", format_args!("grant {}: {e:#}", g.name()));
+                    tracing::warn!(target: "controller", "grant {}: {e:#}", g.name());
                     continue;
                 }
                 status = core.status;
@@ -130,10 +130,10 @@ pub async fn process_all(api: &Api<KAccessGrant>, grants: &Store<KAccessGrant>, 
         let url = status.url.clone();
         match write_status(api, &g, status).await {
             Ok(true) if !url.is_empty() => {
-                skupper_router::logs::write("controller", format_args!("grant {} processed: {url}", g.name()))
+                tracing::info!(target: "controller", "grant {} processed: {url}", g.name())
             }
             Ok(_) => {}
-            Err(e) => skupper_router::logs::write("controller", format_args!("grant {}: {e:#}", g.name())),
+            Err(e) => tracing::warn!(target: "controller", "grant {}: {e:#}", g.name()),
         }
     }
 }

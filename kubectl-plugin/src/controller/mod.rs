@@ -170,7 +170,7 @@ impl ControllerArgs {
 }
 
 fn log(msg: impl AsRef<str>) {
-    skupper_router::logs::write("controller", format_args!("{}", msg.as_ref()));
+    tracing::info!(target: "controller", "{}", msg.as_ref());
 }
 
 /// Runs the controller until a signal arrives or its Lease is lost.

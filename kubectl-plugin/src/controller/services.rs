@@ -242,12 +242,9 @@ pub async fn listeners(
         let labelled = s.metadata.labels.as_ref().is_some_and(|m| m.contains_key(LISTENER_LABEL));
         if labelled && !wanted.contains(&name) {
             match api.delete(&name, &DeleteParams::default()).await {
-                Ok(_) => skupper_router::logs::write(
-                    "controller",
-                    format_args!("deleted Service {name} (its listener is gone)"),
-                ),
+                Ok(_) => tracing::info!(target: "controller", "deleted Service {name} (its listener is gone)"),
                 Err(e) if errors::is_not_found(&e) => {}
-                Err(e) => skupper_router::logs::write("controller", format_args!("deleting Service {name}: {e}")),
+                Err(e) => tracing::warn!(target: "controller", "deleting Service {name}: {e}"),
             }
         }
     }

@@ -123,7 +123,7 @@ impl SiteSetup {
         let ca = certs::new_ca(subject, certs::DEFAULT_VALIDITY)?;
         match self.secrets().create(&PostParams::default(), &tls_secret(name, &ca, owner, None)).await {
             Ok(_) => {
-                skupper_router::logs::write("controller", format_args!("created CA {name}"));
+                tracing::info!(target: "controller", "created CA {name}");
                 Ok(ca)
             }
             Err(e) if errors::is_already_exists(&e) => {
@@ -164,7 +164,7 @@ impl SiteSetup {
             }
         };
         written.map_err(|e| anyhow::anyhow!("writing the server certificate {name}: {e}"))?;
-        skupper_router::logs::write("controller", format_args!("issued server certificate {name} for {joined}"));
+        tracing::info!(target: "controller", "issued server certificate {name} for {joined}");
         Ok(cert)
     }
 
@@ -279,10 +279,7 @@ impl SiteSetup {
                 KubeGrantStore::new(&self.client, &self.namespace, stores.grants.clone(), self.grant_site.clone());
             let ctx = Arc::new(GrantContext::new(store, now_unix));
             let server = GrantServer::start(ctx, &plan.bind_host, plan.grant_port, &grant_cert).await?;
-            skupper_router::logs::write(
-                "controller",
-                format_args!("grant server listening on https://{}", server.addr),
-            );
+            tracing::info!(target: "controller", "grant server listening on https://{}", server.addr);
             self.grant_server = Some(Running { server, port: plan.grant_port, cert: grant_cert.cert_pem.clone() });
         }
         let link_access = LinkAccessConfig {
@@ -293,19 +290,17 @@ impl SiteSetup {
         };
         if self.link_access.as_ref() != Some(&link_access) || self.endpoints != plan.endpoints {
             let hosts: BTreeSet<&str> = plan.endpoints.iter().map(|e| e.host.as_str()).collect();
-            skupper_router::logs::write(
-                "controller",
-                format_args!(
-                    "link access on {}: inter-router {}, edge {}; advertised as {}",
-                    plan.bind_host,
-                    plan.inter_router,
-                    plan.edge,
-                    if hosts.is_empty() {
-                        "nothing yet".to_string()
-                    } else {
-                        hosts.into_iter().collect::<Vec<_>>().join(", ")
-                    }
-                ),
+            let advertised = if hosts.is_empty() {
+                "nothing yet".to_string()
+            } else {
+                hosts.into_iter().collect::<Vec<_>>().join(", ")
+            };
+            tracing::info!(
+                target: "controller",
+                "link access on {}: inter-router {}, edge {}; advertised as {advertised}",
+                plan.bind_host,
+                plan.inter_router,
+                plan.edge
             );
         }
         self.link_access = Some(link_access);
@@ -400,7 +395,7 @@ impl SiteSetup {
     async fn stop_grant_server(&mut self) {
         if let Some(g) = self.grant_server.take() {
             g.server.shutdown().await;
-            skupper_router::logs::write("controller", format_args!("grant server stopped"));
+            tracing::info!(target: "controller", "grant server stopped");
         }
     }
 

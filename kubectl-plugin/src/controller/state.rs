@@ -60,13 +60,13 @@ where
             match event {
                 Ok(_) => {
                     if std::mem::take(&mut failing) {
-                        skupper_router::logs::write("controller", format_args!("watching {what} works again"));
+                        tracing::info!(target: "controller", "watching {what} works again");
                     }
                     notify.notify_one();
                 }
                 Err(e) if !failing => {
                     failing = true;
-                    skupper_router::logs::write("controller", format_args!("watching {what} failed: {e}; retrying"));
+                    tracing::warn!(target: "controller", "watching {what} failed: {e}; retrying");
                 }
                 Err(_) => {}
             }
@@ -90,11 +90,9 @@ impl Stores {
         let mkl_api: Api<KMultiKeyListener> = Api::namespaced(c(), namespace);
         let with_mkl = match mkl_api.list(&kube::api::ListParams::default().limit(1)).await {
             Err(kube::Error::Api(e)) if e.code == 404 => {
-                skupper_router::logs::write(
-                    "controller",
-                    format_args!(
-                        "MultiKeyListeners are not watched: the cluster has no CRD for them; run kubectl skupper install"
-                    ),
+                tracing::warn!(
+                    target: "controller",
+                    "MultiKeyListeners are not watched: the cluster has no CRD for them; run kubectl skupper install"
                 );
                 false
             }

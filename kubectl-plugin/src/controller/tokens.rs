@@ -121,28 +121,25 @@ impl Tokens {
                 st.redeemed = true;
                 st.status.set_condition(Condition::ready(condition::REDEEMED), REQUIRED, Some(&now));
                 if !links.is_empty() {
-                    skupper_router::logs::write(
-                        "controller",
-                        format_args!("token {name} redeemed: link {} added", links.join(", ")),
-                    );
+                    tracing::info!(target: "controller", "token {name} redeemed: link {} added", links.join(", "));
                 }
             }
             Outcome::Final(msg) => {
                 self.retry.remove(name);
-                skupper_router::logs::write("controller", format_args!("token {name} refused: {msg}"));
+                tracing::warn!(target: "controller", "token {name} refused: {msg}");
                 st.status.set_condition(Condition::error(condition::REDEEMED, msg), REQUIRED, Some(&now));
             }
             Outcome::Retry(msg) => {
                 let delay = self.retry.get(name).map(|(_, d)| (*d * 2).min(MAX_RETRY)).unwrap_or(FIRST_RETRY);
                 self.retry.insert(name.to_string(), (Instant::now() + delay, delay));
                 let msg = format!("{msg} Retrying in {}s.", delay.as_secs());
-                skupper_router::logs::write("controller", format_args!("token {name} not redeemed yet: {msg}"));
+                tracing::info!(target: "controller", "token {name} not redeemed yet: {msg}");
                 st.status.set_condition(Condition::pending(condition::REDEEMED, msg), REQUIRED, Some(&now));
             }
         }
         observed(&mut st.status, t.metadata.generation);
         if let Err(e) = write_status(api, &t, st).await {
-            skupper_router::logs::write("controller", format_args!("token {name}: {e:#}"));
+            tracing::warn!(target: "controller", "token {name}: {e:#}");
         }
     }
 }
@@ -155,7 +152,7 @@ async fn set_condition(api: &Api<KAccessToken>, t: &KAccessToken, c: Condition) 
     st.status.set_condition(c, REQUIRED, Some(&now_rfc3339()));
     observed(&mut st.status, t.metadata.generation);
     if let Err(e) = write_status(api, t, st).await {
-        skupper_router::logs::write("controller", format_args!("token {}: {e:#}", t.name()));
+        tracing::warn!(target: "controller", "token {}: {e:#}", t.name());
     }
 }
 

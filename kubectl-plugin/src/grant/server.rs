@@ -177,7 +177,7 @@ pub async fn serve<S: GrantStore>(
         let (tcp, peer) = match accepted {
             Ok(x) => x,
             Err(e) => {
-                skupper_router::logs::write("grant server", format_args!("accept failed: {e}"));
+                tracing::warn!(target: "grant server", "accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -204,7 +204,7 @@ pub async fn serve<S: GrantStore>(
             let tls = match handshake {
                 Ok(Ok(t)) => t,
                 Ok(Err(e)) => {
-                    skupper_router::logs::write("grant server", format_args!("TLS handshake with {peer} failed: {e}"));
+                    tracing::warn!(target: "grant server", "TLS handshake with {peer} failed: {e}");
                     return;
                 }
                 Err(_) => return,
@@ -246,10 +246,7 @@ async fn guarded<S: GrantStore>(
     let guesses = &defences.guesses;
     if let Err(refusal) = guesses.check(peer.ip(), &key, std::time::Instant::now()) {
         if let Refusal::Locked { .. } = refusal {
-            skupper_router::logs::write(
-                "grant server",
-                format_args!("refused a redemption of {key:?} from {peer}: {refusal}"),
-            );
+            tracing::warn!(target: "grant server", "refused a redemption of {key:?} from {peer}: {refusal}");
         }
         let mut r = text(refusal.http_status(), &refusal.body());
         if let Refusal::Throttled { retry_after } = refusal {
@@ -263,27 +260,23 @@ async fn guarded<S: GrantStore>(
         403 => {
             let strike = guesses.wrong(peer.ip(), Some(&key), now);
             let lock_after = guesses.config().lock_after;
-            skupper_router::logs::write(
-                "grant server",
-                format_args!(
-                    "wrong code for grant {key:?} from {peer} ({} of {lock_after} before it locks)",
-                    strike.grant_wrong
-                ),
+            tracing::warn!(
+                target: "grant server",
+                "wrong code for grant {key:?} from {peer} ({} of {lock_after} before it locks)",
+                strike.grant_wrong
             );
             if strike.locked {
-                skupper_router::logs::write(
-                    "grant server",
-                    format_args!(
-                        "grant {key:?} locked after {} wrong codes; it redeems nothing until the \
-                     site restarts; issue a new token",
-                        strike.grant_wrong
-                    ),
+                tracing::warn!(
+                    target: "grant server",
+                    "grant {key:?} locked after {} wrong codes; it redeems nothing until the site restarts; \
+                     issue a new token",
+                    strike.grant_wrong
                 );
             }
         }
         404 => {
             guesses.wrong(peer.ip(), None, now);
-            skupper_router::logs::write("grant server", format_args!("unknown grant {key:?} asked for by {peer}"));
+            tracing::info!(target: "grant server", "unknown grant {key:?} asked for by {peer}");
         }
         200 => guesses.redeemed(peer.ip()),
         _ => {}
@@ -348,16 +341,13 @@ async fn redeem<S: GrantStore>(
         match attempt(ctx, key, code, name.clone(), subject.clone()).await {
             Err(StoreError::Conflict) => continue,
             Err(StoreError::Failed(e)) => {
-                skupper_router::logs::write("grant server", format_args!("{e:#}"));
+                tracing::warn!(target: "grant server", "{e:#}");
                 return (503, "Internal error".into());
             }
             Ok(answer) => return answer,
         }
     }
-    skupper_router::logs::write(
-        "grant server",
-        format_args!("grant {key:?} kept changing during its redemption; giving up"),
-    );
+    tracing::warn!(target: "grant server", "grant {key:?} kept changing during its redemption; giving up");
     (503, "Internal error".into())
 }
 
@@ -370,7 +360,7 @@ async fn attempt<S: GrantStore>(
 ) -> Result<(u16, String), StoreError> {
     let now = (ctx.now)();
     let refuse = |r: Refusal| {
-        skupper_router::logs::write("grant server", format_args!("refused a redemption of {key:?}: {r}"));
+        tracing::warn!(target: "grant server", "refused a redemption of {key:?}: {r}");
         Ok((r.http_status(), r.body()))
     };
     let found = if key.is_empty() { None } else { ctx.store.grant(key).await? };
@@ -438,15 +428,10 @@ async fn attempt<S: GrantStore>(
             StoreError::Failed(e.context(format!("cannot record the redemption of grant {}", grant.name())))
         }
     })?;
-    skupper_router::logs::write(
-        "grant server",
-        format_args!(
-            "grant {} redeemed by {subject:?} as {name:?} ({}/{})",
+    tracing::info!(target: "grant server", "grant {} redeemed by {subject:?} as {name:?} ({}/{})",
             grant.name(),
             state.redemptions,
-            state.redemptions_allowed
-        ),
-    );
+            state.redemptions_allowed);
     Ok((200, body))
 }
 

@@ -141,12 +141,15 @@ mod watch {
                     match event {
                         Ok(_) => {
                             if std::mem::take(&mut failing) {
-                                eprintln!("webhook: watching Links works again");
+                                tracing::info!(target: "webhook", "watching Links works again");
                             }
                         }
                         Err(e) if !failing => {
                             failing = true;
-                            eprintln!("webhook: watching Links failed: {e}; retrying, the cached Links stay in use");
+                            tracing::warn!(
+                                target: "webhook",
+                                "watching Links failed: {e}; retrying, the cached Links stay in use"
+                            );
                         }
                         Err(_) => {}
                     }
@@ -167,7 +170,7 @@ mod watch {
                 cached: Mutex::new((u64::MAX, Arc::new(Vec::new()))),
                 recent: Mutex::new(Vec::new()),
             });
-            eprintln!("webhook: watching Links at {server} ({} Links known)", links.store.state().len());
+            tracing::info!(target: "webhook", "watching Links at {server} ({} Links known)", links.store.state().len());
             Ok(links)
         }
 
@@ -190,12 +193,13 @@ mod watch {
             match tokio::time::timeout(FRESH_READ, self.fresh(&link.namespace, &cached)).await {
                 Ok(Ok(s)) => Ok(s),
                 Ok(Err(e)) => {
-                    eprintln!("webhook: {e:#}; deciding on the cached Links");
+                    tracing::warn!(target: "webhook", "{e:#}; deciding on the cached Links");
                     self.cached()
                 }
                 Err(_) => {
-                    eprintln!(
-                        "webhook: reading the Links of {} took over {} ms; deciding on the cached Links",
+                    tracing::warn!(
+                        target: "webhook",
+                        "reading the Links of {} took over {} ms; deciding on the cached Links",
                         link.namespace,
                         FRESH_READ.as_millis()
                     );

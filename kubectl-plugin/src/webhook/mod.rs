@@ -168,8 +168,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}; pick another --listen address", args.listen))?;
     let addr = listener.local_addr()?;
     println!("listening on https://{addr}/validate");
-    eprintln!(
-        "webhook: {} (timeout {} ms, memory {} MiB, {} concurrent evaluations)",
+    tracing::info!(
+        target: "webhook",
+        "{} (timeout {} ms, memory {} MiB, {} concurrent evaluations)",
         rt.origin(),
         args.policy_timeout.as_millis(),
         args.memory_limit,

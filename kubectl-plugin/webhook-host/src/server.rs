@@ -132,7 +132,7 @@ pub async fn serve_with(
                 Ok(a) => a,
                 // Out of file descriptors and the like: keep serving the open connections.
                 Err(e) => {
-                    eprintln!("webhook: accept failed: {e}");
+                    tracing::warn!(target: "webhook", "accept failed: {e}");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
                 }
