@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt as _};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -27,10 +28,11 @@ pub fn set_json(on: bool) {
     JSON.store(on, Ordering::Relaxed);
 }
 
-/// Makes [`Lines`] on stderr this process's log subscriber. Once per process; later calls (and a
-/// process that has another subscriber) change nothing.
+/// Makes [`Lines`] on stderr this process's log subscriber, for events at INFO and above (the
+/// libraries underneath, such as the Kubernetes client, trace at DEBUG and below). Once per
+/// process; later calls (and a process that has another subscriber) change nothing.
 pub fn install() {
-    let subscriber = tracing_subscriber::registry().with(Lines);
+    let subscriber = tracing_subscriber::registry().with(Lines.with_filter(LevelFilter::INFO));
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
