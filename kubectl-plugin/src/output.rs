@@ -1,8 +1,9 @@
 //! Everything the CLI prints: resource documents as YAML or JSON, Go-compatible tab-aligned
 //! tables, progress lines. Conventions: results on stdout, progress, notes and warnings on
 //! stderr; no colour and no animation unless stdout and stderr are terminals (clap colours
-//! help the same way and honours `NO_COLOR`). Writes go through `io::Result` so a closed pipe (`| head`) ends the
-//! command quietly instead of panicking; `main` maps a broken pipe to success.
+//! help the same way and honours `NO_COLOR`). A failed write is an error that keeps its I/O cause,
+//! so a closed pipe (`| head`) ends the command quietly instead of panicking: `main` maps a
+//! broken pipe to success.
 
 use std::io::{self, IsTerminal as _, Write as _};
 
@@ -12,18 +13,20 @@ use anyhow::Context as _;
 pub const OUTPUT_TYPES: [&str; 2] = ["json", "yaml"];
 
 /// Writes `text` followed by a newline to stdout.
-pub fn line(text: impl AsRef<str>) -> io::Result<()> {
+pub fn line(text: impl AsRef<str>) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
-    out.write_all(text.as_ref().as_bytes())?;
-    out.write_all(b"\n")?;
-    out.flush()
+    let written =
+        out.write_all(text.as_ref().as_bytes()).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
+    written.context(STDOUT)
 }
 
+/// What a failed write to stdout says (a closed pipe, `| head`, is not reported: see `main`).
+const STDOUT: &str = "cannot write to standard output";
+
 /// Writes `text` as is to stdout.
-pub fn raw(text: impl AsRef<str>) -> io::Result<()> {
+pub fn raw(text: impl AsRef<str>) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
-    out.write_all(text.as_ref().as_bytes())?;
-    out.flush()
+    out.write_all(text.as_ref().as_bytes()).and_then(|()| out.flush()).context(STDOUT)
 }
 
 /// Writes a warning or a progress note to stderr (never mixed into machine-readable stdout).

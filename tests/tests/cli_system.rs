@@ -186,3 +186,25 @@ fn link_access_enabled_while_running() {
         if out.stdout.contains("\tReady\t") { Ok(()) } else { Err(format!("{out}\n{}", env.log("east"))) }
     });
 }
+
+/// A reader that stops early (`| head`): the command ends quietly with exit 0, its write error
+/// (a closed pipe) is not reported. The completion script is larger than a pipe's buffer, so
+/// the command really meets the closed pipe.
+#[test]
+fn a_closed_stdout_pipe_ends_the_command_quietly() {
+    use std::io::Read as _;
+    let env = Env::new("closed-pipe");
+    let mut cmd = env.command(skupper_e2e::binary());
+    cmd.args(["completion", "bash"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let mut first = [0u8; 16];
+    child.stdout.take().expect("stdout").read_exact(&mut first).expect("the script starts");
+    // stdout is closed now: the rest of the script meets a closed pipe.
+    let status = wait_for("completion bash to end after its reader went", Duration::from_secs(20), || {
+        child.try_wait().map_err(|e| e.to_string())?.ok_or_else(|| "still running".to_string())
+    });
+    let mut stderr = String::new();
+    child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("stderr");
+    assert_eq!(status.code(), Some(0), "exit code; stderr: {stderr}");
+    assert!(stderr.is_empty(), "nothing said about the closed pipe: {stderr}");
+}

@@ -201,7 +201,10 @@ pub(super) fn uninstall(ns: &dyn Namespace, a: UninstallArgs) -> CmdResult {
         let _ = write!(err, "{question}");
         let _ = err.flush();
         let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map_err(|e| fail(format!("cannot read the answer from standard input: {e}")))?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
             output::line("Nothing was deleted.")?;
             return Ok(());

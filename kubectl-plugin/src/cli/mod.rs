@@ -43,12 +43,6 @@ impl From<anyhow::Error> for CliError {
     }
 }
 
-impl From<std::io::Error> for CliError {
-    fn from(e: std::io::Error) -> Self {
-        CliError::Failed(e.into())
-    }
-}
-
 /// Result of a command.
 pub type CmdResult = Result<(), CliError>;
 

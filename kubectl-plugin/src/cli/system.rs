@@ -227,7 +227,8 @@ fn launch(ctx: &Ctx, site: &Site, group: &str, timeout: Duration) -> Result<Vec<
         .map_err(|e| fail(format!("cannot open the log {}: {e}", log_path.display())))?;
     // A log made by an earlier version may be readable by others.
     let _ = log.set_permissions(std::fs::Permissions::from_mode(0o600));
-    let log_err = log.try_clone()?;
+    let log_err =
+        log.try_clone().map_err(|e| fail(format!("cannot open the log {} twice: {e}", log_path.display())))?;
     let exe = std::env::current_exe().map_err(|e| fail(format!("cannot find this program's path: {e}")))?;
     let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
     let _ = std::fs::remove_file(home.state_path());
