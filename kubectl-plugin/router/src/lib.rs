@@ -30,6 +30,8 @@ pub mod certs;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod keepalive;
+#[cfg(test)]
+mod layers;
 pub mod limits;
 mod link;
 mod log;
