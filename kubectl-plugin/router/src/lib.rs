@@ -25,8 +25,10 @@
 //! budget of servers anyone can reach), `logs` (the log lines of long-running processes) and,
 //! for tests, `fuzzing` (proptest strategies over a seed corpus).
 
+mod access;
 mod backoff;
 pub mod certs;
+mod explain;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod keepalive;
@@ -37,12 +39,15 @@ mod link;
 mod log;
 pub mod logs;
 mod mux;
+mod net;
 mod proto;
 mod proxy;
 mod service;
 mod session;
+mod splice;
 mod state;
 mod table;
+mod target;
 #[cfg(test)]
 mod tests;
 mod tls;
@@ -55,7 +60,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use self::log::{Throttle, log};
-pub use self::service::{PathCount, RouteDecision, RouteReason};
+pub use self::explain::{PathCount, RouteDecision, RouteReason};
 use self::state::{ConnectorEntry, LinkEntry, ListenerEntry, Shared};
 
 /// The link protocol version (`kubectl skupper version` reports it).
@@ -417,7 +422,7 @@ fn validate(config: &RouterConfig) -> anyhow::Result<()> {
 fn initial_link_state(cfg: &LinkConfig) -> LinkState {
     let (phase, message) = match &cfg.config_error {
         Some(e) => (LinkPhase::Error, e.clone()),
-        None => (LinkPhase::Pending, format!("connecting to {}", proxy::authority(&cfg.host, cfg.port))),
+        None => (LinkPhase::Pending, format!("connecting to {}", net::authority(&cfg.host, cfg.port))),
     };
     LinkState {
         phase,

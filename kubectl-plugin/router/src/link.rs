@@ -13,75 +13,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::log::{Throttle, log};
 use super::state::{Origin, Shared};
+use super::net::{authority, connect_tcp};
 use super::{LinkAccessConfig, LinkConfig, LinkPhase, backoff, proxy, session, tls};
-use crate::limits::{self, Gate, GateConfig, Permit};
+use crate::limits::Permit;
 
 /// Time to resolve and connect (to the endpoint or the proxy, and for the CONNECT exchange).
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time for the TLS handshake of a link this site dials.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time an unauthenticated client of a link-access port has for its handshake
-/// (`SKUPPER_LINK_HANDSHAKE_TIMEOUT_MS` overrides).
-const ACCEPT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Unauthenticated connections one source may hold on the link-access ports.
-const MAX_HANDSHAKES_PER_SOURCE: usize = 8;
-
-/// The limits of the link-access ports: handshakes in progress (total and per source, over both
-/// ports) and their deadline. Authenticated links are not counted.
-#[derive(Debug)]
-pub(crate) struct AccessLimits {
-    pub(crate) gate: Arc<Gate>,
-    handshake_timeout: Duration,
-}
-
-impl AccessLimits {
-    /// `SKUPPER_LINK_MAX_CONNECTIONS` (default: the open-file limit / 8, within 16..=256) and
-    /// `SKUPPER_LINK_MAX_PER_SOURCE` (8) handshakes at once.
-    pub(crate) fn from_env() -> Arc<Self> {
-        let limit = limits::prepare_process();
-        let config = GateConfig::from_env("LINK", limits::scaled(limit, 8, 16, 256), MAX_HANDSHAKES_PER_SOURCE);
-        Arc::new(Self {
-            gate: Gate::new("link access", config),
-            handshake_timeout: limits::env_millis("SKUPPER_LINK_HANDSHAKE_TIMEOUT_MS")
-                .unwrap_or(ACCEPT_HANDSHAKE_TIMEOUT),
-        })
-    }
-}
-
-/// Resolves `host` and connects to the first address that accepts.
-pub(crate) async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String> {
-    let addr = proxy::authority(host, port);
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let attempt = async {
-        let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((bare, port)).await {
-            Ok(a) => a.collect(),
-            Err(_) => return Err(format!("{host} not resolvable")),
-        };
-        if addrs.is_empty() {
-            return Err(format!("{host} not resolvable"));
-        }
-        let mut last = None;
-        for a in addrs {
-            match TcpStream::connect(a).await {
-                Ok(s) => {
-                    let _ = s.set_nodelay(true);
-                    return Ok(s);
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(match last {
-            Some(e) if e.kind() == io::ErrorKind::ConnectionRefused => format!("connection refused by {addr}"),
-            Some(e) if e.kind() == io::ErrorKind::TimedOut => format!("timed out connecting to {addr}"),
-            Some(e) => format!("cannot connect to {addr}: {e}"),
-            None => format!("{host} not resolvable"),
-        })
-    };
-    match tokio::time::timeout(timeout, attempt).await {
-        Ok(r) => r,
-        Err(_) => Err(format!("timed out connecting to {addr}")),
-    }
-}
 
 /// Keeps one outgoing link connected until `token` is cancelled or the link's generation is
 /// replaced.
@@ -138,7 +77,7 @@ async fn dial(
         None => connect_tcp(&cfg.host, cfg.port, CONNECT_TIMEOUT).await?,
         Some((secret, p)) => proxy::connect(p, secret, &cfg.host, cfg.port, CONNECT_TIMEOUT).await?,
     };
-    let addr = proxy::authority(&cfg.host, cfg.port);
+    let addr = authority(&cfg.host, cfg.port);
     let tcp = BufReader::with_capacity(session::IO_BUFFER, tcp);
     let handshake = TlsConnector::from(client).connect(server_name, tcp);
     let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
@@ -189,7 +128,7 @@ pub(crate) async fn bind_access(cfg: &LinkAccessConfig) -> Result<Access, String
     let server = tls::server_config(&cfg.tls).map_err(|e| format!("invalid link access TLS credentials: {e}"))?;
     let bind = |port: Option<u16>| async move {
         let Some(port) = port else { return Ok(None) };
-        let addr = proxy::authority(&cfg.bind_host, port);
+        let addr = authority(&cfg.bind_host, port);
         TcpListener::bind(&addr).await.map(Some).map_err(|e| {
             format!("cannot listen for links on {addr}: {e}; free the port or choose another one in the RouterAccess")
         })

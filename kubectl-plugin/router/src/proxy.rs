@@ -11,16 +11,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::ProxySettings;
-use super::link::connect_tcp;
+use super::net::{authority, connect_tcp};
 
 /// Largest response head accepted from a proxy.
 const MAX_HEAD: usize = 16 << 10;
-
-/// `host:port` as a request target (IPv6 literals in brackets).
-pub(crate) fn authority(host: &str, port: u16) -> String {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if bare.contains(':') { format!("[{bare}]:{port}") } else { format!("{bare}:{port}") }
-}
 
 /// The CONNECT request for `host:port`.
 pub(crate) fn request(proxy: &ProxySettings, host: &str, port: u16) -> String {

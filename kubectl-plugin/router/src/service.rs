@@ -7,20 +7,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::ServerName;
-use serde::{Deserialize, Serialize};
 use skupper_core::routing::{Candidate, Choice, choose, score};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use super::link::connect_tcp;
+use super::explain::{KeyChoice, PathCount, RouteDecision, RouteReason, ScoredCandidate};
 use super::log::{Throttle, log};
+use super::target::{DialError, TargetTls};
+use super::net::{authority, bind_addr, connect_tcp};
 use super::proto::{DataHeader, DataReply, MAX_HEADER_FRAME, MAX_HOPS, StreamHeader, read_frame, write_frame};
 use super::session::{LinkStream, SessionHandle};
 use super::state::Shared;
-use super::{ConnectorConfig, KeyStrategy, ListenerConfig, mux, proxy, tls};
+use super::{ConnectorConfig, KeyStrategy, ListenerConfig, splice, tls};
 
 /// Time to connect to a connector's target.
 const CONNECTOR_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,33 +30,8 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) const PROBE_EVERY: Duration = Duration::from_secs(2);
 /// Time for a probe to connect.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Time for the TLS handshake of a listener's client or with a connector's target.
+/// Time for the TLS handshake of a listener's client.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a probe waits after its TLS handshake for the target to refuse the client
-/// certificate (TLS 1.3 servers check it after the handshake: the refusal is an alert on the
-/// first read). Nothing (or data) within it counts as accepted.
-const PROBE_REFUSAL_WAIT: Duration = Duration::from_millis(500);
-
-/// How a connector with `tlsCredentials` speaks TLS to its target.
-#[derive(Debug)]
-pub(crate) struct TargetTls {
-    config: Arc<rustls::ClientConfig>,
-    /// The connector's host: what the target's certificate is checked against (with
-    /// `verifyHostname`) and the SNI sent for a DNS name.
-    name: ServerName<'static>,
-    secret: String,
-}
-
-/// A connector's TLS toward its target (`None`: plain TCP), or why it cannot be configured.
-pub(crate) fn target_tls(cfg: &ConnectorConfig) -> Result<Option<Arc<TargetTls>>, String> {
-    if let Some(e) = &cfg.config_error {
-        return Err(e.clone());
-    }
-    let Some(t) = &cfg.tls else { return Ok(None) };
-    let config = tls::service_client_config(t)?;
-    let name = tls::server_name(&cfg.host).map_err(|e| format!("cannot speak TLS to the target: {e}"))?;
-    Ok(Some(Arc::new(TargetTls { config, name, secret: t.secret.clone() })))
-}
 
 /// A listener's TLS toward its clients (`None`: plain TCP), or why it cannot be configured.
 pub(crate) fn listener_tls(cfg: &ListenerConfig) -> Result<Option<TlsAcceptor>, String> {
@@ -64,73 +39,6 @@ pub(crate) fn listener_tls(cfg: &ListenerConfig) -> Result<Option<TlsAcceptor>, 
         return Err(e.clone());
     }
     cfg.tls.as_ref().map(|t| tls::service_server_config(t).map(TlsAcceptor::from)).transpose()
-}
-
-impl TargetTls {
-    /// The TLS handshake with the target at `host`:`port` over `tcp`.
-    async fn handshake(
-        &self,
-        tcp: TcpStream,
-        host: &str,
-        port: u16,
-    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, DialError> {
-        let addr = proxy::authority(host, port);
-        let connect = TlsConnector::from(self.config.clone()).connect(self.name.clone(), tcp);
-        match tokio::time::timeout(HANDSHAKE_TIMEOUT, connect).await {
-            Ok(Ok(s)) => Ok(s),
-            Ok(Err(e)) => Err(DialError::Tls(tls::describe_target_error(&e, &addr, host, &self.secret))),
-            Err(_) => Err(DialError::Tls(format!(
-                "TLS handshake with {addr} failed: no answer within {}s; check that the target speaks TLS on that port",
-                HANDSHAKE_TIMEOUT.as_secs()
-            ))),
-        }
-    }
-
-    /// After a probe's handshake: the target's refusal of the client certificate, if it sends
-    /// one within [`PROBE_REFUSAL_WAIT`].
-    async fn refusal(
-        &self,
-        s: &mut tokio_rustls::client::TlsStream<TcpStream>,
-        host: &str,
-        port: u16,
-    ) -> Result<(), DialError> {
-        let mut byte = [0u8; 1];
-        match tokio::time::timeout(PROBE_REFUSAL_WAIT, tokio::io::AsyncReadExt::read(s, &mut byte)).await {
-            Ok(Err(e)) if tls::rustls_error(&e).is_some() => {
-                let addr = proxy::authority(host, port);
-                Err(DialError::Tls(tls::describe_target_error(&e, &addr, host, &self.secret)))
-            }
-            _ => Ok(()),
-        }
-    }
-}
-
-/// Why a connector's target could not be reached.
-#[derive(Debug)]
-enum DialError {
-    /// The connector cannot be configured (its TLS Secret).
-    Config(String),
-    /// No TCP connection.
-    Connect(String),
-    /// The TLS handshake failed (already in words, with what to change).
-    Tls(String),
-}
-
-impl DialError {
-    /// The failure alone.
-    fn text(&self) -> &str {
-        match self {
-            DialError::Config(e) | DialError::Connect(e) | DialError::Tls(e) => e,
-        }
-    }
-
-    /// The connector's status message.
-    fn status(&self) -> String {
-        match self {
-            DialError::Connect(e) => format!("cannot connect to the target: {e}; check that it is running"),
-            DialError::Config(e) | DialError::Tls(e) => e.clone(),
-        }
-    }
 }
 
 /// A connection to a connector's target.
@@ -186,101 +94,6 @@ async fn dial_target(shared: &Shared, name: &str, host: &str, port: u16) -> Resu
         None => Ok(Backend::Plain(tcp)),
         Some(t) => Ok(Backend::Tls(Box::new(t.handshake(tcp, host, port).await?))),
     }
-}
-
-/// Why a connection went where it went (reference §5.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RouteReason {
-    /// A local connector had no open connection: remote targets were not considered.
-    IdleLocal,
-    /// The lowest open connections + path cost among the targets.
-    LowestScore,
-    /// The target chosen first failed (refused, unreachable); this was the best of the rest.
-    Failover,
-}
-
-impl RouteReason {
-    /// The reason in words, for people.
-    pub fn describe(self) -> &'static str {
-        match self {
-            RouteReason::IdleLocal => "idle local connector (remote targets not considered)",
-            RouteReason::LowestScore => "lowest open connections + path cost",
-            RouteReason::Failover => "failover: a better target failed",
-        }
-    }
-}
-
-/// The routing key a multi-key listener chose for a connection, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct KeyChoice {
-    /// The key.
-    pub routing_key: String,
-    /// Why, in words, e.g. `priority: first key with a destination` or `weighted 1:2 ...`.
-    pub reason: String,
-}
-
-/// One target as it was scored for a new connection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ScoredCandidate {
-    /// Router id of the target (this router for a local connector).
-    pub target: String,
-    /// Next hop toward it (the target itself for a neighbour, this router for a local one).
-    pub next_hop: String,
-    /// Whether the target is a connector of this router.
-    pub local: bool,
-    /// Open connections counted against it: per local connector, or per routing key and next hop.
-    pub open: u32,
-    /// Path cost: 0 locally, else the sum of link costs.
-    pub path_cost: u64,
-    /// `open + path_cost`: the lowest wins.
-    pub score: u64,
-}
-
-/// How the last connection of a listener was routed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RouteDecision {
-    /// Router id of the target that took it.
-    pub target: String,
-    /// Next hop used.
-    pub next_hop: String,
-    /// Why.
-    pub reason: RouteReason,
-    /// What failed before, in order (failover), e.g. `connector db: connection refused by ...`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub failed: Vec<String>,
-    /// The targets as they were scored for the attempt that succeeded, in the order of §5.4
-    /// (local connectors first, then remote routers by id); ties keep the earlier one.
-    pub candidates: Vec<ScoredCandidate>,
-    /// Multi-key listener: the routing key chosen and why.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<KeyChoice>,
-}
-
-/// Connections a listener sent to one target through one next hop.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PathCount {
-    /// Router id of the target.
-    pub target: String,
-    /// Next hop.
-    pub next_hop: String,
-    /// Connections routed there since the listener started.
-    pub connections: u64,
-    /// The same, by reason.
-    pub reasons: BTreeMap<RouteReason, u64>,
-}
-
-/// What a listener keeps to explain its routing.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Explain {
-    /// By (target, next hop).
-    pub paths: BTreeMap<(String, String), PathCount>,
-    /// The last decision.
-    pub last: Option<RouteDecision>,
 }
 
 /// What an open connection is counted against.
@@ -440,7 +253,7 @@ impl Shared {
                     c.throttle.reset();
                     log!(
                         "connector {name}: its target {} answers again",
-                        proxy::authority(&c.config.host, c.config.port)
+                        authority(&c.config.host, c.config.port)
                     );
                 }
             }
@@ -677,18 +490,6 @@ impl Bound {
     }
 }
 
-/// A socket bound to `addr`, not listening. With `share_port` it has SO_REUSEPORT.
-fn bind_addr(addr: SocketAddr, share_port: bool) -> std::io::Result<TcpSocket> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }?;
-    // As `TcpListener::bind` does: connections of a previous life in TIME_WAIT do not block it.
-    socket.set_reuseaddr(true)?;
-    if share_port {
-        socket.set_reuseport(true)?;
-    }
-    socket.bind(addr)?;
-    Ok(socket)
-}
-
 /// The words of a failed bind or listen on `addr`.
 fn bind_error(addr: &str, e: &std::io::Error) -> String {
     format!("cannot listen on {addr}: {e}; free the port or choose another one for the listener")
@@ -699,7 +500,7 @@ fn bind_error(addr: &str, e: &std::io::Error) -> String {
 /// kernel spreads new connections over both; when one router dies, its socket goes and the
 /// other takes every new connection.
 pub(crate) async fn bind_listener(cfg: &ListenerConfig, share_port: bool) -> Result<Bound, String> {
-    let addr = proxy::authority(&cfg.host, cfg.port);
+    let addr = authority(&cfg.host, cfg.port);
     let bare = cfg.host.trim_start_matches('[').trim_end_matches(']');
     let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, format!("{} not resolvable", cfg.host));
     for a in tokio::net::lookup_host((bare, cfg.port)).await.map_err(|e| bind_error(&addr, &e))? {
@@ -862,7 +663,7 @@ async fn serve_client(shared: Arc<Shared>, listener: String, client: Client) {
                             decision.failed = failed;
                             shared.routed(&listener, decision);
                             let _ = match (client, backend) {
-                                (Client::Plain(c), Backend::Plain(tcp)) => Box::pin(mux::splice_tcp_tcp(c, tcp)).await,
+                                (Client::Plain(c), Backend::Plain(tcp)) => Box::pin(splice::splice_tcp_tcp(c, tcp)).await,
                                 (c, b) => Box::pin(splice_io(c.into_io(), b.into_io())).await,
                             };
                             drop(guard);
@@ -888,7 +689,7 @@ async fn serve_client(shared: Arc<Shared>, listener: String, client: Client) {
                             decision.failed = failed;
                             shared.routed(&listener, decision);
                             let _ = match client {
-                                Client::Plain(c) => mux::splice_tcp(c, stream).await,
+                                Client::Plain(c) => splice::splice_tcp(c, stream).await,
                                 c => Box::pin(splice_io(c.into_io(), Box::new(stream))).await,
                             };
                             drop(guard);
@@ -946,7 +747,7 @@ pub(crate) async fn serve_stream(shared: Arc<Shared>, mut stream: LinkStream, he
                     shared.connector_result(&name, Ok(()));
                     if Box::pin(reply(&mut stream, None)).await.is_ok() {
                         let _ = match backend {
-                            Backend::Plain(tcp) => mux::splice_tcp(tcp, stream).await,
+                            Backend::Plain(tcp) => splice::splice_tcp(tcp, stream).await,
                             b => Box::pin(splice_io(b.into_io(), Box::new(stream))).await,
                         };
                     }
@@ -977,7 +778,7 @@ pub(crate) async fn serve_stream(shared: Arc<Shared>, mut stream: LinkStream, he
     match Box::pin(open_data_stream(&next, &onward)).await {
         Ok(out) => {
             if Box::pin(reply(&mut stream, None)).await.is_ok() {
-                let _ = Box::pin(mux::splice_streams(stream, out)).await;
+                let _ = Box::pin(splice::splice_streams(stream, out)).await;
             }
         }
         Err(e) => {

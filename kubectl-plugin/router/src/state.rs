@@ -16,10 +16,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::keepalive::Keepalive;
-use super::link::AccessLimits;
+use super::access::AccessLimits;
 use super::log::{Throttle, log};
 use super::proto::{Control, Hello, PROTOCOL_VERSION};
-use super::service::{Explain, TargetTls, target_tls};
+use super::explain::Explain;
+use super::target::{TargetTls, target_tls};
 use super::session::SessionHandle;
 use super::table::{OwnAdvert, Received, Table, router_id, split_router_id};
 use super::{
