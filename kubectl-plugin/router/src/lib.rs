@@ -40,6 +40,7 @@ mod log;
 pub mod logs;
 mod mux;
 mod net;
+mod peer;
 mod proto;
 mod proxy;
 mod service;
@@ -59,9 +60,9 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use self::log::{Throttle, log};
 pub use self::explain::{PathCount, RouteDecision, RouteReason};
-use self::state::{ConnectorEntry, LinkEntry, ListenerEntry, Shared};
+use self::log::{Throttle, log};
+use self::state::{ConnectorEntry, DataPlane, LinkEntry, ListenerEntry, Shared};
 
 /// The link protocol version (`kubectl skupper version` reports it).
 pub use proto::PROTOCOL_VERSION;
@@ -452,7 +453,10 @@ impl Router {
     /// [`Router::start`] with process-level options.
     pub async fn start_with(config: RouterConfig, options: StartOptions) -> anyhow::Result<Self> {
         validate(&config)?;
-        let shared = Shared::new(&config);
+        // Sessions hand the data streams their peers open to the data plane.
+        let data_plane =
+            DataPlane::new(|shared, stream, header| Box::pin(service::serve_stream(shared, stream, header)));
+        let shared = Shared::new(&config, data_plane);
         shared.spawn(housekeeping(shared.clone()));
         shared.spawn(service::probe_connectors(shared.clone()));
         let empty = RouterConfig {

@@ -12,8 +12,8 @@ use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 use tokio_util::sync::CancellationToken;
 
 use super::log::{Throttle, log};
-use super::state::{Origin, Shared};
 use super::net::{authority, connect_tcp};
+use super::state::{Origin, Shared};
 use super::{LinkAccessConfig, LinkConfig, LinkPhase, backoff, proxy, session, tls};
 use crate::limits::Permit;
 

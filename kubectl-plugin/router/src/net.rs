@@ -59,4 +59,3 @@ pub(crate) fn bind_addr(addr: SocketAddr, share_port: bool) -> std::io::Result<T
     socket.bind(addr)?;
     Ok(socket)
 }
-

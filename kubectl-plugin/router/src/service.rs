@@ -15,11 +15,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::explain::{KeyChoice, PathCount, RouteDecision, RouteReason, ScoredCandidate};
 use super::log::{Throttle, log};
-use super::target::{DialError, TargetTls};
 use super::net::{authority, bind_addr, connect_tcp};
+use super::peer::{LinkStream, SessionHandle};
 use super::proto::{DataHeader, DataReply, MAX_HEADER_FRAME, MAX_HOPS, StreamHeader, read_frame, write_frame};
-use super::session::{LinkStream, SessionHandle};
 use super::state::Shared;
+use super::target::{DialError, TargetTls};
 use super::{ConnectorConfig, KeyStrategy, ListenerConfig, splice, tls};
 
 /// Time to connect to a connector's target.
@@ -251,10 +251,7 @@ impl Shared {
                 c.last_reached = Some(Instant::now());
                 if c.last_error.take().is_some() {
                     c.throttle.reset();
-                    log!(
-                        "connector {name}: its target {} answers again",
-                        authority(&c.config.host, c.config.port)
-                    );
+                    log!("connector {name}: its target {} answers again", authority(&c.config.host, c.config.port));
                 }
             }
             // Its status says so already.
@@ -663,7 +660,9 @@ async fn serve_client(shared: Arc<Shared>, listener: String, client: Client) {
                             decision.failed = failed;
                             shared.routed(&listener, decision);
                             let _ = match (client, backend) {
-                                (Client::Plain(c), Backend::Plain(tcp)) => Box::pin(splice::splice_tcp_tcp(c, tcp)).await,
+                                (Client::Plain(c), Backend::Plain(tcp)) => {
+                                    Box::pin(splice::splice_tcp_tcp(c, tcp)).await
+                                }
                                 (c, b) => Box::pin(splice_io(c.into_io(), b.into_io())).await,
                             };
                             drop(guard);

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -15,14 +16,14 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::keepalive::Keepalive;
 use super::access::AccessLimits;
-use super::log::{Throttle, log};
-use super::proto::{Control, Hello, PROTOCOL_VERSION};
 use super::explain::Explain;
-use super::target::{TargetTls, target_tls};
-use super::session::SessionHandle;
+use super::keepalive::Keepalive;
+use super::log::{Throttle, log};
+use super::peer::{LinkStream, Outbox, SessionHandle};
+use super::proto::{Control, DataHeader, Hello, PROTOCOL_VERSION};
 use super::table::{OwnAdvert, Received, Table, router_id, split_router_id};
+use super::target::{TargetTls, target_tls};
 use super::{
     Backoff, ConnectorConfig, IncomingLink, KeyStrategy, LinkConfig, LinkPhase, LinkState, ListenerConfig,
     RouterConfig, RouterStatus, ServiceState,
@@ -77,7 +78,7 @@ pub(crate) struct LinkEntry {
     pub generation: u64,
     pub state: LinkState,
     /// Outbox of the current session (set as soon as it starts, before the hello exchange).
-    pub outbox: Option<Arc<super::session::Outbox>>,
+    pub outbox: Option<Arc<Outbox>>,
     /// The registered session, once the remote said hello.
     pub session: Option<u64>,
 }
@@ -270,6 +271,34 @@ impl State {
     }
 }
 
+/// The future of one data stream a peer opened, served until it ends.
+pub(crate) type ServeStream = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// What happens to the data streams peers open (the data plane): the router wires it in when
+/// it starts, and sessions hand every inbound data stream to it with the stream's header.
+#[derive(Clone)]
+pub(crate) struct DataPlane(Arc<dyn Fn(Arc<Shared>, LinkStream, DataHeader) -> ServeStream + Send + Sync>);
+
+impl DataPlane {
+    /// A data plane serving each stream with `serve`.
+    pub(crate) fn new(
+        serve: impl Fn(Arc<Shared>, LinkStream, DataHeader) -> ServeStream + Send + Sync + 'static,
+    ) -> Self {
+        Self(Arc::new(serve))
+    }
+
+    /// Serves `stream`, which a peer opened with `header`, until it ends.
+    pub(crate) fn serve(&self, shared: Arc<Shared>, stream: LinkStream, header: DataHeader) -> ServeStream {
+        (self.0)(shared, stream, header)
+    }
+}
+
+impl std::fmt::Debug for DataPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataPlane")
+    }
+}
+
 /// Counts spawned tasks so that shutdown can wait for all of them.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Tasks(Arc<TasksInner>);
@@ -330,10 +359,12 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     /// Caps and deadline of unauthenticated connections on the link-access ports.
     pub access_limits: Arc<AccessLimits>,
+    /// Where sessions hand the data streams their peers open.
+    pub data_plane: DataPlane,
 }
 
 impl Shared {
-    pub(crate) fn new(config: &RouterConfig) -> Arc<Self> {
+    pub(crate) fn new(config: &RouterConfig, data_plane: DataPlane) -> Arc<Self> {
         // Sequence numbers start at the start time so that a restarted site's LSAs are newer
         // than the ones its previous life left in the network.
         let seq_base = SystemTime::now()
@@ -365,6 +396,7 @@ impl Shared {
             tasks: Tasks::default(),
             next_id: AtomicU64::new(1),
             access_limits: AccessLimits::from_env(),
+            data_plane,
         })
     }
 
