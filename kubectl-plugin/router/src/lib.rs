@@ -420,18 +420,11 @@ fn validate(config: &RouterConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn initial_link_state(cfg: &LinkConfig) -> LinkState {
-    let (phase, message) = match &cfg.config_error {
+/// The phase and message of a link that was not tried yet.
+fn initial_link_state(cfg: &LinkConfig) -> (LinkPhase, String) {
+    match &cfg.config_error {
         Some(e) => (LinkPhase::Error, e.clone()),
         None => (LinkPhase::Pending, format!("connecting to {}", net::authority(&cfg.host, cfg.port))),
-    };
-    LinkState {
-        phase,
-        message,
-        remote_site_id: String::new(),
-        remote_site_name: String::new(),
-        cost: cfg.cost,
-        proxy: cfg.proxy.as_ref().map(|(n, _)| n.clone()),
     }
 }
 
@@ -553,10 +546,13 @@ impl Router {
             let token = shared.root.child_token();
             {
                 let mut st = shared.lock();
+                let (phase, message) = initial_link_state(cfg);
                 let entry = LinkEntry {
                     config: cfg.clone(),
                     generation,
-                    state: initial_link_state(cfg),
+                    phase,
+                    message,
+                    remote: None,
                     outbox: None,
                     session: None,
                 };

@@ -60,23 +60,24 @@ pub(crate) enum Origin {
 pub(crate) struct SessionEntry {
     pub origin: Origin,
     pub remote: Hello,
-    pub local_cost: u32,
+    /// The remote side's cost setting (its hello, then its cost updates). This side's is its
+    /// link's `config.cost` (1 for an incoming link): see [`State::session_cost`].
     pub remote_cost: u32,
     pub handle: SessionHandle,
 }
 
-impl SessionEntry {
-    pub(crate) fn cost(&self) -> u32 {
-        negotiated_cost(self.local_cost, self.remote_cost)
-    }
-}
-
-/// An outgoing link.
+/// An outgoing link. Its cost setting is `config.cost` and nothing else: the negotiated cost
+/// (status, network, routing) is derived from it and the session's remote cost.
 #[derive(Debug)]
 pub(crate) struct LinkEntry {
     pub config: LinkConfig,
     pub generation: u64,
-    pub state: LinkState,
+    /// Where the link task is.
+    pub phase: LinkPhase,
+    /// `OK` when ready; otherwise why not.
+    pub message: String,
+    /// The remote site (id, name), once a session said hello.
+    pub remote: Option<(String, String)>,
     /// Outbox of the current session (set as soon as it starts, before the hello exchange).
     pub outbox: Option<Arc<Outbox>>,
     /// The registered session, once the remote said hello.
@@ -193,11 +194,37 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// The negotiated cost of a session: the larger of both sides' settings.
+    pub(crate) fn session_cost(&self, s: &SessionEntry) -> u32 {
+        let local = match &s.origin {
+            // A session of a link that was replaced or removed is closing; it keeps counting with
+            // the link's current setting while it does.
+            Origin::Link { name, .. } => self.links.get(name).map_or(1, |l| l.config.cost),
+            Origin::Incoming { .. } => 1,
+        };
+        negotiated_cost(local, s.remote_cost)
+    }
+
+    /// What the status says about link `l`: its cost is the negotiated one while a session is
+    /// up, else its setting.
+    fn link_state(&self, l: &LinkEntry) -> LinkState {
+        let (remote_site_id, remote_site_name) = l.remote.clone().unwrap_or_default();
+        let session = l.session.and_then(|id| self.sessions.get(&id));
+        LinkState {
+            phase: l.phase,
+            message: l.message.clone(),
+            remote_site_id,
+            remote_site_name,
+            cost: session.map_or(l.config.cost, |s| self.session_cost(s)),
+            proxy: l.config.proxy.as_ref().map(|(n, _)| n.clone()),
+        }
+    }
+
     /// Neighbour -> cheapest negotiated cost over the sessions to it.
     fn neighbours(&self) -> BTreeMap<String, u32> {
         let mut n: BTreeMap<String, u32> = BTreeMap::new();
         for s in self.sessions.values() {
-            let c = s.cost();
+            let c = self.session_cost(s);
             n.entry(s.remote.site_id.clone()).and_modify(|v| *v = (*v).min(c)).or_insert(c);
         }
         n
@@ -267,7 +294,7 @@ impl State {
 
     /// The cheapest session to neighbour `site` (lowest id on ties).
     pub(crate) fn session_to(&self, site: &str) -> Option<&SessionEntry> {
-        self.sessions.values().filter(|s| s.remote.site_id == site).min_by_key(|s| (s.cost(), s.handle.id))
+        self.sessions.values().filter(|s| s.remote.site_id == site).min_by_key(|s| (self.session_cost(s), s.handle.id))
     }
 }
 
@@ -479,30 +506,19 @@ impl Shared {
             return Err("the link points at this site itself; link to another site".into());
         }
         let mut st = self.lock();
-        let local_cost = match origin {
-            Origin::Link { name, generation } => {
-                let Some(entry) = st.links.get_mut(name).filter(|e| e.generation == *generation) else {
-                    return Err("the link was removed".into());
-                };
-                let cost = entry.config.cost;
-                entry.session = Some(handle.id);
-                entry.state = LinkState {
-                    phase: LinkPhase::Ready,
-                    message: "OK".into(),
-                    // The site, not the router: both Links to an HA site name the same site.
-                    remote_site_id: split_router_id(&remote.site_id).0.to_string(),
-                    remote_site_name: remote.site_name.clone(),
-                    cost: negotiated_cost(cost, remote.cost),
-                    proxy: entry.config.proxy.as_ref().map(|(n, _)| n.clone()),
-                };
-                cost
-            }
-            Origin::Incoming { .. } => 1,
-        };
+        if let Origin::Link { name, generation } = origin {
+            let Some(entry) = st.links.get_mut(name).filter(|e| e.generation == *generation) else {
+                return Err("the link was removed".into());
+            };
+            entry.session = Some(handle.id);
+            entry.phase = LinkPhase::Ready;
+            entry.message = "OK".into();
+            // The site, not the router: both Links to an HA site name the same site.
+            entry.remote = Some((split_router_id(&remote.site_id).0.to_string(), remote.site_name.clone()));
+        }
         let entry = SessionEntry {
             origin: origin.clone(),
             remote: remote.clone(),
-            local_cost,
             remote_cost: remote.cost,
             handle: handle.clone(),
         };
@@ -510,7 +526,13 @@ impl Shared {
             Origin::Link { name, .. } => format!("link {name} to"),
             Origin::Incoming { peer } => format!("incoming link {:?} ({peer}) from", remote.link_name),
         };
-        log!("{what} site {} ({}/{}) is up, cost {}", remote.site_name, remote.namespace, remote.site_id, entry.cost());
+        log!(
+            "{what} site {} ({}/{}) is up, cost {}",
+            remote.site_name,
+            remote.namespace,
+            remote.site_id,
+            st.session_cost(&entry)
+        );
         st.sessions.insert(handle.id, entry);
         // Database exchange: the new neighbour learns everything we know.
         for lsa in st.table.lsas() {
@@ -548,12 +570,6 @@ impl Shared {
                     return Ok(());
                 };
                 s.remote_cost = cost;
-                let (origin, negotiated) = (s.origin.clone(), s.cost());
-                if let Origin::Link { name, .. } = origin
-                    && let Some(l) = st.links.get_mut(&name).filter(|l| l.session == Some(id))
-                {
-                    l.state.cost = negotiated;
-                }
                 st.refresh(false);
             }
             Control::Lsa(lsa) => match st.table.receive(lsa.clone()) {
@@ -580,19 +596,6 @@ impl Shared {
         if let Some(outbox) = &link.outbox {
             outbox.push_cost(cost);
         }
-        let session = link.session;
-        if link.state.phase != LinkPhase::Ready {
-            link.state.cost = cost;
-        }
-        if let Some(id) = session
-            && let Some(s) = st.sessions.get_mut(&id)
-        {
-            s.local_cost = cost;
-            let negotiated = s.cost();
-            if let Some(link) = st.links.get_mut(name) {
-                link.state.cost = negotiated;
-            }
-        }
         st.refresh(false);
     }
 
@@ -600,11 +603,8 @@ impl Shared {
     pub(crate) fn set_link_state(&self, name: &str, generation: u64, phase: LinkPhase, message: &str) {
         let mut st = self.lock();
         if let Some(link) = st.links.get_mut(name).filter(|l| l.generation == generation) {
-            link.state.phase = phase;
-            link.state.message = message.to_string();
-            if phase != LinkPhase::Ready {
-                link.state.cost = link.config.cost;
-            }
+            link.phase = phase;
+            link.message = message.to_string();
         }
     }
 
@@ -616,7 +616,7 @@ impl Shared {
     /// A cheap snapshot for the platform.
     pub(crate) fn status(&self) -> RouterStatus {
         let st = self.lock();
-        let links = st.links.iter().map(|(n, l)| (n.clone(), l.state.clone())).collect();
+        let links = st.links.iter().map(|(n, l)| (n.clone(), st.link_state(l))).collect();
         let mut incoming: Vec<IncomingLink> = st
             .sessions
             .values()
@@ -625,7 +625,7 @@ impl Shared {
                 remote_site_id: s.remote.site_id.clone(),
                 remote_site_name: s.remote.site_name.clone(),
                 link_name: s.remote.link_name.clone(),
-                cost: s.cost(),
+                cost: st.session_cost(s),
             })
             .collect();
         incoming.sort_by(|a, b| (&a.remote_site_name, &a.link_name).cmp(&(&b.remote_site_name, &b.link_name)));

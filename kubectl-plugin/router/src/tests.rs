@@ -384,6 +384,61 @@ async fn cost_update_keeps_open_connections_flowing() {
     a.shutdown().await;
 }
 
+/// A link's cost has one owner (its config); everything that reads it follows a change: the
+/// link's status, the network view and routing decisions on both sides, up and down, and a link
+/// that is not connected reports the new setting.
+#[tokio::test]
+async fn a_cost_change_reaches_every_reader() {
+    let (echo, _echo_task) = echo_server().await;
+    let (a, b, pa) = two_sites("echo", echo).await;
+    wait_ready(&b, "to-a").await;
+    wait_matched(&b, "front").await;
+    let port = listener_port(&b, "front").await;
+    // A closed port: a link that never connects.
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let with_costs = |to_a: u32, down: u32| {
+        let mut cb = config("b");
+        cb.links.insert("to-a".into(), link(&pa, access_port(&a), to_a));
+        cb.links.insert("down".into(), link(&pa, closed, down));
+        cb.listeners.insert("front".into(), listener("echo"));
+        cb
+    };
+    let routed_cost = || async {
+        let mut conn = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let mut buf = [0u8; 2];
+        conn.write_all(b"hi").await.unwrap();
+        bounded("echo", conn.read_exact(&mut buf)).await.unwrap();
+        let decision = b.status().listeners["front"].last_decision.clone().unwrap();
+        assert_eq!(decision.target, "id-a");
+        decision.candidates.iter().find(|c| c.target == "id-a").map(|c| c.path_cost)
+    };
+    for (to_a, down) in [(1, 3), (6, 9), (2, 4)] {
+        b.apply(with_costs(to_a, down)).await.unwrap();
+        let what = format!("cost {to_a} everywhere");
+        wait_for(&what, &b, |s| {
+            (s.links["to-a"].cost == to_a
+                && s.links["to-a"].phase == LinkPhase::Ready
+                && s.network.get("id-a").and_then(|n| n.cost) == Some(u64::from(to_a))
+                && s.network.get("id-b").is_some_and(|n| n.links.get("id-a") == Some(&to_a)))
+            .then_some(())
+        })
+        .await;
+        wait_for(&what, &a, |s| {
+            (s.incoming.len() == 1
+                && s.incoming[0].cost == to_a
+                && s.network.get("id-b").and_then(|n| n.cost) == Some(u64::from(to_a)))
+            .then_some(())
+        })
+        .await;
+        assert_eq!(routed_cost().await, Some(u64::from(to_a)));
+        let down_link = &b.status().links["down"];
+        assert_ne!(down_link.phase, LinkPhase::Ready);
+        assert_eq!(down_link.cost, down);
+    }
+    b.shutdown().await;
+    a.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_sites_route_through_the_middle_one() {
     // A -> B <- C: A's listener reaches C's connector through B.
