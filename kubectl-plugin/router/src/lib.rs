@@ -62,7 +62,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use self::explain::{PathCount, RouteDecision, RouteReason};
 use self::log::{Throttle, log};
-use self::state::{ConnectorEntry, DataPlane, LinkEntry, ListenerEntry, Shared};
+use self::state::{ConnectorEntry, DataPlane, LinkEntry, ListenerEntry, ListenerError, Shared};
 
 /// The link protocol version (`kubectl skupper version` reports it).
 pub use proto::PROTOCOL_VERSION;
@@ -639,7 +639,7 @@ async fn apply_access(shared: &Arc<Shared>, run: &mut Running, config: &RouterCo
                 REBIND_MAX.as_secs()
             ));
             let mut st = shared.lock();
-            st.access_error = Some(e);
+            st.access_error = Some(e.to_string());
             st.access_ports = None;
         }
     }
@@ -694,8 +694,11 @@ async fn apply_listeners(shared: &Arc<Shared>, run: &mut Running, config: &Route
         let shown = name.replacen(state::MULTI_KEY_PREFIX, "multikeylistener ", 1);
         let shown = if shown == *name { format!("listener {name}") } else { shown };
         let (bound, config_error) = match service::listener_tls(cfg) {
-            Ok(tls) => (service::bind_listener(cfg, run.options.share_listener_ports).await.map(|b| (b, tls)), None),
-            Err(e) => (Err(e.clone()), Some(e)),
+            Ok(tls) => {
+                let bound = service::bind_listener(cfg, run.options.share_listener_ports).await;
+                (bound.map(|b| (b, tls)).map_err(ListenerError::from), None)
+            }
+            Err(e) => (Err(ListenerError::Config(e.clone())), Some(e)),
         };
         let (state, bound) = match bound {
             Ok((b, tls)) => {

@@ -12,7 +12,8 @@ use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 use tokio_util::sync::CancellationToken;
 
 use super::log::{Throttle, log};
-use super::net::{authority, connect_tcp};
+use super::net::{ConnectError, authority, connect_tcp};
+use super::proxy::ProxyError;
 use super::state::{Origin, Shared};
 use super::{LinkAccessConfig, LinkConfig, LinkPhase, backoff, proxy, session, tls};
 use crate::limits::Permit;
@@ -21,6 +22,58 @@ use crate::limits::Permit;
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time for the TLS handshake of a link this site dials.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why an attempt to connect an outgoing link failed: the texts are the link's status message.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LinkError {
+    /// The link's client certificate, key or CA is unusable (in the words of [`tls`]).
+    #[error("invalid TLS credentials for the link: {0}")]
+    Credentials(String),
+    /// The link's host is not a valid TLS server name (in the words of [`tls`]).
+    #[error("{0}")]
+    ServerName(String),
+    /// No TCP connection to the link's endpoint.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// No tunnel through the link's proxy.
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
+    /// The TLS handshake failed: `text` says why and what to change.
+    #[error("{text}")]
+    Handshake {
+        /// The failure in words.
+        text: String,
+        /// The handshake's error.
+        #[source]
+        source: io::Error,
+    },
+    /// No TLS handshake within [`HANDSHAKE_TIMEOUT`].
+    #[error("timed out in the TLS handshake with {addr}{}", if *proxied { " behind the proxy" } else { "" })]
+    HandshakeTimeout {
+        /// The endpoint, `host:port`.
+        addr: String,
+        /// Whether the link goes through a proxy.
+        proxied: bool,
+    },
+}
+
+/// Why the link-access ports could not be opened: the texts are the status's
+/// `link_access_error`.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AccessError {
+    /// The server certificate, key or CA is unusable (in the words of [`tls`]).
+    #[error("invalid link access TLS credentials: {0}")]
+    Credentials(String),
+    /// A port could not be bound.
+    #[error("cannot listen for links on {addr}: {source}; free the port or choose another one in the RouterAccess")]
+    Bind {
+        /// `host:port`.
+        addr: String,
+        /// The system's error.
+        #[source]
+        source: io::Error,
+    },
+}
 
 /// Keeps one outgoing link connected until `token` is cancelled or the link's generation is
 /// replaced.
@@ -46,7 +99,7 @@ pub(crate) async fn run_link(shared: Arc<Shared>, name: String, generation: u64,
                 format!("link lost: {}; reconnecting", end.error)
             }
             Ok(end) => end.error,
-            Err(e) => e,
+            Err(e) => e.to_string(),
         };
         if token.is_cancelled() {
             return;
@@ -70,9 +123,9 @@ async fn dial(
     generation: u64,
     cfg: &LinkConfig,
     token: &CancellationToken,
-) -> Result<session::SessionEnd, String> {
-    let client = tls::client_config(&cfg.tls).map_err(|e| format!("invalid TLS credentials for the link: {e}"))?;
-    let server_name = tls::server_name(&cfg.host)?;
+) -> Result<session::SessionEnd, LinkError> {
+    let client = tls::client_config(&cfg.tls).map_err(LinkError::Credentials)?;
+    let server_name = tls::server_name(&cfg.host).map_err(LinkError::ServerName)?;
     let tcp = match &cfg.proxy {
         None => connect_tcp(&cfg.host, cfg.port, CONNECT_TIMEOUT).await?,
         Some((secret, p)) => proxy::connect(p, secret, &cfg.host, cfg.port, CONNECT_TIMEOUT).await?,
@@ -82,11 +135,11 @@ async fn dial(
     let handshake = TlsConnector::from(client).connect(server_name, tcp);
     let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(describe_handshake(&e, &cfg.host, &addr, cfg.proxy.is_some())),
-        Err(_) if cfg.proxy.is_some() => {
-            return Err(format!("timed out in the TLS handshake with {addr} behind the proxy"));
+        Ok(Err(source)) => {
+            let text = describe_handshake(&source, &cfg.host, &addr, cfg.proxy.is_some());
+            return Err(LinkError::Handshake { text, source });
         }
-        Err(_) => return Err(format!("timed out in the TLS handshake with {addr}")),
+        Err(_) => return Err(LinkError::HandshakeTimeout { addr, proxied: cfg.proxy.is_some() }),
     };
     let origin = Origin::Link { name: name.to_string(), generation };
     Ok(session::run(shared.clone(), TlsStream::Client(stream), origin, Some(cfg.host.clone()), token.child_token())
@@ -124,14 +177,12 @@ pub(crate) struct Access {
 }
 
 /// Binds the link-access ports.
-pub(crate) async fn bind_access(cfg: &LinkAccessConfig) -> Result<Access, String> {
-    let server = tls::server_config(&cfg.tls).map_err(|e| format!("invalid link access TLS credentials: {e}"))?;
+pub(crate) async fn bind_access(cfg: &LinkAccessConfig) -> Result<Access, AccessError> {
+    let server = tls::server_config(&cfg.tls).map_err(AccessError::Credentials)?;
     let bind = |port: Option<u16>| async move {
         let Some(port) = port else { return Ok(None) };
         let addr = authority(&cfg.bind_host, port);
-        TcpListener::bind(&addr).await.map(Some).map_err(|e| {
-            format!("cannot listen for links on {addr}: {e}; free the port or choose another one in the RouterAccess")
-        })
+        TcpListener::bind(&addr).await.map(Some).map_err(|source| AccessError::Bind { addr, source })
     };
     let inter = bind(cfg.inter_router_port).await?;
     let edge = bind(cfg.edge_port).await?;

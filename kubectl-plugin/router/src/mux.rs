@@ -204,6 +204,17 @@ impl Shared {
     }
 }
 
+/// Why a stream could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum OpenError {
+    /// The connection closed (or is closing).
+    #[error("the link closed")]
+    Closed,
+    /// [`MAX_STREAMS`] streams are open.
+    #[error("the link already carries {MAX_STREAMS} connections")]
+    Full,
+}
+
 /// A handle to a connection: opens streams, closes the connection.
 #[derive(Debug, Clone)]
 pub(crate) struct Mux {
@@ -212,13 +223,13 @@ pub(crate) struct Mux {
 
 impl Mux {
     /// Opens a stream (no round trip: the peer learns of it with the first frame).
-    pub(crate) fn open(&self) -> Result<Stream, String> {
+    pub(crate) fn open(&self) -> Result<Stream, OpenError> {
         let mut s = self.shared.streams();
         if s.closed {
-            return Err("the link closed".into());
+            return Err(OpenError::Closed);
         }
         if s.map.len() >= MAX_STREAMS {
-            return Err(format!("the link already carries {MAX_STREAMS} connections"));
+            return Err(OpenError::Full);
         }
         let mut id = s.next_id;
         while s.map.contains_key(&id) || id == 0 {
@@ -1076,7 +1087,7 @@ mod tests {
         // The dialer sees the connection go and its stream fails.
         let _ = within(p.dialer_driver).await.unwrap();
         assert_eq!(within(s.recv()).await.unwrap_err().kind(), io::ErrorKind::ConnectionReset);
-        assert_eq!(p.dialer.open().unwrap_err(), "the link closed");
+        assert_eq!(p.dialer.open().unwrap_err().to_string(), "the link closed");
     }
 
     #[tokio::test]

@@ -13,17 +13,60 @@ pub(crate) fn authority(host: &str, port: u16) -> String {
     if bare.contains(':') { format!("[{bare}]:{port}") } else { format!("{bare}:{port}") }
 }
 
+/// Why a TCP connection to a host could not be made. The texts are the status messages of
+/// links and connectors; the I/O error, where there is one, is also the `source`.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnectError {
+    /// The host name does not resolve, or to no address.
+    #[error("{host} not resolvable")]
+    NotResolvable {
+        /// The host as configured.
+        host: String,
+        /// The resolver's error (none when it found no address).
+        #[source]
+        source: Option<io::Error>,
+    },
+    /// Every address refused the connection.
+    #[error("connection refused by {addr}")]
+    Refused {
+        /// `host:port`.
+        addr: String,
+        /// The last address's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The connection did not complete in time (the deadline, or the system's timeout).
+    #[error("timed out connecting to {addr}")]
+    TimedOut {
+        /// `host:port`.
+        addr: String,
+        /// The system's error, when it timed out first.
+        #[source]
+        source: Option<io::Error>,
+    },
+    /// Any other failure of the last address tried.
+    #[error("cannot connect to {addr}: {source}")]
+    Failed {
+        /// `host:port`.
+        addr: String,
+        /// The last address's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
 /// Resolves `host` and connects to the first address that accepts.
-pub(crate) async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String> {
+pub(crate) async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, ConnectError> {
     let addr = authority(host, port);
     let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let not_resolvable = |source| ConnectError::NotResolvable { host: host.to_string(), source };
     let attempt = async {
         let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((bare, port)).await {
             Ok(a) => a.collect(),
-            Err(_) => return Err(format!("{host} not resolvable")),
+            Err(e) => return Err(not_resolvable(Some(e))),
         };
         if addrs.is_empty() {
-            return Err(format!("{host} not resolvable"));
+            return Err(not_resolvable(None));
         }
         let mut last = None;
         for a in addrs {
@@ -35,17 +78,29 @@ pub(crate) async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Res
                 Err(e) => last = Some(e),
             }
         }
+        let addr = addr.clone();
         Err(match last {
-            Some(e) if e.kind() == io::ErrorKind::ConnectionRefused => format!("connection refused by {addr}"),
-            Some(e) if e.kind() == io::ErrorKind::TimedOut => format!("timed out connecting to {addr}"),
-            Some(e) => format!("cannot connect to {addr}: {e}"),
-            None => format!("{host} not resolvable"),
+            Some(e) if e.kind() == io::ErrorKind::ConnectionRefused => ConnectError::Refused { addr, source: e },
+            Some(e) if e.kind() == io::ErrorKind::TimedOut => ConnectError::TimedOut { addr, source: Some(e) },
+            Some(e) => ConnectError::Failed { addr, source: e },
+            None => not_resolvable(None),
         })
     };
     match tokio::time::timeout(timeout, attempt).await {
         Ok(r) => r,
-        Err(_) => Err(format!("timed out connecting to {addr}")),
+        Err(_) => Err(ConnectError::TimedOut { addr, source: None }),
     }
+}
+
+/// A listener's port could not be bound or opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {source}; free the port or choose another one for the listener")]
+pub(crate) struct ListenError {
+    /// `host:port` as configured, or the address bound.
+    pub addr: String,
+    /// The system's error.
+    #[source]
+    pub source: io::Error,
 }
 
 /// A socket bound to `addr`, not listening. With `share_port` it has SO_REUSEPORT.

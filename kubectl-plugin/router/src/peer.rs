@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-use super::mux::{Mux, Stream};
+use super::mux::{Mux, OpenError, Stream};
 use super::proto::{Control, Lsa};
 
 /// Control messages waiting to be sent to one peer. Coalescing (one pending LSA per origin,
@@ -89,7 +89,7 @@ pub(crate) struct SessionHandle {
 
 impl SessionHandle {
     /// Opens a stream to the peer.
-    pub(crate) fn open(&self) -> Result<LinkStream, String> {
+    pub(crate) fn open(&self) -> Result<LinkStream, OpenError> {
         self.mux.open()
     }
 }

@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::explain::{KeyChoice, PathCount, RouteDecision, RouteReason, ScoredCandidate};
 use super::log::{Throttle, log};
-use super::net::{authority, bind_addr, connect_tcp};
+use super::mux::OpenError;
+use super::net::{ListenError, authority, bind_addr, connect_tcp};
 use super::peer::{LinkStream, SessionHandle};
 use super::proto::{DataHeader, DataReply, MAX_HEADER_FRAME, MAX_HOPS, StreamHeader, read_frame, write_frame};
 use super::state::Shared;
@@ -411,10 +412,10 @@ impl Shared {
 
     /// The port of `listener` could not be opened (again): its status says why, and the
     /// router's rebind task tries again.
-    fn listener_failed(&self, listener: &str, error: String) {
+    fn listener_failed(&self, listener: &str, error: ListenError) {
         if let Some(l) = self.lock().listeners.get_mut(listener) {
             l.listening = false;
-            l.bound = Err(error);
+            l.bound = Err(error.into());
         }
     }
 
@@ -487,26 +488,25 @@ impl Bound {
     }
 }
 
-/// The words of a failed bind or listen on `addr`.
-fn bind_error(addr: &str, e: &std::io::Error) -> String {
-    format!("cannot listen on {addr}: {e}; free the port or choose another one for the listener")
-}
-
 /// Binds a listener's port (not listening yet: see [`run_listener`]). With `share_port` the
 /// socket has SO_REUSEPORT, so that the other router of an HA site binds the same port and the
 /// kernel spreads new connections over both; when one router dies, its socket goes and the
 /// other takes every new connection.
-pub(crate) async fn bind_listener(cfg: &ListenerConfig, share_port: bool) -> Result<Bound, String> {
+pub(crate) async fn bind_listener(cfg: &ListenerConfig, share_port: bool) -> Result<Bound, ListenError> {
     let addr = authority(&cfg.host, cfg.port);
     let bare = cfg.host.trim_start_matches('[').trim_end_matches(']');
     let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, format!("{} not resolvable", cfg.host));
-    for a in tokio::net::lookup_host((bare, cfg.port)).await.map_err(|e| bind_error(&addr, &e))? {
+    let found = match tokio::net::lookup_host((bare, cfg.port)).await {
+        Ok(found) => found,
+        Err(source) => return Err(ListenError { addr, source }),
+    };
+    for a in found {
         match bind_addr(a, share_port).and_then(|s| Ok((s.local_addr()?, s))) {
             Ok((addr, socket)) => return Ok(Bound { socket, addr, share_port }),
             Err(e) => last = e,
         }
     }
-    Err(bind_error(&addr, &last))
+    Err(ListenError { addr, source: last })
 }
 
 /// Runs a listener until `token` is cancelled: its port listens only while one of its routing
@@ -539,7 +539,7 @@ pub(crate) async fn run_listener(
         let listener = match opened {
             Ok(l) => l,
             Err(e) => {
-                let msg = bind_error(&addr.to_string(), &e);
+                let msg = ListenError { addr: addr.to_string(), source: e };
                 log!("listener {name}: {msg}");
                 shared.listener_failed(&name, msg);
                 return;
@@ -556,7 +556,7 @@ pub(crate) async fn run_listener(
         match bind_addr(addr, share_port) {
             Ok(s) => parked = Some(s),
             Err(e) => {
-                let msg = bind_error(&addr.to_string(), &e);
+                let msg = ListenError { addr: addr.to_string(), source: e };
                 log!("listener {name}: {msg}");
                 shared.listener_failed(&name, msg);
                 return;
@@ -670,9 +670,9 @@ async fn serve_client(shared: Arc<Shared>, listener: String, client: Client) {
                         }
                         Err(e) => {
                             shared.connector_result(&connector, Err(&e));
-                            failed.push(format!("connector {connector}: {}", e.text()));
+                            failed.push(format!("connector {connector}: {e}"));
                             tried.push(Tried::Local(connector));
-                            last_error = Some(e.text().to_string());
+                            last_error = Some(e.to_string());
                         }
                     }
                 }
@@ -699,7 +699,7 @@ async fn serve_client(shared: Arc<Shared>, listener: String, client: Client) {
                             shared.listener_log(&listener, &msg);
                             failed.push(format!("site {site}: {e}"));
                             tried.push(Tried::Remote(site));
-                            last_error = Some(e);
+                            last_error = Some(e.to_string());
                         }
                     }
                 }
@@ -709,8 +709,32 @@ async fn serve_client(shared: Arc<Shared>, listener: String, client: Client) {
     shared.unrouted(&listener, &unrouted_key, last_error.as_deref());
 }
 
+/// Why a data stream through a link could not be opened. The texts go into route decisions,
+/// listener logs and the answer to the hop before.
+#[derive(Debug, thiserror::Error)]
+enum StreamError {
+    /// The link has no room for another stream, or closed.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// The destination, or a hop on the way, refused it (in its words).
+    #[error("{0}")]
+    Refused(String),
+    /// The stream ended before the answer.
+    #[error("the link closed the stream")]
+    Closed,
+    /// Writing the header or reading the answer failed.
+    #[error("the stream failed: {0}")]
+    Failed(#[source] std::io::Error),
+    /// No answer within [`REPLY_TIMEOUT`].
+    #[error("no answer within {secs}s")]
+    Timeout {
+        /// The deadline, in seconds.
+        secs: u64,
+    },
+}
+
 /// Opens a data stream through `session` and waits for the destination's answer.
-async fn open_data_stream(session: &SessionHandle, header: &DataHeader) -> Result<LinkStream, String> {
+async fn open_data_stream(session: &SessionHandle, header: &DataHeader) -> Result<LinkStream, StreamError> {
     let mut stream = session.open()?;
     let exchange = async {
         write_frame(&mut stream, &StreamHeader::Data(header.clone())).await?;
@@ -719,10 +743,10 @@ async fn open_data_stream(session: &SessionHandle, header: &DataHeader) -> Resul
     };
     match tokio::time::timeout(REPLY_TIMEOUT, exchange).await {
         Ok(Ok(Some(DataReply { error: None }))) => Ok(stream),
-        Ok(Ok(Some(DataReply { error: Some(e) }))) => Err(e),
-        Ok(Ok(None)) => Err("the link closed the stream".into()),
-        Ok(Err(e)) => Err(format!("the stream failed: {e}")),
-        Err(_) => Err(format!("no answer within {}s", REPLY_TIMEOUT.as_secs())),
+        Ok(Ok(Some(DataReply { error: Some(e) }))) => Err(StreamError::Refused(e)),
+        Ok(Ok(None)) => Err(StreamError::Closed),
+        Ok(Err(e)) => Err(StreamError::Failed(e)),
+        Err(_) => Err(StreamError::Timeout { secs: REPLY_TIMEOUT.as_secs() }),
     }
 }
 
@@ -755,7 +779,7 @@ pub(crate) async fn serve_stream(shared: Arc<Shared>, mut stream: LinkStream, he
                 }
                 Err(e) => {
                     shared.connector_result(&name, Err(&e));
-                    last = format!("connector {name}: {}", e.text());
+                    last = format!("connector {name}: {e}");
                 }
             }
         }
@@ -781,7 +805,7 @@ pub(crate) async fn serve_stream(shared: Arc<Shared>, mut stream: LinkStream, he
             }
         }
         Err(e) => {
-            let _ = reply(&mut stream, Some(e)).await;
+            let _ = reply(&mut stream, Some(e.to_string())).await;
         }
     }
 }

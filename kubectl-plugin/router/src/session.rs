@@ -142,7 +142,7 @@ async fn control(
     let io_err = |e: io::Error| Ended::Broken(format!("control stream failed: {e}"));
     let keepalive = shared.lock().keepalive;
     let writer = async {
-        let mut s = handle.open().map_err(Ended::Broken)?;
+        let mut s = handle.open().map_err(|e| Ended::Broken(e.to_string()))?;
         write_frame(&mut s, &StreamHeader::Control).await.map_err(io_err)?;
         write_frame(&mut s, &Control::Hello(hello)).await.map_err(io_err)?;
         s.flush().await.map_err(io_err)?;
@@ -196,12 +196,12 @@ async fn control(
             }
         };
         let dead_after = keepalive.dead_after_for(remote.keepalive_ms);
-        shared.register_session(handle, origin, remote).map_err(Ended::Refused)?;
+        shared.register_session(handle, origin, remote).map_err(|e| Ended::Refused(e.to_string()))?;
         ready.store(true, Ordering::Relaxed);
         let frames = async {
             loop {
                 match read_frame::<_, Control>(&mut s, MAX_CONTROL_FRAME).await {
-                    Ok(Some(msg)) => shared.on_control(handle.id, msg).map_err(Ended::Refused)?,
+                    Ok(Some(msg)) => shared.on_control(handle.id, msg).map_err(|e| Ended::Refused(e.to_string()))?,
                     Ok(None) => return Err(Ended::Broken("the remote site closed the link".into())),
                     Err(e) => return Err(io_err(e)),
                 }

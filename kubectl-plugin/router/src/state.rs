@@ -20,6 +20,7 @@ use super::access::AccessLimits;
 use super::explain::Explain;
 use super::keepalive::Keepalive;
 use super::log::{Throttle, log};
+use super::net::ListenError;
 use super::peer::{LinkStream, Outbox, SessionHandle};
 use super::proto::{Control, DataHeader, Hello, PROTOCOL_VERSION};
 use super::table::{OwnAdvert, Received, Table, router_id, split_router_id};
@@ -84,12 +85,24 @@ pub(crate) struct LinkEntry {
     pub session: Option<u64>,
 }
 
+/// Why a listener is not bound: the text is its status message.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ListenerError {
+    /// It cannot be configured (its TLS Secret, in the words of the TLS module); it is not
+    /// tried again until its configuration changes.
+    #[error("{0}")]
+    Config(String),
+    /// Its port could not be bound or opened; it is tried again.
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+}
+
 /// A listener.
 #[derive(Debug)]
 pub(crate) struct ListenerEntry {
     pub config: ListenerConfig,
-    /// Bound port, or why binding failed.
-    pub bound: Result<u16, String>,
+    /// Bound port, or why it is not bound.
+    pub bound: Result<u16, ListenerError>,
     /// Connections routed, by target site id.
     pub routing: BTreeMap<String, u64>,
     /// Connections closed because no target was reachable.
@@ -112,7 +125,11 @@ pub(crate) struct ListenerEntry {
 
 impl ListenerEntry {
     /// A new entry, not listening yet.
-    pub(crate) fn new(config: ListenerConfig, strategy: Option<KeyStrategy>, bound: Result<u16, String>) -> Self {
+    pub(crate) fn new(
+        config: ListenerConfig,
+        strategy: Option<KeyStrategy>,
+        bound: Result<u16, ListenerError>,
+    ) -> Self {
         Self {
             config,
             bound,
@@ -326,6 +343,40 @@ impl std::fmt::Debug for DataPlane {
     }
 }
 
+/// Why this side ends a session over what the peer said: the text is the link's status message
+/// (and what the peer is told).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SessionError {
+    /// The peer speaks another link protocol version.
+    #[error(
+        "the remote site speaks link protocol version {remote} and this site {}; run the same kubectl-skupper \
+         version on both sites",
+        PROTOCOL_VERSION
+    )]
+    Version {
+        /// The peer's version.
+        remote: u32,
+    },
+    /// The peer's hello has no site id.
+    #[error("the remote site sent no site id")]
+    NoSiteId,
+    /// The peer is this router.
+    #[error("the link points at this site itself; link to another site")]
+    ItSelf,
+    /// The link of this session was removed or replaced meanwhile.
+    #[error("the link was removed")]
+    LinkRemoved,
+    /// A second hello.
+    #[error("protocol error: the remote site said hello twice")]
+    HelloTwice,
+    /// The peer refused the link, saying why.
+    #[error("the remote site refused the link: {reason}")]
+    Refused {
+        /// The peer's words.
+        reason: String,
+    },
+}
+
 /// Counts spawned tasks so that shutdown can wait for all of them.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Tasks(Arc<TasksInner>);
@@ -491,24 +542,20 @@ impl Shared {
         handle: &SessionHandle,
         origin: &Origin,
         remote: Hello,
-    ) -> Result<(), String> {
+    ) -> Result<(), SessionError> {
         if remote.version != PROTOCOL_VERSION {
-            return Err(format!(
-                "the remote site speaks link protocol version {} and this site {PROTOCOL_VERSION}; \
-                 run the same kubectl-skupper version on both sites",
-                remote.version
-            ));
+            return Err(SessionError::Version { remote: remote.version });
         }
         if remote.site_id.is_empty() {
-            return Err("the remote site sent no site id".into());
+            return Err(SessionError::NoSiteId);
         }
         if remote.site_id == self.site_id {
-            return Err("the link points at this site itself; link to another site".into());
+            return Err(SessionError::ItSelf);
         }
         let mut st = self.lock();
         if let Origin::Link { name, generation } = origin {
             let Some(entry) = st.links.get_mut(name).filter(|e| e.generation == *generation) else {
-                return Err("the link was removed".into());
+                return Err(SessionError::LinkRemoved);
             };
             entry.session = Some(handle.id);
             entry.phase = LinkPhase::Ready;
@@ -559,11 +606,11 @@ impl Shared {
     }
 
     /// A control message from the session `id`.
-    pub(crate) fn on_control(&self, id: u64, msg: Control) -> Result<(), String> {
+    pub(crate) fn on_control(&self, id: u64, msg: Control) -> Result<(), SessionError> {
         let mut st = self.lock();
         match msg {
-            Control::Hello(_) => return Err("protocol error: the remote site said hello twice".into()),
-            Control::Refuse { reason } => return Err(format!("the remote site refused the link: {reason}")),
+            Control::Hello(_) => return Err(SessionError::HelloTwice),
+            Control::Refuse { reason } => return Err(SessionError::Refused { reason }),
             Control::Ping => {}
             Control::Cost { cost } => {
                 let Some(s) = st.sessions.get_mut(&id) else {
@@ -650,7 +697,7 @@ impl Shared {
                 }
             };
             let (ok, message) = match &l.bound {
-                Err(e) => (false, e.clone()),
+                Err(e) => (false, e.to_string()),
                 Ok(_) if matched => (true, "OK".to_string()),
                 Ok(_) => (true, format!("no connector for {what} is reachable; connections are refused until one is")),
             };

@@ -7,7 +7,7 @@ use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use super::net::authority;
+use super::net::{ConnectError, authority};
 use super::{ConnectorConfig, tls};
 
 /// Time for the TLS handshake with a connector's target.
@@ -50,8 +50,10 @@ impl TargetTls {
         let connect = TlsConnector::from(self.config.clone()).connect(self.name.clone(), tcp);
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, connect).await {
             Ok(Ok(s)) => Ok(s),
-            Ok(Err(e)) => Err(DialError::Tls(tls::describe_target_error(&e, &addr, host, &self.secret))),
-            Err(_) => Err(DialError::Tls(format!(
+            Ok(Err(e)) => {
+                Err(DialError::Tls { text: tls::describe_target_error(&e, &addr, host, &self.secret), source: Some(e) })
+            }
+            Err(_) => Err(DialError::tls(format!(
                 "TLS handshake with {addr} failed: no answer within {}s; check that the target speaks TLS on that port",
                 HANDSHAKE_TIMEOUT.as_secs()
             ))),
@@ -70,37 +72,45 @@ impl TargetTls {
         match tokio::time::timeout(PROBE_REFUSAL_WAIT, tokio::io::AsyncReadExt::read(s, &mut byte)).await {
             Ok(Err(e)) if tls::rustls_error(&e).is_some() => {
                 let addr = authority(host, port);
-                Err(DialError::Tls(tls::describe_target_error(&e, &addr, host, &self.secret)))
+                Err(DialError::Tls { text: tls::describe_target_error(&e, &addr, host, &self.secret), source: Some(e) })
             }
             _ => Ok(()),
         }
     }
 }
 
-/// Why a connector's target could not be reached.
-#[derive(Debug)]
+/// Why a connector's target could not be reached. The text is the failure alone (a route
+/// decision lists it); [`DialError::status`] is the connector's status message.
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum DialError {
     /// The connector cannot be configured (its TLS Secret).
+    #[error("{0}")]
     Config(String),
     /// No TCP connection.
-    Connect(String),
-    /// The TLS handshake failed (already in words, with what to change).
-    Tls(String),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The TLS handshake failed, or the target refused the client certificate: `text` says why
+    /// and what to change.
+    #[error("{text}")]
+    Tls {
+        /// The failure in words.
+        text: String,
+        /// The TLS connection's error (none when the target did not answer in time).
+        #[source]
+        source: Option<std::io::Error>,
+    },
 }
 
 impl DialError {
-    /// The failure alone.
-    pub(crate) fn text(&self) -> &str {
-        match self {
-            DialError::Config(e) | DialError::Connect(e) | DialError::Tls(e) => e,
-        }
+    fn tls(text: String) -> Self {
+        DialError::Tls { text, source: None }
     }
 
     /// The connector's status message.
     pub(crate) fn status(&self) -> String {
         match self {
             DialError::Connect(e) => format!("cannot connect to the target: {e}; check that it is running"),
-            DialError::Config(e) | DialError::Tls(e) => e.clone(),
+            DialError::Config(_) | DialError::Tls { .. } => self.to_string(),
         }
     }
 }

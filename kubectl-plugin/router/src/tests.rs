@@ -1306,3 +1306,59 @@ async fn a_listener_without_a_destination_refuses_connections_until_one_appears(
     assert_eq!(who(multi_port(&r, "multi").await).await, "a");
     r.shutdown().await;
 }
+
+/// The typed errors read as the texts the status and the end-to-end goldens show, and keep the
+/// I/O error underneath as their source.
+#[test]
+fn error_texts_are_the_status_texts() {
+    use std::error::Error as _;
+    use std::io;
+
+    use crate::link::{AccessError, LinkError};
+    use crate::net::{ConnectError, ListenError};
+    use crate::proxy::ProxyError;
+    use crate::state::{ListenerError, SessionError};
+
+    let refused = || io::Error::from(io::ErrorKind::ConnectionRefused);
+    let in_use = || io::Error::from(io::ErrorKind::AddrInUse);
+    let connect = ConnectError::Refused { addr: "10.0.0.1:55671".into(), source: refused() };
+    assert_eq!(connect.to_string(), "connection refused by 10.0.0.1:55671");
+    assert!(connect.source().is_some());
+    let failed = ConnectError::Failed { addr: "h:1".into(), source: io::Error::other("boom") };
+    assert_eq!(failed.to_string(), "cannot connect to h:1: boom");
+    let proxy = ProxyError::Unreachable(ConnectError::NotResolvable { host: "proxy".into(), source: None });
+    assert_eq!(proxy.to_string(), "proxy unreachable: proxy not resolvable");
+    assert!(proxy.source().is_some());
+    let upstream = ProxyError::TargetUnreachable { target: "w:1".into(), status: "503 Service Unavailable".into() };
+    assert_eq!(
+        upstream.to_string(),
+        "proxy could not connect to w:1 (503 Service Unavailable); check that the remote site runs and that the \
+         proxy can reach it"
+    );
+    let timeout = |proxied| LinkError::HandshakeTimeout { addr: "w:1".into(), proxied }.to_string();
+    assert_eq!(timeout(false), "timed out in the TLS handshake with w:1");
+    assert_eq!(timeout(true), "timed out in the TLS handshake with w:1 behind the proxy");
+    assert_eq!(LinkError::from(connect).to_string(), "connection refused by 10.0.0.1:55671");
+    let access = AccessError::Bind { addr: "0.0.0.0:55671".into(), source: in_use() };
+    assert_eq!(
+        access.to_string(),
+        format!(
+            "cannot listen for links on 0.0.0.0:55671: {}; free the port or choose another one in the RouterAccess",
+            in_use()
+        )
+    );
+    let listen = ListenerError::from(ListenError { addr: "127.0.0.1:8080".into(), source: in_use() });
+    assert_eq!(
+        listen.to_string(),
+        format!("cannot listen on 127.0.0.1:8080: {}; free the port or choose another one for the listener", in_use())
+    );
+    assert!(listen.source().is_some(), "the I/O error is its source");
+    assert_eq!(
+        SessionError::Version { remote: 1 }.to_string(),
+        format!(
+            "the remote site speaks link protocol version 1 and this site {PROTOCOL_VERSION}; run the same \
+             kubectl-skupper version on both sites"
+        )
+    );
+    assert_eq!(SessionError::Refused { reason: "no".into() }.to_string(), "the remote site refused the link: no");
+}
