@@ -189,6 +189,8 @@ fn the_modules_import_each_other_without_a_cycle() {
     let edges: Vec<String> =
         graph.iter().flat_map(|(m, uses)| uses.iter().map(move |u| format!("{m} -> {u}"))).collect();
     assert!(graph.len() > 10, "the modules of lib.rs were not found: {graph:?}");
+    // `--nocapture` shows the graph.
+    eprintln!("{} module edges:\n  {}", edges.len(), edges.join("\n  "));
     if let Some(cycle) = find_cycle(&graph) {
         panic!(
             "the router's modules import each other in a circle: {}\n{} edges:\n  {}",

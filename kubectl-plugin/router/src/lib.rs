@@ -7,16 +7,25 @@
 //! to write resource status. Everything here runs on the caller's tokio runtime.
 //!
 //! # Layout
+//! Each module uses only those listed after it (the `layers` test checks that none import each
+//! other in a circle).
+//! - `link`: the dialer of each outgoing link and the acceptor of the link-access ports.
+//! - `session`: one link's multiplexed connection, its driver and the control streams; it hands
+//!   the data streams peers open to the data plane the router wires in (`state::DataPlane`).
+//! - `service`: the data plane: listeners, connectors and the forwarding of connections.
+//! - `state`: what the tasks share (sessions, status, counters) behind one short-held mutex.
+//! - `peer`: what the rest holds of a session: its handle (opens streams) and its outbox.
+//! - `splice`: copying between TCP connections and streams.
+//! - `mux`: the multiplexer: streams with credit-based flow control over one TLS connection.
+//! - `proxy`: HTTP CONNECT tunnels for links.
+//! - `target`: a connector's TLS toward its target and why reaching it failed.
 //! - `tls`: rustls configurations of both link ends, of listeners and connectors with
 //!   `tlsCredentials`, and TLS errors in words.
-//! - `proxy`: HTTP CONNECT tunnels for links.
-//! - `link`: the dialer of each outgoing link and the acceptor of the link-access ports.
-//! - `mux`: the multiplexer: streams with credit-based flow control over one TLS connection.
-//! - `session`: one link's multiplexed connection, its driver and the control streams.
-//! - `proto`: frames exchanged inside a link (hello, cost, LSAs, stream headers).
+//! - `net`: sockets: dialing by name with a deadline, binding ports.
 //! - `table`: the link-state database and shortest paths (math in `skupper_core::routing`).
-//! - `state`: what the tasks share (sessions, status, counters) behind one short-held mutex.
-//! - `service`: listeners, connectors and the forwarding of connections.
+//! - `proto`: frames exchanged inside a link (hello, cost, LSAs, stream headers).
+//! - `explain`: route decisions and their counts (plain data).
+//! - `access`: the caps of the link-access ports.
 //! - `keepalive`: ping and dead-peer timings of links.
 //! - `backoff`, `log`: reconnect delays and throttled log lines.
 //!
