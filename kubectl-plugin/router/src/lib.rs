@@ -7,16 +7,25 @@
 //! to write resource status. Everything here runs on the caller's tokio runtime.
 //!
 //! # Layout
+//! Each module uses only those listed after it (the `layers` test checks that none import each
+//! other in a circle).
+//! - `link`: the dialer of each outgoing link and the acceptor of the link-access ports.
+//! - `session`: one link's multiplexed connection, its driver and the control streams; it hands
+//!   the data streams peers open to the data plane the router wires in (`state::DataPlane`).
+//! - `service`: the data plane: listeners, connectors and the forwarding of connections.
+//! - `state`: what the tasks share (sessions, status, counters) behind one short-held mutex.
+//! - `peer`: what the rest holds of a session: its handle (opens streams) and its outbox.
+//! - `splice`: copying between TCP connections and streams.
+//! - `mux`: the multiplexer: streams with credit-based flow control over one TLS connection.
+//! - `proxy`: HTTP CONNECT tunnels for links.
+//! - `target`: a connector's TLS toward its target and why reaching it failed.
 //! - `tls`: rustls configurations of both link ends, of listeners and connectors with
 //!   `tlsCredentials`, and TLS errors in words.
-//! - `proxy`: HTTP CONNECT tunnels for links.
-//! - `link`: the dialer of each outgoing link and the acceptor of the link-access ports.
-//! - `mux`: the multiplexer: streams with credit-based flow control over one TLS connection.
-//! - `session`: one link's multiplexed connection, its driver and the control streams.
-//! - `proto`: frames exchanged inside a link (hello, cost, LSAs, stream headers).
+//! - `net`: sockets: dialing by name with a deadline, binding ports.
 //! - `table`: the link-state database and shortest paths (math in `skupper_core::routing`).
-//! - `state`: what the tasks share (sessions, status, counters) behind one short-held mutex.
-//! - `service`: listeners, connectors and the forwarding of connections.
+//! - `proto`: frames exchanged inside a link (hello, cost, LSAs, stream headers).
+//! - `explain`: route decisions and their counts (plain data).
+//! - `access`: the caps of the link-access ports.
 //! - `keepalive`: ping and dead-peer timings of links.
 //! - `backoff`, `log`: reconnect delays and throttled log lines.
 //!
@@ -25,23 +34,31 @@
 //! budget of servers anyone can reach), `logs` (the log lines of long-running processes) and,
 //! for tests, `fuzzing` (proptest strategies over a seed corpus).
 
+mod access;
 mod backoff;
 pub mod certs;
 pub mod error;
+mod explain;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod keepalive;
+#[cfg(test)]
+mod layers;
 pub mod limits;
 mod link;
 mod log;
 pub mod logs;
 mod mux;
+mod net;
+mod peer;
 mod proto;
 mod proxy;
 mod service;
 mod session;
+mod splice;
 mod state;
 mod table;
+mod target;
 #[cfg(test)]
 mod tests;
 pub mod tls;
@@ -53,9 +70,9 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use self::explain::{PathCount, RouteDecision, RouteReason};
 use self::log::{Throttle, log};
-pub use self::service::{PathCount, RouteDecision, RouteReason};
-use self::state::{ConnectorEntry, LinkEntry, ListenerEntry, Shared};
+use self::state::{ConnectorEntry, DataPlane, LinkEntry, ListenerEntry, ListenerError, Shared};
 
 /// The link protocol version (`kubectl skupper version` reports it).
 pub use proto::PROTOCOL_VERSION;
@@ -413,18 +430,11 @@ fn validate(config: &RouterConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn initial_link_state(cfg: &LinkConfig) -> LinkState {
-    let (phase, message) = match &cfg.config_error {
+/// The phase and message of a link that was not tried yet.
+fn initial_link_state(cfg: &LinkConfig) -> (LinkPhase, String) {
+    match &cfg.config_error {
         Some(e) => (LinkPhase::Error, e.clone()),
-        None => (LinkPhase::Pending, format!("connecting to {}", proxy::authority(&cfg.host, cfg.port))),
-    };
-    LinkState {
-        phase,
-        message,
-        remote_site_id: String::new(),
-        remote_site_name: String::new(),
-        cost: cfg.cost,
-        proxy: cfg.proxy.as_ref().map(|(n, _)| n.clone()),
+        None => (LinkPhase::Pending, format!("connecting to {}", net::authority(&cfg.host, cfg.port))),
     }
 }
 
@@ -446,7 +456,10 @@ impl Router {
     /// [`Router::start`] with process-level options.
     pub async fn start_with(config: RouterConfig, options: StartOptions) -> anyhow::Result<Self> {
         validate(&config)?;
-        let shared = Shared::new(&config);
+        // Sessions hand the data streams their peers open to the data plane.
+        let data_plane =
+            DataPlane::new(|shared, stream, header| Box::pin(service::serve_stream(shared, stream, header)));
+        let shared = Shared::new(&config, data_plane);
         shared.spawn(housekeeping(shared.clone()));
         shared.spawn(service::probe_connectors(shared.clone()));
         let empty = RouterConfig {
@@ -543,10 +556,13 @@ impl Router {
             let token = shared.root.child_token();
             {
                 let mut st = shared.lock();
+                let (phase, message) = initial_link_state(cfg);
                 let entry = LinkEntry {
                     config: cfg.clone(),
                     generation,
-                    state: initial_link_state(cfg),
+                    phase,
+                    message,
+                    remote: None,
                     outbox: None,
                     session: None,
                 };
@@ -633,7 +649,7 @@ async fn apply_access(shared: &Arc<Shared>, run: &mut Running, config: &RouterCo
                 REBIND_MAX.as_secs()
             ));
             let mut st = shared.lock();
-            st.access_error = Some(e);
+            st.access_error = Some(e.to_string());
             st.access_ports = None;
         }
     }
@@ -688,8 +704,11 @@ async fn apply_listeners(shared: &Arc<Shared>, run: &mut Running, config: &Route
         let shown = name.replacen(state::MULTI_KEY_PREFIX, "multikeylistener ", 1);
         let shown = if shown == *name { format!("listener {name}") } else { shown };
         let (bound, config_error) = match service::listener_tls(cfg) {
-            Ok(tls) => (service::bind_listener(cfg, run.options.share_listener_ports).await.map(|b| (b, tls)), None),
-            Err(e) => (Err(e.clone()), Some(e)),
+            Ok(tls) => {
+                let bound = service::bind_listener(cfg, run.options.share_listener_ports).await;
+                (bound.map(|b| (b, tls)).map_err(ListenerError::from), None)
+            }
+            Err(e) => (Err(ListenerError::Config(e.clone())), Some(e)),
         };
         let (state, bound) = match bound {
             Ok((b, tls)) => {

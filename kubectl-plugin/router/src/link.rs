@@ -12,75 +12,68 @@ use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 use tokio_util::sync::CancellationToken;
 
 use super::log::{Throttle, log};
+use super::net::{ConnectError, authority, connect_tcp};
+use super::proxy::ProxyError;
 use super::state::{Origin, Shared};
 use super::{LinkAccessConfig, LinkConfig, LinkPhase, backoff, proxy, session, tls};
-use crate::limits::{self, Gate, GateConfig, Permit};
+use crate::error::describe;
+use crate::limits::Permit;
 
 /// Time to resolve and connect (to the endpoint or the proxy, and for the CONNECT exchange).
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time for the TLS handshake of a link this site dials.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time an unauthenticated client of a link-access port has for its handshake
-/// (`SKUPPER_LINK_HANDSHAKE_TIMEOUT_MS` overrides).
-const ACCEPT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Unauthenticated connections one source may hold on the link-access ports.
-const MAX_HANDSHAKES_PER_SOURCE: usize = 8;
 
-/// The limits of the link-access ports: handshakes in progress (total and per source, over both
-/// ports) and their deadline. Authenticated links are not counted.
-#[derive(Debug)]
-pub(crate) struct AccessLimits {
-    pub(crate) gate: Arc<Gate>,
-    handshake_timeout: Duration,
+/// Why an attempt to connect an outgoing link failed: the texts are the link's status message.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LinkError {
+    /// The link's client certificate, key or CA is unusable (in the words of [`tls`]).
+    #[error("invalid TLS credentials for the link: {0}")]
+    Credentials(String),
+    /// The link's host is not a valid TLS server name (in the words of [`tls`]).
+    #[error("{0}")]
+    ServerName(String),
+    /// No TCP connection to the link's endpoint.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// No tunnel through the link's proxy.
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
+    /// The TLS handshake failed: `text` says why and what to change.
+    #[error("{text}")]
+    Handshake {
+        /// The failure in words.
+        text: String,
+        /// The handshake's error.
+        #[source]
+        source: io::Error,
+    },
+    /// No TLS handshake within [`HANDSHAKE_TIMEOUT`].
+    #[error("timed out in the TLS handshake with {addr}{}", if *proxied { " behind the proxy" } else { "" })]
+    HandshakeTimeout {
+        /// The endpoint, `host:port`.
+        addr: String,
+        /// Whether the link goes through a proxy.
+        proxied: bool,
+    },
 }
 
-impl AccessLimits {
-    /// `SKUPPER_LINK_MAX_CONNECTIONS` (default: the open-file limit / 8, within 16..=256) and
-    /// `SKUPPER_LINK_MAX_PER_SOURCE` (8) handshakes at once.
-    pub(crate) fn from_env() -> Arc<Self> {
-        let limit = limits::prepare_process();
-        let config = GateConfig::from_env("LINK", limits::scaled(limit, 8, 16, 256), MAX_HANDSHAKES_PER_SOURCE);
-        Arc::new(Self {
-            gate: Gate::new("link access", config),
-            handshake_timeout: limits::env_millis("SKUPPER_LINK_HANDSHAKE_TIMEOUT_MS")
-                .unwrap_or(ACCEPT_HANDSHAKE_TIMEOUT),
-        })
-    }
-}
-
-/// Resolves `host` and connects to the first address that accepts.
-pub(crate) async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String> {
-    let addr = proxy::authority(host, port);
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let attempt = async {
-        let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((bare, port)).await {
-            Ok(a) => a.collect(),
-            Err(_) => return Err(format!("{host} not resolvable")),
-        };
-        if addrs.is_empty() {
-            return Err(format!("{host} not resolvable"));
-        }
-        let mut last = None;
-        for a in addrs {
-            match TcpStream::connect(a).await {
-                Ok(s) => {
-                    let _ = s.set_nodelay(true);
-                    return Ok(s);
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(match last {
-            Some(e) if e.kind() == io::ErrorKind::ConnectionRefused => format!("connection refused by {addr}"),
-            Some(e) if e.kind() == io::ErrorKind::TimedOut => format!("timed out connecting to {addr}"),
-            Some(e) => format!("cannot connect to {addr}: {e}"),
-            None => format!("{host} not resolvable"),
-        })
-    };
-    match tokio::time::timeout(timeout, attempt).await {
-        Ok(r) => r,
-        Err(_) => Err(format!("timed out connecting to {addr}")),
-    }
+/// Why the link-access ports could not be opened: the texts are the status's
+/// `link_access_error`.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AccessError {
+    /// The server certificate, key or CA is unusable (in the words of [`tls`]).
+    #[error("invalid link access TLS credentials: {0}")]
+    Credentials(String),
+    /// A port could not be bound.
+    #[error("cannot listen for links on {addr}: {source}; free the port or choose another one in the RouterAccess")]
+    Bind {
+        /// `host:port`.
+        addr: String,
+        /// The system's error.
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// Keeps one outgoing link connected until `token` is cancelled or the link's generation is
@@ -107,7 +100,7 @@ pub(crate) async fn run_link(shared: Arc<Shared>, name: String, generation: u64,
                 format!("link lost: {}; reconnecting", end.error)
             }
             Ok(end) => end.error,
-            Err(e) => e,
+            Err(e) => e.to_string(),
         };
         if token.is_cancelled() {
             return;
@@ -131,24 +124,23 @@ async fn dial(
     generation: u64,
     cfg: &LinkConfig,
     token: &CancellationToken,
-) -> Result<session::SessionEnd, String> {
-    let client = tls::client_config(&cfg.tls)
-        .map_err(|e| format!("invalid TLS credentials for the link: {}", crate::error::describe(&e)))?;
-    let server_name = tls::server_name(&cfg.host).map_err(|e| e.to_string())?;
+) -> Result<session::SessionEnd, LinkError> {
+    let client = tls::client_config(&cfg.tls).map_err(|e| LinkError::Credentials(describe(&e)))?;
+    let server_name = tls::server_name(&cfg.host).map_err(|e| LinkError::ServerName(e.to_string()))?;
     let tcp = match &cfg.proxy {
         None => connect_tcp(&cfg.host, cfg.port, CONNECT_TIMEOUT).await?,
         Some((secret, p)) => proxy::connect(p, secret, &cfg.host, cfg.port, CONNECT_TIMEOUT).await?,
     };
-    let addr = proxy::authority(&cfg.host, cfg.port);
+    let addr = authority(&cfg.host, cfg.port);
     let tcp = BufReader::with_capacity(session::IO_BUFFER, tcp);
     let handshake = TlsConnector::from(client).connect(server_name, tcp);
     let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(describe_handshake(&e, &cfg.host, &addr, cfg.proxy.is_some())),
-        Err(_) if cfg.proxy.is_some() => {
-            return Err(format!("timed out in the TLS handshake with {addr} behind the proxy"));
+        Ok(Err(source)) => {
+            let text = describe_handshake(&source, &cfg.host, &addr, cfg.proxy.is_some());
+            return Err(LinkError::Handshake { text, source });
         }
-        Err(_) => return Err(format!("timed out in the TLS handshake with {addr}")),
+        Err(_) => return Err(LinkError::HandshakeTimeout { addr, proxied: cfg.proxy.is_some() }),
     };
     let origin = Origin::Link { name: name.to_string(), generation };
     Ok(session::run(shared.clone(), TlsStream::Client(stream), origin, Some(cfg.host.clone()), token.child_token())
@@ -186,15 +178,12 @@ pub(crate) struct Access {
 }
 
 /// Binds the link-access ports.
-pub(crate) async fn bind_access(cfg: &LinkAccessConfig) -> Result<Access, String> {
-    let server = tls::server_config(&cfg.tls)
-        .map_err(|e| format!("invalid link access TLS credentials: {}", crate::error::describe(&e)))?;
+pub(crate) async fn bind_access(cfg: &LinkAccessConfig) -> Result<Access, AccessError> {
+    let server = tls::server_config(&cfg.tls).map_err(|e| AccessError::Credentials(describe(&e)))?;
     let bind = |port: Option<u16>| async move {
         let Some(port) = port else { return Ok(None) };
-        let addr = proxy::authority(&cfg.bind_host, port);
-        TcpListener::bind(&addr).await.map(Some).map_err(|e| {
-            format!("cannot listen for links on {addr}: {e}; free the port or choose another one in the RouterAccess")
-        })
+        let addr = authority(&cfg.bind_host, port);
+        TcpListener::bind(&addr).await.map(Some).map_err(|source| AccessError::Bind { addr, source })
     };
     let inter = bind(cfg.inter_router_port).await?;
     let edge = bind(cfg.edge_port).await?;

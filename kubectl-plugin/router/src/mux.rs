@@ -204,6 +204,17 @@ impl Shared {
     }
 }
 
+/// Why a stream could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum OpenError {
+    /// The connection closed (or is closing).
+    #[error("the link closed")]
+    Closed,
+    /// [`MAX_STREAMS`] streams are open.
+    #[error("the link already carries {MAX_STREAMS} connections")]
+    Full,
+}
+
 /// A handle to a connection: opens streams, closes the connection.
 #[derive(Debug, Clone)]
 pub(crate) struct Mux {
@@ -212,13 +223,13 @@ pub(crate) struct Mux {
 
 impl Mux {
     /// Opens a stream (no round trip: the peer learns of it with the first frame).
-    pub(crate) fn open(&self) -> Result<Stream, String> {
+    pub(crate) fn open(&self) -> Result<Stream, OpenError> {
         let mut s = self.shared.streams();
         if s.closed {
-            return Err("the link closed".into());
+            return Err(OpenError::Closed);
         }
         if s.map.len() >= MAX_STREAMS {
-            return Err(format!("the link already carries {MAX_STREAMS} connections"));
+            return Err(OpenError::Full);
         }
         let mut id = s.next_id;
         while s.map.contains_key(&id) || id == 0 {
@@ -753,7 +764,7 @@ impl Stream {
     }
 
     /// Queues up to `max` bytes' worth of credit: how many bytes may be sent now.
-    fn poll_credit(&self, cx: &mut Context<'_>, max: usize) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_credit(&self, cx: &mut Context<'_>, max: usize) -> Poll<io::Result<usize>> {
         let mut i = self.state.lock();
         if i.reset {
             return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
@@ -774,9 +785,19 @@ impl Stream {
     pub(crate) async fn send(&self, mut data: Bytes) -> io::Result<()> {
         while !data.is_empty() {
             let n = poll_fn(|cx| self.poll_credit(cx, data.len())).await?;
-            self.shared.send(Out::Data(self.id, data.split_to(n)));
+            self.send_credited(data.split_to(n));
         }
         Ok(())
+    }
+
+    /// Queues `data`, whose credit [`Stream::poll_credit`] granted.
+    pub(crate) fn send_credited(&self, data: Bytes) {
+        self.shared.send(Out::Data(self.id, data));
+    }
+
+    /// What was received but not read yet through `AsyncRead` (a chunk's rest), taken out.
+    pub(crate) fn take_partial(&mut self) -> Bytes {
+        std::mem::take(&mut self.partial)
     }
 
     /// Ends this side's direction (the peer reads the end of the stream).
@@ -862,159 +883,6 @@ pub(crate) fn parts(io: tokio_rustls::TlsStream<tokio::io::BufReader<TcpStream>>
     };
     let buffered = buf_tcp.buffer().to_vec();
     Parts { tcp: buf_tcp.into_inner(), buffered, tls }
-}
-
-/// Reads what the socket has into a fresh buffer, once it is readable; `None` at its end.
-/// Nothing is held while waiting: an idle connection owns no buffer.
-async fn read_chunk(r: &tokio::net::tcp::ReadHalf<'_>) -> io::Result<Option<Bytes>> {
-    loop {
-        r.readable().await?;
-        let mut buf = BytesMut::with_capacity(MAX_FRAME);
-        match r.try_read_buf(&mut buf) {
-            Ok(0) => return Ok(None),
-            Ok(_) => return Ok(Some(buf.freeze())),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Copies both ways between an application's TCP connection and a stream until both
-/// directions ended (an end on one side becomes a half-close on the other) or one fails.
-pub(crate) fn splice_tcp(tcp: TcpStream, mut stream: Stream) -> SpliceTcp {
-    let down = std::mem::take(&mut stream.partial);
-    SpliceTcp { tcp, stream, up: None, down, up_done: false, down_eof: false, down_done: false }
-}
-
-/// The future of [`splice_tcp`], written out by hand: it is the state every idle proxied
-/// connection keeps, and as a plain struct it is a few hundred bytes where the `async`
-/// version took two kilobytes.
-pub(crate) struct SpliceTcp {
-    tcp: TcpStream,
-    stream: Stream,
-    /// Read from the socket, waiting for credit on the stream.
-    up: Option<Bytes>,
-    /// From the stream, being written to the socket.
-    down: Bytes,
-    /// The socket ended and the stream was finished.
-    up_done: bool,
-    /// The stream ended: the socket is to be shut down for writing.
-    down_eof: bool,
-    /// ... and it was.
-    down_done: bool,
-}
-
-/// Socket reads or stream chunks handled per poll before other tasks get their turn.
-const SPLICE_BUDGET: usize = 16;
-
-impl Future for SpliceTcp {
-    type Output = io::Result<()>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let mut budget = SPLICE_BUDGET;
-        // Socket to stream.
-        while !this.up_done && budget > 0 {
-            if let Some(chunk) = &mut this.up {
-                match this.stream.poll_credit(cx, chunk.len()) {
-                    Poll::Ready(Ok(n)) => {
-                        let part = chunk.split_to(n);
-                        if chunk.is_empty() {
-                            this.up = None;
-                        }
-                        this.stream.shared.send(Out::Data(this.stream.id, part));
-                        continue;
-                    }
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => break,
-                }
-            }
-            match this.tcp.poll_read_ready(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => break,
-            }
-            budget -= 1;
-            // Allocated only once there is something to read: an idle connection holds none.
-            // tokio's `poll_read` takes a short read as "drained", which saves the read that
-            // would only say EAGAIN.
-            let mut buf = BytesMut::with_capacity(MAX_FRAME);
-            match tokio_util::io::poll_read_buf(Pin::new(&mut this.tcp), cx, &mut buf) {
-                Poll::Ready(Ok(0)) => {
-                    this.stream.finish();
-                    this.up_done = true;
-                }
-                Poll::Ready(Ok(_)) => this.up = Some(buf.freeze()),
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => break,
-            }
-        }
-        // Stream to socket.
-        while !this.down_done && budget > 0 {
-            if !this.down.is_empty() {
-                match Pin::new(&mut this.tcp).poll_write(cx, &this.down) {
-                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                    Poll::Ready(Ok(n)) => this.down.advance(n),
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => break,
-                }
-                continue;
-            }
-            if this.down_eof {
-                match Pin::new(&mut this.tcp).poll_shutdown(cx) {
-                    Poll::Ready(Ok(())) => this.down_done = true,
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => break,
-                }
-                continue;
-            }
-            budget -= 1;
-            match this.stream.poll_recv(cx) {
-                Poll::Ready(Ok(Some(chunk))) => this.down = chunk,
-                Poll::Ready(Ok(None)) => this.down_eof = true,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => break,
-            }
-        }
-        if this.up_done && this.down_done {
-            return Poll::Ready(Ok(()));
-        }
-        if budget == 0 {
-            // Out of turns with work left: come back after the others.
-            cx.waker().wake_by_ref();
-        }
-        Poll::Pending
-    }
-}
-
-/// Copies both ways between two streams (transit) until both directions ended or one fails.
-pub(crate) async fn splice_streams(mut a: Stream, mut b: Stream) -> io::Result<()> {
-    async fn one_way(early: Bytes, from: &Stream, to: &Stream) -> io::Result<()> {
-        if !early.is_empty() {
-            to.send(early).await?;
-        }
-        while let Some(chunk) = from.recv().await? {
-            to.send(chunk).await?;
-        }
-        to.finish();
-        Ok(())
-    }
-    let (ea, eb) = (std::mem::take(&mut a.partial), std::mem::take(&mut b.partial));
-    tokio::try_join!(one_way(ea, &a, &b), one_way(eb, &b, &a)).map(|_| ())
-}
-
-/// Copies both ways between two TCP connections (a listener and a local connector) with the
-/// same idle-friendly buffers.
-pub(crate) async fn splice_tcp_tcp(mut a: TcpStream, mut b: TcpStream) -> io::Result<()> {
-    async fn one_way(from: &tokio::net::tcp::ReadHalf<'_>, to: &mut tokio::net::tcp::WriteHalf<'_>) -> io::Result<()> {
-        while let Some(chunk) = read_chunk(from).await? {
-            to.write_all(&chunk).await?;
-        }
-        to.shutdown().await
-    }
-    let (ar, mut aw) = a.split();
-    let (br, mut bw) = b.split();
-    tokio::try_join!(one_way(&ar, &mut bw), one_way(&br, &mut aw)).map(|_| ())
 }
 
 #[cfg(test)]
@@ -1219,7 +1087,7 @@ mod tests {
         // The dialer sees the connection go and its stream fails.
         let _ = within(p.dialer_driver).await.unwrap();
         assert_eq!(within(s.recv()).await.unwrap_err().kind(), io::ErrorKind::ConnectionReset);
-        assert_eq!(p.dialer.open().unwrap_err(), "the link closed");
+        assert_eq!(p.dialer.open().unwrap_err().to_string(), "the link closed");
     }
 
     #[tokio::test]

@@ -11,16 +11,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::ProxySettings;
-use super::link::connect_tcp;
+use super::net::{ConnectError, authority, connect_tcp};
 
 /// Largest response head accepted from a proxy.
 const MAX_HEAD: usize = 16 << 10;
-
-/// `host:port` as a request target (IPv6 literals in brackets).
-pub(crate) fn authority(host: &str, port: u16) -> String {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if bare.contains(':') { format!("[{bare}]:{port}") } else { format!("{bare}:{port}") }
-}
 
 /// The CONNECT request for `host:port`.
 pub(crate) fn request(proxy: &ProxySettings, host: &str, port: u16) -> String {
@@ -35,6 +29,100 @@ pub(crate) fn request(proxy: &ProxySettings, host: &str, port: u16) -> String {
     req
 }
 
+/// Why a tunnel through a proxy could not be opened: the texts are link status messages and say
+/// what to change.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ProxyError {
+    /// No TCP connection to the proxy.
+    #[error("proxy unreachable: {0}")]
+    Unreachable(#[source] ConnectError),
+    /// Writing the CONNECT request failed.
+    #[error("proxy closed the connection while the CONNECT to {target} was sent: {source}")]
+    Send {
+        /// The tunnel's target, `host:port`.
+        target: String,
+        /// The write's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The proxy closed before its answer was complete.
+    #[error("proxy closed the connection before answering the CONNECT to {target}")]
+    Closed {
+        /// The tunnel's target.
+        target: String,
+    },
+    /// The answer's head exceeds [`MAX_HEAD`].
+    #[error("proxy sent an oversized answer to the CONNECT to {target}")]
+    TooLong {
+        /// The tunnel's target.
+        target: String,
+    },
+    /// Reading the answer failed.
+    #[error("proxy connection failed during the CONNECT to {target}: {source}")]
+    Read {
+        /// The tunnel's target.
+        target: String,
+        /// The read's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No complete answer within the deadline.
+    #[error("proxy did not answer the CONNECT to {target} within {secs}s")]
+    Timeout {
+        /// The tunnel's target.
+        target: String,
+        /// The deadline, in seconds.
+        secs: u64,
+    },
+    /// The answer is not an HTTP/1.x status line.
+    #[error("proxy sent a malformed answer to the CONNECT to {target}: {line:?}")]
+    Malformed {
+        /// The tunnel's target.
+        target: String,
+        /// The first line of the answer.
+        line: String,
+    },
+    /// 407 to a request without credentials.
+    #[error("proxy authentication required (407); add username and password to proxy Secret {secret}")]
+    NoCredentials {
+        /// The proxy Secret.
+        secret: String,
+    },
+    /// 407 to a request with credentials.
+    #[error("proxy authentication required (407); check the username and password in proxy Secret {secret}")]
+    BadCredentials {
+        /// The proxy Secret.
+        secret: String,
+    },
+    /// 403: the proxy does not allow CONNECT to that port.
+    #[error("proxy denied the CONNECT to {target} (403 Forbidden); the proxy must allow CONNECT to port {port}")]
+    Forbidden {
+        /// The tunnel's target.
+        target: String,
+        /// Its port.
+        port: String,
+    },
+    /// 502, 503, 504: the proxy could not reach the target.
+    #[error(
+        "proxy could not connect to {target} ({status}); check that the remote site runs and that the proxy can \
+         reach it"
+    )]
+    TargetUnreachable {
+        /// The tunnel's target.
+        target: String,
+        /// Status code and reason phrase.
+        status: String,
+    },
+    /// Any other status.
+    #[error("proxy refused the CONNECT to {target} ({status})")]
+    Refused {
+        /// The tunnel's target.
+        target: String,
+        /// Status code and reason phrase.
+        status: String,
+    },
+}
+
 /// Opens a tunnel to `host:port` through `proxy` (named after its Secret `secret` in messages).
 pub(crate) async fn connect(
     proxy: &ProxySettings,
@@ -42,24 +130,24 @@ pub(crate) async fn connect(
     host: &str,
     port: u16,
     timeout: Duration,
-) -> Result<TcpStream, String> {
-    let mut tcp = connect_tcp(&proxy.host, proxy.port, timeout).await.map_err(|e| format!("proxy unreachable: {e}"))?;
+) -> Result<TcpStream, ProxyError> {
+    let mut tcp = connect_tcp(&proxy.host, proxy.port, timeout).await.map_err(ProxyError::Unreachable)?;
     let target = authority(host, port);
     let exchange = async {
         tcp.write_all(request(proxy, host, port).as_bytes())
             .await
-            .map_err(|e| format!("proxy closed the connection while the CONNECT to {target} was sent: {e}"))?;
+            .map_err(|source| ProxyError::Send { target: target.clone(), source })?;
         let head = read_head(&mut tcp).await.map_err(|e| match e {
-            HeadError::Closed => format!("proxy closed the connection before answering the CONNECT to {target}"),
-            HeadError::TooLong => format!("proxy sent an oversized answer to the CONNECT to {target}"),
-            HeadError::Io(e) => format!("proxy connection failed during the CONNECT to {target}: {e}"),
+            HeadError::Closed => ProxyError::Closed { target: target.clone() },
+            HeadError::TooLong => ProxyError::TooLong { target: target.clone() },
+            HeadError::Io(source) => ProxyError::Read { target: target.clone(), source },
         })?;
         check_status(&head, proxy, secret, &target)
     };
     match tokio::time::timeout(timeout, exchange).await {
         Ok(Ok(())) => Ok(tcp),
         Ok(Err(e)) => Err(e),
-        Err(_) => Err(format!("proxy did not answer the CONNECT to {target} within {}s", timeout.as_secs())),
+        Err(_) => Err(ProxyError::Timeout { target, secs: timeout.as_secs() }),
     }
 }
 
@@ -91,7 +179,7 @@ async fn read_head<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, HeadError
 }
 
 /// Accepts any 2xx status, with or without a reason phrase; says what to fix for the others.
-fn check_status(head: &[u8], proxy: &ProxySettings, secret: &str, target: &str) -> Result<(), String> {
+fn check_status(head: &[u8], proxy: &ProxySettings, secret: &str, target: &str) -> Result<(), ProxyError> {
     let text = String::from_utf8_lossy(head);
     let line = text.lines().next().unwrap_or("").trim_end();
     let mut parts = line.splitn(3, ' ');
@@ -99,26 +187,18 @@ fn check_status(head: &[u8], proxy: &ProxySettings, secret: &str, target: &str) 
     let code = parts.next().unwrap_or("");
     let reason = parts.next().unwrap_or("").trim();
     if !matches!(version, "HTTP/1.0" | "HTTP/1.1") || code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("proxy sent a malformed answer to the CONNECT to {target}: {line:?}"));
+        return Err(ProxyError::Malformed { target: target.to_string(), line: line.to_string() });
     }
     let status = if reason.is_empty() { code.to_string() } else { format!("{code} {reason}") };
-    let port = target.rsplit_once(':').map_or("", |(_, p)| p);
+    let port = target.rsplit_once(':').map_or("", |(_, p)| p).to_string();
+    let (target, secret) = (target.to_string(), secret.to_string());
     match code {
         c if c.starts_with('2') => Ok(()),
-        "407" if proxy.username.is_none() => {
-            Err(format!("proxy authentication required (407); add username and password to proxy Secret {secret}"))
-        }
-        "407" => Err(format!(
-            "proxy authentication required (407); check the username and password in proxy Secret {secret}"
-        )),
-        "403" => Err(format!(
-            "proxy denied the CONNECT to {target} (403 Forbidden); the proxy must allow CONNECT to port {port}"
-        )),
-        "502" | "503" | "504" => Err(format!(
-            "proxy could not connect to {target} ({status}); check that the remote site runs and that the proxy can \
-             reach it"
-        )),
-        _ => Err(format!("proxy refused the CONNECT to {target} ({status})")),
+        "407" if proxy.username.is_none() => Err(ProxyError::NoCredentials { secret }),
+        "407" => Err(ProxyError::BadCredentials { secret }),
+        "403" => Err(ProxyError::Forbidden { target, port }),
+        "502" | "503" | "504" => Err(ProxyError::TargetUnreachable { target, status }),
+        _ => Err(ProxyError::Refused { target, status }),
     }
 }
 
@@ -150,7 +230,10 @@ mod tests {
 
     #[test]
     fn statuses() {
-        let ok = |s: &str| check_status(s.as_bytes(), &settings(Some("alice"), Some("x")), "corp", "west:55671");
+        let ok = |s: &str| {
+            check_status(s.as_bytes(), &settings(Some("alice"), Some("x")), "corp", "west:55671")
+                .map_err(|e| e.to_string())
+        };
         assert_eq!(ok("HTTP/1.1 200 Connection established\r\n\r\n"), Ok(()));
         assert_eq!(ok("HTTP/1.0 200\r\n\r\n"), Ok(()));
         assert_eq!(ok("HTTP/1.1 204 \r\nVia: x\r\n\r\n"), Ok(()));
@@ -158,7 +241,8 @@ mod tests {
             ok("HTTP/1.1 407 Proxy Authentication Required\r\n\r\n"),
             Err("proxy authentication required (407); check the username and password in proxy Secret corp".into())
         );
-        let anonymous = check_status(b"HTTP/1.1 407 x\r\n\r\n", &settings(None, None), "corp", "west:55671");
+        let anonymous = check_status(b"HTTP/1.1 407 x\r\n\r\n", &settings(None, None), "corp", "west:55671")
+            .map_err(|e| e.to_string());
         assert_eq!(
             anonymous,
             Err("proxy authentication required (407); add username and password to proxy Secret corp".into())

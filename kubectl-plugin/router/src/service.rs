@@ -7,20 +7,21 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::ServerName;
-use serde::{Deserialize, Serialize};
 use skupper_core::routing::{Candidate, Choice, choose, score};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use super::link::connect_tcp;
+use super::explain::{KeyChoice, PathCount, RouteDecision, RouteReason, ScoredCandidate};
 use super::log::{Throttle, log};
+use super::mux::OpenError;
+use super::net::{ListenError, authority, bind_addr, connect_tcp};
+use super::peer::{LinkStream, SessionHandle};
 use super::proto::{DataHeader, DataReply, MAX_HEADER_FRAME, MAX_HOPS, StreamHeader, read_frame, write_frame};
-use super::session::{LinkStream, SessionHandle};
 use super::state::Shared;
-use super::{ConnectorConfig, KeyStrategy, ListenerConfig, mux, proxy, tls};
+use super::target::{DialError, TargetTls};
+use super::{ConnectorConfig, KeyStrategy, ListenerConfig, splice, tls};
 
 /// Time to connect to a connector's target.
 const CONNECTOR_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,33 +31,8 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) const PROBE_EVERY: Duration = Duration::from_secs(2);
 /// Time for a probe to connect.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Time for the TLS handshake of a listener's client or with a connector's target.
+/// Time for the TLS handshake of a listener's client.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a probe waits after its TLS handshake for the target to refuse the client
-/// certificate (TLS 1.3 servers check it after the handshake: the refusal is an alert on the
-/// first read). Nothing (or data) within it counts as accepted.
-const PROBE_REFUSAL_WAIT: Duration = Duration::from_millis(500);
-
-/// How a connector with `tlsCredentials` speaks TLS to its target.
-#[derive(Debug)]
-pub(crate) struct TargetTls {
-    config: Arc<rustls::ClientConfig>,
-    /// The connector's host: what the target's certificate is checked against (with
-    /// `verifyHostname`) and the SNI sent for a DNS name.
-    name: ServerName<'static>,
-    secret: String,
-}
-
-/// A connector's TLS toward its target (`None`: plain TCP), or why it cannot be configured.
-pub(crate) fn target_tls(cfg: &ConnectorConfig) -> Result<Option<Arc<TargetTls>>, String> {
-    if let Some(e) = &cfg.config_error {
-        return Err(e.clone());
-    }
-    let Some(t) = &cfg.tls else { return Ok(None) };
-    let config = tls::service_client_config(t).map_err(|e| crate::error::describe(&e))?;
-    let name = tls::server_name(&cfg.host).map_err(|e| format!("cannot speak TLS to the target: {e}"))?;
-    Ok(Some(Arc::new(TargetTls { config, name, secret: t.secret.clone() })))
-}
 
 /// A listener's TLS toward its clients (`None`: plain TCP), or why it cannot be configured.
 pub(crate) fn listener_tls(cfg: &ListenerConfig) -> Result<Option<TlsAcceptor>, String> {
@@ -65,73 +41,6 @@ pub(crate) fn listener_tls(cfg: &ListenerConfig) -> Result<Option<TlsAcceptor>, 
     }
     let acceptor = |t| tls::service_server_config(t).map(TlsAcceptor::from).map_err(|e| crate::error::describe(&e));
     cfg.tls.as_ref().map(acceptor).transpose()
-}
-
-impl TargetTls {
-    /// The TLS handshake with the target at `host`:`port` over `tcp`.
-    async fn handshake(
-        &self,
-        tcp: TcpStream,
-        host: &str,
-        port: u16,
-    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, DialError> {
-        let addr = proxy::authority(host, port);
-        let connect = TlsConnector::from(self.config.clone()).connect(self.name.clone(), tcp);
-        match tokio::time::timeout(HANDSHAKE_TIMEOUT, connect).await {
-            Ok(Ok(s)) => Ok(s),
-            Ok(Err(e)) => Err(DialError::Tls(tls::describe_target_error(&e, &addr, host, &self.secret))),
-            Err(_) => Err(DialError::Tls(format!(
-                "TLS handshake with {addr} failed: no answer within {}s; check that the target speaks TLS on that port",
-                HANDSHAKE_TIMEOUT.as_secs()
-            ))),
-        }
-    }
-
-    /// After a probe's handshake: the target's refusal of the client certificate, if it sends
-    /// one within [`PROBE_REFUSAL_WAIT`].
-    async fn refusal(
-        &self,
-        s: &mut tokio_rustls::client::TlsStream<TcpStream>,
-        host: &str,
-        port: u16,
-    ) -> Result<(), DialError> {
-        let mut byte = [0u8; 1];
-        match tokio::time::timeout(PROBE_REFUSAL_WAIT, tokio::io::AsyncReadExt::read(s, &mut byte)).await {
-            Ok(Err(e)) if tls::rustls_error(&e).is_some() => {
-                let addr = proxy::authority(host, port);
-                Err(DialError::Tls(tls::describe_target_error(&e, &addr, host, &self.secret)))
-            }
-            _ => Ok(()),
-        }
-    }
-}
-
-/// Why a connector's target could not be reached.
-#[derive(Debug)]
-enum DialError {
-    /// The connector cannot be configured (its TLS Secret).
-    Config(String),
-    /// No TCP connection.
-    Connect(String),
-    /// The TLS handshake failed (already in words, with what to change).
-    Tls(String),
-}
-
-impl DialError {
-    /// The failure alone.
-    fn text(&self) -> &str {
-        match self {
-            DialError::Config(e) | DialError::Connect(e) | DialError::Tls(e) => e,
-        }
-    }
-
-    /// The connector's status message.
-    fn status(&self) -> String {
-        match self {
-            DialError::Connect(e) => format!("cannot connect to the target: {e}; check that it is running"),
-            DialError::Config(e) | DialError::Tls(e) => e.clone(),
-        }
-    }
 }
 
 /// A connection to a connector's target.
@@ -187,101 +96,6 @@ async fn dial_target(shared: &Shared, name: &str, host: &str, port: u16) -> Resu
         None => Ok(Backend::Plain(tcp)),
         Some(t) => Ok(Backend::Tls(Box::new(t.handshake(tcp, host, port).await?))),
     }
-}
-
-/// Why a connection went where it went (reference §5.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RouteReason {
-    /// A local connector had no open connection: remote targets were not considered.
-    IdleLocal,
-    /// The lowest open connections + path cost among the targets.
-    LowestScore,
-    /// The target chosen first failed (refused, unreachable); this was the best of the rest.
-    Failover,
-}
-
-impl RouteReason {
-    /// The reason in words, for people.
-    pub fn describe(self) -> &'static str {
-        match self {
-            RouteReason::IdleLocal => "idle local connector (remote targets not considered)",
-            RouteReason::LowestScore => "lowest open connections + path cost",
-            RouteReason::Failover => "failover: a better target failed",
-        }
-    }
-}
-
-/// The routing key a multi-key listener chose for a connection, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct KeyChoice {
-    /// The key.
-    pub routing_key: String,
-    /// Why, in words, e.g. `priority: first key with a destination` or `weighted 1:2 ...`.
-    pub reason: String,
-}
-
-/// One target as it was scored for a new connection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ScoredCandidate {
-    /// Router id of the target (this router for a local connector).
-    pub target: String,
-    /// Next hop toward it (the target itself for a neighbour, this router for a local one).
-    pub next_hop: String,
-    /// Whether the target is a connector of this router.
-    pub local: bool,
-    /// Open connections counted against it: per local connector, or per routing key and next hop.
-    pub open: u32,
-    /// Path cost: 0 locally, else the sum of link costs.
-    pub path_cost: u64,
-    /// `open + path_cost`: the lowest wins.
-    pub score: u64,
-}
-
-/// How the last connection of a listener was routed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RouteDecision {
-    /// Router id of the target that took it.
-    pub target: String,
-    /// Next hop used.
-    pub next_hop: String,
-    /// Why.
-    pub reason: RouteReason,
-    /// What failed before, in order (failover), e.g. `connector db: connection refused by ...`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub failed: Vec<String>,
-    /// The targets as they were scored for the attempt that succeeded, in the order of §5.4
-    /// (local connectors first, then remote routers by id); ties keep the earlier one.
-    pub candidates: Vec<ScoredCandidate>,
-    /// Multi-key listener: the routing key chosen and why.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<KeyChoice>,
-}
-
-/// Connections a listener sent to one target through one next hop.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PathCount {
-    /// Router id of the target.
-    pub target: String,
-    /// Next hop.
-    pub next_hop: String,
-    /// Connections routed there since the listener started.
-    pub connections: u64,
-    /// The same, by reason.
-    pub reasons: BTreeMap<RouteReason, u64>,
-}
-
-/// What a listener keeps to explain its routing.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Explain {
-    /// By (target, next hop).
-    pub paths: BTreeMap<(String, String), PathCount>,
-    /// The last decision.
-    pub last: Option<RouteDecision>,
 }
 
 /// What an open connection is counted against.
@@ -439,10 +253,7 @@ impl Shared {
                 c.last_reached = Some(Instant::now());
                 if c.last_error.take().is_some() {
                     c.throttle.reset();
-                    log!(
-                        "connector {name}: its target {} answers again",
-                        proxy::authority(&c.config.host, c.config.port)
-                    );
+                    log!("connector {name}: its target {} answers again", authority(&c.config.host, c.config.port));
                 }
             }
             // Its status says so already.
@@ -602,10 +413,10 @@ impl Shared {
 
     /// The port of `listener` could not be opened (again): its status says why, and the
     /// router's rebind task tries again.
-    fn listener_failed(&self, listener: &str, error: String) {
+    fn listener_failed(&self, listener: &str, error: ListenError) {
         if let Some(l) = self.lock().listeners.get_mut(listener) {
             l.listening = false;
-            l.bound = Err(error);
+            l.bound = Err(error.into());
         }
     }
 
@@ -678,38 +489,25 @@ impl Bound {
     }
 }
 
-/// A socket bound to `addr`, not listening. With `share_port` it has SO_REUSEPORT.
-fn bind_addr(addr: SocketAddr, share_port: bool) -> std::io::Result<TcpSocket> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }?;
-    // As `TcpListener::bind` does: connections of a previous life in TIME_WAIT do not block it.
-    socket.set_reuseaddr(true)?;
-    if share_port {
-        socket.set_reuseport(true)?;
-    }
-    socket.bind(addr)?;
-    Ok(socket)
-}
-
-/// The words of a failed bind or listen on `addr`.
-fn bind_error(addr: &str, e: &std::io::Error) -> String {
-    format!("cannot listen on {addr}: {e}; free the port or choose another one for the listener")
-}
-
 /// Binds a listener's port (not listening yet: see [`run_listener`]). With `share_port` the
 /// socket has SO_REUSEPORT, so that the other router of an HA site binds the same port and the
 /// kernel spreads new connections over both; when one router dies, its socket goes and the
 /// other takes every new connection.
-pub(crate) async fn bind_listener(cfg: &ListenerConfig, share_port: bool) -> Result<Bound, String> {
-    let addr = proxy::authority(&cfg.host, cfg.port);
+pub(crate) async fn bind_listener(cfg: &ListenerConfig, share_port: bool) -> Result<Bound, ListenError> {
+    let addr = authority(&cfg.host, cfg.port);
     let bare = cfg.host.trim_start_matches('[').trim_end_matches(']');
     let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, format!("{} not resolvable", cfg.host));
-    for a in tokio::net::lookup_host((bare, cfg.port)).await.map_err(|e| bind_error(&addr, &e))? {
+    let found = match tokio::net::lookup_host((bare, cfg.port)).await {
+        Ok(found) => found,
+        Err(source) => return Err(ListenError { addr, source }),
+    };
+    for a in found {
         match bind_addr(a, share_port).and_then(|s| Ok((s.local_addr()?, s))) {
             Ok((addr, socket)) => return Ok(Bound { socket, addr, share_port }),
             Err(e) => last = e,
         }
     }
-    Err(bind_error(&addr, &last))
+    Err(ListenError { addr, source: last })
 }
 
 /// Runs a listener until `token` is cancelled: its port listens only while one of its routing
@@ -742,7 +540,7 @@ pub(crate) async fn run_listener(
         let listener = match opened {
             Ok(l) => l,
             Err(e) => {
-                let msg = bind_error(&addr.to_string(), &e);
+                let msg = ListenError { addr: addr.to_string(), source: e };
                 log!("listener {name}: {msg}");
                 shared.listener_failed(&name, msg);
                 return;
@@ -759,7 +557,7 @@ pub(crate) async fn run_listener(
         match bind_addr(addr, share_port) {
             Ok(s) => parked = Some(s),
             Err(e) => {
-                let msg = bind_error(&addr.to_string(), &e);
+                let msg = ListenError { addr: addr.to_string(), source: e };
                 log!("listener {name}: {msg}");
                 shared.listener_failed(&name, msg);
                 return;
@@ -863,7 +661,9 @@ async fn serve_client(shared: Arc<Shared>, listener: String, client: Client) {
                             decision.failed = failed;
                             shared.routed(&listener, decision);
                             let _ = match (client, backend) {
-                                (Client::Plain(c), Backend::Plain(tcp)) => Box::pin(mux::splice_tcp_tcp(c, tcp)).await,
+                                (Client::Plain(c), Backend::Plain(tcp)) => {
+                                    Box::pin(splice::splice_tcp_tcp(c, tcp)).await
+                                }
                                 (c, b) => Box::pin(splice_io(c.into_io(), b.into_io())).await,
                             };
                             drop(guard);
@@ -871,9 +671,9 @@ async fn serve_client(shared: Arc<Shared>, listener: String, client: Client) {
                         }
                         Err(e) => {
                             shared.connector_result(&connector, Err(&e));
-                            failed.push(format!("connector {connector}: {}", e.text()));
+                            failed.push(format!("connector {connector}: {e}"));
                             tried.push(Tried::Local(connector));
-                            last_error = Some(e.text().to_string());
+                            last_error = Some(e.to_string());
                         }
                     }
                 }
@@ -889,7 +689,7 @@ async fn serve_client(shared: Arc<Shared>, listener: String, client: Client) {
                             decision.failed = failed;
                             shared.routed(&listener, decision);
                             let _ = match client {
-                                Client::Plain(c) => mux::splice_tcp(c, stream).await,
+                                Client::Plain(c) => splice::splice_tcp(c, stream).await,
                                 c => Box::pin(splice_io(c.into_io(), Box::new(stream))).await,
                             };
                             drop(guard);
@@ -900,7 +700,7 @@ async fn serve_client(shared: Arc<Shared>, listener: String, client: Client) {
                             shared.listener_log(&listener, &msg);
                             failed.push(format!("site {site}: {e}"));
                             tried.push(Tried::Remote(site));
-                            last_error = Some(e);
+                            last_error = Some(e.to_string());
                         }
                     }
                 }
@@ -910,8 +710,32 @@ async fn serve_client(shared: Arc<Shared>, listener: String, client: Client) {
     shared.unrouted(&listener, &unrouted_key, last_error.as_deref());
 }
 
+/// Why a data stream through a link could not be opened. The texts go into route decisions,
+/// listener logs and the answer to the hop before.
+#[derive(Debug, thiserror::Error)]
+enum StreamError {
+    /// The link has no room for another stream, or closed.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// The destination, or a hop on the way, refused it (in its words).
+    #[error("{0}")]
+    Refused(String),
+    /// The stream ended before the answer.
+    #[error("the link closed the stream")]
+    Closed,
+    /// Writing the header or reading the answer failed.
+    #[error("the stream failed: {0}")]
+    Failed(#[source] std::io::Error),
+    /// No answer within [`REPLY_TIMEOUT`].
+    #[error("no answer within {secs}s")]
+    Timeout {
+        /// The deadline, in seconds.
+        secs: u64,
+    },
+}
+
 /// Opens a data stream through `session` and waits for the destination's answer.
-async fn open_data_stream(session: &SessionHandle, header: &DataHeader) -> Result<LinkStream, String> {
+async fn open_data_stream(session: &SessionHandle, header: &DataHeader) -> Result<LinkStream, StreamError> {
     let mut stream = session.open()?;
     let exchange = async {
         write_frame(&mut stream, &StreamHeader::Data(header.clone())).await?;
@@ -920,10 +744,10 @@ async fn open_data_stream(session: &SessionHandle, header: &DataHeader) -> Resul
     };
     match tokio::time::timeout(REPLY_TIMEOUT, exchange).await {
         Ok(Ok(Some(DataReply { error: None }))) => Ok(stream),
-        Ok(Ok(Some(DataReply { error: Some(e) }))) => Err(e),
-        Ok(Ok(None)) => Err("the link closed the stream".into()),
-        Ok(Err(e)) => Err(format!("the stream failed: {e}")),
-        Err(_) => Err(format!("no answer within {}s", REPLY_TIMEOUT.as_secs())),
+        Ok(Ok(Some(DataReply { error: Some(e) }))) => Err(StreamError::Refused(e)),
+        Ok(Ok(None)) => Err(StreamError::Closed),
+        Ok(Err(e)) => Err(StreamError::Failed(e)),
+        Err(_) => Err(StreamError::Timeout { secs: REPLY_TIMEOUT.as_secs() }),
     }
 }
 
@@ -947,7 +771,7 @@ pub(crate) async fn serve_stream(shared: Arc<Shared>, mut stream: LinkStream, he
                     shared.connector_result(&name, Ok(()));
                     if Box::pin(reply(&mut stream, None)).await.is_ok() {
                         let _ = match backend {
-                            Backend::Plain(tcp) => mux::splice_tcp(tcp, stream).await,
+                            Backend::Plain(tcp) => splice::splice_tcp(tcp, stream).await,
                             b => Box::pin(splice_io(b.into_io(), Box::new(stream))).await,
                         };
                     }
@@ -956,7 +780,7 @@ pub(crate) async fn serve_stream(shared: Arc<Shared>, mut stream: LinkStream, he
                 }
                 Err(e) => {
                     shared.connector_result(&name, Err(&e));
-                    last = format!("connector {name}: {}", e.text());
+                    last = format!("connector {name}: {e}");
                 }
             }
         }
@@ -978,11 +802,11 @@ pub(crate) async fn serve_stream(shared: Arc<Shared>, mut stream: LinkStream, he
     match Box::pin(open_data_stream(&next, &onward)).await {
         Ok(out) => {
             if Box::pin(reply(&mut stream, None)).await.is_ok() {
-                let _ = Box::pin(mux::splice_streams(stream, out)).await;
+                let _ = Box::pin(splice::splice_streams(stream, out)).await;
             }
         }
         Err(e) => {
-            let _ = reply(&mut stream, Some(e)).await;
+            let _ = reply(&mut stream, Some(e.to_string())).await;
         }
     }
 }

@@ -1,7 +1,6 @@
 //! One link's session: the multiplexed mutual-TLS connection ([`super::mux`]), the task that
 //! drives it, and the control streams (hello, cost updates, link-state flooding, keep-alive).
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,103 +9,20 @@ use std::time::Duration;
 
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::oneshot;
 use tokio_rustls::TlsStream;
 use tokio_util::sync::CancellationToken;
 
-use super::mux::{self, Mux, Role};
-use super::proto::{Control, Lsa, MAX_CONTROL_FRAME, MAX_HEADER_FRAME, StreamHeader, read_frame, write_frame};
+use super::mux::{self, Role};
+use super::peer::{LinkStream, SessionHandle};
+use super::proto::{Control, MAX_CONTROL_FRAME, MAX_HEADER_FRAME, StreamHeader, read_frame, write_frame};
 use super::state::{Origin, Shared};
-use super::{service, tls};
+use super::tls;
 
 /// Time for the remote hello.
 pub(crate) const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time for the first frame of an inbound stream.
 pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Control messages waiting to be sent to one peer. Coalescing (one pending LSA per origin,
-/// one pending cost) keeps it bounded by the size of the network whatever the peer's speed.
-#[derive(Debug, Default)]
-pub(crate) struct Outbox {
-    inner: Mutex<Pending>,
-    notify: Notify,
-}
-
-#[derive(Debug, Default)]
-struct Pending {
-    cost: Option<u32>,
-    lsas: BTreeMap<String, Lsa>,
-    ping: bool,
-    refuse: Option<String>,
-}
-
-impl Outbox {
-    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Queues an LSA unless a newer one of the same site is already queued.
-    pub(crate) fn push_lsa(&self, lsa: &Lsa) {
-        let mut p = self.pending();
-        if p.lsas.get(&lsa.site_id).is_none_or(|q| q.seq < lsa.seq) {
-            p.lsas.insert(lsa.site_id.clone(), lsa.clone());
-        }
-        drop(p);
-        self.notify.notify_one();
-    }
-
-    /// Queues a cost update.
-    pub(crate) fn push_cost(&self, cost: u32) {
-        self.pending().cost = Some(cost);
-        self.notify.notify_one();
-    }
-
-    fn push_ping(&self) {
-        self.pending().ping = true;
-    }
-
-    fn drain(&self) -> Vec<Control> {
-        let mut p = self.pending();
-        let mut out = Vec::new();
-        if let Some(cost) = p.cost.take() {
-            out.push(Control::Cost { cost });
-        }
-        out.extend(std::mem::take(&mut p.lsas).into_values().map(Control::Lsa));
-        if std::mem::take(&mut p.ping) {
-            out.push(Control::Ping);
-        }
-        if let Some(reason) = p.refuse.take() {
-            out.push(Control::Refuse { reason });
-        }
-        out
-    }
-
-    /// Queues the last message of the session.
-    fn push_refuse(&self, reason: &str) {
-        self.pending().refuse = Some(reason.to_string());
-        self.notify.notify_one();
-    }
-}
-
-/// A stream of a link: read and written as chunks by the data plane, or as a tokio I/O object.
-pub(crate) type LinkStream = mux::Stream;
-
-/// What other tasks hold to use a session: open streams, queue control messages.
-#[derive(Debug, Clone)]
-pub(crate) struct SessionHandle {
-    /// Session id.
-    pub id: u64,
-    mux: Mux,
-    /// Control messages for the peer.
-    pub outbox: Arc<Outbox>,
-}
-
-impl SessionHandle {
-    /// Opens a stream to the peer.
-    pub(crate) fn open(&self) -> Result<LinkStream, String> {
-        self.mux.open()
-    }
-}
 
 /// How a session ended.
 #[derive(Debug)]
@@ -226,7 +142,7 @@ async fn control(
     let io_err = |e: io::Error| Ended::Broken(format!("control stream failed: {e}"));
     let keepalive = shared.lock().keepalive;
     let writer = async {
-        let mut s = handle.open().map_err(Ended::Broken)?;
+        let mut s = handle.open().map_err(|e| Ended::Broken(e.to_string()))?;
         write_frame(&mut s, &StreamHeader::Control).await.map_err(io_err)?;
         write_frame(&mut s, &Control::Hello(hello)).await.map_err(io_err)?;
         s.flush().await.map_err(io_err)?;
@@ -280,12 +196,12 @@ async fn control(
             }
         };
         let dead_after = keepalive.dead_after_for(remote.keepalive_ms);
-        shared.register_session(handle, origin, remote).map_err(Ended::Refused)?;
+        shared.register_session(handle, origin, remote).map_err(|e| Ended::Refused(e.to_string()))?;
         ready.store(true, Ordering::Relaxed);
         let frames = async {
             loop {
                 match read_frame::<_, Control>(&mut s, MAX_CONTROL_FRAME).await {
-                    Ok(Some(msg)) => shared.on_control(handle.id, msg).map_err(Ended::Refused)?,
+                    Ok(Some(msg)) => shared.on_control(handle.id, msg).map_err(|e| Ended::Refused(e.to_string()))?,
                     Ok(None) => return Err(Ended::Broken("the remote site closed the link".into())),
                     Err(e) => return Err(io_err(e)),
                 }
@@ -341,7 +257,10 @@ async fn serve_inbound(
                 let _ = tx.send(stream);
             }
         }
-        Ok(Ok(Some(StreamHeader::Data(h)))) => service::serve_stream(shared, stream, h).await,
+        Ok(Ok(Some(StreamHeader::Data(h)))) => {
+            let data_plane = shared.data_plane.clone();
+            data_plane.serve(shared, stream, h).await;
+        }
         _ => {}
     }
 }

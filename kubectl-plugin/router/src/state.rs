@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -15,13 +16,15 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::access::AccessLimits;
+use super::explain::Explain;
 use super::keepalive::Keepalive;
-use super::link::AccessLimits;
 use super::log::{Throttle, log};
-use super::proto::{Control, Hello, PROTOCOL_VERSION};
-use super::service::{Explain, TargetTls, target_tls};
-use super::session::SessionHandle;
+use super::net::ListenError;
+use super::peer::{LinkStream, Outbox, SessionHandle};
+use super::proto::{Control, DataHeader, Hello, PROTOCOL_VERSION};
 use super::table::{OwnAdvert, Received, Table, router_id, split_router_id};
+use super::target::{TargetTls, target_tls};
 use super::{
     Backoff, ConnectorConfig, IncomingLink, KeyStrategy, LinkConfig, LinkPhase, LinkState, ListenerConfig,
     RouterConfig, RouterStatus, ServiceState,
@@ -58,35 +61,48 @@ pub(crate) enum Origin {
 pub(crate) struct SessionEntry {
     pub origin: Origin,
     pub remote: Hello,
-    pub local_cost: u32,
+    /// The remote side's cost setting (its hello, then its cost updates). This side's is its
+    /// link's `config.cost` (1 for an incoming link): see [`State::session_cost`].
     pub remote_cost: u32,
     pub handle: SessionHandle,
 }
 
-impl SessionEntry {
-    pub(crate) fn cost(&self) -> u32 {
-        negotiated_cost(self.local_cost, self.remote_cost)
-    }
-}
-
-/// An outgoing link.
+/// An outgoing link. Its cost setting is `config.cost` and nothing else: the negotiated cost
+/// (status, network, routing) is derived from it and the session's remote cost.
 #[derive(Debug)]
 pub(crate) struct LinkEntry {
     pub config: LinkConfig,
     pub generation: u64,
-    pub state: LinkState,
+    /// Where the link task is.
+    pub phase: LinkPhase,
+    /// `OK` when ready; otherwise why not.
+    pub message: String,
+    /// The remote site (id, name), once a session said hello.
+    pub remote: Option<(String, String)>,
     /// Outbox of the current session (set as soon as it starts, before the hello exchange).
-    pub outbox: Option<Arc<super::session::Outbox>>,
+    pub outbox: Option<Arc<Outbox>>,
     /// The registered session, once the remote said hello.
     pub session: Option<u64>,
+}
+
+/// Why a listener is not bound: the text is its status message.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ListenerError {
+    /// It cannot be configured (its TLS Secret, in the words of the TLS module); it is not
+    /// tried again until its configuration changes.
+    #[error("{0}")]
+    Config(String),
+    /// Its port could not be bound or opened; it is tried again.
+    #[error(transparent)]
+    Listen(#[from] ListenError),
 }
 
 /// A listener.
 #[derive(Debug)]
 pub(crate) struct ListenerEntry {
     pub config: ListenerConfig,
-    /// Bound port, or why binding failed.
-    pub bound: Result<u16, String>,
+    /// Bound port, or why it is not bound.
+    pub bound: Result<u16, ListenerError>,
     /// Connections routed, by target site id.
     pub routing: BTreeMap<String, u64>,
     /// Connections closed because no target was reachable.
@@ -109,7 +125,11 @@ pub(crate) struct ListenerEntry {
 
 impl ListenerEntry {
     /// A new entry, not listening yet.
-    pub(crate) fn new(config: ListenerConfig, strategy: Option<KeyStrategy>, bound: Result<u16, String>) -> Self {
+    pub(crate) fn new(
+        config: ListenerConfig,
+        strategy: Option<KeyStrategy>,
+        bound: Result<u16, ListenerError>,
+    ) -> Self {
         Self {
             config,
             bound,
@@ -191,11 +211,37 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// The negotiated cost of a session: the larger of both sides' settings.
+    pub(crate) fn session_cost(&self, s: &SessionEntry) -> u32 {
+        let local = match &s.origin {
+            // A session of a link that was replaced or removed is closing; it keeps counting with
+            // the link's current setting while it does.
+            Origin::Link { name, .. } => self.links.get(name).map_or(1, |l| l.config.cost),
+            Origin::Incoming { .. } => 1,
+        };
+        negotiated_cost(local, s.remote_cost)
+    }
+
+    /// What the status says about link `l`: its cost is the negotiated one while a session is
+    /// up, else its setting.
+    fn link_state(&self, l: &LinkEntry) -> LinkState {
+        let (remote_site_id, remote_site_name) = l.remote.clone().unwrap_or_default();
+        let session = l.session.and_then(|id| self.sessions.get(&id));
+        LinkState {
+            phase: l.phase,
+            message: l.message.clone(),
+            remote_site_id,
+            remote_site_name,
+            cost: session.map_or(l.config.cost, |s| self.session_cost(s)),
+            proxy: l.config.proxy.as_ref().map(|(n, _)| n.clone()),
+        }
+    }
+
     /// Neighbour -> cheapest negotiated cost over the sessions to it.
     fn neighbours(&self) -> BTreeMap<String, u32> {
         let mut n: BTreeMap<String, u32> = BTreeMap::new();
         for s in self.sessions.values() {
-            let c = s.cost();
+            let c = self.session_cost(s);
             n.entry(s.remote.site_id.clone()).and_modify(|v| *v = (*v).min(c)).or_insert(c);
         }
         n
@@ -265,8 +311,70 @@ impl State {
 
     /// The cheapest session to neighbour `site` (lowest id on ties).
     pub(crate) fn session_to(&self, site: &str) -> Option<&SessionEntry> {
-        self.sessions.values().filter(|s| s.remote.site_id == site).min_by_key(|s| (s.cost(), s.handle.id))
+        self.sessions.values().filter(|s| s.remote.site_id == site).min_by_key(|s| (self.session_cost(s), s.handle.id))
     }
+}
+
+/// The future of one data stream a peer opened, served until it ends.
+pub(crate) type ServeStream = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// What happens to the data streams peers open (the data plane): the router wires it in when
+/// it starts, and sessions hand every inbound data stream to it with the stream's header.
+#[derive(Clone)]
+pub(crate) struct DataPlane(Arc<dyn Fn(Arc<Shared>, LinkStream, DataHeader) -> ServeStream + Send + Sync>);
+
+impl DataPlane {
+    /// A data plane serving each stream with `serve`.
+    pub(crate) fn new(
+        serve: impl Fn(Arc<Shared>, LinkStream, DataHeader) -> ServeStream + Send + Sync + 'static,
+    ) -> Self {
+        Self(Arc::new(serve))
+    }
+
+    /// Serves `stream`, which a peer opened with `header`, until it ends.
+    pub(crate) fn serve(&self, shared: Arc<Shared>, stream: LinkStream, header: DataHeader) -> ServeStream {
+        (self.0)(shared, stream, header)
+    }
+}
+
+impl std::fmt::Debug for DataPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataPlane")
+    }
+}
+
+/// Why this side ends a session over what the peer said: the text is the link's status message
+/// (and what the peer is told).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SessionError {
+    /// The peer speaks another link protocol version.
+    #[error(
+        "the remote site speaks link protocol version {remote} and this site {}; run the same kubectl-skupper \
+         version on both sites",
+        PROTOCOL_VERSION
+    )]
+    Version {
+        /// The peer's version.
+        remote: u32,
+    },
+    /// The peer's hello has no site id.
+    #[error("the remote site sent no site id")]
+    NoSiteId,
+    /// The peer is this router.
+    #[error("the link points at this site itself; link to another site")]
+    ItSelf,
+    /// The link of this session was removed or replaced meanwhile.
+    #[error("the link was removed")]
+    LinkRemoved,
+    /// A second hello.
+    #[error("protocol error: the remote site said hello twice")]
+    HelloTwice,
+    /// The peer refused the link, saying why.
+    #[error("the remote site refused the link: {reason}")]
+    Refused {
+        /// The peer's words.
+        reason: String,
+    },
 }
 
 /// Counts spawned tasks so that shutdown can wait for all of them.
@@ -329,10 +437,12 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     /// Caps and deadline of unauthenticated connections on the link-access ports.
     pub access_limits: Arc<AccessLimits>,
+    /// Where sessions hand the data streams their peers open.
+    pub data_plane: DataPlane,
 }
 
 impl Shared {
-    pub(crate) fn new(config: &RouterConfig) -> Arc<Self> {
+    pub(crate) fn new(config: &RouterConfig, data_plane: DataPlane) -> Arc<Self> {
         // Sequence numbers start at the start time so that a restarted site's LSAs are newer
         // than the ones its previous life left in the network.
         let seq_base = SystemTime::now()
@@ -364,6 +474,7 @@ impl Shared {
             tasks: Tasks::default(),
             next_id: AtomicU64::new(1),
             access_limits: AccessLimits::from_env(),
+            data_plane,
         })
     }
 
@@ -431,45 +542,30 @@ impl Shared {
         handle: &SessionHandle,
         origin: &Origin,
         remote: Hello,
-    ) -> Result<(), String> {
+    ) -> Result<(), SessionError> {
         if remote.version != PROTOCOL_VERSION {
-            return Err(format!(
-                "the remote site speaks link protocol version {} and this site {PROTOCOL_VERSION}; \
-                 run the same kubectl-skupper version on both sites",
-                remote.version
-            ));
+            return Err(SessionError::Version { remote: remote.version });
         }
         if remote.site_id.is_empty() {
-            return Err("the remote site sent no site id".into());
+            return Err(SessionError::NoSiteId);
         }
         if remote.site_id == self.site_id {
-            return Err("the link points at this site itself; link to another site".into());
+            return Err(SessionError::ItSelf);
         }
         let mut st = self.lock();
-        let local_cost = match origin {
-            Origin::Link { name, generation } => {
-                let Some(entry) = st.links.get_mut(name).filter(|e| e.generation == *generation) else {
-                    return Err("the link was removed".into());
-                };
-                let cost = entry.config.cost;
-                entry.session = Some(handle.id);
-                entry.state = LinkState {
-                    phase: LinkPhase::Ready,
-                    message: "OK".into(),
-                    // The site, not the router: both Links to an HA site name the same site.
-                    remote_site_id: split_router_id(&remote.site_id).0.to_string(),
-                    remote_site_name: remote.site_name.clone(),
-                    cost: negotiated_cost(cost, remote.cost),
-                    proxy: entry.config.proxy.as_ref().map(|(n, _)| n.clone()),
-                };
-                cost
-            }
-            Origin::Incoming { .. } => 1,
-        };
+        if let Origin::Link { name, generation } = origin {
+            let Some(entry) = st.links.get_mut(name).filter(|e| e.generation == *generation) else {
+                return Err(SessionError::LinkRemoved);
+            };
+            entry.session = Some(handle.id);
+            entry.phase = LinkPhase::Ready;
+            entry.message = "OK".into();
+            // The site, not the router: both Links to an HA site name the same site.
+            entry.remote = Some((split_router_id(&remote.site_id).0.to_string(), remote.site_name.clone()));
+        }
         let entry = SessionEntry {
             origin: origin.clone(),
             remote: remote.clone(),
-            local_cost,
             remote_cost: remote.cost,
             handle: handle.clone(),
         };
@@ -477,7 +573,13 @@ impl Shared {
             Origin::Link { name, .. } => format!("link {name} to"),
             Origin::Incoming { peer } => format!("incoming link {:?} ({peer}) from", remote.link_name),
         };
-        log!("{what} site {} ({}/{}) is up, cost {}", remote.site_name, remote.namespace, remote.site_id, entry.cost());
+        log!(
+            "{what} site {} ({}/{}) is up, cost {}",
+            remote.site_name,
+            remote.namespace,
+            remote.site_id,
+            st.session_cost(&entry)
+        );
         st.sessions.insert(handle.id, entry);
         // Database exchange: the new neighbour learns everything we know.
         for lsa in st.table.lsas() {
@@ -504,23 +606,17 @@ impl Shared {
     }
 
     /// A control message from the session `id`.
-    pub(crate) fn on_control(&self, id: u64, msg: Control) -> Result<(), String> {
+    pub(crate) fn on_control(&self, id: u64, msg: Control) -> Result<(), SessionError> {
         let mut st = self.lock();
         match msg {
-            Control::Hello(_) => return Err("protocol error: the remote site said hello twice".into()),
-            Control::Refuse { reason } => return Err(format!("the remote site refused the link: {reason}")),
+            Control::Hello(_) => return Err(SessionError::HelloTwice),
+            Control::Refuse { reason } => return Err(SessionError::Refused { reason }),
             Control::Ping => {}
             Control::Cost { cost } => {
                 let Some(s) = st.sessions.get_mut(&id) else {
                     return Ok(());
                 };
                 s.remote_cost = cost;
-                let (origin, negotiated) = (s.origin.clone(), s.cost());
-                if let Origin::Link { name, .. } = origin
-                    && let Some(l) = st.links.get_mut(&name).filter(|l| l.session == Some(id))
-                {
-                    l.state.cost = negotiated;
-                }
                 st.refresh(false);
             }
             Control::Lsa(lsa) => match st.table.receive(lsa.clone()) {
@@ -547,19 +643,6 @@ impl Shared {
         if let Some(outbox) = &link.outbox {
             outbox.push_cost(cost);
         }
-        let session = link.session;
-        if link.state.phase != LinkPhase::Ready {
-            link.state.cost = cost;
-        }
-        if let Some(id) = session
-            && let Some(s) = st.sessions.get_mut(&id)
-        {
-            s.local_cost = cost;
-            let negotiated = s.cost();
-            if let Some(link) = st.links.get_mut(name) {
-                link.state.cost = negotiated;
-            }
-        }
         st.refresh(false);
     }
 
@@ -567,11 +650,8 @@ impl Shared {
     pub(crate) fn set_link_state(&self, name: &str, generation: u64, phase: LinkPhase, message: &str) {
         let mut st = self.lock();
         if let Some(link) = st.links.get_mut(name).filter(|l| l.generation == generation) {
-            link.state.phase = phase;
-            link.state.message = message.to_string();
-            if phase != LinkPhase::Ready {
-                link.state.cost = link.config.cost;
-            }
+            link.phase = phase;
+            link.message = message.to_string();
         }
     }
 
@@ -583,7 +663,7 @@ impl Shared {
     /// A cheap snapshot for the platform.
     pub(crate) fn status(&self) -> RouterStatus {
         let st = self.lock();
-        let links = st.links.iter().map(|(n, l)| (n.clone(), l.state.clone())).collect();
+        let links = st.links.iter().map(|(n, l)| (n.clone(), st.link_state(l))).collect();
         let mut incoming: Vec<IncomingLink> = st
             .sessions
             .values()
@@ -592,7 +672,7 @@ impl Shared {
                 remote_site_id: s.remote.site_id.clone(),
                 remote_site_name: s.remote.site_name.clone(),
                 link_name: s.remote.link_name.clone(),
-                cost: s.cost(),
+                cost: st.session_cost(s),
             })
             .collect();
         incoming.sort_by(|a, b| (&a.remote_site_name, &a.link_name).cmp(&(&b.remote_site_name, &b.link_name)));
@@ -617,7 +697,7 @@ impl Shared {
                 }
             };
             let (ok, message) = match &l.bound {
-                Err(e) => (false, e.clone()),
+                Err(e) => (false, e.to_string()),
                 Ok(_) if matched => (true, "OK".to_string()),
                 Ok(_) => (true, format!("no connector for {what} is reachable; connections are refused until one is")),
             };

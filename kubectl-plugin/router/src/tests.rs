@@ -384,6 +384,61 @@ async fn cost_update_keeps_open_connections_flowing() {
     a.shutdown().await;
 }
 
+/// A link's cost has one owner (its config); everything that reads it follows a change: the
+/// link's status, the network view and routing decisions on both sides, up and down, and a link
+/// that is not connected reports the new setting.
+#[tokio::test]
+async fn a_cost_change_reaches_every_reader() {
+    let (echo, _echo_task) = echo_server().await;
+    let (a, b, pa) = two_sites("echo", echo).await;
+    wait_ready(&b, "to-a").await;
+    wait_matched(&b, "front").await;
+    let port = listener_port(&b, "front").await;
+    // A closed port: a link that never connects.
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let with_costs = |to_a: u32, down: u32| {
+        let mut cb = config("b");
+        cb.links.insert("to-a".into(), link(&pa, access_port(&a), to_a));
+        cb.links.insert("down".into(), link(&pa, closed, down));
+        cb.listeners.insert("front".into(), listener("echo"));
+        cb
+    };
+    let routed_cost = || async {
+        let mut conn = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let mut buf = [0u8; 2];
+        conn.write_all(b"hi").await.unwrap();
+        bounded("echo", conn.read_exact(&mut buf)).await.unwrap();
+        let decision = b.status().listeners["front"].last_decision.clone().unwrap();
+        assert_eq!(decision.target, "id-a");
+        decision.candidates.iter().find(|c| c.target == "id-a").map(|c| c.path_cost)
+    };
+    for (to_a, down) in [(1, 3), (6, 9), (2, 4)] {
+        b.apply(with_costs(to_a, down)).await.unwrap();
+        let what = format!("cost {to_a} everywhere");
+        wait_for(&what, &b, |s| {
+            (s.links["to-a"].cost == to_a
+                && s.links["to-a"].phase == LinkPhase::Ready
+                && s.network.get("id-a").and_then(|n| n.cost) == Some(u64::from(to_a))
+                && s.network.get("id-b").is_some_and(|n| n.links.get("id-a") == Some(&to_a)))
+            .then_some(())
+        })
+        .await;
+        wait_for(&what, &a, |s| {
+            (s.incoming.len() == 1
+                && s.incoming[0].cost == to_a
+                && s.network.get("id-b").and_then(|n| n.cost) == Some(u64::from(to_a)))
+            .then_some(())
+        })
+        .await;
+        assert_eq!(routed_cost().await, Some(u64::from(to_a)));
+        let down_link = &b.status().links["down"];
+        assert_ne!(down_link.phase, LinkPhase::Ready);
+        assert_eq!(down_link.cost, down);
+    }
+    b.shutdown().await;
+    a.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_sites_route_through_the_middle_one() {
     // A -> B <- C: A's listener reaches C's connector through B.
@@ -1250,4 +1305,60 @@ async fn a_listener_without_a_destination_refuses_connections_until_one_appears(
     assert_eq!(who(port).await, "a");
     assert_eq!(who(multi_port(&r, "multi").await).await, "a");
     r.shutdown().await;
+}
+
+/// The typed errors read as the texts the status and the end-to-end goldens show, and keep the
+/// I/O error underneath as their source.
+#[test]
+fn error_texts_are_the_status_texts() {
+    use std::error::Error as _;
+    use std::io;
+
+    use crate::link::{AccessError, LinkError};
+    use crate::net::{ConnectError, ListenError};
+    use crate::proxy::ProxyError;
+    use crate::state::{ListenerError, SessionError};
+
+    let refused = || io::Error::from(io::ErrorKind::ConnectionRefused);
+    let in_use = || io::Error::from(io::ErrorKind::AddrInUse);
+    let connect = ConnectError::Refused { addr: "10.0.0.1:55671".into(), source: refused() };
+    assert_eq!(connect.to_string(), "connection refused by 10.0.0.1:55671");
+    assert!(connect.source().is_some());
+    let failed = ConnectError::Failed { addr: "h:1".into(), source: io::Error::other("boom") };
+    assert_eq!(failed.to_string(), "cannot connect to h:1: boom");
+    let proxy = ProxyError::Unreachable(ConnectError::NotResolvable { host: "proxy".into(), source: None });
+    assert_eq!(proxy.to_string(), "proxy unreachable: proxy not resolvable");
+    assert!(proxy.source().is_some());
+    let upstream = ProxyError::TargetUnreachable { target: "w:1".into(), status: "503 Service Unavailable".into() };
+    assert_eq!(
+        upstream.to_string(),
+        "proxy could not connect to w:1 (503 Service Unavailable); check that the remote site runs and that the \
+         proxy can reach it"
+    );
+    let timeout = |proxied| LinkError::HandshakeTimeout { addr: "w:1".into(), proxied }.to_string();
+    assert_eq!(timeout(false), "timed out in the TLS handshake with w:1");
+    assert_eq!(timeout(true), "timed out in the TLS handshake with w:1 behind the proxy");
+    assert_eq!(LinkError::from(connect).to_string(), "connection refused by 10.0.0.1:55671");
+    let access = AccessError::Bind { addr: "0.0.0.0:55671".into(), source: in_use() };
+    assert_eq!(
+        access.to_string(),
+        format!(
+            "cannot listen for links on 0.0.0.0:55671: {}; free the port or choose another one in the RouterAccess",
+            in_use()
+        )
+    );
+    let listen = ListenerError::from(ListenError { addr: "127.0.0.1:8080".into(), source: in_use() });
+    assert_eq!(
+        listen.to_string(),
+        format!("cannot listen on 127.0.0.1:8080: {}; free the port or choose another one for the listener", in_use())
+    );
+    assert!(listen.source().is_some(), "the I/O error is its source");
+    assert_eq!(
+        SessionError::Version { remote: 1 }.to_string(),
+        format!(
+            "the remote site speaks link protocol version 1 and this site {PROTOCOL_VERSION}; run the same \
+             kubectl-skupper version on both sites"
+        )
+    );
+    assert_eq!(SessionError::Refused { reason: "no".into() }.to_string(), "the remote site refused the link: no");
 }
