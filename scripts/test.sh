@@ -84,6 +84,10 @@ summary() {
 }
 trap summary EXIT
 
+step "Rust toolchain (rust-toolchain.toml)"
+# Before anything runs cargo: rustup fails every cargo command when the pinned toolchain is missing.
+scripts/rust-toolchain.sh
+
 step "kubectl (1.26 or later: kubectl completes plugin commands from 1.26 on)"
 kubectl_hint="install kubectl 1.26 or later on PATH (the upstream release binary, or your cloud SDK's kubectl; Debian 12's kubernetes-client package is 1.20, too old)"
 command -v kubectl >/dev/null 2>&1 || die "kubectl is missing: $kubectl_hint"
