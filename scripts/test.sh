@@ -125,12 +125,13 @@ step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "one TLS stack (rustls with ring), and the plugin without the Kubernetes platform"
-for crate in aws-lc-rs aws-lc-sys openssl-sys native-tls; do
-  if cargo tree --workspace --locked -i "$crate" >/dev/null 2>&1; then
-    die "$crate is in the dependency tree (cargo tree -i $crate): the project uses one TLS stack, rustls with ring"
-  fi
-done
+step "dependencies: cargo deny (one TLS stack, licenses, sources, duplicate versions; deny.toml)"
+# Installs cargo-deny once into ~/.cache/kubectl-skupper/cargo-deny (~7 min on 2 cores), then
+# checks the main and the wasm/ workspace. The TLS rule (no openssl, native-tls, aws-lc-rs) is
+# one of its bans.
+scripts/cargo-deny.sh
+
+step "the plugin without the Kubernetes platform"
 cargo clippy -p kubectl-skupper --no-default-features --all-targets --locked -- -D warnings
 cargo test -p kubectl-skupper --no-default-features --locked --no-fail-fast 2>&1 | tee "$TEST_SUMMARY_DIR/no-kubernetes.log"
 
