@@ -124,6 +124,9 @@ echo "$kas: $kas_version; $(etcd --version 2>/dev/null | head -n1)"
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# wasm/ is a workspace of its own with the same lints; natively, as its unit tests run (the
+# wasm32-only ABI modules are linted by rustc in scripts/build-policy.sh).
+cargo clippy --manifest-path wasm/Cargo.toml --all-targets --locked -- -D warnings
 
 step "dependencies: cargo deny (one TLS stack, licenses, sources, duplicate versions; deny.toml)"
 # Installs cargo-deny once into ~/.cache/kubectl-skupper/cargo-deny (~7 min on 2 cores), then
