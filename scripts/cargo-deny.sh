@@ -6,9 +6,9 @@
 #   scripts/cargo-deny.sh install    only install (or find) cargo-deny; print its path
 #
 # cargo-deny is installed from crates.io at a pinned version with `cargo install --locked`
-# (its own lockfile) into a cache directory and reused from there: the first time 7 min on our
-# 2-core machine (measured while other builds shared the cores; 4.4 min of CPU), afterwards
-# nothing and no network. Its version must build with the pinned rustc (rust-toolchain.toml):
+# (its own lockfile) into a cache directory and reused from there: the first time 6-7 min on our
+# 2-core machine (5 min 49 s and 7 min 1 s, measured while other builds shared the cores; 4.4 min
+# of CPU both times), afterwards nothing and no network. Its version must build with the pinned rustc (rust-toolchain.toml):
 # cargo-deny 0.20.2 needs rustc 1.88. The checks themselves take ~2 s.
 #
 # Advisories are not checked: their database is a git repository on GitHub, which our machines

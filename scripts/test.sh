@@ -129,7 +129,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy --manifest-path wasm/Cargo.toml --all-targets --locked -- -D warnings
 
 step "dependencies: cargo deny (one TLS stack, licenses, sources, duplicate versions; deny.toml)"
-# Installs cargo-deny once into ~/.cache/kubectl-skupper/cargo-deny (~7 min on 2 cores), then
+# Installs cargo-deny once into ~/.cache/kubectl-skupper/cargo-deny (6-7 min on 2 cores), then
 # checks the main and the wasm/ workspace. The TLS rule (no openssl, native-tls, aws-lc-rs) is
 # one of its bans.
 scripts/cargo-deny.sh
