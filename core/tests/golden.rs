@@ -1,7 +1,6 @@
 //! Upstream examples (reference skupper.md §1, §3, §4) decoded with serde_yaml, loaded as
 //! resources, encoded again and re-decoded: nothing the typed model knows may be lost, and Go's
 //! empties (`status: {}`, `creationTimestamp: null`) must be accepted.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 

@@ -1,10 +1,10 @@
 //! Property tests: decoders never panic on any input, encode/decode round trips, routing-cost
 //! laws and grant outcomes against a model.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use skupper_core::admission::{self, Policy};
@@ -18,6 +18,22 @@ use skupper_core::time::{format_rfc3339, parse_rfc3339};
 
 const CA: &str = include_str!("fixtures/ca.crt");
 const CLIENT: &str = include_str!("fixtures/client.crt");
+
+/// 256 cases per property. A failing case's seed is saved to `core/proptest-regressions/
+/// properties.txt` and replayed first by every later run: commit that file with the fix, so the
+/// case stays tested (CONTRIBUTING.md). proptest's default location does not work for a file in
+/// `tests/` (it looks for a `lib.rs` beside it and falls back to `tests/properties.
+/// proptest-regressions`), hence the explicit path.
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: 256,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/proptest-regressions/properties.txt"
+        )))),
+        ..ProptestConfig::default()
+    }
+}
 
 fn b64(s: &str) -> String {
     use base64::Engine as _;
@@ -260,7 +276,7 @@ fn check_inspect(docs: &[Value]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(config())]
 
     #[test]
     fn resource_decoding_never_panics_and_round_trips(v in prop_oneof![arb_json(), arb_doc(), arb_link()]) {
@@ -477,7 +493,7 @@ fn arb_candidates() -> impl Strategy<Value = Vec<Candidate>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(config())]
 
     #[test]
     fn every_route_extends_a_cheaper_route(edges in arb_graph()) {

@@ -1,5 +1,5 @@
 //! `token inspect`: real token and link files made by the binary, decoded offline.
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(missing_docs)]
 
 use skupper_e2e::Env;
 

@@ -2,7 +2,7 @@
 //! connector update | generate`, `--tls-credentials` / `--type`, delete waits, `link generate
 //! --name/--host`, `system reload | install | uninstall | generate-bundle` and `debug dump`.
 //! Every bad-input case checks that nothing was written.
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(missing_docs)]
 
 mod kube_support;
 

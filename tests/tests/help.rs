@@ -5,7 +5,7 @@
 //! Regenerate after a deliberate change: `UPDATE_GOLDEN=1 cargo test -p skupper-e2e --test help`
 //! (stale files of removed commands are deleted too). The goldens are those of the default build
 //! (with the `webhook` feature).
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(missing_docs)]
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

@@ -14,7 +14,7 @@
 //!
 //! Root only (chroot, mount namespaces), with umoci (`scripts/install-test-deps.sh`): otherwise a
 //! counted skip with the reason.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(missing_docs)]
 
 mod incluster_support;
 mod kube_support;

@@ -4,7 +4,7 @@
 //! with the policy's message; `token redeem` fails with that message, the AccessToken says it,
 //! and no Link is stored. A token within the policy gives a Link that becomes Ready.
 #![cfg(feature = "webhook")]
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(missing_docs)]
 
 mod kube_support;
 mod webhook_support;

@@ -2,7 +2,7 @@
 //! router's link port): traffic, the access log, 407 until the Secret is fixed, the proxy going
 //! away and coming back, a 403 from a proxy that allows other ports only, and a missing Secret.
 //! The site process is never restarted: its pid is checked after each recovery.
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(missing_docs)]
 
 mod proxy_support;
 

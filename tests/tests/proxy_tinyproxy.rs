@@ -1,6 +1,6 @@
 //! Links through a real tinyproxy without authentication: traffic, switching the proxy off and on
 //! with `link update --proxy-configuration`, and a TLS failure behind the proxy.
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(missing_docs)]
 
 mod proxy_support;
 

@@ -1,7 +1,7 @@
 //! A RouterAccess on the local platform is what the router listens on and what the site hands
 //! out: its roles (only those), their ports and its `bindHost`; one without roles is refused with
 //! the reason, as upstream's CRD requires them.
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(missing_docs)]
 
 use std::net::TcpStream;
 use std::path::Path;

@@ -4,7 +4,6 @@
 //! then `kubectl apply` of Links. When this machine cannot have the apiserver the test is a
 //! counted skip, and a failure under `REQUIRE_ALL_TESTS=1` (scripts/test.sh).
 #![cfg(feature = "webhook")]
-#![allow(clippy::unwrap_used)]
 
 mod webhook_support;
 

@@ -7,7 +7,7 @@
 //! while a deleted Link no longer counts and other namespaces never do. Skips (with the reason)
 //! only when the apiserver cannot be installed here.
 #![cfg(feature = "webhook")]
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(missing_docs)]
 
 mod apiserver_support;
 mod webhook_support;

@@ -3,7 +3,6 @@
 //! core). A counted skip when the wasm toolchain is not installed (a failure under
 //! `REQUIRE_ALL_TESTS=1`, which scripts/test.sh sets after installing the toolchain).
 #![cfg(feature = "webhook")]
-#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::process::Command;

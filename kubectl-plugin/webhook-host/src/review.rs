@@ -190,7 +190,6 @@ pub fn sample_review(uid: &str, valid: bool) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn parse(b: &[u8]) -> Value {

@@ -474,7 +474,6 @@ pub fn check_abi_version(rt: &PolicyRuntime) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::{Value, json};
 

@@ -2,7 +2,7 @@
 //! ([`skupper_e2e::kube::Cluster`]: a real kube-apiserver 1.20 + etcd on 127.0.0.1, stopped by
 //! pid, counted skips): `kubectl` and `kubectl-skupper` against it only (never the user's
 //! kubeconfig), bounded in time, and scratch directories from the harness.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::time::Duration;

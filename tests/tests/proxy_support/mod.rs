@@ -4,7 +4,7 @@
 //! (status polling, a proxy Secret, byte-exact traffic through a listener/connector pair).
 //!
 //! The packages are installed by `scripts/install-test-deps.sh` when missing.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code)]
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;

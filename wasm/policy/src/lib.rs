@@ -146,7 +146,6 @@ fn to_validation_response(review: &Value) -> Value {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn review(uid: &str, cost: i64, host: &str) -> Vec<u8> {

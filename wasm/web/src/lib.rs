@@ -228,7 +228,6 @@ fn validate_values(values: Vec<Value>, edge_site: bool) -> LinkValidation {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
