@@ -454,8 +454,8 @@ pub(crate) fn decode_for_tests(chunks: &[&[u8]], role: Role) -> (io::Result<()>,
         }
     }
     // The streams read what they got, as the data plane would.
-    let waker = futures::task::noop_waker();
-    let mut cx = Context::from_waker(&waker);
+    let waker = std::task::Waker::noop();
+    let mut cx = Context::from_waker(waker);
     for s in &opened {
         while let Poll::Ready(Ok(Some(_))) = s.poll_recv(&mut cx) {}
     }
@@ -1025,8 +1025,8 @@ mod tests {
         {
             let send = s.send(more.clone());
             tokio::pin!(send);
-            let waker = futures::task::noop_waker();
-            assert!(send.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+            let waker = std::task::Waker::noop();
+            assert!(send.as_mut().poll(&mut Context::from_waker(waker)).is_pending());
         }
         assert_eq!(s.state.lock().credit, 0);
         let r = within(p.inbound.recv()).await.unwrap();

@@ -445,9 +445,10 @@ pub(crate) async fn probe_connectors(shared: Arc<Shared>) {
             _ = tick.tick() => {}
             _ = shared.root.cancelled() => return,
         }
-        let probes = shared.probes_due().into_iter().map(|(name, config, tls)| {
+        let mut probes = tokio::task::JoinSet::new();
+        for (name, config, tls) in shared.probes_due() {
             let shared = shared.clone();
-            async move {
+            probes.spawn(async move {
                 let result = async {
                     let tcp =
                         connect_tcp(&config.host, config.port, PROBE_TIMEOUT).await.map_err(DialError::Connect)?;
@@ -460,9 +461,9 @@ pub(crate) async fn probe_connectors(shared: Arc<Shared>) {
                 }
                 .await;
                 shared.probed(&name, &config, result.as_ref().map(|_| ()));
-            }
-        });
-        futures::future::join_all(probes).await;
+            });
+        }
+        while probes.join_next().await.is_some() {}
     }
 }
 
