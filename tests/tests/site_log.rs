@@ -1,6 +1,6 @@
 //! A site's log file has one format, whatever wrote the line (the site process, its router, its
 //! grant server, its connection gates): `<UTC time with milliseconds> <component>: <message>`,
-//! then the fields of the link or connection the event belongs to, if any. Read after a token
+//! then the fields of the link the event belongs to, if any. Read after a token
 //! was redeemed with a wrong code and then the right one, a link came up and a connection
 //! crossed it.
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -82,6 +82,15 @@ fn every_line_of_a_site_log_has_one_format() {
     }
     let west = env.log("west");
     assert!(west.lines().any(|l| l.contains("grant server: wrong code for grant")), "{west}");
+    // The link's lines carry the link's span: its name and where it dials.
+    let link = env
+        .resource_files("east")
+        .into_iter()
+        .find_map(|f| f.strip_prefix("Link-").and_then(|f| f.strip_suffix(".yaml")).map(str::to_string));
+    let link = link.expect("the redeemed token made a Link");
+    let east = env.log("east");
+    let tagged = format!("[link={link} peer={}:", env.ip);
+    assert!(east.lines().any(|l| l.contains(" router: ") && l.contains(&tagged)), "no line with {tagged}: {east}");
 }
 
 #[test]

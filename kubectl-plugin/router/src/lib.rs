@@ -69,6 +69,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 pub use self::explain::{PathCount, RouteDecision, RouteReason};
 use self::log::{Throttle, log};
@@ -568,7 +569,9 @@ impl Router {
                 };
                 st.links.insert(name.clone(), entry);
             }
-            shared.spawn(link::run_link(shared.clone(), name.clone(), generation, token.clone()));
+            // Every line the link's task logs names the link and where it dials.
+            let span = tracing::info_span!("link", link = %name, peer = %net::authority(&cfg.host, cfg.port));
+            shared.spawn(link::run_link(shared.clone(), name.clone(), generation, token.clone()).instrument(span));
             run.links.insert(name.clone(), token);
         }
     }

@@ -16,6 +16,8 @@ use super::net::{ConnectError, authority, connect_tcp};
 use super::proxy::ProxyError;
 use super::state::{Origin, Shared};
 use super::{LinkAccessConfig, LinkConfig, LinkPhase, backoff, proxy, session, tls};
+use tracing::Instrument as _;
+
 use crate::error::describe;
 use crate::limits::Permit;
 
@@ -221,7 +223,7 @@ pub(crate) async fn run_acceptor(
                 let _ = tcp.set_nodelay(true);
                 let conn = Incoming { peer, permit, timeout: limits.handshake_timeout };
                 let task = incoming(shared.clone(), tcp, conn, tls.clone(), sessions.child_token(), throttle.clone());
-                shared.spawn(task);
+                shared.spawn(task.instrument(tracing::info_span!("incoming link", peer = %peer)));
             }
             Err(e) => {
                 // Out of file descriptors and the like: wait a little instead of spinning.
