@@ -6,9 +6,9 @@
 #   scripts/cargo-deny.sh install    only install (or find) cargo-deny; print its path
 #
 # cargo-deny is installed from crates.io at a pinned version with `cargo install --locked`
-# (its own lockfile) into a cache directory and reused from there: the first time 6-7 min on our
-# 2-core machine (5 min 49 s and 7 min 1 s, measured while other builds shared the cores; 4.4 min
-# of CPU both times), afterwards nothing and no network. Its version must build with the pinned rustc (rust-toolchain.toml):
+# (its own lockfile), unoptimised, into a cache directory and reused from there: the first time
+# 2 min 21 s on our 2-core machine while other builds shared the cores (124 s of CPU; a release
+# build took 4.4 min of CPU, 6-7 min), afterwards nothing and no network. Its version must build with the pinned rustc (rust-toolchain.toml):
 # cargo-deny 0.20.2 needs rustc 1.88. The checks themselves take ~2 s.
 #
 # Advisories are not checked: their database is a git repository on GitHub, which our machines
@@ -31,8 +31,10 @@ install() {
   say "cargo install --locked cargo-deny $VERSION -> $DIR (several minutes, once)"
   local start=$SECONDS
   # From the repository: the pinned toolchain builds it. A temporary target directory (cargo
-  # install's default) keeps the project's target/ untouched.
-  (cd "$ROOT" && cargo install --quiet --locked --force cargo-deny --version "$VERSION" --root "$DIR") ||
+  # install's default) keeps the project's target/ untouched. --debug: an unoptimised build
+  # takes half the CPU time of a release one (about 2 min instead of 4.4 on 2 cores) and the
+  # checks still take ~2 s.
+  (cd "$ROOT" && cargo install --quiet --locked --debug --force cargo-deny --version "$VERSION" --root "$DIR") ||
     die "installing cargo-deny $VERSION failed (output above); is crates.io reachable?"
   installed_ok || die "$BIN does not report cargo-deny $VERSION after the install"
   say "installed cargo-deny $VERSION in $((SECONDS - start)) s"

@@ -143,7 +143,7 @@ fi
 echo "skupper-router and skupper-webhook-host: no CLI, platform or Kubernetes crate in their trees"
 
 step "dependencies: cargo deny (one TLS stack, licenses, sources, duplicate versions; deny.toml)"
-# Installs cargo-deny once into ~/.cache/kubectl-skupper/cargo-deny (6-7 min on 2 cores), then
+# Installs cargo-deny once into ~/.cache/kubectl-skupper/cargo-deny (an unoptimised build, 2-3 min on 2 cores), then
 # checks the main and the wasm/ workspace. The TLS rule (no openssl, native-tls, aws-lc-rs) is
 # one of its bans.
 scripts/cargo-deny.sh
