@@ -197,7 +197,7 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy {
+        Self {
             allowed_hosts: Vec::new(),
             min_cost: None,
             max_cost: None,
@@ -211,8 +211,8 @@ impl Default for Policy {
 
 impl Policy {
     /// Reads a policy from its JSON form (camelCase fields, all optional).
-    pub fn from_value(v: &Value) -> Result<Policy, String> {
-        let p: Policy = serde_json::from_value(v.clone()).map_err(|e| format!("policy settings are not valid: {e}"))?;
+    pub fn from_value(v: &Value) -> Result<Self, String> {
+        let p: Self = serde_json::from_value(v.clone()).map_err(|e| format!("policy settings are not valid: {e}"))?;
         p.check()?;
         Ok(p)
     }

@@ -62,17 +62,17 @@ impl DurationError {
 
 impl GoDuration {
     /// Zero.
-    pub const ZERO: GoDuration = GoDuration(0);
+    pub const ZERO: Self = Self(0);
     /// One second.
-    pub const SECOND: GoDuration = GoDuration(SECOND as i64);
+    pub const SECOND: Self = Self(SECOND as i64);
     /// One minute.
-    pub const MINUTE: GoDuration = GoDuration(MINUTE as i64);
+    pub const MINUTE: Self = Self(MINUTE as i64);
     /// One hour.
-    pub const HOUR: GoDuration = GoDuration(HOUR as i64);
+    pub const HOUR: Self = Self(HOUR as i64);
 
     /// Parses Go's duration grammar `[-+]?([0-9]*(\.[0-9]*)?[a-z]+)+`, e.g. `15m`, `1h30m`,
     /// `1.5s`, `-2h`, `0`. Spaces are not allowed (as in Go).
-    pub fn parse(s: &str) -> Result<GoDuration, DurationError> {
+    pub fn parse(s: &str) -> Result<Self, DurationError> {
         let invalid = || DurationError::Invalid { input: s.to_string() };
         let mut rest = s;
         let mut neg = false;
@@ -83,7 +83,7 @@ impl GoDuration {
             rest = &rest[1..];
         }
         if rest == "0" {
-            return Ok(GoDuration(0));
+            return Ok(Self(0));
         }
         if rest.is_empty() {
             return Err(invalid());
@@ -147,7 +147,7 @@ impl GoDuration {
         }
         if neg {
             // total <= 2^63, so the negation fits (i64::MIN for exactly 2^63).
-            return Ok(GoDuration(0i64.wrapping_sub_unsigned(total)));
+            return Ok(Self(0i64.wrapping_sub_unsigned(total)));
         }
         i64::try_from(total).map(GoDuration).map_err(|_| invalid())
     }
@@ -158,8 +158,8 @@ impl GoDuration {
     }
 
     /// A duration of `secs` seconds, saturating at the limits of 64-bit nanoseconds.
-    pub fn from_secs(secs: i64) -> GoDuration {
-        GoDuration(secs.saturating_mul(SECOND as i64))
+    pub fn from_secs(secs: i64) -> Self {
+        Self(secs.saturating_mul(SECOND as i64))
     }
 
     /// Nanoseconds.
@@ -305,7 +305,7 @@ fn fmt_int(put: &mut impl FnMut(&mut usize, u8), w: &mut usize, mut v: u64) {
 impl core::str::FromStr for GoDuration {
     type Err = DurationError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        GoDuration::parse(s)
+        Self::parse(s)
     }
 }
 
@@ -318,7 +318,7 @@ impl Serialize for GoDuration {
 impl<'de> Deserialize<'de> for GoDuration {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        GoDuration::parse(&s).map_err(serde::de::Error::custom)
+        Self::parse(&s).map_err(serde::de::Error::custom)
     }
 }
 

@@ -142,10 +142,10 @@ impl GrantState {
     /// The state recorded in an AccessGrant (`status.code` or `spec.code`, the effective
     /// redemptions allowed, `status.redemptions`, `status.expirationTime`). An unreadable
     /// expiration time is [`Refusal::Corrupted`] (upstream 500 "Corrupted claim").
-    pub fn from_grant(grant: &AccessGrant) -> Result<GrantState, Refusal> {
+    pub fn from_grant(grant: &AccessGrant) -> Result<Self, Refusal> {
         let code = if grant.status.code.is_empty() { &grant.spec.code } else { &grant.status.code };
         let expiration_time = parse_rfc3339(&grant.status.expiration_time).map_err(|_| Refusal::Corrupted)?;
-        Ok(GrantState {
+        Ok(Self {
             code: code.clone(),
             redemptions_allowed: effective_redemptions_allowed(grant.spec.redemptions_allowed),
             redemptions: grant.status.redemptions,
@@ -235,15 +235,15 @@ pub enum Refusal {
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Refusal::Unknown => f.write_str("No such claim"),
-            Refusal::Expired { at } => write!(f, "Access grant expired at {}", format_rfc3339(*at)),
-            Refusal::UsedUp { allowed } => write!(f, "No such access granted: all {allowed} redemptions were used"),
-            Refusal::WrongCode => f.write_str("Redemption of access token refused"),
-            Refusal::Corrupted => f.write_str("Corrupted claim"),
-            Refusal::Locked { wrong_codes } => {
+            Self::Unknown => f.write_str("No such claim"),
+            Self::Expired { at } => write!(f, "Access grant expired at {}", format_rfc3339(*at)),
+            Self::UsedUp { allowed } => write!(f, "No such access granted: all {allowed} redemptions were used"),
+            Self::WrongCode => f.write_str("Redemption of access token refused"),
+            Self::Corrupted => f.write_str("Corrupted claim"),
+            Self::Locked { wrong_codes } => {
                 write!(f, "Access grant locked: {wrong_codes} wrong codes were tried; issue a new token")
             }
-            Refusal::Throttled { retry_after } => {
+            Self::Throttled { retry_after } => {
                 write!(f, "Too many wrong codes: retry after {retry_after} seconds")
             }
         }
@@ -256,12 +256,12 @@ impl Refusal {
     /// HTTP status to answer with.
     pub fn http_status(&self) -> u16 {
         match self {
-            Refusal::Unknown => 404,
-            Refusal::Expired { .. } | Refusal::UsedUp { .. } => 410,
-            Refusal::WrongCode => 403,
-            Refusal::Corrupted => 500,
-            Refusal::Locked { .. } => 423,
-            Refusal::Throttled { .. } => 429,
+            Self::Unknown => 404,
+            Self::Expired { .. } | Self::UsedUp { .. } => 410,
+            Self::WrongCode => 403,
+            Self::Corrupted => 500,
+            Self::Locked { .. } => 423,
+            Self::Throttled { .. } => 429,
         }
     }
 
@@ -325,52 +325,52 @@ const REISSUE: &str = "ask the issuing site for a new one (kubectl skupper token
 impl RedeemFailure {
     /// Whether trying again later with the same token may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, RedeemFailure::Unavailable { .. } | RedeemFailure::ServerError { .. })
+        matches!(self, Self::Unavailable { .. } | Self::ServerError { .. })
     }
 }
 
 impl fmt::Display for RedeemFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RedeemFailure::UnknownGrant => write!(
+            Self::UnknownGrant => write!(
                 f,
                 "the issuing site does not know this token (\"No such claim\"): its grant was deleted, or it \
                  expired (upstream Skupper reports expiry this way); {REISSUE}"
             ),
-            RedeemFailure::Expired { at: Some(at) } => write!(f, "the token has expired (at {at}): {REISSUE}"),
-            RedeemFailure::Expired { at: None } => write!(f, "the token has expired: {REISSUE}"),
-            RedeemFailure::UsedUp { allowed } => {
+            Self::Expired { at: Some(at) } => write!(f, "the token has expired (at {at}): {REISSUE}"),
+            Self::Expired { at: None } => write!(f, "the token has expired: {REISSUE}"),
+            Self::UsedUp { allowed } => {
                 match allowed {
                     Some(n) => write!(f, "the token was already used (all {n} redemptions were used): ")?,
                     None => write!(f, "the token was already used (no redemptions left): ")?,
                 }
                 write!(f, "{REISSUE}, with --redemptions-allowed if several sites must use it")
             }
-            RedeemFailure::WrongCode => write!(
+            Self::WrongCode => write!(
                 f,
                 "the issuing site refused the token's code: the file was changed or belongs to another grant; {REISSUE}"
             ),
-            RedeemFailure::Corrupted => write!(
+            Self::Corrupted => write!(
                 f,
                 "the issuing site's grant record is damaged (\"Corrupted claim\"): ask the issuing site to delete \
                  the AccessGrant and issue a new token"
             ),
-            RedeemFailure::Locked { wrong_codes } => {
+            Self::Locked { wrong_codes } => {
                 match wrong_codes {
                     Some(n) => write!(f, "the issuing site locked the token after {n} wrong codes were tried")?,
                     None => write!(f, "the issuing site locked the token after too many wrong codes")?,
                 }
                 write!(f, " (someone may have been guessing it): {REISSUE}")
             }
-            RedeemFailure::Unavailable { status, body } => {
+            Self::Unavailable { status, body } => {
                 write!(f, "the issuing site is temporarily unavailable (HTTP {status}: {body}): retry in a moment")
             }
-            RedeemFailure::ServerError { status, body } => write!(
+            Self::ServerError { status, body } => write!(
                 f,
                 "the issuing site failed to create the link credentials (HTTP {status}: {body}): fix that on the \
                  issuing site (is its site ready and link access enabled?), then retry"
             ),
-            RedeemFailure::Rejected { status, body } => write!(
+            Self::Rejected { status, body } => write!(
                 f,
                 "the issuing site answered HTTP {status} ({body}): check that the token's url points at a Skupper \
                  grant server"

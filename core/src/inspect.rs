@@ -273,7 +273,7 @@ pub struct Report {
 
 impl Report {
     fn new(now: i64) -> Self {
-        Report {
+        Self {
             kind: TokenKind::NotAToken { reason: String::new() },
             name: None,
             api_version: None,

@@ -165,9 +165,9 @@ impl Phase {
     /// The string upstream writes.
     pub fn as_str(self) -> &'static str {
         match self {
-            Phase::Ready => "Ready",
-            Phase::Pending => "Pending",
-            Phase::Error => "Error",
+            Self::Ready => "Ready",
+            Self::Pending => "Pending",
+            Self::Error => "Error",
         }
     }
 }
@@ -1343,15 +1343,15 @@ impl Resource {
     /// as `spec.<name>`.
     pub fn unknown_fields(&self) -> Vec<String> {
         let extra = match self {
-            Resource::Site(x) => &x.spec.extra,
-            Resource::RouterAccess(x) => &x.spec.extra,
-            Resource::Link(x) => &x.spec.extra,
-            Resource::AccessGrant(x) => &x.spec.extra,
-            Resource::AccessToken(x) => &x.spec.extra,
-            Resource::Listener(x) => &x.spec.extra,
-            Resource::Connector(x) => &x.spec.extra,
-            Resource::MultiKeyListener(x) => &x.spec.extra,
-            Resource::Secret(_) => return Vec::new(),
+            Self::Site(x) => &x.spec.extra,
+            Self::RouterAccess(x) => &x.spec.extra,
+            Self::Link(x) => &x.spec.extra,
+            Self::AccessGrant(x) => &x.spec.extra,
+            Self::AccessToken(x) => &x.spec.extra,
+            Self::Listener(x) => &x.spec.extra,
+            Self::Connector(x) => &x.spec.extra,
+            Self::MultiKeyListener(x) => &x.spec.extra,
+            Self::Secret(_) => return Vec::new(),
         };
         extra.keys().map(|k| alloc::format!("spec.{k}")).collect()
     }
@@ -1361,15 +1361,15 @@ impl Resource {
     pub fn from_value(mut value: serde_json::Value) -> Result<Self, ResourceError> {
         let (kind, name) = head(&mut value)?;
         Ok(match kind.as_str() {
-            "Site" => Resource::Site(decode(value, &kind, &name)?),
-            "RouterAccess" => Resource::RouterAccess(decode(value, &kind, &name)?),
-            "Link" => Resource::Link(decode(value, &kind, &name)?),
-            "AccessGrant" => Resource::AccessGrant(decode(value, &kind, &name)?),
-            "AccessToken" => Resource::AccessToken(decode(value, &kind, &name)?),
-            "Listener" => Resource::Listener(decode(value, &kind, &name)?),
-            "Connector" => Resource::Connector(decode(value, &kind, &name)?),
-            "MultiKeyListener" => Resource::MultiKeyListener(decode(value, &kind, &name)?),
-            _ => Resource::Secret(decode(value, &kind, &name)?),
+            "Site" => Self::Site(decode(value, &kind, &name)?),
+            "RouterAccess" => Self::RouterAccess(decode(value, &kind, &name)?),
+            "Link" => Self::Link(decode(value, &kind, &name)?),
+            "AccessGrant" => Self::AccessGrant(decode(value, &kind, &name)?),
+            "AccessToken" => Self::AccessToken(decode(value, &kind, &name)?),
+            "Listener" => Self::Listener(decode(value, &kind, &name)?),
+            "Connector" => Self::Connector(decode(value, &kind, &name)?),
+            "MultiKeyListener" => Self::MultiKeyListener(decode(value, &kind, &name)?),
+            _ => Self::Secret(decode(value, &kind, &name)?),
         })
     }
 
@@ -1391,15 +1391,15 @@ impl Resource {
     /// Encodes to a JSON value (for YAML or JSON output at the caller's edge).
     pub fn to_value(&self) -> serde_json::Value {
         let r = match self {
-            Resource::Site(x) => serde_json::to_value(x),
-            Resource::RouterAccess(x) => serde_json::to_value(x),
-            Resource::Link(x) => serde_json::to_value(x),
-            Resource::AccessGrant(x) => serde_json::to_value(x),
-            Resource::AccessToken(x) => serde_json::to_value(x),
-            Resource::Listener(x) => serde_json::to_value(x),
-            Resource::Connector(x) => serde_json::to_value(x),
-            Resource::MultiKeyListener(x) => serde_json::to_value(x),
-            Resource::Secret(x) => serde_json::to_value(x),
+            Self::Site(x) => serde_json::to_value(x),
+            Self::RouterAccess(x) => serde_json::to_value(x),
+            Self::Link(x) => serde_json::to_value(x),
+            Self::AccessGrant(x) => serde_json::to_value(x),
+            Self::AccessToken(x) => serde_json::to_value(x),
+            Self::Listener(x) => serde_json::to_value(x),
+            Self::Connector(x) => serde_json::to_value(x),
+            Self::MultiKeyListener(x) => serde_json::to_value(x),
+            Self::Secret(x) => serde_json::to_value(x),
         };
         // Serializing these plain structs cannot fail: all keys are strings.
         r.unwrap_or(serde_json::Value::Null)
@@ -1408,30 +1408,30 @@ impl Resource {
     /// Kind name.
     pub fn kind(&self) -> &'static str {
         match self {
-            Resource::Site(_) => Site::KIND,
-            Resource::RouterAccess(_) => RouterAccess::KIND,
-            Resource::Link(_) => Link::KIND,
-            Resource::AccessGrant(_) => AccessGrant::KIND,
-            Resource::AccessToken(_) => AccessToken::KIND,
-            Resource::Listener(_) => Listener::KIND,
-            Resource::Connector(_) => Connector::KIND,
-            Resource::MultiKeyListener(_) => MultiKeyListener::KIND,
-            Resource::Secret(_) => Secret::KIND,
+            Self::Site(_) => Site::KIND,
+            Self::RouterAccess(_) => RouterAccess::KIND,
+            Self::Link(_) => Link::KIND,
+            Self::AccessGrant(_) => AccessGrant::KIND,
+            Self::AccessToken(_) => AccessToken::KIND,
+            Self::Listener(_) => Listener::KIND,
+            Self::Connector(_) => Connector::KIND,
+            Self::MultiKeyListener(_) => MultiKeyListener::KIND,
+            Self::Secret(_) => Secret::KIND,
         }
     }
 
     /// Object name.
     pub fn name(&self) -> &str {
         match self {
-            Resource::Site(x) => x.name(),
-            Resource::RouterAccess(x) => x.name(),
-            Resource::Link(x) => x.name(),
-            Resource::AccessGrant(x) => x.name(),
-            Resource::AccessToken(x) => x.name(),
-            Resource::Listener(x) => x.name(),
-            Resource::Connector(x) => x.name(),
-            Resource::MultiKeyListener(x) => x.name(),
-            Resource::Secret(x) => x.name(),
+            Self::Site(x) => x.name(),
+            Self::RouterAccess(x) => x.name(),
+            Self::Link(x) => x.name(),
+            Self::AccessGrant(x) => x.name(),
+            Self::AccessToken(x) => x.name(),
+            Self::Listener(x) => x.name(),
+            Self::Connector(x) => x.name(),
+            Self::MultiKeyListener(x) => x.name(),
+            Self::Secret(x) => x.name(),
         }
     }
 }

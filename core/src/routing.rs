@@ -124,7 +124,7 @@ impl Choice {
     /// Index of the chosen candidate.
     pub fn index(self) -> usize {
         match self {
-            Choice::IdleLocal(i) | Choice::LowestScore(i) => i,
+            Self::IdleLocal(i) | Self::LowestScore(i) => i,
         }
     }
 }

@@ -9,13 +9,13 @@ use std::path::Path;
 
 /// Largest token or Link file (`token redeem`, `token inspect`): tokens are about 2 KiB, a Link
 /// file with its Secret about 6 KiB.
-pub const TOKEN_FILE_LIMIT: u64 = 64 * 1024;
+pub(crate) const TOKEN_FILE_LIMIT: u64 = 64 * 1024;
 /// Largest input of `system apply` / `system delete`, and largest resource file of a site.
-pub const APPLY_LIMIT: u64 = 8 * 1024 * 1024;
+pub(crate) const APPLY_LIMIT: u64 = 8 * 1024 * 1024;
 
 /// Why input could not be read.
 #[derive(Debug)]
-pub enum ReadError {
+pub(crate) enum ReadError {
     /// More than `limit` bytes.
     TooLarge {
         /// The limit, in bytes.
@@ -28,8 +28,8 @@ pub enum ReadError {
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ReadError::TooLarge { limit } => write!(f, "it is larger than {}", size(*limit)),
-            ReadError::Io(e) => write!(f, "{e}"),
+            Self::TooLarge { limit } => write!(f, "it is larger than {}", size(*limit)),
+            Self::Io(e) => write!(f, "{e}"),
         }
     }
 }
@@ -37,7 +37,7 @@ impl fmt::Display for ReadError {
 impl std::error::Error for ReadError {}
 
 /// `64 KiB`, `8 MiB`, `100 bytes`.
-pub fn size(bytes: u64) -> String {
+pub(crate) fn size(bytes: u64) -> String {
     match bytes {
         b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
         b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
@@ -46,7 +46,7 @@ pub fn size(bytes: u64) -> String {
 }
 
 /// Reads `reader` to its end as UTF-8 text, refusing more than `limit` bytes.
-pub fn read_text(reader: impl Read, limit: u64) -> Result<String, ReadError> {
+pub(crate) fn read_text(reader: impl Read, limit: u64) -> Result<String, ReadError> {
     let mut bytes = Vec::new();
     reader.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(ReadError::Io)?;
     if bytes.len() as u64 > limit {
@@ -57,7 +57,7 @@ pub fn read_text(reader: impl Read, limit: u64) -> Result<String, ReadError> {
 
 /// Reads the file at `path` (any kind of file: a pipe or `/dev/stdin` work too) as UTF-8 text,
 /// refusing more than `limit` bytes.
-pub fn read_file(path: &Path, limit: u64) -> Result<String, ReadError> {
+pub(crate) fn read_file(path: &Path, limit: u64) -> Result<String, ReadError> {
     let file = std::fs::File::open(path).map_err(ReadError::Io)?;
     read_text(file, limit)
 }

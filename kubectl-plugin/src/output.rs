@@ -10,10 +10,10 @@ use std::io::{self, IsTerminal as _, Write as _};
 use anyhow::Context as _;
 
 /// Output formats of `-o/--output` (upstream `common.OutputTypes`).
-pub const OUTPUT_TYPES: [&str; 2] = ["json", "yaml"];
+pub(crate) const OUTPUT_TYPES: [&str; 2] = ["json", "yaml"];
 
 /// Writes `text` followed by a newline to stdout.
-pub fn line(text: impl AsRef<str>) -> anyhow::Result<()> {
+pub(crate) fn line(text: impl AsRef<str>) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
     let written =
         out.write_all(text.as_ref().as_bytes()).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
@@ -24,13 +24,13 @@ pub fn line(text: impl AsRef<str>) -> anyhow::Result<()> {
 const STDOUT: &str = "cannot write to standard output";
 
 /// Writes `text` as is to stdout.
-pub fn raw(text: impl AsRef<str>) -> anyhow::Result<()> {
+pub(crate) fn raw(text: impl AsRef<str>) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
     out.write_all(text.as_ref().as_bytes()).and_then(|()| out.flush()).context(STDOUT)
 }
 
 /// Writes a warning or a progress note to stderr (never mixed into machine-readable stdout).
-pub fn note(text: impl AsRef<str>) {
+pub(crate) fn note(text: impl AsRef<str>) {
     let mut err = io::stderr().lock();
     // Nothing useful can be done when stderr itself is gone.
     let _ = writeln!(err, "{}", text.as_ref());
@@ -38,20 +38,20 @@ pub fn note(text: impl AsRef<str>) {
 
 /// Whether progress may be animated: both stdout and stderr are terminals. Output piped or
 /// redirected (scripts, logs, `| tee`) gets plain lines only, never dots or colour.
-pub fn animate() -> bool {
+pub(crate) fn animate() -> bool {
     io::stdout().is_terminal() && io::stderr().is_terminal()
 }
 
 /// Reports progress of a wait on stderr: the message once, then dots while waiting when
 /// [`animate`] allows it; a plain line otherwise (no spinner in logs and pipes).
-pub struct Progress {
+pub(crate) struct Progress {
     tty: bool,
     dots: usize,
 }
 
 impl Progress {
     /// Starts a wait with `message` (e.g. `Waiting for status...`).
-    pub fn start(message: &str) -> Self {
+    pub(crate) fn start(message: &str) -> Self {
         let tty = animate();
         let mut err = io::stderr().lock();
         let _ = if tty { write!(err, "{message}") } else { writeln!(err, "{message}") };
@@ -60,7 +60,7 @@ impl Progress {
     }
 
     /// One more polling round.
-    pub fn tick(&mut self) {
+    pub(crate) fn tick(&mut self) {
         if self.tty {
             self.dots += 1;
             if self.dots.is_multiple_of(5) {
@@ -72,7 +72,7 @@ impl Progress {
     }
 
     /// Ends the progress line.
-    pub fn finish(self) {
+    pub(crate) fn finish(self) {
         if self.tty {
             let _ = writeln!(io::stderr().lock());
         }
@@ -81,17 +81,17 @@ impl Progress {
 
 /// Encodes a JSON value as YAML the way upstream's `utils.Encode("yaml", ..)` prints it:
 /// keys sorted, empty values left out, no leading `---` (the one codec, `skupper-yaml`).
-pub fn to_yaml(value: &serde_json::Value) -> anyhow::Result<String> {
+pub(crate) fn to_yaml(value: &serde_json::Value) -> anyhow::Result<String> {
     skupper_yaml::to_yaml(value).context("encoding YAML")
 }
 
 /// Encodes a JSON value as indented JSON (upstream: two spaces, empty values left out).
-pub fn to_json(value: &serde_json::Value) -> anyhow::Result<String> {
+pub(crate) fn to_json(value: &serde_json::Value) -> anyhow::Result<String> {
     skupper_yaml::to_json(value).context("encoding JSON")
 }
 
 /// Encodes in the format named by `-o` (`yaml` or `json`).
-pub fn encode(format: &str, value: &serde_json::Value) -> anyhow::Result<String> {
+pub(crate) fn encode(format: &str, value: &serde_json::Value) -> anyhow::Result<String> {
     match format {
         "json" => to_json(value),
         _ => to_yaml(value),
@@ -100,7 +100,7 @@ pub fn encode(format: &str, value: &serde_json::Value) -> anyhow::Result<String>
 
 /// [`encode`], ending with exactly one newline: what a command prints when its whole output is
 /// one document (JSON has no newline of its own, YAML has one).
-pub fn document(format: &str, value: &serde_json::Value) -> anyhow::Result<String> {
+pub(crate) fn document(format: &str, value: &serde_json::Value) -> anyhow::Result<String> {
     let mut text = encode(format, value)?;
     if !text.ends_with('\n') {
         text.push('\n');
@@ -112,7 +112,7 @@ pub fn document(format: &str, value: &serde_json::Value) -> anyhow::Result<Strin
 /// status table): cells end at a tab, each column is padded with tabs to the widest cell plus
 /// `padding`, rounded up to a multiple of `tabwidth`; the last cell of a line is not aligned.
 #[derive(Debug, Clone)]
-pub struct TabWriter {
+pub(crate) struct TabWriter {
     minwidth: usize,
     tabwidth: usize,
     padding: usize,
@@ -122,18 +122,18 @@ pub struct TabWriter {
 impl TabWriter {
     /// `tabwriter.NewWriter(w, minwidth, tabwidth, padding, '\t', flags)`; with a tab padchar
     /// the flags do not change the output (Go clears AlignRight for tab padding).
-    pub fn new(minwidth: usize, tabwidth: usize, padding: usize) -> Self {
+    pub(crate) fn new(minwidth: usize, tabwidth: usize, padding: usize) -> Self {
         Self { minwidth, tabwidth: tabwidth.max(1), padding, text: String::new() }
     }
 
     /// Appends a line (a trailing newline is added).
-    pub fn line(&mut self, text: impl AsRef<str>) {
+    pub(crate) fn line(&mut self, text: impl AsRef<str>) {
         self.text.push_str(text.as_ref());
         self.text.push('\n');
     }
 
     /// The formatted table.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let body = self.text.strip_suffix('\n').unwrap_or(&self.text);
         let lines: Vec<Vec<&str>> = body.split('\n').map(|l| l.split('\t').collect()).collect();
         let mut out = String::new();

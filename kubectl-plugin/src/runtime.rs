@@ -56,7 +56,7 @@ fn warn(msg: impl AsRef<str>) {
 }
 
 /// Runs the site of `home` in this process until a signal arrives.
-pub fn run_foreground(home: Home) -> anyhow::Result<()> {
+pub(crate) fn run_foreground(home: Home) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(router_workers())
         .enable_all()
@@ -208,7 +208,7 @@ impl RunningSite {
         } else {
             log(format!("starting site {:?} in namespace {:?} (pid {})", site.name(), home.namespace, state.pid));
         }
-        let mut s = RunningSite {
+        let mut s = Self {
             home: home.clone(),
             group,
             mesh: None,

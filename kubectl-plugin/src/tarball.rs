@@ -8,20 +8,20 @@ use anyhow::{Context as _, bail};
 
 /// A tar archive being built.
 #[derive(Debug, Default)]
-pub struct Tar {
+pub(crate) struct Tar {
     data: Vec<u8>,
     mtime: u64,
 }
 
 impl Tar {
     /// An empty archive whose files carry `mtime` (seconds since the epoch).
-    pub fn new(mtime: i64) -> Self {
+    pub(crate) fn new(mtime: i64) -> Self {
         Self { data: Vec::new(), mtime: u64::try_from(mtime).unwrap_or(0) }
     }
 
     /// Adds a regular file at `path` (relative, `/`-separated, at most 100 bytes of name after
     /// an optional 155-byte prefix) with permission bits `mode`.
-    pub fn file(&mut self, path: &str, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+    pub(crate) fn file(&mut self, path: &str, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
         if path.is_empty() || path.starts_with('/') || path.split('/').any(|c| c == "..") {
             bail!("archive path {path:?} must be relative");
         }
@@ -52,7 +52,7 @@ impl Tar {
     }
 
     /// The archive, gzip-compressed.
-    pub fn gzip(mut self) -> anyhow::Result<Vec<u8>> {
+    pub(crate) fn gzip(mut self) -> anyhow::Result<Vec<u8>> {
         // Two zero blocks end a tar archive.
         self.data.extend(std::iter::repeat_n(0u8, 1024));
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());

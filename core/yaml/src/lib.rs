@@ -44,7 +44,7 @@ pub struct Problem {
 impl Problem {
     /// A problem without a position.
     pub fn new(message: impl Into<String>) -> Self {
-        Problem { message: message.into(), line: None, column: None }
+        Self { message: message.into(), line: None, column: None }
     }
 }
 

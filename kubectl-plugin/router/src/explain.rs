@@ -21,9 +21,9 @@ impl RouteReason {
     /// The reason in words, for people.
     pub fn describe(self) -> &'static str {
         match self {
-            RouteReason::IdleLocal => "idle local connector (remote targets not considered)",
-            RouteReason::LowestScore => "lowest open connections + path cost",
-            RouteReason::Failover => "failover: a better target failed",
+            Self::IdleLocal => "idle local connector (remote targets not considered)",
+            Self::LowestScore => "lowest open connections + path cost",
+            Self::Failover => "failover: a better target failed",
         }
     }
 }

@@ -169,8 +169,8 @@ impl KeyStrategy {
     /// Every key the strategy names, in its order.
     pub fn keys(&self) -> Vec<&str> {
         match self {
-            KeyStrategy::Priority(k) => k.iter().map(String::as_str).collect(),
-            KeyStrategy::Weighted(k) => k.iter().map(|(k, _)| k.as_str()).collect(),
+            Self::Priority(k) => k.iter().map(String::as_str).collect(),
+            Self::Weighted(k) => k.iter().map(|(k, _)| k.as_str()).collect(),
         }
     }
 }

@@ -113,9 +113,9 @@ pub enum Refused {
 impl fmt::Display for Refused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Refused::Source(n) => write!(f, "the source already holds {n} connections"),
-            Refused::Full(n) => write!(f, "{n} connections are open"),
-            Refused::Descriptors { open, limit } => {
+            Self::Source(n) => write!(f, "the source already holds {n} connections"),
+            Self::Full(n) => write!(f, "{n} connections are open"),
+            Self::Descriptors { open, limit } => {
                 write!(f, "{open} of {limit} file descriptors are in use (the rest is kept for links and traffic)")
             }
         }

@@ -175,9 +175,9 @@ impl Drop for ShutOnDrop {
 impl std::fmt::Debug for Out {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Out::Frame(k, id, n) => write!(f, "Frame({k}, {id}, {n})"),
-            Out::Data(id, b) => write!(f, "Data({id}, {} bytes)", b.len()),
-            Out::Close => f.write_str("Close"),
+            Self::Frame(k, id, n) => write!(f, "Frame({k}, {id}, {n})"),
+            Self::Data(id, b) => write!(f, "Data({id}, {} bytes)", b.len()),
+            Self::Close => f.write_str("Close"),
         }
     }
 }

@@ -62,8 +62,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> AppIo for T {}
 impl Backend {
     fn into_io(self) -> Box<dyn AppIo> {
         match self {
-            Backend::Plain(t) => Box::new(t),
-            Backend::Tls(t) => t,
+            Self::Plain(t) => Box::new(t),
+            Self::Tls(t) => t,
         }
     }
 }
@@ -71,8 +71,8 @@ impl Backend {
 impl Client {
     fn into_io(self) -> Box<dyn AppIo> {
         match self {
-            Client::Plain(t) => Box::new(t),
-            Client::Tls(t) => t,
+            Self::Plain(t) => Box::new(t),
+            Self::Tls(t) => t,
         }
     }
 }

@@ -103,14 +103,14 @@ pub(crate) enum DialError {
 
 impl DialError {
     fn tls(text: String) -> Self {
-        DialError::Tls { text, source: None }
+        Self::Tls { text, source: None }
     }
 
     /// The connector's status message.
     pub(crate) fn status(&self) -> String {
         match self {
-            DialError::Connect(e) => format!("cannot connect to the target: {e}; check that it is running"),
-            DialError::Config(_) | DialError::Tls { .. } => self.to_string(),
+            Self::Connect(e) => format!("cannot connect to the target: {e}; check that it is running"),
+            Self::Config(_) | Self::Tls { .. } => self.to_string(),
         }
     }
 }

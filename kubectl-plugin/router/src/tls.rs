@@ -95,7 +95,7 @@ pub enum TlsSetupError {
         secret: String,
         /// What is wrong in it.
         #[source]
-        source: Box<TlsSetupError>,
+        source: Box<Self>,
     },
     /// A host that TLS cannot name.
     #[error("{host:?} is neither a DNS name nor an IP address")]
@@ -107,7 +107,7 @@ pub enum TlsSetupError {
 
 impl TlsSetupError {
     fn in_secret(self, secret: &str) -> Self {
-        TlsSetupError::InSecret { secret: secret.to_string(), source: Box::new(self) }
+        Self::InSecret { secret: secret.to_string(), source: Box::new(self) }
     }
 }
 
@@ -124,8 +124,8 @@ pub enum Versions {
 impl std::fmt::Display for Versions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Versions::Tls13 => "TLS 1.3",
-            Versions::Tls12And13 => "TLS",
+            Self::Tls13 => "TLS 1.3",
+            Self::Tls12And13 => "TLS",
         })
     }
 }
@@ -135,8 +135,8 @@ const TLS13_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS
 impl Versions {
     fn list(self) -> &'static [&'static rustls::SupportedProtocolVersion] {
         match self {
-            Versions::Tls13 => TLS13_ONLY,
-            Versions::Tls12And13 => rustls::DEFAULT_VERSIONS,
+            Self::Tls13 => TLS13_ONLY,
+            Self::Tls12And13 => rustls::DEFAULT_VERSIONS,
         }
     }
 }

@@ -15,14 +15,14 @@ use crate::platform::DEFAULT_NAMESPACE;
 use crate::platform::local::{Home, base_dir};
 
 /// The name of the executable kubectl looks for on PATH to complete `kubectl skupper ...`.
-pub const KUBECTL_COMPLETE_NAME: &str = "kubectl_complete-skupper";
+pub(super) const KUBECTL_COMPLETE_NAME: &str = "kubectl_complete-skupper";
 
 /// The hidden subcommand the kubectl completion script calls (cobra's name for it).
-pub const PROTOCOL_COMMAND: &str = "__complete";
+pub(super) const PROTOCOL_COMMAND: &str = "__complete";
 
 /// `completion`.
 #[derive(Debug, Args)]
-pub struct CompletionArgs {
+pub(crate) struct CompletionArgs {
     /// The shell; `kubectl` prints the kubectl_complete-skupper script for `kubectl skupper <TAB>`
     #[arg(value_enum, value_name = "SHELL")]
     shell: Shell,
@@ -30,7 +30,7 @@ pub struct CompletionArgs {
 
 /// Shells `completion` writes a script for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Shell {
+pub(super) enum Shell {
     /// bash 4 or later.
     Bash,
     /// zsh.
@@ -42,7 +42,7 @@ pub enum Shell {
 }
 
 /// The `kubectl_complete-skupper` script.
-pub const KUBECTL_SCRIPT: &str = "\
+pub(super) const KUBECTL_SCRIPT: &str = "\
 #!/bin/sh
 # kubectl_complete-skupper: completes `kubectl skupper ...` (kubectl 1.26 or later runs it with
 # the words after `kubectl skupper`). Install it as an executable file on PATH, e.g. next to
@@ -82,7 +82,7 @@ const NO_FILES: u32 = 4;
 
 /// Candidates for the word being completed, and what the shell may do besides.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Completion {
+pub(super) struct Completion {
     /// `(value, description)`, in the order to show.
     pub candidates: Vec<(String, String)>,
     /// A cobra `ShellCompDirective`.
@@ -95,7 +95,7 @@ impl Completion {
     }
 
     /// Cobra's wire format.
-    pub fn render(&self) -> String {
+    pub(super) fn render(&self) -> String {
         let mut out = String::new();
         for (value, desc) in &self.candidates {
             out.push_str(value);
@@ -112,7 +112,7 @@ impl Completion {
 
 /// `__complete` (or the program run as `kubectl_complete-skupper`): `words` are the words after
 /// `kubectl skupper`, the last one being the word under the cursor (empty for a new word).
-pub fn run_protocol(words: &[OsString]) -> CmdResult {
+pub(super) fn run_protocol(words: &[OsString]) -> CmdResult {
     let words: Vec<String> = words.iter().map(|w| w.to_string_lossy().into_owned()).collect();
     output::raw(complete(&words).render())?;
     Ok(())
@@ -259,7 +259,7 @@ fn values(arg: &Arg, namespace: Option<&str>) -> Option<Vec<(String, String)>> {
 }
 
 /// The candidates for the last of `words` (cobra's `__complete` semantics).
-pub fn complete(words: &[String]) -> Completion {
+pub(super) fn complete(words: &[String]) -> Completion {
     let mut root = super::command();
     root.build();
     let (current, before) = match words.split_last() {

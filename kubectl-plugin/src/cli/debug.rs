@@ -14,11 +14,11 @@ use crate::platform::local;
 use crate::platform::resources::Resources;
 
 /// What replaces a secret value.
-pub const REDACTED: &str = "REDACTED";
+pub(super) const REDACTED: &str = "REDACTED";
 
 /// `debug ...`
 #[derive(Debug, Subcommand)]
-pub enum DebugCommand {
+pub(crate) enum DebugCommand {
     /// Write a tarball of the site's resources, statuses, logs and version, secrets redacted
     #[command(long_about = DUMP_LONG, after_help = DUMP_AFTER)]
     Dump(DumpArgs),
@@ -26,7 +26,7 @@ pub enum DebugCommand {
 
 /// `debug dump`.
 #[derive(Debug, Args)]
-pub struct DumpArgs {
+pub(crate) struct DumpArgs {
     /// The file to write (default: skupper-dump-<namespace>-<time>.tar.gz)
     #[arg(value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     file: Option<String>,
@@ -35,15 +35,15 @@ pub struct DumpArgs {
 }
 
 /// Long help of `debug`.
-pub const DEBUG_LONG: &str = "Debug tools for a site.";
+pub(super) const DEBUG_LONG: &str = "Debug tools for a site.";
 
 /// Examples of `debug`.
-pub const DEBUG_AFTER: &str = "\
+pub(super) const DEBUG_AFTER: &str = "\
 Examples:
   kubectl skupper -n west debug dump";
 
 /// Long help of `debug dump`.
-pub const DUMP_LONG: &str = "\
+pub(super) const DUMP_LONG: &str = "\
 Write a gzip-compressed tarball with what it takes to look into the site of the namespace: \
 version.yaml (this program), resources/ (as stored), status/ (as the site reports them), \
 routers.json (what each running router reports), README.txt and, on the local platform, logs/ \
@@ -52,7 +52,7 @@ replaced by REDACTED (keys kept), so the dump can be shared. On Kubernetes, coll
 with kubectl logs.";
 
 /// Examples of `debug dump`.
-pub const DUMP_AFTER: &str = "\
+pub(super) const DUMP_AFTER: &str = "\
 Examples:
   kubectl skupper -n west debug dump
   kubectl skupper -n west debug dump west-dump.tar.gz";
@@ -65,7 +65,7 @@ pub(super) fn run(ctx: &Ctx, cmd: DebugCommand) -> CmdResult {
 
 /// Replaces secret material in an encoded resource: every value of a Secret's `data` and
 /// `stringData`, an AccessToken's `spec.code`, an AccessGrant's `status.code`.
-pub fn redact(v: &mut Value) {
+pub(super) fn redact(v: &mut Value) {
     let kind = v.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
     match kind.as_str() {
         "Secret" => {

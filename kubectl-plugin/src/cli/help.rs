@@ -4,10 +4,10 @@
 //! redeems a token, south applies a generated Link, a connector on west, listeners elsewhere).
 
 /// Heading of the flags every command takes.
-pub const GLOBAL: &str = "Global Options";
+pub(super) const GLOBAL: &str = "Global Options";
 
 /// `kubectl skupper` itself.
-pub const ROOT_LONG: &str = "\
+pub(super) const ROOT_LONG: &str = "\
 Skupper: connect application components across sites with expiring tokens, static links and \
 cost-based routing.
 
@@ -22,7 +22,7 @@ The platform is --platform, else $SKUPPER_PLATFORM, else kubernetes when a kubec
 namespace is -n, else (kubernetes) the kubeconfig context's, else \"default\".";
 
 /// Examples and exit codes of `kubectl skupper`.
-pub const ROOT_AFTER: &str = "\
+pub(super) const ROOT_AFTER: &str = "\
 Examples:
   # Kubernetes: once per cluster, then a controller per namespace (here: on this host)
   kubectl skupper install
@@ -46,7 +46,7 @@ Exit status:
      printed on standard error";
 
 /// `site`.
-pub const SITE_LONG: &str = "\
+pub(super) const SITE_LONG: &str = "\
 A site is a place where components of your application are running. Sites are linked to form \
 application networks.
 
@@ -56,13 +56,13 @@ with `kubectl skupper system start`, its files in \
 $XDG_DATA_HOME/kubectl-skupper/namespaces/<namespace> (default ~/.local/share/kubectl-skupper/...).";
 
 /// Examples of `site`.
-pub const SITE_AFTER: &str = "\
+pub(super) const SITE_AFTER: &str = "\
 Examples:
   kubectl skupper site create my-site
   kubectl skupper site status";
 
 /// `site create`.
-pub const SITE_CREATE_LONG: &str = "\
+pub(super) const SITE_CREATE_LONG: &str = "\
 A site is a place where components of your application are running.
 Sites are linked to form application networks.
 There can be only one site definition per namespace.
@@ -74,7 +74,7 @@ namespace's controller reports the site ready; where the site listens is the con
 listens on --bind-host once started with `kubectl skupper system start`.";
 
 /// Examples of `site create`.
-pub const SITE_CREATE_AFTER: &str = "\
+pub(super) const SITE_CREATE_AFTER: &str = "\
 Examples:
   # A site that accepts links and token redemptions from remote sites
   kubectl skupper -n west site create west --enable-link-access
@@ -87,19 +87,19 @@ Examples:
   kubectl skupper -n east site create east";
 
 /// `site generate`.
-pub const SITE_GENERATE_LONG: &str = "\
+pub(super) const SITE_GENERATE_LONG: &str = "\
 Generate a Site resource as YAML (or JSON with -o json) without creating it: the Site \
 `site create` would store, with the same flags. Apply it with `system apply -f` (or kubectl \
 apply). Nothing is stored, so the namespace may already have a site.";
 
 /// Examples of `site generate`.
-pub const SITE_GENERATE_AFTER: &str = "\
+pub(super) const SITE_GENERATE_AFTER: &str = "\
 Examples:
   kubectl skupper site generate west --enable-link-access > site-west.yaml
   kubectl skupper -n west system apply -f site-west.yaml";
 
 /// `site update`.
-pub const SITE_UPDATE_LONG: &str = "\
+pub(super) const SITE_UPDATE_LONG: &str = "\
 Change site settings of a given site.
 
 Only the settings given change (upstream rebuilds the whole site from the flags). On the local \
@@ -107,45 +107,45 @@ platform a new bind host takes effect when the site restarts; on Kubernetes the 
 for the controller to apply the change.";
 
 /// Examples of `site update`.
-pub const SITE_UPDATE_AFTER: &str = "\
+pub(super) const SITE_UPDATE_AFTER: &str = "\
 Examples:
   kubectl skupper site update my-site --enable-link-access";
 
 /// `site status`.
-pub const SITE_STATUS_LONG: &str = "Display the current status of a site.";
+pub(super) const SITE_STATUS_LONG: &str = "Display the current status of a site.";
 
 /// Examples of `site status`.
-pub const SITE_STATUS_AFTER: &str = "\
+pub(super) const SITE_STATUS_AFTER: &str = "\
 Examples:
   kubectl skupper -n west site status
   kubectl skupper -n west site status -o yaml";
 
 /// `site delete`.
-pub const SITE_DELETE_LONG: &str = "\
+pub(super) const SITE_DELETE_LONG: &str = "\
 Delete a site.
 
 A running local site is stopped first; on Kubernetes the controller stops its router and waits \
 for a new Site. Links, listeners and connectors stay unless --all is given.";
 
 /// Examples of `site delete`.
-pub const SITE_DELETE_AFTER: &str = "\
+pub(super) const SITE_DELETE_AFTER: &str = "\
 Examples:
   kubectl skupper site delete my-site
   kubectl skupper site delete --all";
 
 /// `link`.
-pub const LINK_LONG: &str = "\
+pub(super) const LINK_LONG: &str = "\
 A site-to-site communication channel. Links serve as a transport for application connections \
 and requests. A set of linked sites constitute a network.";
 
 /// Examples of `link`.
-pub const LINK_AFTER: &str = "\
+pub(super) const LINK_AFTER: &str = "\
 Examples:
   kubectl skupper link generate
   kubectl skupper link status";
 
 /// `link generate`.
-pub const LINK_GENERATE_LONG: &str = "\
+pub(super) const LINK_GENERATE_LONG: &str = "\
 Generate a new link resource as a YAML output, unless explicitly specified otherwise using the \
 --output flag. The resultant output needs to be applied in the site in which we want to create \
 the link.
@@ -155,7 +155,7 @@ this site's CA. It is a credential: transfer it privately. The site needs link a
 (site create/update --enable-link-access).";
 
 /// Examples of `link generate`.
-pub const LINK_GENERATE_AFTER: &str = "\
+pub(super) const LINK_GENERATE_AFTER: &str = "\
 Examples:
   # On west: a Link to west, with cost 2, and its client certificate
   kubectl skupper -n west link generate --cost 2 > link-to-west.yaml
@@ -168,20 +168,20 @@ Examples:
   kubectl skupper -n west link generate -o json";
 
 /// `link status`.
-pub const LINK_STATUS_LONG: &str = "\
+pub(super) const LINK_STATUS_LONG: &str = "\
 Display the status of links in the current site.
 
 Without a name, a table of every link, then the links remote sites made to this one; with a \
 name, that link's details. -o prints the Link resources.";
 
 /// Examples of `link status`.
-pub const LINK_STATUS_AFTER: &str = "\
+pub(super) const LINK_STATUS_AFTER: &str = "\
 Examples:
   kubectl skupper -n east link status
   kubectl skupper -n south link status link-west-skupper-router -o yaml";
 
 /// `link update`.
-pub const LINK_UPDATE_LONG: &str = "\
+pub(super) const LINK_UPDATE_LONG: &str = "\
 Change link settings.
 
 Only the settings given change (upstream resets the cost to 1 when --cost is omitted). A running \
@@ -189,37 +189,37 @@ site applies a new cost at once; on Kubernetes the command waits (--wait, --time
 controller reports the link ready again.";
 
 /// Examples of `link update`.
-pub const LINK_UPDATE_AFTER: &str = "\
+pub(super) const LINK_UPDATE_AFTER: &str = "\
 Examples:
   # Make the link to west more expensive so traffic prefers other paths
   kubectl skupper -n south link update link-west-skupper-router --cost 5";
 
 /// `link delete`.
-pub const LINK_DELETE_LONG: &str = "\
+pub(super) const LINK_DELETE_LONG: &str = "\
 Delete a link by name.
 
 The Secret the link uses is kept.";
 
 /// Examples of `link delete`.
-pub const LINK_DELETE_AFTER: &str = "\
+pub(super) const LINK_DELETE_AFTER: &str = "\
 Examples:
   kubectl skupper link delete link-west-skupper-router";
 
 /// `token`.
-pub const TOKEN_LONG: &str = "\
+pub(super) const TOKEN_LONG: &str = "\
 A token contains connection information and necessary credentials for one Skupper service \
 network to connect to another.
 Issue the token on the site that was configured to allow incoming links.
 Redeem the token on the other site.";
 
 /// Examples of `token`.
-pub const TOKEN_AFTER: &str = "\
+pub(super) const TOKEN_AFTER: &str = "\
 Examples:
   kubectl skupper -n west token issue ~/west.token
   kubectl skupper -n east token redeem ~/west.token";
 
 /// `token issue`.
-pub const TOKEN_ISSUE_LONG: &str = "\
+pub(super) const TOKEN_ISSUE_LONG: &str = "\
 Issue a token file redeemable for a link to the current site.
 
 The site needs link access (site create --enable-link-access) and must be running when the \
@@ -228,7 +228,7 @@ controller processes the grant; the command waits for it. The token file is a cr
 transfer it privately.";
 
 /// Examples of `token issue`.
-pub const TOKEN_ISSUE_AFTER: &str = "\
+pub(super) const TOKEN_ISSUE_AFTER: &str = "\
 Examples:
   # On west: a token usable once within 15 minutes
   kubectl skupper -n west token issue ~/west.token
@@ -238,7 +238,7 @@ Examples:
       --expiration-window 1h --cost 2";
 
 /// `token redeem`.
-pub const TOKEN_REDEEM_LONG: &str = "\
+pub(super) const TOKEN_REDEEM_LONG: &str = "\
 Redeem a token file in order to create a link to a remote site.
 
 The issuing site must be running and reachable. Redeeming writes a Link and its Secret into \
@@ -247,14 +247,14 @@ redeems the token itself; on Kubernetes it creates an AccessToken and waits whil
 namespace's controller redeems it, and a refusal (expired, used up, unknown) ends it at once.";
 
 /// Examples of `token redeem`.
-pub const TOKEN_REDEEM_AFTER: &str = "\
+pub(super) const TOKEN_REDEEM_AFTER: &str = "\
 Examples:
   # On east, with the file issued on west
   kubectl skupper -n east token redeem ~/west.token
   kubectl skupper -n east link status";
 
 /// `token inspect`.
-pub const TOKEN_INSPECT_LONG: &str = "\
+pub(super) const TOKEN_INSPECT_LONG: &str = "\
 Show what a token file (AccessToken) or a link file (Links and their Secret) holds before you \
 redeem or apply it: where it links to, the CA it trusts with its SHA-256 fingerprint, the link \
 cost, the advisory expiry and redemptions written by `token issue`, and warnings.
@@ -263,24 +263,24 @@ It runs offline and never prints the code or private keys. Decoding is not verif
 issuing site knows whether the grant still exists and has redemptions left.";
 
 /// Examples of `token inspect`.
-pub const TOKEN_INSPECT_AFTER: &str = "\
+pub(super) const TOKEN_INSPECT_AFTER: &str = "\
 Examples:
   kubectl skupper token inspect ~/west.token
   kubectl skupper link generate | kubectl skupper token inspect - -o json";
 
 /// `listener`.
-pub const LISTENER_LONG: &str = "\
+pub(super) const LISTENER_LONG: &str = "\
 A listener is a connection endpoint in the local site and binds to target workloads in remote \
 sites.";
 
 /// Examples of `listener`.
-pub const LISTENER_AFTER: &str = "\
+pub(super) const LISTENER_AFTER: &str = "\
 Examples:
   kubectl skupper listener create my-listener 8080
   kubectl skupper listener status my-listener";
 
 /// `listener create`.
-pub const LISTENER_CREATE_LONG: &str = "\
+pub(super) const LISTENER_CREATE_LONG: &str = "\
 Clients at this site use the listener host and port to establish connections to the remote \
 service.
 
@@ -288,7 +288,7 @@ Connections are carried to a connector with the same routing key, on this site o
 While no such connector is reachable, the port refuses connections.";
 
 /// Examples of `listener create`.
-pub const LISTENER_CREATE_AFTER: &str = "\
+pub(super) const LISTENER_CREATE_AFTER: &str = "\
 Examples:
   # On east: clients connect to 127.0.0.1:8080 and reach west's backend
   kubectl skupper -n east listener create backend 8080 --routing-key backend
@@ -296,11 +296,11 @@ Examples:
   kubectl skupper listener create database 5432";
 
 /// `listener create --host` (upstream's words, then the default).
-pub const LISTENER_HOST_HELP: &str = "The hostname or IP address of the local listener. Clients at this site use the \
+pub(super) const LISTENER_HOST_HELP: &str = "The hostname or IP address of the local listener. Clients at this site use the \
 listener host and port to establish connections to the remote service. (default 127.0.0.1)";
 
 /// `listener update`.
-pub const LISTENER_UPDATE_LONG: &str = "\
+pub(super) const LISTENER_UPDATE_LONG: &str = "\
 Change listener settings.
 
 Only the settings given change; --tls-credentials \"\" removes the TLS credentials. The listener \
@@ -308,51 +308,51 @@ must exist; nothing is written when any input is not valid. A running site appli
 at once; on Kubernetes the command waits (--wait, --timeout) for the controller.";
 
 /// Examples of `listener update`.
-pub const LISTENER_UPDATE_AFTER: &str = "\
+pub(super) const LISTENER_UPDATE_AFTER: &str = "\
 Examples:
   kubectl skupper listener update database --host 0.0.0.0 --port 5433
   kubectl skupper listener update backend --routing-key backend-v2";
 
 /// `listener generate`.
-pub const LISTENER_GENERATE_LONG: &str = "\
+pub(super) const LISTENER_GENERATE_LONG: &str = "\
 Generate a listener resource as YAML (or JSON with -o json) without creating it, with the \
 defaults `listener create` uses. Apply it with `system apply -f` (or kubectl apply).";
 
 /// Examples of `listener generate`.
-pub const LISTENER_GENERATE_AFTER: &str = "\
+pub(super) const LISTENER_GENERATE_AFTER: &str = "\
 Examples:
   kubectl skupper listener generate backend 8080 > listener-backend.yaml
   kubectl skupper -n east system apply -f listener-backend.yaml";
 
 /// `listener status`.
-pub const LISTENER_STATUS_LONG: &str = "Display status of all listeners or a specific listener.";
+pub(super) const LISTENER_STATUS_LONG: &str = "Display status of all listeners or a specific listener.";
 
 /// Examples of `listener status`.
-pub const LISTENER_STATUS_AFTER: &str = "\
+pub(super) const LISTENER_STATUS_AFTER: &str = "\
 Examples:
   kubectl skupper listener status
   kubectl skupper listener status backend -o json";
 
 /// `listener delete`.
-pub const LISTENER_DELETE_LONG: &str = "Delete a listener <name>.";
+pub(super) const LISTENER_DELETE_LONG: &str = "Delete a listener <name>.";
 
 /// Examples of `listener delete`.
-pub const LISTENER_DELETE_AFTER: &str = "\
+pub(super) const LISTENER_DELETE_AFTER: &str = "\
 Examples:
   kubectl skupper listener delete database";
 
 /// `connector`.
-pub const CONNECTOR_LONG: &str = "\
+pub(super) const CONNECTOR_LONG: &str = "\
 A connector is an endpoint in the local site and binds to listeners in remote sites.";
 
 /// Examples of `connector`.
-pub const CONNECTOR_AFTER: &str = "\
+pub(super) const CONNECTOR_AFTER: &str = "\
 Examples:
   kubectl skupper connector create my-connector 8080
   kubectl skupper connector status my-connector";
 
 /// `connector create`.
-pub const CONNECTOR_CREATE_LONG: &str = "\
+pub(super) const CONNECTOR_CREATE_LONG: &str = "\
 Clients at this site use the connector host and port to establish connections to the remote \
 service.
 
@@ -360,7 +360,7 @@ The connector forwards connections that arrive for its routing key, from listene
 or a linked one, to the server at --host and the port.";
 
 /// Examples of `connector create`.
-pub const CONNECTOR_CREATE_AFTER: &str = "\
+pub(super) const CONNECTOR_CREATE_AFTER: &str = "\
 Examples:
   # On west: expose the server at 127.0.0.1:8080 under the routing key backend
   kubectl skupper -n west connector create backend 8080 --routing-key backend
@@ -368,10 +368,10 @@ Examples:
   kubectl skupper connector create database 5432 --host db.internal";
 
 /// `connector create --host` (upstream's words, then the default).
-pub const CONNECTOR_HOST_HELP: &str = "The hostname or IP address of the local connector (default 127.0.0.1)";
+pub(super) const CONNECTOR_HOST_HELP: &str = "The hostname or IP address of the local connector (default 127.0.0.1)";
 
 /// `connector update`.
-pub const CONNECTOR_UPDATE_LONG: &str = "\
+pub(super) const CONNECTOR_UPDATE_LONG: &str = "\
 Change connector settings.
 
 Only the settings given change; --tls-credentials \"\" removes the TLS credentials. The connector \
@@ -379,41 +379,41 @@ must exist; nothing is written when any input is not valid. A running site appli
 at once; on Kubernetes the command waits (--wait, --timeout) for the controller.";
 
 /// Examples of `connector update`.
-pub const CONNECTOR_UPDATE_AFTER: &str = "\
+pub(super) const CONNECTOR_UPDATE_AFTER: &str = "\
 Examples:
   kubectl skupper connector update database --host db2.internal
   kubectl skupper connector update backend --port 8081";
 
 /// `connector generate`.
-pub const CONNECTOR_GENERATE_LONG: &str = "\
+pub(super) const CONNECTOR_GENERATE_LONG: &str = "\
 Generate a connector resource as YAML (or JSON with -o json) without creating it, with the \
 defaults `connector create` uses. Apply it with `system apply -f` (or kubectl apply).";
 
 /// Examples of `connector generate`.
-pub const CONNECTOR_GENERATE_AFTER: &str = "\
+pub(super) const CONNECTOR_GENERATE_AFTER: &str = "\
 Examples:
   kubectl skupper connector generate backend 8080 --host 10.0.0.5 > connector-backend.yaml
   kubectl skupper -n west system apply -f connector-backend.yaml";
 
 /// `connector status`.
-pub const CONNECTOR_STATUS_LONG: &str = "Display status of all connectors or a specific connector.";
+pub(super) const CONNECTOR_STATUS_LONG: &str = "Display status of all connectors or a specific connector.";
 
 /// Examples of `connector status`.
-pub const CONNECTOR_STATUS_AFTER: &str = "\
+pub(super) const CONNECTOR_STATUS_AFTER: &str = "\
 Examples:
   kubectl skupper connector status
   kubectl skupper connector status backend -o yaml";
 
 /// `connector delete`.
-pub const CONNECTOR_DELETE_LONG: &str = "Delete a connector <name>.";
+pub(super) const CONNECTOR_DELETE_LONG: &str = "Delete a connector <name>.";
 
 /// Examples of `connector delete`.
-pub const CONNECTOR_DELETE_AFTER: &str = "\
+pub(super) const CONNECTOR_DELETE_AFTER: &str = "\
 Examples:
   kubectl skupper connector delete database";
 
 /// `system`.
-pub const SYSTEM_LONG: &str = "\
+pub(super) const SYSTEM_LONG: &str = "\
 Run the local site of a namespace and change its resources declaratively. These commands are \
 the local platform's (without --platform they always mean it); on Kubernetes the controller \
 runs a site and kubectl apply changes its resources.
@@ -422,14 +422,14 @@ A running site watches its resources: links, listeners and connectors applied or
 it runs take effect without a restart.";
 
 /// Examples of `system`.
-pub const SYSTEM_AFTER: &str = "\
+pub(super) const SYSTEM_AFTER: &str = "\
 Examples:
   kubectl skupper -n west system start
   kubectl skupper -n west system status
   kubectl skupper -n west system stop";
 
 /// `system start`.
-pub const SYSTEM_START_LONG: &str = "\
+pub(super) const SYSTEM_START_LONG: &str = "\
 Start the site of the namespace: its router, the grant server when link access is enabled, its \
 links, listeners and connectors.
 
@@ -441,33 +441,33 @@ the command says which and exits with 1; the site keeps running and binds the po
 free.";
 
 /// Examples of `system start`.
-pub const SYSTEM_START_AFTER: &str = "\
+pub(super) const SYSTEM_START_AFTER: &str = "\
 Examples:
   kubectl skupper -n west system start
   kubectl skupper -n west system start --foreground";
 
 /// `system stop`.
-pub const SYSTEM_STOP_LONG: &str = "Stop the running site of the namespace. Its resources are kept.";
+pub(super) const SYSTEM_STOP_LONG: &str = "Stop the running site of the namespace. Its resources are kept.";
 
 /// Examples of `system stop`.
-pub const SYSTEM_STOP_AFTER: &str = "\
+pub(super) const SYSTEM_STOP_AFTER: &str = "\
 Examples:
   kubectl skupper -n west system stop";
 
 /// `system status`.
-pub const SYSTEM_STATUS_LONG: &str = "\
+pub(super) const SYSTEM_STATUS_LONG: &str = "\
 Show whether the site of the namespace runs, and its router, grant server, start time and log.
 
 Exits with 1 when the site (or a router of an HA site) does not run, or runs with something in \
 its way (a link-access or listener port it could not bind: it tries again every few seconds).";
 
 /// Examples of `system status`.
-pub const SYSTEM_STATUS_AFTER: &str = "\
+pub(super) const SYSTEM_STATUS_AFTER: &str = "\
 Examples:
   kubectl skupper -n west system status";
 
 /// `system reload`.
-pub const SYSTEM_RELOAD_LONG: &str = "\
+pub(super) const SYSTEM_RELOAD_LONG: &str = "\
 Forces the running site to re-read its resources (input/resources) and apply them now.
 
 A running site also picks changes up by itself within a second; reload does it at once, refreshes \
@@ -476,12 +476,12 @@ CAs and certificates are kept. Every resource file must be readable, else nothin
 A site that does not run reads its resources when it starts.";
 
 /// Examples of `system reload`.
-pub const SYSTEM_RELOAD_AFTER: &str = "\
+pub(super) const SYSTEM_RELOAD_AFTER: &str = "\
 Examples:
   kubectl skupper -n west system reload";
 
 /// `system install`.
-pub const SYSTEM_INSTALL_LONG: &str = "\
+pub(super) const SYSTEM_INSTALL_LONG: &str = "\
 Upstream prepares the host for system sites: a container engine's API service and the system \
 controller (podman, docker), or checks for skrouterd (linux).
 
@@ -490,22 +490,22 @@ own process (system start). The command says so and exits with 0. --reload-type 
 local sites always do; manual is refused.";
 
 /// Examples of `system install`.
-pub const SYSTEM_INSTALL_AFTER: &str = "\
+pub(super) const SYSTEM_INSTALL_AFTER: &str = "\
 Examples:
   kubectl skupper system install";
 
 /// `system uninstall`.
-pub const SYSTEM_UNINSTALL_LONG: &str = "\
+pub(super) const SYSTEM_UNINSTALL_LONG: &str = "\
 Upstream removes what system install set up. Nothing is installed here, so the command says so \
 and exits with 0; sites are left as they are (site delete --all removes one).";
 
 /// Examples of `system uninstall`.
-pub const SYSTEM_UNINSTALL_AFTER: &str = "\
+pub(super) const SYSTEM_UNINSTALL_AFTER: &str = "\
 Examples:
   kubectl skupper system uninstall";
 
 /// `system generate-bundle`.
-pub const SYSTEM_GENERATE_BUNDLE_LONG: &str = "\
+pub(super) const SYSTEM_GENERATE_BUNDLE_LONG: &str = "\
 Write a gzip-compressed tarball of the site's input resources (or of --input DIR) that sets up \
 the same site on another host.
 
@@ -516,7 +516,7 @@ bundle private. CAs are not: the new site makes its own. Only --type tarball is 
 (upstream's shell-script installs containers or systemd units).";
 
 /// Examples of `system generate-bundle`.
-pub const SYSTEM_GENERATE_BUNDLE_AFTER: &str = "\
+pub(super) const SYSTEM_GENERATE_BUNDLE_AFTER: &str = "\
 Examples:
   kubectl skupper -n west system generate-bundle west-bundle.tar.gz
 
@@ -525,7 +525,7 @@ Examples:
   kubectl skupper -n west system apply -f resources.yaml";
 
 /// `system apply`.
-pub const SYSTEM_APPLY_LONG: &str = "\
+pub(super) const SYSTEM_APPLY_LONG: &str = "\
 Create or update resources using files or standard input.
 
 Takes Site, RouterAccess, Link, AccessGrant, AccessToken, Listener, Connector (skupper.io/v2alpha1) \
@@ -533,7 +533,7 @@ and Secret documents, YAML or JSON, several per file, such as the output of `lin
 Everything is checked before anything is written; an AccessToken is redeemed at once.";
 
 /// Examples of `system apply`.
-pub const SYSTEM_APPLY_AFTER: &str = "\
+pub(super) const SYSTEM_APPLY_AFTER: &str = "\
 Examples:
   # On south: apply the Link generated on west
   kubectl skupper -n south system apply -f link-to-west.yaml
@@ -541,27 +541,27 @@ Examples:
   cat site.yaml | kubectl skupper system apply -f -";
 
 /// `system delete`.
-pub const SYSTEM_DELETE_LONG: &str = "Delete resources using files or standard input.";
+pub(super) const SYSTEM_DELETE_LONG: &str = "Delete resources using files or standard input.";
 
 /// Examples of `system delete`.
-pub const SYSTEM_DELETE_AFTER: &str = "\
+pub(super) const SYSTEM_DELETE_AFTER: &str = "\
 Examples:
   kubectl skupper -n south system delete -f link-to-west.yaml";
 
 /// `version`.
-pub const VERSION_LONG: &str = "\
+pub(super) const VERSION_LONG: &str = "\
 Report the version of the kubectl-skupper binary, of its core library (skupper-core), of the \
 protocol its router speaks on links (sites link only with the same protocol version), the \
 platform commands work on and the operating system and architecture it was built for.";
 
 /// Examples of `version`.
-pub const VERSION_AFTER: &str = "\
+pub(super) const VERSION_AFTER: &str = "\
 Examples:
   kubectl skupper version
   kubectl skupper version -o json";
 
 /// `completion`.
-pub const COMPLETION_LONG: &str = "\
+pub(super) const COMPLETION_LONG: &str = "\
 Print a shell completion script.
 
 bash, zsh and fish complete `kubectl-skupper ...` typed directly. `kubectl skupper <TAB>` is \
@@ -571,7 +571,7 @@ kubectl-skupper binary works too). kubectl's own completion must be set up (`kub
 --help`).";
 
 /// Examples of `completion`.
-pub const COMPLETION_AFTER: &str = "\
+pub(super) const COMPLETION_AFTER: &str = "\
 Examples:
   # bash: this shell, or every new one
   source <(kubectl-skupper completion bash)
@@ -589,7 +589,7 @@ Examples:
 
 /// `webhook` (feature `webhook`).
 #[cfg(feature = "webhook")]
-pub const WEBHOOK_LONG: &str = "\
+pub(super) const WEBHOOK_LONG: &str = "\
 Admission webhook for Links: serve the Link policy (a Wasm module) or print its manifests.
 
 The API server sends every Link create and update to the webhook, which runs the policy module \
@@ -597,7 +597,7 @@ The API server sends every Link create and update to the webhook, which runs the
 
 /// Examples of `webhook`.
 #[cfg(feature = "webhook")]
-pub const WEBHOOK_AFTER: &str = "\
+pub(super) const WEBHOOK_AFTER: &str = "\
 Examples:
   # In the cluster, once the Secret skupper-link-policy-tls holds the serving certificate
   kubectl skupper -n skupper-system webhook manifest --ca-bundle ca.crt | kubectl apply -f -
@@ -608,7 +608,7 @@ Examples:
 
 /// Examples of `webhook serve`.
 #[cfg(feature = "webhook")]
-pub const WEBHOOK_SERVE_AFTER: &str = "\
+pub(super) const WEBHOOK_SERVE_AFTER: &str = "\
 Examples:
   kubectl skupper webhook serve --tls-cert tls.crt --tls-key tls.key
 
@@ -618,7 +618,7 @@ Examples:
 
 /// Examples of `webhook manifest`.
 #[cfg(feature = "webhook")]
-pub const WEBHOOK_MANIFEST_AFTER: &str = "\
+pub(super) const WEBHOOK_MANIFEST_AFTER: &str = "\
 Examples:
   kubectl skupper -n skupper-system webhook manifest --ca-bundle ca.crt --settings policy.yaml \\
       | kubectl apply -f -

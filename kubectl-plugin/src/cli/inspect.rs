@@ -14,7 +14,7 @@ use crate::{input, output};
 
 /// `token inspect`.
 #[derive(Debug, Args)]
-pub struct InspectArgs {
+pub(crate) struct InspectArgs {
     /// Token or link file to inspect (`-` reads standard input)
     #[arg(value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     file: String,

@@ -51,7 +51,7 @@ Examples:
 
 /// `install`.
 #[derive(Debug, Args)]
-pub struct InstallArgs {
+pub(crate) struct InstallArgs {
     #[arg(hide = true)]
     extra: Vec<String>,
     /// Change nothing: with -o print the objects, otherwise ask the API server what would change
@@ -84,7 +84,7 @@ fn webhook_args(a: &InstallArgs) -> crate::webhook::manifest::ManifestArgs {
 
 /// `uninstall`.
 #[derive(Debug, Args)]
-pub struct UninstallArgs {
+pub(crate) struct UninstallArgs {
     #[arg(hide = true)]
     extra: Vec<String>,
     /// Do not ask for confirmation

@@ -12,7 +12,7 @@ use skupper_router::certs;
 
 /// `link generate`.
 #[derive(Debug, Args)]
-pub struct GenerateArgs {
+pub(crate) struct GenerateArgs {
     #[arg(hide = true)]
     extra: Vec<String>,
     /// the name of a Kubernetes secret containing the generated or externally-supplied TLS credentials.
@@ -40,7 +40,7 @@ pub struct GenerateArgs {
 
 /// `link status`.
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// Link name (optional)
     #[arg(value_name = "NAME")]
     name: Option<String>,
@@ -53,7 +53,7 @@ pub struct StatusArgs {
 
 /// `link update`.
 #[derive(Debug, Args)]
-pub struct UpdateArgs {
+pub(crate) struct UpdateArgs {
     /// Link name
     #[arg(value_name = "NAME")]
     name: Option<String>,
@@ -79,7 +79,7 @@ pub struct UpdateArgs {
 
 /// `link delete`.
 #[derive(Debug, Args)]
-pub struct DeleteArgs {
+pub(crate) struct DeleteArgs {
     /// Link name
     #[arg(value_name = "NAME")]
     name: Option<String>,

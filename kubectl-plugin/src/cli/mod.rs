@@ -16,7 +16,7 @@ mod service;
 mod site;
 mod system;
 mod token;
-pub mod validate;
+pub(crate) mod validate;
 mod version;
 
 use std::ffi::OsString;
@@ -30,7 +30,7 @@ use crate::platform::{DEFAULT_NAMESPACE, Namespace, Platform};
 
 /// How a command failed.
 #[derive(Debug)]
-pub enum CliError {
+pub(crate) enum CliError {
     /// Bad input: printed, exit code 2.
     Usage(String),
     /// The command could not do its work: printed, exit code 1.
@@ -39,15 +39,15 @@ pub enum CliError {
 
 impl From<anyhow::Error> for CliError {
     fn from(e: anyhow::Error) -> Self {
-        CliError::Failed(e)
+        Self::Failed(e)
     }
 }
 
 /// Result of a command.
-pub type CmdResult = Result<(), CliError>;
+pub(crate) type CmdResult = Result<(), CliError>;
 
 /// A run error from a message.
-pub fn fail(msg: impl std::fmt::Display) -> CliError {
+pub(crate) fn fail(msg: impl std::fmt::Display) -> CliError {
     CliError::Failed(anyhow::anyhow!("{msg}"))
 }
 
@@ -62,7 +62,7 @@ pub fn fail(msg: impl std::fmt::Display) -> CliError {
     disable_help_subcommand = true,
     max_term_width = 100
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Set the platform type to use [kubernetes, local] (env SKUPPER_PLATFORM; default kubernetes when a
     /// kubeconfig is found, else local)
     #[arg(
@@ -91,7 +91,7 @@ pub struct Cli {
 
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// A site is where skupper is deployed and components of your application are running.
     #[command(subcommand, long_about = SITE_LONG, after_help = SITE_AFTER)]
     Site(SiteCommand),
@@ -145,7 +145,7 @@ pub enum Command {
 
 /// `site ...`
 #[derive(Debug, Subcommand)]
-pub enum SiteCommand {
+pub(crate) enum SiteCommand {
     /// Create a new site
     #[command(long_about = SITE_CREATE_LONG, after_help = SITE_CREATE_AFTER)]
     Create(site::CreateArgs),
@@ -165,7 +165,7 @@ pub enum SiteCommand {
 
 /// `link ...`
 #[derive(Debug, Subcommand)]
-pub enum LinkCommand {
+pub(crate) enum LinkCommand {
     /// Generate a new link resource as a YAML output, unless explicitly specified otherwise using the `--output` flag.
     #[command(long_about = LINK_GENERATE_LONG, after_help = LINK_GENERATE_AFTER)]
     Generate(link::GenerateArgs),
@@ -182,7 +182,7 @@ pub enum LinkCommand {
 
 /// `token ...`
 #[derive(Debug, Subcommand)]
-pub enum TokenCommand {
+pub(crate) enum TokenCommand {
     /// issue a token
     #[command(long_about = TOKEN_ISSUE_LONG, after_help = TOKEN_ISSUE_AFTER)]
     Issue(token::IssueArgs),
@@ -196,7 +196,7 @@ pub enum TokenCommand {
 
 /// `listener ...`
 #[derive(Debug, Subcommand)]
-pub enum ListenerCommand {
+pub(crate) enum ListenerCommand {
     /// create a listener
     #[command(long_about = LISTENER_CREATE_LONG, after_help = LISTENER_CREATE_AFTER)]
     Create(service::CreateArgs),
@@ -216,7 +216,7 @@ pub enum ListenerCommand {
 
 /// `connector ...`
 #[derive(Debug, Subcommand)]
-pub enum ConnectorCommand {
+pub(crate) enum ConnectorCommand {
     /// create a connector
     #[command(long_about = CONNECTOR_CREATE_LONG, after_help = CONNECTOR_CREATE_AFTER)]
     Create(service::CreateArgs),
@@ -236,7 +236,7 @@ pub enum ConnectorCommand {
 
 /// `system ...`
 #[derive(Debug, Subcommand)]
-pub enum SystemCommand {
+pub(crate) enum SystemCommand {
     /// Start the site of the namespace (in the background unless --foreground)
     #[command(long_about = SYSTEM_START_LONG, after_help = SYSTEM_START_AFTER)]
     Start(system::StartArgs),
@@ -267,7 +267,7 @@ pub enum SystemCommand {
 }
 
 /// What every command gets: the namespace, on its platform.
-pub struct Ctx {
+pub(crate) struct Ctx {
     /// Namespace name.
     pub namespace: String,
     /// The namespace on the selected platform.
@@ -279,7 +279,7 @@ pub struct Ctx {
 impl Ctx {
     /// The local platform's site directory, or the upstream refusal for commands and flags that
     /// exist only there.
-    pub fn local(&self) -> Result<&Home, CliError> {
+    pub(crate) fn local(&self) -> Result<&Home, CliError> {
         self.ns.as_local().ok_or_else(|| {
             fail(format!(
                 "command not supported by the selected platform ({}): it works on sites of the local platform \
@@ -293,7 +293,7 @@ impl Ctx {
     /// After a change to `kind`/`name`: when something runs the site and `until` is given,
     /// waits up to `timeout` for it (with progress). `Ok(true)` when it got there, `Ok(false)`
     /// when there was nothing to wait for; upstream's texts when it did not get there.
-    pub fn wait_for(
+    pub(crate) fn wait_for(
         &self,
         kind: &'static str,
         name: &str,
@@ -322,7 +322,12 @@ impl Ctx {
     /// upstream's progress line) until the resource is gone from the namespace and, on the local
     /// platform, the running site has dropped it (its status file is gone). `Ok(false)` when
     /// the time ran out.
-    pub fn wait_deleted(&self, kind: &'static str, name: &str, timeout: std::time::Duration) -> Result<bool, CliError> {
+    pub(crate) fn wait_deleted(
+        &self,
+        kind: &'static str,
+        name: &str,
+        timeout: std::time::Duration,
+    ) -> Result<bool, CliError> {
         if !self.ns.running() {
             return Ok(true);
         }
@@ -352,12 +357,12 @@ impl Ctx {
     }
 
     /// `Start it with: <the command that runs the site>`.
-    pub fn start_hint(&self) -> String {
+    pub(crate) fn start_hint(&self) -> String {
         self.hint(self.ns.start_command())
     }
 
     /// A command line to suggest, with `-n` when the namespace is not the default.
-    pub fn hint(&self, command: &str) -> String {
+    pub(crate) fn hint(&self, command: &str) -> String {
         if self.namespace == DEFAULT_NAMESPACE {
             format!("{} {command}", self.prog)
         } else {
@@ -367,7 +372,7 @@ impl Ctx {
 }
 
 /// The name users type: `kubectl skupper` for the plugin binary, else the binary's name.
-pub fn program_name(argv0: Option<&OsString>) -> String {
+pub(crate) fn program_name(argv0: Option<&OsString>) -> String {
     let base = argv0
         .and_then(|a| std::path::Path::new(a).file_name().map(|f| f.to_string_lossy().into_owned()))
         .unwrap_or_default();
@@ -394,7 +399,7 @@ fn completion_request(args: &[OsString]) -> Option<&[OsString]> {
 /// The command line definition: the derived one, with the texts that differ between commands
 /// sharing their arguments (listener and connector) and the webhook's long help and examples
 /// (its arguments are defined in `crate::webhook`).
-pub fn command() -> clap::Command {
+pub(crate) fn command() -> clap::Command {
     // `mut_args`, not `mut_arg`: the latter moves the argument last, reordering positionals.
     let words = |what: &'static str, host: &'static str| {
         move |c: clap::Command| {
@@ -423,7 +428,7 @@ pub fn command() -> clap::Command {
 }
 
 /// Parses `args` (clap errors, `--help` and `--version` exit directly) and runs the command.
-pub fn run(args: Vec<OsString>) -> CmdResult {
+pub(crate) fn run(args: Vec<OsString>) -> CmdResult {
     if let Some(words) = completion_request(&args) {
         return complete::run_protocol(words);
     }
@@ -625,7 +630,7 @@ fn kubernetes(_globals: &Globals) -> Result<Box<dyn Namespace>, CliError> {
 /// Upstream's one-name argument checks: `<what> name must not be empty` / `only one argument
 /// is allowed for this command` / `<what> name is not valid: ...`. `missing` is the message
 /// when no name is given (None: the name is optional).
-pub fn one_name(
+pub(crate) fn one_name(
     what: &str,
     name: Option<&str>,
     extra: &[String],
@@ -658,7 +663,7 @@ pub fn one_name(
 }
 
 /// Checks `--wait` (`ready`, `configured`, `none`) with upstream's text.
-pub fn check_wait(value: &str, problems: &mut validate::Problems) -> Option<crate::platform::Until> {
+pub(crate) fn check_wait(value: &str, problems: &mut validate::Problems) -> Option<crate::platform::Until> {
     match value {
         "ready" => Some(crate::platform::Until::Ready),
         "configured" => Some(crate::platform::Until::Configured),
@@ -673,7 +678,7 @@ pub fn check_wait(value: &str, problems: &mut validate::Problems) -> Option<crat
 }
 
 /// Checks `--timeout` (a Go duration, at least 10 s, as upstream).
-pub fn check_timeout(value: &str, problems: &mut validate::Problems) -> Option<std::time::Duration> {
+pub(crate) fn check_timeout(value: &str, problems: &mut validate::Problems) -> Option<std::time::Duration> {
     let d = validate::duration("timeout", value, problems)?;
     match skupper_core::grant::validate_timeout(d) {
         Ok(()) => Some(std::time::Duration::from_secs(d.as_secs().unsigned_abs())),
@@ -685,7 +690,7 @@ pub fn check_timeout(value: &str, problems: &mut validate::Problems) -> Option<s
 }
 
 /// Checks `-o` (`output type is not valid: ...`).
-pub fn check_output(output: Option<&str>, problems: &mut validate::Problems) {
+pub(crate) fn check_output(output: Option<&str>, problems: &mut validate::Problems) {
     if let Some(o) = output
         && let Err(e) = validate::output(o)
     {

@@ -67,7 +67,7 @@ const MAX_KEYS: usize = 256;
 
 /// `multikeylistener ...`
 #[derive(Debug, Subcommand)]
-pub enum MultiKeyListenerCommand {
+pub(crate) enum MultiKeyListenerCommand {
     /// create a multi-key listener
     #[command(long_about = CREATE_LONG, after_help = CREATE_AFTER)]
     Create(CreateArgs),
@@ -81,7 +81,7 @@ pub enum MultiKeyListenerCommand {
 
 /// `multikeylistener create`.
 #[derive(Debug, Args)]
-pub struct CreateArgs {
+pub(crate) struct CreateArgs {
     /// MultiKeyListener name
     #[arg(value_name = "NAME")]
     name: Option<String>,
@@ -112,7 +112,7 @@ pub struct CreateArgs {
 
 /// `multikeylistener status`.
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// Name (optional)
     #[arg(value_name = "NAME")]
     name: Option<String>,
@@ -125,7 +125,7 @@ pub struct StatusArgs {
 
 /// `multikeylistener delete`.
 #[derive(Debug, Args)]
-pub struct DeleteArgs {
+pub(crate) struct DeleteArgs {
     /// Name
     #[arg(value_name = "NAME")]
     name: Option<String>,

@@ -53,7 +53,7 @@ Examples:
 
 /// `network ...`
 #[derive(Debug, Subcommand)]
-pub enum NetworkCommand {
+pub(crate) enum NetworkCommand {
     /// Show sites, links with their costs, reachability and where connections went
     #[command(long_about = NETWORK_STATUS_LONG, after_help = NETWORK_STATUS_AFTER)]
     Status(StatusArgs),
@@ -61,7 +61,7 @@ pub enum NetworkCommand {
 
 /// `network status`.
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     #[arg(hide = true)]
     extra: Vec<String>,
     /// print the network status Choices: json, yaml

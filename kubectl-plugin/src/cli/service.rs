@@ -20,7 +20,7 @@ const DEFAULT_CONNECTOR_HOST: &str = "localhost";
 
 /// A new listener or connector, as `create` and `generate` take it.
 #[derive(Debug, Args)]
-pub struct NewArgs {
+pub(super) struct NewArgs {
     /// Name
     #[arg(value_name = "NAME")]
     name: Option<String>,
@@ -79,7 +79,7 @@ impl NewArgs {
 
 /// `listener create` / `connector create`.
 #[derive(Debug, Args)]
-pub struct CreateArgs {
+pub(crate) struct CreateArgs {
     #[command(flatten)]
     new: NewArgs,
     /// raise an error if the operation does not complete in the given period of time (expressed in seconds).
@@ -92,7 +92,7 @@ pub struct CreateArgs {
 
 /// `listener update` / `connector update`: only what is given changes.
 #[derive(Debug, Args)]
-pub struct UpdateArgs {
+pub(crate) struct UpdateArgs {
     /// Name
     #[arg(value_name = "NAME")]
     name: Option<String>,
@@ -129,7 +129,7 @@ pub struct UpdateArgs {
 
 /// `listener generate` / `connector generate`: the resource printed, not stored.
 #[derive(Debug, Args)]
-pub struct GenerateArgs {
+pub(crate) struct GenerateArgs {
     #[command(flatten)]
     new: NewArgs,
     /// print resources to the console instead of submitting them to the Skupper controller. Choices: json, yaml
@@ -139,7 +139,7 @@ pub struct GenerateArgs {
 
 /// `listener status` / `connector status`.
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// Name (optional)
     #[arg(value_name = "NAME")]
     name: Option<String>,
@@ -152,7 +152,7 @@ pub struct StatusArgs {
 
 /// `listener delete` / `connector delete`.
 #[derive(Debug, Args)]
-pub struct DeleteArgs {
+pub(crate) struct DeleteArgs {
     /// Name
     #[arg(value_name = "NAME")]
     name: Option<String>,
@@ -178,14 +178,14 @@ enum Kind {
 impl Kind {
     fn word(self) -> &'static str {
         match self {
-            Kind::Listener => "listener",
-            Kind::Connector => "connector",
+            Self::Listener => "listener",
+            Self::Connector => "connector",
         }
     }
     fn kind(self) -> &'static str {
         match self {
-            Kind::Listener => Listener::KIND,
-            Kind::Connector => Connector::KIND,
+            Self::Listener => Listener::KIND,
+            Self::Connector => Connector::KIND,
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::platform::Change;
 
 /// `site create`.
 #[derive(Debug, Args)]
-pub struct CreateArgs {
+pub(crate) struct CreateArgs {
     /// Site name
     #[arg(value_name = "NAME")]
     name: Option<String>,
@@ -45,7 +45,7 @@ pub struct CreateArgs {
 
 /// `site generate`: the Site `site create` would store, printed.
 #[derive(Debug, Args)]
-pub struct GenerateArgs {
+pub(crate) struct GenerateArgs {
     /// Site name
     #[arg(value_name = "NAME")]
     name: Option<String>,
@@ -68,7 +68,7 @@ pub struct GenerateArgs {
 
 /// `site update`.
 #[derive(Debug, Args)]
-pub struct UpdateArgs {
+pub(crate) struct UpdateArgs {
     /// Site name (optional: the namespace has one site)
     #[arg(value_name = "NAME")]
     name: Option<String>,
@@ -100,7 +100,7 @@ pub struct UpdateArgs {
 
 /// `site status`.
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     #[arg(hide = true)]
     extra: Vec<String>,
     /// print status of the site Choices: json, yaml
@@ -110,7 +110,7 @@ pub struct StatusArgs {
 
 /// `site delete`.
 #[derive(Debug, Args)]
-pub struct DeleteArgs {
+pub(crate) struct DeleteArgs {
     /// Site name (optional)
     #[arg(value_name = "NAME")]
     name: Option<String>,

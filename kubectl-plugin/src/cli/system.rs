@@ -23,7 +23,7 @@ use crate::platform::resources::{Document, Resources, StoredOnly, parse_stored_d
 
 /// `system start`.
 #[derive(Debug, Args)]
-pub struct StartArgs {
+pub(crate) struct StartArgs {
     #[arg(hide = true)]
     extra: Vec<String>,
     /// Run the site in this process (logs to stderr) instead of in the background
@@ -40,7 +40,7 @@ pub struct StartArgs {
 
 /// `system reload`.
 #[derive(Debug, Args)]
-pub struct ReloadArgs {
+pub(crate) struct ReloadArgs {
     #[arg(hide = true)]
     extra: Vec<String>,
     /// How long to wait for the running site to report the reload
@@ -50,7 +50,7 @@ pub struct ReloadArgs {
 
 /// `system install`.
 #[derive(Debug, Args)]
-pub struct InstallArgs {
+pub(crate) struct InstallArgs {
     #[arg(hide = true)]
     extra: Vec<String>,
     /// How a site picks up changes to its resources. Choices: auto (a running local site always
@@ -61,7 +61,7 @@ pub struct InstallArgs {
 
 /// `system generate-bundle`.
 #[derive(Debug, Args)]
-pub struct BundleArgs {
+pub(crate) struct BundleArgs {
     /// The file to write (a gzip-compressed tarball)
     #[arg(value_name = "BUNDLE_FILE", value_hint = clap::ValueHint::FilePath)]
     file: Option<String>,
@@ -77,14 +77,14 @@ pub struct BundleArgs {
 
 /// Commands without arguments.
 #[derive(Debug, Args)]
-pub struct NoArgs {
+pub(crate) struct NoArgs {
     #[arg(hide = true)]
     extra: Vec<String>,
 }
 
 /// `system apply` / `system delete`.
 #[derive(Debug, Args)]
-pub struct FileArgs {
+pub(crate) struct FileArgs {
     #[arg(hide = true)]
     extra: Vec<String>,
     /// The name of the file with custom resources (`-` for standard input)

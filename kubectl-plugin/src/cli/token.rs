@@ -18,7 +18,7 @@ use crate::platform::{Change, TokenRedeemError, now_unix, uuid_v4};
 
 /// `token issue`.
 #[derive(Debug, Args)]
-pub struct IssueArgs {
+pub(crate) struct IssueArgs {
     /// File to write the token to
     #[arg(value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     file: Option<String>,
@@ -40,7 +40,7 @@ pub struct IssueArgs {
 
 /// `token redeem`.
 #[derive(Debug, Args)]
-pub struct RedeemArgs {
+pub(crate) struct RedeemArgs {
     /// Token file to redeem
     #[arg(value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     file: Option<String>,

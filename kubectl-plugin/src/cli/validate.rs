@@ -5,23 +5,23 @@ use skupper_core::duration::GoDuration;
 use skupper_core::names;
 
 /// Regular expression text of namespaces (`NamespaceStringValidator`).
-pub const NAMESPACE_RE: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+pub(crate) const NAMESPACE_RE: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 
 /// Validation problems, printed one per line.
 #[derive(Debug, Default)]
-pub struct Problems(pub Vec<String>);
+pub(crate) struct Problems(pub Vec<String>);
 
 impl Problems {
     /// Records a problem.
-    pub fn push(&mut self, p: impl Into<String>) {
+    pub(crate) fn push(&mut self, p: impl Into<String>) {
         self.0.push(p.into());
     }
     /// Whether any was found.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
     /// Ok when empty, else the usage error (exit 2).
-    pub fn finish(self) -> Result<(), super::CliError> {
+    pub(crate) fn finish(self) -> Result<(), super::CliError> {
         if self.0.is_empty() { Ok(()) } else { Err(super::CliError::Usage(self.0.join("\n"))) }
     }
 }
@@ -36,7 +36,7 @@ fn label(s: &str) -> bool {
 
 /// `Ok` or `value does not match this regular expression: <re>` for a resource name; longer
 /// than a DNS subdomain (253): Kubernetes' `must be no more than 253 characters`.
-pub fn resource_name(s: &str) -> Result<(), String> {
+pub(crate) fn resource_name(s: &str) -> Result<(), String> {
     if s.len() > names::SUBDOMAIN_MAX_LEN {
         return Err(too_long(names::SUBDOMAIN_MAX_LEN, s.len()));
     }
@@ -44,7 +44,7 @@ pub fn resource_name(s: &str) -> Result<(), String> {
 }
 
 /// Same for a namespace (one RFC 1123 label, at most 63 characters).
-pub fn namespace(s: &str) -> Result<(), String> {
+pub(crate) fn namespace(s: &str) -> Result<(), String> {
     if s.len() > names::LABEL_MAX_LEN {
         return Err(too_long(names::LABEL_MAX_LEN, s.len()));
     }
@@ -57,17 +57,17 @@ fn too_long(max: usize, len: usize) -> String {
 }
 
 /// Same for a token file name.
-pub fn file_path(s: &str) -> Result<(), String> {
+pub(crate) fn file_path(s: &str) -> Result<(), String> {
     names::validate_file_name(s).map_err(|e| e.to_string())
 }
 
 /// A host name or IP address (upstream `NewHostStringValidator`, widened to any valid DNS name).
-pub fn host(s: &str) -> bool {
+pub(crate) fn host(s: &str) -> bool {
     names::validate_host(s).is_ok()
 }
 
 /// Go's `strconv.Atoi` error text for a non-number.
-pub fn atoi(s: &str) -> Result<i64, String> {
+pub(crate) fn atoi(s: &str) -> Result<i64, String> {
     let t = s.strip_prefix(['+', '-']).unwrap_or(s);
     if t.is_empty() || !t.bytes().all(|c| c.is_ascii_digit()) {
         return Err(format!("strconv.Atoi: parsing {s:?}: invalid syntax"));
@@ -76,7 +76,7 @@ pub fn atoi(s: &str) -> Result<i64, String> {
 }
 
 /// A cost flag (`link cost is not valid: ...` on failure; at most 2147483647, the router's limit).
-pub fn cost(s: &str, problems: &mut Problems) -> Option<i64> {
+pub(crate) fn cost(s: &str, problems: &mut Problems) -> Option<i64> {
     match skupper_core::grant::parse_cost(s) {
         Ok(n) if n <= skupper_core::link::MAX_COST => Some(n),
         Ok(_) => {
@@ -92,7 +92,7 @@ pub fn cost(s: &str, problems: &mut Problems) -> Option<i64> {
 }
 
 /// A duration flag as cobra parses it: `invalid argument "<v>" for "--<flag>" flag: time: invalid duration "<v>"`.
-pub fn duration(flag: &str, value: &str, problems: &mut Problems) -> Option<GoDuration> {
+pub(crate) fn duration(flag: &str, value: &str, problems: &mut Problems) -> Option<GoDuration> {
     match GoDuration::parse(value) {
         Ok(d) => Some(d),
         Err(_) => {
@@ -104,7 +104,7 @@ pub fn duration(flag: &str, value: &str, problems: &mut Problems) -> Option<GoDu
 }
 
 /// `OptionValidator` over the output types.
-pub fn output(value: &str) -> Result<(), String> {
+pub(crate) fn output(value: &str) -> Result<(), String> {
     if value.is_empty() {
         return Err("value must not be empty".into());
     }

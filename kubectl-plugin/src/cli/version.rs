@@ -12,7 +12,7 @@ use crate::platform::Platform;
 
 /// `version`.
 #[derive(Debug, Args)]
-pub struct VersionArgs {
+pub(crate) struct VersionArgs {
     #[arg(hide = true)]
     extra: Vec<String>,
     /// print the versions instead of a table. Choices: json, yaml
@@ -33,7 +33,7 @@ fn go_arch(arch: &str) -> &str {
 }
 
 /// What `version -o json` prints.
-pub fn versions(platform: Platform) -> serde_json::Value {
+pub(super) fn versions(platform: Platform) -> serde_json::Value {
     json!({
         "clientVersion": env!("CARGO_PKG_VERSION"),
         "coreVersion": skupper_core::VERSION,

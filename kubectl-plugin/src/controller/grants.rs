@@ -20,7 +20,7 @@ use crate::platform::{now_rfc3339, now_unix};
 
 /// The grant server's view of the namespace.
 #[derive(Clone)]
-pub struct KubeGrantStore {
+pub(crate) struct KubeGrantStore {
     namespace: String,
     api: Api<KAccessGrant>,
     grants: Store<KAccessGrant>,
@@ -29,7 +29,7 @@ pub struct KubeGrantStore {
 
 impl KubeGrantStore {
     /// A store over the namespace's grants; `site` is kept current by the controller.
-    pub fn new(
+    pub(crate) fn new(
         client: &kube::Client,
         namespace: &str,
         grants: Store<KAccessGrant>,
@@ -87,7 +87,7 @@ impl GrantStore for KubeGrantStore {
 }
 
 /// What grants are processed against: the grant server's URL base and CA, or why there is none.
-pub enum GrantIssuer<'a> {
+pub(crate) enum GrantIssuer<'a> {
     /// The site accepts links: grants get `url_base/<uid>` and the CA.
     Ready {
         /// `https://host:port`.
@@ -101,7 +101,7 @@ pub enum GrantIssuer<'a> {
 
 /// Processes every grant that needs it (new, or issued for another URL or CA) and writes its
 /// status; a grant that cannot be processed gets the reason in its status.
-pub async fn process_all(api: &Api<KAccessGrant>, grants: &Store<KAccessGrant>, issuer: &GrantIssuer<'_>) {
+pub(crate) async fn process_all(api: &Api<KAccessGrant>, grants: &Store<KAccessGrant>, issuer: &GrantIssuer<'_>) {
     let now = now_rfc3339();
     for g in grants.state() {
         let mut status = g.status.clone().unwrap_or_default();

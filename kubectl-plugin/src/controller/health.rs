@@ -20,7 +20,7 @@ const STUCK: Duration = Duration::from_secs(15);
 
 /// What the probes report.
 #[derive(Debug)]
-pub struct State {
+pub(crate) struct State {
     /// When the last reconcile round ended.
     pub last_round: Option<Instant>,
     /// Ready, or why not.
@@ -29,16 +29,16 @@ pub struct State {
 
 /// The shared state of the probes.
 #[derive(Clone)]
-pub struct Health(Arc<Mutex<State>>);
+pub(crate) struct Health(Arc<Mutex<State>>);
 
 impl Health {
     /// Not ready yet.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self(Arc::new(Mutex::new(State { last_round: None, ready: Err("starting".into()) })))
     }
 
     /// Changes the state.
-    pub fn update(&self, f: impl FnOnce(&mut State)) {
+    pub(crate) fn update(&self, f: impl FnOnce(&mut State)) {
         if let Ok(mut s) = self.0.lock() {
             f(&mut s);
         }
@@ -61,7 +61,7 @@ impl Health {
 }
 
 /// Serves the probes on `host:port` until the process ends; returns the bound address.
-pub async fn serve(health: Health, host: &str, port: u16) -> anyhow::Result<SocketAddr> {
+pub(crate) async fn serve(health: Health, host: &str, port: u16) -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind((host, port))
         .await
         .map_err(|e| anyhow::anyhow!("the health endpoints cannot listen on {host}:{port}: {e}"))?;

@@ -15,13 +15,13 @@ use crate::platform::kube::client::Target;
 use crate::platform::kube::errors::{self, Op, explain};
 
 /// How long a Lease stays valid without renewal.
-pub const DURATION: Duration = Duration::from_secs(15);
+pub(crate) const DURATION: Duration = Duration::from_secs(15);
 /// How often it is renewed.
-pub const RENEW_EVERY: Duration = Duration::from_secs(5);
+pub(crate) const RENEW_EVERY: Duration = Duration::from_secs(5);
 
 /// Why the Lease could not be taken or kept.
 #[derive(Debug, thiserror::Error)]
-pub enum LeaseError {
+pub(crate) enum LeaseError {
     /// Another live controller holds it.
     #[error(
         "another controller runs namespace {namespace} (holder {holder}); stop it first, or wait {secs}s if it has just stopped"
@@ -40,7 +40,7 @@ pub enum LeaseError {
 }
 
 /// The Lease as held by this controller.
-pub struct Holder {
+pub(crate) struct Holder {
     api: Api<Lease>,
     target: Target,
     /// This controller's identity (`<host>-<pid>`, or the pod name).
@@ -58,7 +58,7 @@ fn expired(spec: &LeaseSpec) -> bool {
 
 impl Holder {
     /// Takes the Lease of `target`'s namespace for `identity`, or says who holds it.
-    pub async fn acquire(client: kube::Client, target: &Target, identity: String) -> Result<Self, LeaseError> {
+    pub(crate) async fn acquire(client: kube::Client, target: &Target, identity: String) -> Result<Self, LeaseError> {
         let api: Api<Lease> = Api::namespaced(client, &target.namespace);
         let holder = Self { api, target: target.clone(), identity };
         let op = |verb| Op { verb, resource: "leases.coordination.k8s.io", name: Some(CONTROLLER_LEASE) };
@@ -115,7 +115,7 @@ impl Holder {
 
     /// Renews the Lease; an error means it is lost (taken by another controller) or cannot be
     /// renewed, and the controller must stop.
-    pub async fn renew(&self) -> Result<(), LeaseError> {
+    pub(crate) async fn renew(&self) -> Result<(), LeaseError> {
         let op = Op { verb: "update", resource: "leases.coordination.k8s.io", name: Some(CONTROLLER_LEASE) };
         let mut lease = self.api.get(CONTROLLER_LEASE).await.map_err(|e| explain(e, &op, &self.target))?;
         let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
@@ -135,7 +135,7 @@ impl Holder {
     }
 
     /// Gives the Lease up (the next controller starts at once; the CLI sees none running).
-    pub async fn release(&self) {
+    pub(crate) async fn release(&self) {
         let Ok(mut lease) = self.api.get(CONTROLLER_LEASE).await else { return };
         let Some(spec) = lease.spec.as_mut() else { return };
         if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
@@ -148,7 +148,7 @@ impl Holder {
 }
 
 /// This process's identity: `POD_NAME` in a pod, else `<hostname>-<pid>`.
-pub fn identity() -> String {
+pub(crate) fn identity() -> String {
     if let Some(p) = std::env::var("POD_NAME").ok().filter(|p| !p.is_empty()) {
         return p;
     }

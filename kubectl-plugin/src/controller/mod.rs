@@ -17,15 +17,15 @@
 //! - [`services`]: in a cluster, the Services in front of the controller and selector pods.
 //! - [`health`]: liveness and readiness endpoints.
 
-pub mod grants;
-pub mod health;
-pub mod lease;
-pub mod network;
-pub mod services;
-pub mod site;
-pub mod state;
-pub mod status;
-pub mod tokens;
+pub(crate) mod grants;
+pub(crate) mod health;
+pub(crate) mod lease;
+pub(crate) mod network;
+pub(crate) mod services;
+pub(crate) mod site;
+pub(crate) mod state;
+pub(crate) mod status;
+pub(crate) mod tokens;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -63,7 +63,7 @@ const DEBOUNCE: Duration = Duration::from_millis(100);
 const RECONCILE: &str = "reconcile";
 
 /// Long help of `controller`.
-pub const CONTROLLER_LONG: &str = "\
+pub(crate) const CONTROLLER_LONG: &str = "\
 Run the site of a Kubernetes namespace: the controller reconciles the namespace's Skupper \
 resources (Site, Link, AccessGrant, AccessToken, Listener, Connector) and runs the site's router \
 and grant server in this process. One controller runs a namespace at a time (it holds the \
@@ -75,7 +75,7 @@ tokens and Links stay valid across restarts), listeners bind --service-bind-host
 dial their host and port from this host. Stop it with Ctrl-C or SIGTERM.";
 
 /// Examples of `controller`.
-pub const CONTROLLER_AFTER: &str = "\
+pub(crate) const CONTROLLER_AFTER: &str = "\
 Examples:
   kubectl skupper -n west controller
   kubectl skupper -n west controller --bind-host 192.0.2.10 --endpoint-host west.example.com
@@ -84,7 +84,7 @@ Examples:
 /// `controller`.
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
-pub struct ControllerArgs {
+pub(crate) struct ControllerArgs {
     /// Print what runs the controller in a cluster instead of running it here.
     #[command(subcommand)]
     pub command: Option<ControllerCommand>,
@@ -114,7 +114,7 @@ pub struct ControllerArgs {
 
 /// `controller manifest`.
 #[derive(Debug, clap::Subcommand)]
-pub enum ControllerCommand {
+pub(crate) enum ControllerCommand {
     /// Print the ServiceAccount, RoleBinding and Deployment that run the site of the namespace in
     /// the cluster (apply them with kubectl apply -f -)
     #[command(long_about = MANIFEST_LONG, after_help = MANIFEST_AFTER)]
@@ -122,20 +122,20 @@ pub enum ControllerCommand {
 }
 
 /// Long help of `controller manifest`.
-pub const MANIFEST_LONG: &str = "\
+pub(crate) const MANIFEST_LONG: &str = "\
 Print what runs the site of the namespace inside the cluster: a ServiceAccount, a RoleBinding to \
 the skupper-controller ClusterRole (from kubectl skupper install) and a Deployment of one \
 controller pod (kubectl-skupper controller --in-cluster). Apply it with kubectl apply -f -.";
 
 /// Examples of `controller manifest`.
-pub const MANIFEST_AFTER: &str = "\
+pub(crate) const MANIFEST_AFTER: &str = "\
 Examples:
   kubectl skupper -n west controller manifest | kubectl apply -f -
   kubectl skupper -n west controller manifest --image registry.example.com/kubectl-skupper:0.1.0";
 
 /// `controller manifest`.
 #[derive(Debug, Args)]
-pub struct ManifestArgs {
+pub(crate) struct ManifestArgs {
     #[arg(hide = true)]
     extra: Vec<String>,
     /// The controller's image
@@ -148,7 +148,7 @@ pub struct ManifestArgs {
 
 impl ControllerArgs {
     /// Input problems (exit 2).
-    pub fn problems(&self) -> Vec<String> {
+    pub(crate) fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
         if !self.extra.is_empty() {
             out.push("this command does not need any arguments".to_string());
@@ -174,7 +174,7 @@ fn log(msg: impl AsRef<str>) {
 }
 
 /// Runs the controller until a signal arrives or its Lease is lost.
-pub fn run(selection: &Selection, args: ControllerArgs) -> anyhow::Result<()> {
+pub(crate) fn run(selection: &Selection, args: ControllerArgs) -> anyhow::Result<()> {
     skupper_router::logs::set_json(args.log_format == "json");
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).div_ceil(2).clamp(1, 8);
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -13,7 +13,7 @@ use crate::platform::kube::{NETWORK_STATUS, NETWORK_STATUS_KEY};
 use crate::platform::status::RouterStatusFile;
 
 /// Writes the snapshot unless the ConfigMap holds it already; `last` is what was written last.
-pub async fn publish(
+pub(crate) async fn publish(
     client: &kube::Client,
     namespace: &str,
     snapshot: &RouterStatusFile,

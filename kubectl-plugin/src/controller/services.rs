@@ -26,15 +26,15 @@ use crate::platform::kube::manifest::POD_LABELS;
 use crate::platform::resources::Resources;
 
 /// The Service of link access (upstream's name).
-pub const LINK_SERVICE: &str = "skupper-router";
+pub(crate) const LINK_SERVICE: &str = "skupper-router";
 /// Label of a listener's Service: the Listener it serves.
-pub const LISTENER_LABEL: &str = "skupper.io/listener";
+pub(crate) const LISTENER_LABEL: &str = "skupper.io/listener";
 /// Label of every Service the controller makes.
 const MANAGED: (&str, &str) = ("app.kubernetes.io/managed-by", "kubectl-skupper");
 
 /// Where remote sites reach the site, as its Service says.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Exposure {
+pub(crate) struct Exposure {
     /// Hosts remote sites use (empty while a load balancer has no address).
     pub hosts: Vec<String>,
     /// Port of the `inter-router` role on those hosts.
@@ -102,7 +102,7 @@ async fn apply(api: &Api<Service>, existing: Option<&Service>, desired: Service)
 }
 
 /// The link-access Service for a Site whose `linkAccess` is `access_type`, and where it is reached.
-pub async fn link_access(
+pub(crate) async fn link_access(
     client: &kube::Client,
     namespace: &str,
     services: &Store<Service>,
@@ -181,7 +181,7 @@ pub async fn link_access(
 /// Services in front of the controller pod for every Listener (named after its host); the
 /// controller's Services of Listeners that are gone are deleted. Returns the Listeners whose
 /// Service cannot be made, with why.
-pub async fn listeners(
+pub(crate) async fn listeners(
     client: &kube::Client,
     namespace: &str,
     services: &Store<Service>,
@@ -274,7 +274,7 @@ fn ready(p: &Pod) -> bool {
 /// The Connectors with a selector get the first (by name) matching Ready pod's IP as their host
 /// (every matching pod is listed in `selectedPods`); those with no such pod are left out of
 /// `res` (nothing to dial) and returned with why.
-pub fn resolve_selectors(
+pub(crate) fn resolve_selectors(
     res: &mut Resources,
     pods: &Store<Pod>,
 ) -> (BTreeMap<String, Vec<SelectedPod>>, BTreeMap<String, String>) {

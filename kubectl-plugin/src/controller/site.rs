@@ -34,17 +34,17 @@ use skupper_router::LinkAccessConfig;
 use skupper_router::certs::{self, Issued};
 
 /// Name of the RouterAccess the controller keeps for a site with link access (upstream's).
-pub const ROUTER_ACCESS: &str = "skupper-router";
+pub(crate) const ROUTER_ACCESS: &str = "skupper-router";
 /// Annotation marking what the controller owns and rewrites (upstream's).
-pub const CONTROLLED: &str = "internal.skupper.io/controlled";
+pub(crate) const CONTROLLED: &str = "internal.skupper.io/controlled";
 /// Annotation of the RouterAccess holding the grant server's port.
-pub const GRANT_PORT: &str = "skupper.io/grant-server-port";
+pub(crate) const GRANT_PORT: &str = "skupper.io/grant-server-port";
 /// Annotation of a server certificate's Secret: the hosts it was issued for.
-pub const HOSTS: &str = "internal.skupper.io/hosts";
+pub(crate) const HOSTS: &str = "internal.skupper.io/hosts";
 
 /// Where a controller listens and how remote sites reach it.
 #[derive(Debug, Clone)]
-pub struct HostMode {
+pub(crate) struct HostMode {
     /// Interface of link access and the grant server.
     pub bind_host: String,
     /// Hosts advertised in endpoints, Links and grant URLs (host mode), or the node addresses of
@@ -76,7 +76,7 @@ struct Running {
 }
 
 /// The active Site's CAs, link access and grant server.
-pub struct SiteSetup {
+pub(crate) struct SiteSetup {
     client: kube::Client,
     namespace: String,
     mode: HostMode,
@@ -96,7 +96,7 @@ pub struct SiteSetup {
 
 impl SiteSetup {
     /// Nothing set up yet.
-    pub fn new(client: kube::Client, namespace: &str, mode: HostMode) -> Self {
+    pub(crate) fn new(client: kube::Client, namespace: &str, mode: HostMode) -> Self {
         Self {
             client,
             namespace: namespace.into(),
@@ -251,7 +251,7 @@ impl SiteSetup {
     }
 
     /// Sets up what `site` needs (the grant server with `store` for its grants).
-    pub async fn reconcile(&mut self, site: &KSite, stores: &Stores) -> anyhow::Result<()> {
+    pub(crate) async fn reconcile(&mut self, site: &KSite, stores: &Stores) -> anyhow::Result<()> {
         let owner = owned_by(site);
         let issuer = if site.spec.default_issuer.is_empty() { SITE_CA } else { site.spec.default_issuer.as_str() };
         let site_ca = self.ca(stores, issuer, &format!("{} site CA", site.name()), &owner).await?;
@@ -400,7 +400,7 @@ impl SiteSetup {
     }
 
     /// No active site: the grant server stops, nothing is handed out.
-    pub async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         self.stop_grant_server().await;
         self.endpoints = Vec::new();
         self.waiting = None;
@@ -412,12 +412,12 @@ impl SiteSetup {
     }
 
     /// The grant server's URL base (`https://host:port`), when it runs and is reachable.
-    pub fn grant_url_base(&self) -> Option<String> {
+    pub(crate) fn grant_url_base(&self) -> Option<String> {
         self.grant_server.as_ref().and(self.grant_url_base.clone())
     }
 
     /// Whether the grant server runs (for the readiness endpoint).
-    pub fn grant_server_running(&self) -> bool {
+    pub(crate) fn grant_server_running(&self) -> bool {
         self.grant_server.is_some()
     }
 }

@@ -20,7 +20,7 @@ use skupper_core::resources::Resource;
 
 /// The caches of every kind the controller reads.
 #[derive(Clone)]
-pub struct Stores {
+pub(crate) struct Stores {
     /// Sites.
     pub sites: Store<KSite>,
     /// Links.
@@ -78,7 +78,7 @@ where
 impl Stores {
     /// Starts watching `namespace` (and its Services, `with_services`) and waits until every cache
     /// holds its first full list.
-    pub async fn start(
+    pub(crate) async fn start(
         client: &kube::Client,
         namespace: &str,
         notify: Arc<Notify>,
@@ -136,14 +136,14 @@ impl Stores {
     }
 
     /// The active Site: the oldest (upstream), by creation time then name.
-    pub fn active_site(&self) -> Option<Arc<KSite>> {
+    pub(crate) fn active_site(&self) -> Option<Arc<KSite>> {
         let mut sites = self.sites.state();
         sites.sort_by_key(|s| (s.metadata.creation_timestamp.as_ref().map(|t| t.0), s.name().to_string()));
         sites.into_iter().next()
     }
 
     /// The namespace as core resources, with the active Site only.
-    pub fn resources(&self) -> Resources {
+    pub(crate) fn resources(&self) -> Resources {
         let mut res = Resources::default();
         if let Some(site) = self.active_site() {
             res.insert(site.to_resource());
@@ -169,12 +169,12 @@ impl Stores {
     }
 
     /// A Secret by name.
-    pub fn secret(&self, name: &str) -> Option<Arc<KubeSecret>> {
+    pub(crate) fn secret(&self, name: &str) -> Option<Arc<KubeSecret>> {
         self.secrets.find(|s| s.metadata.name.as_deref() == Some(name))
     }
 }
 
 /// The object named `name` in a store.
-pub fn by_name<K: Kind>(store: &Store<Cr<K>>, name: &str) -> Option<Arc<Cr<K>>> {
+pub(crate) fn by_name<K: Kind>(store: &Store<Cr<K>>, name: &str) -> Option<Arc<Cr<K>>> {
     store.find(|o| o.name() == name)
 }

@@ -11,7 +11,11 @@ use crate::platform::kube::errors;
 
 /// Writes `status` as `current`'s status unless it has it already. Returns whether it wrote; a
 /// conflict or a deleted object is not an error (the next round sees the new state).
-pub async fn write_status<K: Kind>(api: &Api<Cr<K>>, current: &Cr<K>, status: K::Status) -> anyhow::Result<bool> {
+pub(crate) async fn write_status<K: Kind>(
+    api: &Api<Cr<K>>,
+    current: &Cr<K>,
+    status: K::Status,
+) -> anyhow::Result<bool> {
     if current.status.as_ref() == Some(&status) {
         return Ok(false);
     }
@@ -26,7 +30,7 @@ pub async fn write_status<K: Kind>(api: &Api<Cr<K>>, current: &Cr<K>, status: K:
 
 /// Marks every condition as computed from `generation` (`observedGeneration`), which is how the
 /// CLI knows a status answers its latest change.
-pub fn observed(status: &mut Status, generation: Option<i64>) {
+pub(crate) fn observed(status: &mut Status, generation: Option<i64>) {
     for c in &mut status.conditions {
         c.observed_generation = generation;
     }

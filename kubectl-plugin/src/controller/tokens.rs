@@ -23,7 +23,7 @@ use crate::platform::kube::cr::{Cr, KAccessToken, KLink, KSite, LinkKind, kube_s
 use crate::platform::now_rfc3339;
 
 /// Annotation on a redeemed Secret naming the AccessToken it came from.
-pub const TOKEN_UID_ANNOTATION: &str = "skupper.io/access-token-uid";
+pub(crate) const TOKEN_UID_ANNOTATION: &str = "skupper.io/access-token-uid";
 /// Timeout of one redemption request (upstream: 10 s).
 const REDEEM_TIMEOUT: Duration = Duration::from_secs(10);
 const FIRST_RETRY: Duration = Duration::from_secs(5);
@@ -38,7 +38,7 @@ enum Outcome {
 }
 
 /// Redemptions under way and their retry schedule.
-pub struct Tokens {
+pub(crate) struct Tokens {
     inflight: BTreeSet<String>,
     retry: BTreeMap<String, (Instant, Duration)>,
     tx: mpsc::UnboundedSender<(String, Outcome)>,
@@ -46,7 +46,7 @@ pub struct Tokens {
 }
 
 /// The owner reference of objects a Site owns.
-pub fn owned_by(site: &KSite) -> OwnerReference {
+pub(crate) fn owned_by(site: &KSite) -> OwnerReference {
     OwnerReference {
         api_version: format!("{}/{}", crate::platform::kube::cr::GROUP, crate::platform::kube::cr::VERSION),
         kind: "Site".into(),
@@ -59,13 +59,13 @@ pub fn owned_by(site: &KSite) -> OwnerReference {
 
 impl Tokens {
     /// Nothing under way.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         Self { inflight: BTreeSet::new(), retry: BTreeMap::new(), tx, rx }
     }
 
     /// Reports finished redemptions, then starts the ones that are due.
-    pub async fn reconcile(&mut self, client: &kube::Client, namespace: &str, stores: &Stores, prog: &str) {
+    pub(crate) async fn reconcile(&mut self, client: &kube::Client, namespace: &str, stores: &Stores, prog: &str) {
         let api: Api<KAccessToken> = Api::namespaced(client.clone(), namespace);
         while let Ok((name, outcome)) = self.rx.try_recv() {
             self.finish(&api, stores, &name, outcome).await;

@@ -17,15 +17,15 @@ use skupper_core::grant::Refusal;
 use skupper_router::limits::{Gate, GateConfig, env_millis, env_u64, prepare_process, scaled};
 
 /// Time for the TLS handshake and the request head together, and then again for the body.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest a connection lives once its request arrived (the redemption itself, the answer).
-pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
 /// Connections one source may hold at once.
-pub const MAX_PER_SOURCE: usize = 8;
+pub(crate) const MAX_PER_SOURCE: usize = 8;
 
 /// Everything the accept loop and the request path of one grant server share.
 #[derive(Debug)]
-pub struct Defences {
+pub(crate) struct Defences {
     /// Caps on open connections.
     pub gate: Arc<Gate>,
     /// Handshake + request head deadline; the body gets the same again.
@@ -39,7 +39,7 @@ impl Defences {
     /// / 8, within 16..=256), `SKUPPER_GRANT_MAX_PER_SOURCE` (8), `SKUPPER_GRANT_REQUEST_TIMEOUT_MS`
     /// (5000), `SKUPPER_GRANT_LOCK_AFTER` (10 wrong codes) and `SKUPPER_GRANT_THROTTLE_MS` (the
     /// first wait after the free wrong codes, 1000; it doubles per further wrong code).
-    pub fn from_env() -> Arc<Self> {
+    pub(crate) fn from_env() -> Arc<Self> {
         let limit = prepare_process();
         let gate = Gate::new("grant server", GateConfig::from_env("GRANT", scaled(limit, 8, 16, 256), MAX_PER_SOURCE));
         let mut throttling = Throttling::default();
@@ -58,14 +58,14 @@ impl Defences {
 
     /// Explicit settings (tests).
     #[cfg(test)]
-    pub fn new(gate: GateConfig, request_timeout: Duration, throttling: Throttling) -> Arc<Self> {
+    pub(crate) fn new(gate: GateConfig, request_timeout: Duration, throttling: Throttling) -> Arc<Self> {
         Arc::new(Self { gate: Gate::new("grant server", gate), request_timeout, guesses: Guesses::new(throttling) })
     }
 }
 
 /// How wrong codes are slowed down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Throttling {
+pub(crate) struct Throttling {
     /// Wrong codes (or unknown grants) one source may send before it has to wait.
     pub source_free: u32,
     /// Wrong codes for one grant before every further attempt on it has to wait.
@@ -98,7 +98,7 @@ const MAX_SOURCES: usize = 10_000;
 
 /// Wrong codes per source and per grant.
 #[derive(Debug)]
-pub struct Guesses {
+pub(crate) struct Guesses {
     config: Throttling,
     inner: Mutex<Tally>,
 }
@@ -117,7 +117,7 @@ struct Strikes {
 
 /// What a wrong code (or a request for an unknown grant) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Strike {
+pub(crate) struct Strike {
     /// Wrong codes counted for the grant so far (0 for an unknown grant).
     pub grant_wrong: u32,
     /// The grant is locked from now on.
@@ -126,12 +126,12 @@ pub struct Strike {
 
 impl Guesses {
     /// Empty accounting.
-    pub fn new(config: Throttling) -> Self {
+    pub(crate) fn new(config: Throttling) -> Self {
         Self { config, inner: Mutex::default() }
     }
 
     /// The settings.
-    pub fn config(&self) -> Throttling {
+    pub(crate) fn config(&self) -> Throttling {
         self.config
     }
 
@@ -149,7 +149,7 @@ impl Guesses {
 
     /// Whether a redemption of grant `key` from `source` may be tried at `now` (before the code
     /// is looked at, so a throttled client learns nothing about it).
-    pub fn check(&self, source: IpAddr, key: &str, now: Instant) -> Result<(), Refusal> {
+    pub(crate) fn check(&self, source: IpAddr, key: &str, now: Instant) -> Result<(), Refusal> {
         let tally = self.tally();
         if let Some(g) = tally.grants.get(key) {
             if g.wrong >= self.config.lock_after {
@@ -173,7 +173,7 @@ impl Guesses {
 
     /// Counts a wrong code for grant `key` (`Some`) or a request for an unknown grant (`None`)
     /// from `source`.
-    pub fn wrong(&self, source: IpAddr, key: Option<&str>, now: Instant) -> Strike {
+    pub(crate) fn wrong(&self, source: IpAddr, key: Option<&str>, now: Instant) -> Strike {
         let mut tally = self.tally();
         if tally.sources.len() >= MAX_SOURCES && !tally.sources.contains_key(&source) {
             let forget = self.config.forget_after;
@@ -199,7 +199,7 @@ impl Guesses {
     }
 
     /// A redemption succeeded: the source's earlier mistakes are forgiven.
-    pub fn redeemed(&self, source: IpAddr) {
+    pub(crate) fn redeemed(&self, source: IpAddr) {
         self.tally().sources.remove(&source);
     }
 }

@@ -8,9 +8,9 @@
 
 #[cfg(test)]
 mod fuzz;
-pub mod limits;
-pub mod redeem;
-pub mod server;
+pub(crate) mod limits;
+pub(crate) mod redeem;
+pub(crate) mod server;
 
 use skupper_core::duration::GoDuration;
 use skupper_core::grant as rules;
@@ -22,10 +22,10 @@ use skupper_core::resources::{
 use self::redeem::RedeemError;
 
 /// Conditions that make an AccessGrant Ready.
-pub const GRANT_REQUIRED: &[&str] = &[condition::PROCESSED, condition::RESOLVED];
+pub(crate) const GRANT_REQUIRED: &[&str] = &[condition::PROCESSED, condition::RESOLVED];
 
 /// A new grant (not processed yet).
-pub fn new_grant(name: &str, uid: &str, redemptions_allowed: i64, window: GoDuration) -> AccessGrant {
+pub(crate) fn new_grant(name: &str, uid: &str, redemptions_allowed: i64, window: GoDuration) -> AccessGrant {
     let mut g = AccessGrant::new(
         name,
         AccessGrantSpec { redemptions_allowed, expiration_window: window.to_string(), ..Default::default() },
@@ -37,7 +37,7 @@ pub fn new_grant(name: &str, uid: &str, redemptions_allowed: i64, window: GoDura
 /// Fills a grant's status the way upstream's controller does (`checkGrant`): url, ca, code
 /// (spec.code or random), expiration time (set once: now + window, 10 minutes if no window),
 /// Processed/Resolved conditions. Grants already processed keep their code and expiry.
-pub fn process(grant: &mut AccessGrant, url_base: &str, ca_pem: &str, now: i64) -> anyhow::Result<()> {
+pub(crate) fn process(grant: &mut AccessGrant, url_base: &str, ca_pem: &str, now: i64) -> anyhow::Result<()> {
     let now_text = skupper_core::time::format_rfc3339(now);
     if grant.spec.redemptions_allowed == 0 {
         grant.spec.redemptions_allowed = 1;
@@ -75,7 +75,7 @@ pub fn process(grant: &mut AccessGrant, url_base: &str, ca_pem: &str, now: i64) 
 /// The token for a processed grant (`metadata.name` = grant name, as upstream), with advisory
 /// annotations (issued-at, expires-at, redemptions-allowed, grant and issuing site) that
 /// inspectors may show; the grant stays the authority.
-pub fn token_for(grant: &AccessGrant, site: &str, cost: i64, issued_at: i64) -> AccessToken {
+pub(crate) fn token_for(grant: &AccessGrant, site: &str, cost: i64, issued_at: i64) -> AccessToken {
     let mut t = AccessToken::new(
         grant.name(),
         AccessTokenSpec {
@@ -103,19 +103,19 @@ pub fn token_for(grant: &AccessGrant, site: &str, cost: i64, issued_at: i64) -> 
 
 /// Links for a redeemed grant: one per endpoint group, named `<name>` (or `<name>-1`, `-2` with
 /// several groups), `tlsCredentials: <name>`, no cost (reference §2.2).
-pub fn links_for_grant(name: &str, endpoints: &[Endpoint]) -> Vec<Link> {
+pub(crate) fn links_for_grant(name: &str, endpoints: &[Endpoint]) -> Vec<Link> {
     skupper_core::link::links_for_grant(name, endpoints)
 }
 
 /// Links for `link generate`: one per endpoint group, named `link-<site>-<group>`.
-pub fn generate_links(site: &str, endpoints: &[Endpoint], tls_credentials: &str, cost: i64) -> Vec<Link> {
+pub(crate) fn generate_links(site: &str, endpoints: &[Endpoint], tls_credentials: &str, cost: i64) -> Vec<Link> {
     skupper_core::link::generate_links(site, endpoints, tls_credentials, cost)
 }
 
 /// What went wrong with a redemption, in one clear sentence per cause and what to do next: the
 /// CLI prints it, a controller puts it into the AccessToken's status. `prog` is how users invoke
 /// this program (`kubectl skupper`).
-pub fn redeem_failure(prog: &str, name: &str, e: &RedeemError) -> String {
+pub(crate) fn redeem_failure(prog: &str, name: &str, e: &RedeemError) -> String {
     let new_token = format!("Ask the issuing site for a new token ({prog} token issue <file> on that site)");
     match e {
         RedeemError::Refused(Failure::Expired { at }) => {

@@ -19,7 +19,7 @@ use skupper_core::grant::{RedeemFailure, classify_response};
 
 /// What a successful redemption returns.
 #[derive(Debug, Clone)]
-pub struct Redeemed {
+pub(crate) struct Redeemed {
     /// The client certificate Secret.
     pub secret: Secret,
     /// The Links to the issuing site.
@@ -29,7 +29,7 @@ pub struct Redeemed {
 /// Why a redemption failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum RedeemError {
+pub(crate) enum RedeemError {
     /// The token's URL is not https (upstream text).
     #[error("token url scheme must be https")]
     NotHttps,
@@ -84,18 +84,18 @@ impl RedeemError {
     /// answered with a temporary or server-side failure. Expired, used-up, unknown or refused
     /// tokens, and tokens that cannot be used at all, are final.
     #[cfg_attr(not(feature = "kubernetes"), allow(dead_code))] // the controller's retry rule
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         matches!(
             self,
-            RedeemError::Unreachable { .. }
-                | RedeemError::Timeout { .. }
-                | RedeemError::Refused(RedeemFailure::Unavailable { .. } | RedeemFailure::ServerError { .. })
+            Self::Unreachable { .. }
+                | Self::Timeout { .. }
+                | Self::Refused(RedeemFailure::Unavailable { .. } | RedeemFailure::ServerError { .. })
         )
     }
 }
 
 /// Redeems `token` with `subject` (CN of the issued certificate) within `timeout`.
-pub async fn redeem(token: &AccessToken, subject: &str, timeout: Duration) -> Result<Redeemed, RedeemError> {
+pub(crate) async fn redeem(token: &AccessToken, subject: &str, timeout: Duration) -> Result<Redeemed, RedeemError> {
     let url = token.spec.url.trim();
     let uri: hyper::Uri = url
         .parse()
@@ -176,7 +176,7 @@ pub async fn redeem(token: &AccessToken, subject: &str, timeout: Duration) -> Re
 }
 
 /// Decodes a 200 answer: a Secret, then Links.
-pub fn decode(body: &str) -> Result<Redeemed, RedeemError> {
+pub(crate) fn decode(body: &str) -> Result<Redeemed, RedeemError> {
     let docs =
         crate::platform::resources::parse_documents(body).map_err(|e| RedeemError::BadResponse(format!("{e:#}")))?;
     let mut docs = docs.into_iter();

@@ -28,7 +28,7 @@ use skupper_router::certs::{self, Issued};
 use skupper_router::tls;
 
 /// Largest request body accepted (a code is 24 characters).
-pub const MAX_BODY: usize = 4096;
+pub(crate) const MAX_BODY: usize = 4096;
 
 /// How often a redemption is retried when its grant changed while it was being redeemed.
 /// Every conflict is another writer's progress (a redemption through a second server, a
@@ -40,7 +40,7 @@ const CONFLICT_RETRIES: usize = 32;
 
 /// A grant as the store holds it, with the version its record must match.
 #[derive(Debug, Clone)]
-pub struct StoredGrant {
+pub(crate) struct StoredGrant {
     /// The grant (processed: url, code, expiry in its status).
     pub grant: AccessGrant,
     /// The store's version of it (a resourceVersion; a file's content), checked by `record`.
@@ -50,7 +50,7 @@ pub struct StoredGrant {
 /// What a redemption hands out besides the grant: the site, where it accepts links and the CA
 /// that signs the client certificate. Missing parts become upstream's 500 answers.
 #[derive(Debug, Clone, Default)]
-pub struct GrantSite {
+pub(crate) struct GrantSite {
     /// The active Site, if any.
     pub site: Option<Site>,
     /// Its endpoints (empty without link access).
@@ -61,7 +61,7 @@ pub struct GrantSite {
 
 /// Why a store could not answer.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub(crate) enum StoreError {
     /// The grant changed since it was read (another redemption, an edit): read it again.
     #[error("the grant changed while it was being redeemed")]
     Conflict,
@@ -71,7 +71,7 @@ pub enum StoreError {
 }
 
 /// Where the grant server reads grants and records redemptions.
-pub trait GrantStore: Send + Sync + 'static {
+pub(crate) trait GrantStore: Send + Sync + 'static {
     /// Namespace of the site, for messages.
     fn namespace(&self) -> &str;
     /// The grant whose `metadata.uid` is `uid`, as stored now.
@@ -84,7 +84,7 @@ pub trait GrantStore: Send + Sync + 'static {
 }
 
 /// What the handler needs: the store, a clock, and the lock that serialises redemptions.
-pub struct GrantContext<S> {
+pub(crate) struct GrantContext<S> {
     /// Grants and the site.
     pub store: S,
     /// Current time, Unix seconds.
@@ -94,13 +94,13 @@ pub struct GrantContext<S> {
 
 impl<S: GrantStore> GrantContext<S> {
     /// A context over `store`.
-    pub fn new(store: S, now: fn() -> i64) -> Self {
+    pub(crate) fn new(store: S, now: fn() -> i64) -> Self {
         Self { store, now, lock: tokio::sync::Mutex::new(()) }
     }
 }
 
 /// A running grant server.
-pub struct GrantServer {
+pub(crate) struct GrantServer {
     /// Where it listens.
     pub addr: SocketAddr,
     shutdown: watch::Sender<bool>,
@@ -110,7 +110,7 @@ pub struct GrantServer {
 impl GrantServer {
     /// Binds `host:port` and serves with the server certificate `cert`, with the limits of
     /// [`Defences::from_env`].
-    pub async fn start<S: GrantStore>(
+    pub(crate) async fn start<S: GrantStore>(
         ctx: Arc<GrantContext<S>>,
         host: &str,
         port: u16,
@@ -120,7 +120,7 @@ impl GrantServer {
     }
 
     /// [`GrantServer::start`] with explicit limits.
-    pub async fn start_with<S: GrantStore>(
+    pub(crate) async fn start_with<S: GrantStore>(
         ctx: Arc<GrantContext<S>>,
         host: &str,
         port: u16,
@@ -141,14 +141,14 @@ impl GrantServer {
     }
 
     /// Stops accepting and waits for the accept loop to end.
-    pub async fn shutdown(self) {
+    pub(crate) async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
     }
 }
 
 /// The server TLS configuration: TLS 1.3, the given certificate.
-pub fn server_tls(cert: &Issued) -> anyhow::Result<rustls::ServerConfig> {
+pub(crate) fn server_tls(cert: &Issued) -> anyhow::Result<rustls::ServerConfig> {
     let identity = tls::Identity {
         cert_pem: cert.cert_pem.as_bytes(),
         key_pem: cert.key_pem.as_bytes(),
@@ -162,7 +162,7 @@ pub fn server_tls(cert: &Issued) -> anyhow::Result<rustls::ServerConfig> {
 /// closed at once), finish its TLS handshake and request head within the request timeout, and
 /// carries one request; wrong codes are throttled per source and per grant before the code is
 /// even looked at.
-pub async fn serve<S: GrantStore>(
+pub(crate) async fn serve<S: GrantStore>(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     ctx: Arc<GrantContext<S>>,
@@ -297,7 +297,7 @@ fn header(req: &Request<Incoming>, name: &str) -> Option<String> {
 }
 
 /// Answers one request.
-pub async fn handle<S: GrantStore>(ctx: Arc<GrantContext<S>>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+pub(crate) async fn handle<S: GrantStore>(ctx: Arc<GrantContext<S>>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     if req.method() != Method::POST {
         return text(405, "Only POST is supported");
     }

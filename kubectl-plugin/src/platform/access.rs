@@ -11,7 +11,7 @@ use skupper_core::resources::{Endpoint, GROUP_PRIMARY, GROUP_SECONDARY, ROLE_EDG
 /// Link access of a site: where it listens and what it advertises.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Access {
+pub(crate) struct Access {
     /// Interface the link-access listeners and the grant server bind.
     pub bind_host: String,
     /// Hosts advertised in endpoints, links and grant URLs.
@@ -35,7 +35,7 @@ pub struct Access {
 /// What a RouterAccess decides on this platform, beyond ports and bind host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RouterAccessView {
+pub(crate) struct RouterAccessView {
     /// The RouterAccess's name.
     pub name: String,
     /// The roles it lists (`inter-router`, `edge`).
@@ -48,7 +48,7 @@ pub struct RouterAccessView {
 /// The link-access ports of one extra router group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct GroupPorts {
+pub(crate) struct GroupPorts {
     /// Port of the `inter-router` role.
     pub inter_router: u16,
     /// Port of the `edge` role.
@@ -57,13 +57,13 @@ pub struct GroupPorts {
 
 impl Access {
     /// Whether link access listens for `role` (every role unless a RouterAccess lists them).
-    pub fn has_role(&self, role: &str) -> bool {
+    pub(crate) fn has_role(&self, role: &str) -> bool {
         self.router_access.as_ref().is_none_or(|ra| ra.roles.iter().any(|r| r == role))
     }
 
     /// The site's endpoints: `inter-router` and `edge` for every advertised host, for each
     /// router group (`skupper-router`, and `skupper-router-2` when the site is HA).
-    pub fn endpoints(&self) -> Vec<Endpoint> {
+    pub(crate) fn endpoints(&self) -> Vec<Endpoint> {
         let mut out = Vec::new();
         let second = self.ha.map(|p| (GROUP_SECONDARY, p.inter_router, p.edge));
         for (group, inter_router, edge) in std::iter::once((GROUP_PRIMARY, self.inter_router, self.edge)).chain(second)
@@ -86,7 +86,7 @@ impl Access {
     }
 
     /// The link-access ports of a router group, if the site has that group.
-    pub fn ports_of(&self, group: &str) -> Option<GroupPorts> {
+    pub(crate) fn ports_of(&self, group: &str) -> Option<GroupPorts> {
         match group {
             GROUP_PRIMARY => Some(GroupPorts { inter_router: self.inter_router, edge: self.edge }),
             GROUP_SECONDARY => self.ha,
@@ -96,7 +96,7 @@ impl Access {
 
     /// Where a router of this site dials another one of the same site: the bind host, or
     /// loopback when it binds every interface.
-    pub fn local_dial_host(&self) -> String {
+    pub(crate) fn local_dial_host(&self) -> String {
         match self.bind_host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
             Ok(ip) if ip.is_unspecified() && ip.is_ipv6() => "::1".into(),
             Ok(ip) if ip.is_unspecified() => "127.0.0.1".into(),
@@ -105,14 +105,14 @@ impl Access {
     }
 
     /// `https://<first endpoint host>:<grant port>`.
-    pub fn grant_url_base(&self) -> String {
+    pub(crate) fn grant_url_base(&self) -> String {
         let host = self.endpoint_hosts.first().map(String::as_str).unwrap_or(&self.bind_host);
         format!("https://{}:{}", url_host(host), self.grant_server)
     }
 
     /// Subject alternative names for server certificates: endpoint hosts, the bind host when it
     /// is a specific address, and loopback.
-    pub fn san_hosts(&self) -> Vec<String> {
+    pub(crate) fn san_hosts(&self) -> Vec<String> {
         let mut hosts: Vec<String> = self.endpoint_hosts.clone();
         let unspecified = self.bind_host.parse::<IpAddr>().is_ok_and(|ip| ip.is_unspecified());
         if !unspecified {
@@ -127,12 +127,12 @@ impl Access {
 }
 
 /// A host as it appears in a URL authority (IPv6 literals in brackets).
-pub fn url_host(host: &str) -> String {
+pub(crate) fn url_host(host: &str) -> String {
     if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() }
 }
 
 /// The first port from `start` that is not in `taken` and can be bound on `host` now.
-pub fn free_port(host: &str, start: u16, taken: &[u16]) -> anyhow::Result<u16> {
+pub(crate) fn free_port(host: &str, start: u16, taken: &[u16]) -> anyhow::Result<u16> {
     for port in start..=start.saturating_add(1000) {
         if taken.contains(&port) {
             continue;

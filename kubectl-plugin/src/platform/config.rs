@@ -16,10 +16,10 @@ use skupper_router::{
 
 /// Default host of listeners and connectors on this platform (loopback; upstream binds
 /// listeners on 0.0.0.0, which this tool never does unless asked).
-pub const DEFAULT_SERVICE_HOST: &str = "127.0.0.1";
+pub(crate) const DEFAULT_SERVICE_HOST: &str = "127.0.0.1";
 
 /// The router configuration of a site.
-pub fn router_config(
+pub(crate) fn router_config(
     res: &Resources,
     site_id: &str,
     namespace: &str,
@@ -99,7 +99,7 @@ fn tls_key(res: &Resources, secret: &str, key: &str, what: &str) -> Result<Vec<u
 
 /// A Listener's TLS toward its clients (`spec.tlsCredentials`): the Secret's `tls.crt` and
 /// `tls.key` (its `ca.crt`, optional, is not used: clients are not asked for a certificate).
-pub fn listener_tls(l: &Listener, res: &Resources) -> Result<Option<ServiceTls>, String> {
+pub(crate) fn listener_tls(l: &Listener, res: &Resources) -> Result<Option<ServiceTls>, String> {
     server_tls(&l.spec.tls_credentials, res)
 }
 
@@ -119,7 +119,7 @@ fn server_tls(secret: &str, res: &Resources) -> Result<Option<ServiceTls>, Strin
 /// A Connector's TLS toward its target (`spec.tlsCredentials`): the Secret's `ca.crt` verifies
 /// the target; with `useClientCert` its `tls.crt`/`tls.key` are presented. `verifyHostname` is
 /// false unless set, as upstream passes the field's Go zero value to its router.
-pub fn connector_tls(c: &Connector, res: &Resources) -> Result<Option<ServiceTls>, String> {
+pub(crate) fn connector_tls(c: &Connector, res: &Resources) -> Result<Option<ServiceTls>, String> {
     let secret = &c.spec.tls_credentials;
     if secret.is_empty() {
         return Ok(None);
@@ -143,7 +143,7 @@ pub fn connector_tls(c: &Connector, res: &Resources) -> Result<Option<ServiceTls
 
 /// The router's strategy of a MultiKeyListener; `None` when the spec is not usable (its status
 /// says why: [`MultiKeyStrategy::problem`]).
-pub fn key_strategy(s: &MultiKeyStrategy) -> Option<KeyStrategy> {
+pub(crate) fn key_strategy(s: &MultiKeyStrategy) -> Option<KeyStrategy> {
     if s.problem().is_some() {
         return None;
     }
@@ -157,7 +157,7 @@ pub fn key_strategy(s: &MultiKeyStrategy) -> Option<KeyStrategy> {
 }
 
 /// One Link's router configuration; `config_error` says why it cannot be dialled.
-pub fn link_config(link: &Link, res: &Resources, edge_site: bool) -> LinkConfig {
+pub(crate) fn link_config(link: &Link, res: &Resources, edge_site: bool) -> LinkConfig {
     let empty = TlsMaterial { cert_pem: Vec::new(), key_pem: Vec::new(), ca_pem: Vec::new() };
     let mut cfg = LinkConfig {
         host: String::new(),

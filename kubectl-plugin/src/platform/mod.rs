@@ -16,16 +16,16 @@
 //! - [`local`]: the local platform (files, site processes).
 //! - `kube` (feature `kubernetes`): the Kubernetes platform (API server client, CRDs).
 
-pub mod access;
-pub mod config;
+pub(crate) mod access;
+pub(crate) mod config;
 #[cfg(test)]
 mod fuzz_files;
 #[cfg(feature = "kubernetes")]
-pub mod kube;
-pub mod local;
-pub mod resources;
-pub mod router_host;
-pub mod status;
+pub(crate) mod kube;
+pub(crate) mod local;
+pub(crate) mod resources;
+pub(crate) mod router_host;
+pub(crate) mod status;
 
 use std::fmt;
 use std::time::Duration;
@@ -38,19 +38,19 @@ use crate::grant::redeem::RedeemError;
 use skupper_router::certs::Issued;
 
 /// Name of the CA that signs link certificates (upstream `skupper-site-ca`).
-pub const SITE_CA: &str = "skupper-site-ca";
+pub(crate) const SITE_CA: &str = "skupper-site-ca";
 /// Name of the CA whose certificate goes into every token (`skupper-grant-server-ca`).
-pub const GRANT_SERVER_CA: &str = "skupper-grant-server-ca";
+pub(crate) const GRANT_SERVER_CA: &str = "skupper-grant-server-ca";
 /// Server certificate of the link-access listeners.
-pub const SITE_SERVER_CERT: &str = "skupper-site-server";
+pub(crate) const SITE_SERVER_CERT: &str = "skupper-site-server";
 /// Server certificate of the grant server.
-pub const GRANT_SERVER_CERT: &str = "skupper-grant-server";
+pub(crate) const GRANT_SERVER_CERT: &str = "skupper-grant-server";
 /// Default namespace.
-pub const DEFAULT_NAMESPACE: &str = "default";
+pub(crate) const DEFAULT_NAMESPACE: &str = "default";
 
 /// The platform a command works on (`--platform`, `SKUPPER_PLATFORM`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Platform {
+pub(crate) enum Platform {
     /// Sites as processes on this host, state under `$XDG_DATA_HOME/kubectl-skupper`.
     #[default]
     Local,
@@ -61,8 +61,8 @@ pub enum Platform {
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Platform::Local => "local",
-            Platform::Kubernetes => "kubernetes",
+            Self::Local => "local",
+            Self::Kubernetes => "kubernetes",
         })
     }
 }
@@ -71,7 +71,7 @@ impl fmt::Display for Platform {
 // A handful live for one command; boxing the resource would only add noise at every call.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
-pub enum Change {
+pub(crate) enum Change {
     /// Create the resource, or replace the one of that kind and name.
     Put(Resource),
     /// Remove the resource of that kind and name (a missing one is not an error).
@@ -85,7 +85,7 @@ pub enum Change {
 
 /// What a wait waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Until {
+pub(crate) enum Until {
     /// `status: Ready` (every required condition true).
     Ready,
     /// The `Configured` condition true.
@@ -94,10 +94,10 @@ pub enum Until {
 
 impl Until {
     /// `ready` / `configured`, as upstream's messages say it.
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
-            Until::Ready => "ready",
-            Until::Configured => "configured",
+            Self::Ready => "ready",
+            Self::Configured => "configured",
         }
     }
 }
@@ -106,7 +106,7 @@ impl Until {
 #[derive(Debug, Clone, PartialEq, Eq)]
 // Only the Kubernetes platform waits; without it every wait is skipped.
 #[cfg_attr(not(feature = "kubernetes"), allow(dead_code))]
-pub enum Waited {
+pub(crate) enum Waited {
     /// The resource reached the state, for its latest change.
     Reached,
     /// Nothing to wait for on this platform (the local platform applies changes itself).
@@ -120,7 +120,7 @@ pub enum Waited {
 /// Why a token could not be redeemed into a namespace.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum TokenRedeemError {
+pub(crate) enum TokenRedeemError {
     /// A Link or Secret named like the token already exists: it was redeemed here before.
     /// Nothing was sent to the issuing site.
     #[error("{what} exists")]
@@ -154,7 +154,7 @@ pub enum TokenRedeemError {
 ///
 /// Methods block (the Kubernetes implementation drives its own runtime): commands are
 /// synchronous and run one at a time.
-pub trait Namespace {
+pub(crate) trait Namespace {
     /// The platform.
     fn platform(&self) -> Platform;
 
@@ -220,14 +220,14 @@ pub trait Namespace {
 }
 
 /// Sixteen random bytes from the operating system.
-pub fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
+pub(crate) fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
     let mut b = [0u8; N];
     getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("the operating system's random source failed: {e}"))?;
     Ok(b)
 }
 
 /// A random (version 4) UUID in its canonical text form.
-pub fn uuid_v4() -> anyhow::Result<String> {
+pub(crate) fn uuid_v4() -> anyhow::Result<String> {
     let mut b = random_bytes::<16>()?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
@@ -236,7 +236,7 @@ pub fn uuid_v4() -> anyhow::Result<String> {
 }
 
 /// Seconds since the Unix epoch, now.
-pub fn now_unix() -> i64 {
+pub(crate) fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -244,7 +244,7 @@ pub fn now_unix() -> i64 {
 }
 
 /// Now as RFC 3339 (`2026-07-23T10:00:00Z`).
-pub fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     skupper_core::time::format_rfc3339(now_unix())
 }
 

@@ -12,7 +12,7 @@ use skupper_core::resources::{
 
 /// Everything a namespace declares, by kind and name.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Resources {
+pub(crate) struct Resources {
     /// The site (at most one per namespace).
     pub site: Option<Site>,
     /// Links by name.
@@ -37,13 +37,13 @@ pub struct Resources {
 
 /// Kinds that upstream's system sites (podman, docker, linux) store but do not run, and the
 /// local platform the same: accepted in a file with a warning, kept, never acted on.
-pub const STORED_ONLY_KINDS: [&str; 4] =
+pub(crate) const STORED_ONLY_KINDS: [&str; 4] =
     ["AttachedConnector", "AttachedConnectorBinding", "SecuredAccess", "Certificate"];
 
 /// One document of a file: a resource, or one of a kind that is only stored.
 #[derive(Debug, Clone, PartialEq)]
 #[allow(clippy::large_enum_variant)]
-pub enum Document {
+pub(crate) enum Document {
     /// A resource this project runs.
     Resource(Resource),
     /// A resource of one of [`STORED_ONLY_KINDS`].
@@ -52,7 +52,7 @@ pub enum Document {
 
 /// A resource of one of [`STORED_ONLY_KINDS`], kept as it came (nulls dropped).
 #[derive(Debug, Clone, PartialEq)]
-pub struct StoredOnly {
+pub(crate) struct StoredOnly {
     /// Its kind, one of [`STORED_ONLY_KINDS`].
     pub kind: &'static str,
     /// `metadata.name`.
@@ -63,7 +63,7 @@ pub struct StoredOnly {
 
 impl Document {
     /// Decodes one document value: a stored-only kind of `skupper.io/v2alpha1`, else a resource.
-    pub fn from_value(mut value: serde_json::Value) -> Result<Self, ResourceError> {
+    pub(crate) fn from_value(mut value: serde_json::Value) -> Result<Self, ResourceError> {
         let stored = value
             .get("kind")
             .and_then(serde_json::Value::as_str)
@@ -83,29 +83,29 @@ impl Document {
         if !value.get("metadata").is_some_and(serde_json::Value::is_object) {
             return Err(ResourceError::NotAnObject(format!("{kind}: field `metadata` is not a mapping")));
         }
-        Ok(Document::StoredOnly(StoredOnly { kind, name, value }))
+        Ok(Self::StoredOnly(StoredOnly { kind, name, value }))
     }
 
     /// Kind name.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
-            Document::Resource(r) => r.kind(),
-            Document::StoredOnly(s) => s.kind,
+            Self::Resource(r) => r.kind(),
+            Self::StoredOnly(s) => s.kind,
         }
     }
 
     /// Object name.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         match self {
-            Document::Resource(r) => r.name(),
-            Document::StoredOnly(s) => &s.name,
+            Self::Resource(r) => r.name(),
+            Self::StoredOnly(s) => &s.name,
         }
     }
 }
 
 impl Resources {
     /// Adds or replaces one resource.
-    pub fn insert(&mut self, r: Resource) {
+    pub(crate) fn insert(&mut self, r: Resource) {
         match r {
             Resource::Site(x) => self.site = Some(x),
             Resource::Link(x) => {
@@ -136,7 +136,7 @@ impl Resources {
     }
 
     /// Whether a resource of that kind and name is declared.
-    pub fn contains(&self, kind: &str, name: &str) -> bool {
+    pub(crate) fn contains(&self, kind: &str, name: &str) -> bool {
         match kind {
             "Site" => self.site.as_ref().is_some_and(|s| s.name() == name),
             "Link" => self.links.contains_key(name),
@@ -153,7 +153,7 @@ impl Resources {
 }
 
 /// Decodes text (a YAML stream, JSON values, a top-level list) into resources.
-pub fn parse_documents(text: &str) -> anyhow::Result<Vec<Resource>> {
+pub(crate) fn parse_documents(text: &str) -> anyhow::Result<Vec<Resource>> {
     let mut out = Vec::new();
     for (i, value) in parse_values(text)?.into_iter().enumerate() {
         let r = Resource::from_value(value).with_context(|| format!("document {}", i + 1))?;
@@ -163,7 +163,7 @@ pub fn parse_documents(text: &str) -> anyhow::Result<Vec<Resource>> {
 }
 
 /// Decodes text into documents: resources, and resources of [`STORED_ONLY_KINDS`].
-pub fn parse_stored_documents(text: &str) -> anyhow::Result<Vec<Document>> {
+pub(crate) fn parse_stored_documents(text: &str) -> anyhow::Result<Vec<Document>> {
     let mut out = Vec::new();
     for (i, value) in parse_values(text)?.into_iter().enumerate() {
         out.push(Document::from_value(value).with_context(|| format!("document {}", i + 1))?);
@@ -173,19 +173,19 @@ pub fn parse_stored_documents(text: &str) -> anyhow::Result<Vec<Document>> {
 
 /// Decodes text into document values (empty documents skipped), with the position of the first
 /// syntax error.
-pub fn parse_values(text: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+pub(crate) fn parse_values(text: &str) -> anyhow::Result<Vec<serde_json::Value>> {
     skupper_yaml::parse(text).map_err(anyhow::Error::new)
 }
 
 /// The YAML text of any document value, as [`resource_yaml`] writes a resource.
-pub fn value_yaml(v: &serde_json::Value) -> anyhow::Result<String> {
+pub(crate) fn value_yaml(v: &serde_json::Value) -> anyhow::Result<String> {
     Ok(skupper_yaml::to_yaml(v)?)
 }
 
 /// The YAML text of a resource as stored in a file and sent by the grant server: everything the
 /// resource holds but nulls (a `verifyHostname: false` or an unknown field's `false` is not
 /// dropped as upstream's printer drops empty values; `-o yaml` prints with [`value_yaml`]).
-pub fn resource_yaml(r: &Resource) -> anyhow::Result<String> {
+pub(crate) fn resource_yaml(r: &Resource) -> anyhow::Result<String> {
     Ok(skupper_yaml::to_yaml_stored(&r.to_value())?)
 }
 

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use skupper_router::{Router, RouterConfig, RouterStatus, StartOptions};
 
 /// How often a router that failed to start is retried.
-pub const ROUTER_RETRY: Duration = Duration::from_secs(5);
+pub(crate) const ROUTER_RETRY: Duration = Duration::from_secs(5);
 
 /// A site's router and what it was last given.
-pub struct RouterHost {
+pub(crate) struct RouterHost {
     options: StartOptions,
     router: Option<Router>,
     error: Option<String>,
@@ -20,14 +20,14 @@ pub struct RouterHost {
 
 impl RouterHost {
     /// No router yet; `options` apply to every start.
-    pub fn new(options: StartOptions) -> Self {
+    pub(crate) fn new(options: StartOptions) -> Self {
         Self { options, router: None, error: None, applied: None, last_start: None }
     }
 
     /// Makes the router run `config`: starts it (again, when it failed less than
     /// [`ROUTER_RETRY`] ago only if the configuration changed), or applies a changed
     /// configuration. `log` gets one line per event.
-    pub async fn reconcile(&mut self, config: RouterConfig, log: &dyn Fn(&str)) {
+    pub(crate) async fn reconcile(&mut self, config: RouterConfig, log: &dyn Fn(&str)) {
         match &self.router {
             None => {
                 let due = self.last_start.is_none_or(|t| t.elapsed() >= ROUTER_RETRY);
@@ -69,22 +69,22 @@ impl RouterHost {
     }
 
     /// Why the router is not running, if it is not.
-    pub fn error(&self) -> Option<&str> {
+    pub(crate) fn error(&self) -> Option<&str> {
         self.error.as_deref()
     }
 
     /// The configuration last given to the router.
-    pub fn applied(&self) -> Option<&RouterConfig> {
+    pub(crate) fn applied(&self) -> Option<&RouterConfig> {
         self.applied.as_ref()
     }
 
     /// The router's live state (empty while it does not run).
-    pub fn status(&self) -> RouterStatus {
+    pub(crate) fn status(&self) -> RouterStatus {
         self.router.as_ref().map(Router::status).unwrap_or_default()
     }
 
     /// Stops the router, if it runs.
-    pub async fn shutdown(&mut self) {
+    pub(crate) async fn shutdown(&mut self) {
         if let Some(r) = self.router.take() {
             r.shutdown().await;
         }

@@ -16,7 +16,7 @@ use crate::platform::SITE_CA;
 use skupper_router::{KeyStrategy, LinkPhase, PathCount, RouteDecision, RouterConfig, RouterStatus, ServiceState};
 
 /// Conditions that make a Site Ready (`Resolved` only with link access).
-pub fn site_required(link_access: bool) -> &'static [&'static str] {
+pub(crate) fn site_required(link_access: bool) -> &'static [&'static str] {
     if link_access {
         &[condition::CONFIGURED, condition::RUNNING, condition::RESOLVED]
     } else {
@@ -25,12 +25,12 @@ pub fn site_required(link_access: bool) -> &'static [&'static str] {
 }
 
 /// Conditions that make a Listener or Connector Ready.
-pub const SERVICE_REQUIRED: &[&str] = &[condition::CONFIGURED, condition::MATCHED];
+pub(crate) const SERVICE_REQUIRED: &[&str] = &[condition::CONFIGURED, condition::MATCHED];
 
 /// What the runtime writes about the router (a subset of [`RouterStatus`], readable back).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RouterStatusFile {
+pub(crate) struct RouterStatusFile {
     /// Links other sites dialled into this one (not the other router of this HA site).
     #[serde(default)]
     pub incoming: Vec<IncomingRecord>,
@@ -58,7 +58,7 @@ pub struct RouterStatusFile {
 /// Routing of one multi-key listener: which keys it can use now and where connections went.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct MultiKeyRouting {
+pub(crate) struct MultiKeyRouting {
     /// `priority a, b` or `weighted a=1, b=2`.
     pub strategy: String,
     /// Keys with a reachable connector now, in the strategy's order.
@@ -79,7 +79,7 @@ pub struct MultiKeyRouting {
 /// (its router group and pid), on Kubernetes the controller that runs it.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RouterReport {
+pub(crate) struct RouterReport {
     /// Router group (`skupper-router`, `skupper-router-2`).
     pub group: String,
     /// Process id of a local site process.
@@ -96,7 +96,7 @@ pub struct RouterReport {
 /// One router of the network as this router sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct NetworkRecord {
+pub(crate) struct NetworkRecord {
     /// Router id.
     pub id: String,
     /// Site id.
@@ -129,7 +129,7 @@ pub struct NetworkRecord {
 /// An outgoing link as the router reports it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LinkRecord {
+pub(crate) struct LinkRecord {
     /// `Ready`, `Pending` or `Error`.
     pub phase: String,
     /// `OK` or why not.
@@ -147,7 +147,7 @@ pub struct LinkRecord {
 /// Routing counters of one listener.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ListenerRouting {
+pub(crate) struct ListenerRouting {
     /// Routing key.
     pub routing_key: String,
     /// Connections routed since the listener started, by target router id.
@@ -170,7 +170,7 @@ pub struct ListenerRouting {
 /// One incoming link.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct IncomingRecord {
+pub(crate) struct IncomingRecord {
     /// Remote site id.
     pub remote_site_id: String,
     /// Remote site name.
@@ -183,7 +183,7 @@ pub struct IncomingRecord {
 
 impl RouterStatusFile {
     /// From the router's live status and the configuration it runs (for routing keys).
-    pub fn from_router(s: &RouterStatus, config: Option<&RouterConfig>) -> Self {
+    pub(crate) fn from_router(s: &RouterStatus, config: Option<&RouterConfig>) -> Self {
         let me = s.network.values().find(|n| n.hops == Some(0));
         let router_id = me.map(|n| n.id.clone()).unwrap_or_default();
         let own_site = me.map(|n| n.site_id.clone()).unwrap_or_default();
@@ -295,7 +295,7 @@ impl RouterStatusFile {
 /// The status of a site's resources computed from its router's live state, kept between rounds
 /// so that `lastTransitionTime` only moves when a condition changes.
 #[derive(Debug, Default)]
-pub struct Statuses {
+pub(crate) struct Statuses {
     site: Option<SiteStatus>,
     links: BTreeMap<String, LinkStatus>,
     services: BTreeMap<(String, String), ServiceStatus>,
@@ -306,7 +306,7 @@ impl Statuses {
     /// The Site's status: `Configured`, `Running` (the router), `Resolved` (link access with
     /// `endpoints`), and the network as the router sees it (one record per site). `platform`
     /// names this site's platform in the records, `now` is RFC 3339.
-    pub fn site(
+    pub(crate) fn site(
         &mut self,
         site: &Site,
         endpoints: Vec<Endpoint>,
@@ -370,7 +370,7 @@ impl Statuses {
 
     /// A Link's status: `Configured` (its configuration problem, if any) and `Operational`
     /// from the router's link state, with the remote site.
-    pub fn link(
+    pub(crate) fn link(
         &mut self,
         link: &Link,
         config_error: Option<String>,
@@ -403,7 +403,7 @@ impl Statuses {
     }
 
     /// A Listener's or Connector's status: `Configured` and `Matched` from the router.
-    pub fn service(
+    pub(crate) fn service(
         &mut self,
         kind: &str,
         name: &str,
@@ -442,7 +442,7 @@ impl Statuses {
     /// A MultiKeyListener's status (upstream's fields): `Configured` (the strategy is usable and
     /// the port bound), `Operational` (a key of the strategy has a reachable connector),
     /// `hasDestination` and the reachable keys of the strategy.
-    pub fn multi_key_listener(
+    pub(crate) fn multi_key_listener(
         &mut self,
         m: &MultiKeyListener,
         state: Option<&ServiceState>,
@@ -497,7 +497,7 @@ impl Statuses {
     /// Starts from the status `res` holds for what is not known yet (a controller that restarted
     /// keeps the stored `lastTransitionTime`s instead of rewriting every status).
     #[cfg_attr(not(feature = "kubernetes"), allow(dead_code))] // the controller's
-    pub fn prime(&mut self, res: &Resources) {
+    pub(crate) fn prime(&mut self, res: &Resources) {
         if self.site.is_none()
             && let Some(site) = res.site.as_ref().filter(|s| s.status != SiteStatus::default())
         {
@@ -521,7 +521,7 @@ impl Statuses {
     }
 
     /// Forgets resources that no longer exist.
-    pub fn prune(&mut self, res: &Resources) {
+    pub(crate) fn prune(&mut self, res: &Resources) {
         self.links.retain(|n, _| res.links.contains_key(n));
         self.multi_key_listeners.retain(|n, _| res.multi_key_listeners.contains_key(n));
         self.services.retain(|(k, n), _| res.contains(k, n));

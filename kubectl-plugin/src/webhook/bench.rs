@@ -22,7 +22,7 @@ use skupper_webhook_host::{review, server};
 
 /// `kubectl skupper webhook bench`
 #[derive(Debug, Clone, Args)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// Policy module to measure; default: the built-in one.
     #[arg(long, value_name = "FILE.wasm")]
     pub policy: Option<PathBuf>,
@@ -41,7 +41,7 @@ pub struct BenchArgs {
 }
 
 /// The settings the benchmark evaluates with: every rule switched on.
-pub fn bench_settings() -> serde_json::Value {
+pub(crate) fn bench_settings() -> serde_json::Value {
     json!({
         "allowedHosts": ["*.example.com", "10.0.0.0/8"],
         "minCost": 1,
@@ -61,7 +61,7 @@ struct LoadResult {
 }
 
 /// Runs the benchmark and prints/writes its table.
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let settings = serde_json::to_vec(&bench_settings())?;
     let max_clients = args.clients.iter().copied().max().unwrap_or(1).max(1);
     let (wasm, origin) = match &args.policy {

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 /// Where to watch Links from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     /// The pod's service account (what the Deployment from `webhook manifest` uses).
     InCluster,
     /// A kubeconfig file (its current context).
@@ -31,14 +31,14 @@ impl std::str::FromStr for Source {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "" => Err("give `in-cluster` or the path of a kubeconfig file".into()),
-            "in-cluster" => Ok(Source::InCluster),
-            path => Ok(Source::Kubeconfig(PathBuf::from(path))),
+            "in-cluster" => Ok(Self::InCluster),
+            path => Ok(Self::Kubeconfig(PathBuf::from(path))),
         }
     }
 }
 
 #[cfg(feature = "kubernetes")]
-pub use self::watch::KnownLinks;
+pub(crate) use self::watch::KnownLinks;
 
 #[cfg(feature = "kubernetes")]
 mod watch {
@@ -76,7 +76,7 @@ mod watch {
     }
 
     /// The cluster's Links, watched, and the settings the policy gets with them.
-    pub struct KnownLinks {
+    pub(crate) struct KnownLinks {
         store: Store<DynamicObject>,
         client: kube::Client,
         resource: ApiResource,
@@ -100,7 +100,7 @@ mod watch {
     impl KnownLinks {
         /// Connects as kubectl would (`source`: a kubeconfig file, or the pod's service account),
         /// checks that Links can be listed, starts the watch and waits for its first full list.
-        pub async fn start(source: &Source, base: Vec<u8>) -> anyhow::Result<Arc<Self>> {
+        pub(crate) async fn start(source: &Source, base: Vec<u8>) -> anyhow::Result<Arc<Self>> {
             let selection = match source {
                 Source::InCluster => {
                     anyhow::ensure!(
@@ -161,7 +161,7 @@ mod watch {
                     anyhow::anyhow!("the first list of Links did not arrive within {}s", FIRST_LIST.as_secs())
                 })?
                 .context("the Links watch stopped")?;
-            let links = Arc::new(KnownLinks {
+            let links = Arc::new(Self {
                 store,
                 client,
                 resource,
@@ -176,7 +176,7 @@ mod watch {
 
         /// The settings for evaluating `review`: the cached Links, or, when the cache or a recent
         /// admission holds a possible twin of the reviewed Link, the namespace's Links read fresh.
-        pub async fn settings_for(&self, review: &[u8]) -> anyhow::Result<Arc<Vec<u8>>> {
+        pub(crate) async fn settings_for(&self, review: &[u8]) -> anyhow::Result<Arc<Vec<u8>>> {
             let Some(link) = Reviewed::from_review(review) else { return self.cached() };
             let cached = self.store.state();
             let in_cache = cached
@@ -209,7 +209,7 @@ mod watch {
         }
 
         /// Remembers a Link this webhook just admitted (not for dry runs) until the watch shows it.
-        pub fn admitted(&self, review: &[u8], answer: &[u8]) {
+        pub(crate) fn admitted(&self, review: &[u8], answer: &[u8]) {
             let Some(link) = Reviewed::from_review(review) else { return };
             if link.dry_run || !allowed(answer) {
                 return;
@@ -259,11 +259,11 @@ mod watch {
 
     impl LinkCatalog for KnownLinks {
         fn settings_for<'a>(&'a self, review: &'a [u8]) -> BoxFuture<'a, anyhow::Result<Arc<Vec<u8>>>> {
-            Box::pin(KnownLinks::settings_for(self, review))
+            Box::pin(Self::settings_for(self, review))
         }
 
         fn admitted(&self, review: &[u8], answer: &[u8]) {
-            KnownLinks::admitted(self, review, answer);
+            Self::admitted(self, review, answer);
         }
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 /// `kubectl skupper webhook manifest`
 #[derive(Debug, Clone, Args)]
-pub struct ManifestArgs {
+pub(crate) struct ManifestArgs {
     /// Name of the webhook objects.
     #[arg(long, default_value = "skupper-link-policy")]
     pub name: String,
@@ -44,7 +44,7 @@ pub struct ManifestArgs {
 
 /// `failurePolicy` of the webhook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FailurePolicy {
+pub(crate) enum FailurePolicy {
     /// Reject Link changes while the webhook is unreachable (fail closed).
     Fail,
     /// Admit Link changes while the webhook is unreachable (fail open).
@@ -54,17 +54,17 @@ pub enum FailurePolicy {
 impl FailurePolicy {
     fn as_str(self) -> &'static str {
         match self {
-            FailurePolicy::Fail => "Fail",
-            FailurePolicy::Ignore => "Ignore",
+            Self::Fail => "Fail",
+            Self::Ignore => "Ignore",
         }
     }
 }
 
 /// Namespace of the webhook's objects when `--namespace` is not given.
-pub const DEFAULT_NAMESPACE: &str = "skupper";
+pub(crate) const DEFAULT_NAMESPACE: &str = "skupper";
 
 /// Prints the manifest on stdout. `namespace` is the CLI's global `--namespace`.
-pub fn run(args: &ManifestArgs, namespace: Option<&str>) -> anyhow::Result<()> {
+pub(crate) fn run(args: &ManifestArgs, namespace: Option<&str>) -> anyhow::Result<()> {
     let text = render(args, namespace.unwrap_or(DEFAULT_NAMESPACE))?;
     let mut out = std::io::stdout().lock();
     std::io::Write::write_all(&mut out, text.as_bytes())?;
@@ -73,7 +73,7 @@ pub fn run(args: &ManifestArgs, namespace: Option<&str>) -> anyhow::Result<()> {
 }
 
 /// The manifest as a multi-document YAML stream, for objects in `namespace`.
-pub fn render(args: &ManifestArgs, namespace: &str) -> anyhow::Result<String> {
+pub(crate) fn render(args: &ManifestArgs, namespace: &str) -> anyhow::Result<String> {
     let ca_bundle = match &args.ca_bundle {
         Some(p) => Some(read_ca_bundle(p)?),
         None => None,
@@ -100,7 +100,7 @@ pub fn render(args: &ManifestArgs, namespace: &str) -> anyhow::Result<String> {
 /// The manifest's settings with no flags: the in-cluster webhook `skupper-link-policy`, the
 /// release image, failing closed.
 #[cfg_attr(not(feature = "kubernetes"), allow(dead_code))] // used by install --with-webhook
-pub fn defaults() -> ManifestArgs {
+pub(crate) fn defaults() -> ManifestArgs {
     ManifestArgs {
         name: "skupper-link-policy".into(),
         url: None,
@@ -115,14 +115,14 @@ pub fn defaults() -> ManifestArgs {
 }
 
 /// Name of the Secret holding the serving certificate.
-pub fn tls_secret_name(args: &ManifestArgs) -> String {
+pub(crate) fn tls_secret_name(args: &ManifestArgs) -> String {
     args.tls_secret.clone().unwrap_or_else(|| format!("{}-tls", args.name))
 }
 
 /// The names the API server may use for the in-cluster webhook's Service (the SANs of its
 /// serving certificate; the API server calls `<name>.<namespace>.svc`).
 #[cfg_attr(not(feature = "kubernetes"), allow(dead_code))] // used by install --with-webhook
-pub fn service_hosts(args: &ManifestArgs, namespace: &str) -> Vec<String> {
+pub(crate) fn service_hosts(args: &ManifestArgs, namespace: &str) -> Vec<String> {
     let n = &args.name;
     vec![
         format!("{n}.{namespace}.svc"),
@@ -134,7 +134,7 @@ pub fn service_hosts(args: &ManifestArgs, namespace: &str) -> Vec<String> {
 
 /// The serving certificate as a `kubernetes.io/tls` Secret (with the CA as `ca.crt`).
 #[cfg_attr(not(feature = "kubernetes"), allow(dead_code))] // used by install --with-webhook
-pub fn tls_secret(args: &ManifestArgs, namespace: &str, issued: &skupper_router::certs::Issued) -> Value {
+pub(crate) fn tls_secret(args: &ManifestArgs, namespace: &str, issued: &skupper_router::certs::Issued) -> Value {
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     json!({
         "apiVersion": "v1",
@@ -151,7 +151,7 @@ pub fn tls_secret(args: &ManifestArgs, namespace: &str, issued: &skupper_router:
 
 /// The objects, in the order to apply them; `ca_bundle` is the base64 PEM of the CA the API
 /// server trusts for the webhook.
-pub fn objects(args: &ManifestArgs, namespace: &str, ca_bundle: Option<String>) -> anyhow::Result<Vec<Value>> {
+pub(crate) fn objects(args: &ManifestArgs, namespace: &str, ca_bundle: Option<String>) -> anyhow::Result<Vec<Value>> {
     check_name(namespace, "--namespace")?;
     check_name(&args.name, "--name")?;
     let tls_secret = tls_secret_name(args);

@@ -9,9 +9,9 @@
 //! - [`manifest`]: ValidatingWebhookConfiguration, Service, Deployment.
 //! - [`bench`]: latency and throughput under load; wasm vs native cost (hidden `bench`).
 
-pub mod bench;
-pub mod links;
-pub mod manifest;
+pub(crate) mod bench;
+pub(crate) mod links;
+pub(crate) mod manifest;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,7 +25,7 @@ use skupper_webhook_host::{BUILT_IN_POLICY, server};
 
 /// `kubectl skupper webhook ...`
 #[derive(Debug, Subcommand)]
-pub enum WebhookCommand {
+pub(crate) enum WebhookCommand {
     /// Serve the Link admission webhook over HTTPS (AdmissionReview v1 on POST /validate).
     Serve(ServeArgs),
     /// Print the ValidatingWebhookConfiguration (and, in-cluster, the Service, Deployment and
@@ -38,7 +38,7 @@ pub enum WebhookCommand {
 
 /// `kubectl skupper webhook serve`
 #[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Policy module (WASI preview 1, see wasm/policy/README.md); default: the built-in one.
     #[arg(long, value_name = "FILE.wasm")]
     pub policy: Option<PathBuf>,
@@ -89,7 +89,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Runs a `webhook` subcommand on its own tokio runtime (the CLI is synchronous).
 /// `namespace` is the CLI's global `--namespace` (used by `manifest`).
-pub fn run(cmd: WebhookCommand, namespace: Option<&str>) -> anyhow::Result<()> {
+pub(crate) fn run(cmd: WebhookCommand, namespace: Option<&str>) -> anyhow::Result<()> {
     if let WebhookCommand::Manifest(args) = &cmd {
         return manifest::run(args, namespace);
     }
@@ -101,7 +101,7 @@ pub fn run(cmd: WebhookCommand, namespace: Option<&str>) -> anyhow::Result<()> {
 }
 
 /// [`run`] for callers that already are in a tokio runtime.
-pub async fn run_async(cmd: WebhookCommand, namespace: Option<&str>) -> anyhow::Result<()> {
+pub(crate) async fn run_async(cmd: WebhookCommand, namespace: Option<&str>) -> anyhow::Result<()> {
     match cmd {
         WebhookCommand::Serve(args) => serve(args).await,
         WebhookCommand::Manifest(args) => manifest::run(&args, namespace),
@@ -110,7 +110,7 @@ pub async fn run_async(cmd: WebhookCommand, namespace: Option<&str>) -> anyhow::
 }
 
 /// Reads `--settings` (YAML or JSON) into the JSON the policy module takes.
-pub fn load_settings(path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn load_settings(path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
     let Some(path) = path else {
         return Ok(b"{}".to_vec());
     };
@@ -128,7 +128,11 @@ pub fn load_settings(path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Loads and checks the policy module and its settings: the work `serve` does before it listens.
-pub fn load_runtime(policy: Option<&Path>, settings: Option<&Path>, limits: Limits) -> anyhow::Result<PolicyRuntime> {
+pub(crate) fn load_runtime(
+    policy: Option<&Path>,
+    settings: Option<&Path>,
+    limits: Limits,
+) -> anyhow::Result<PolicyRuntime> {
     let settings_json = load_settings(settings)?;
     let (wasm, origin) = match policy {
         Some(p) => (

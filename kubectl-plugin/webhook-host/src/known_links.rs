@@ -98,7 +98,7 @@ impl Reviewed {
             .or_else(|| object.pointer("/metadata/namespace").and_then(Value::as_str))
             .unwrap_or_default()
             .to_string();
-        Some(Reviewed {
+        Some(Self {
             namespace,
             name,
             spec: object.get("spec").cloned().unwrap_or(Value::Null),

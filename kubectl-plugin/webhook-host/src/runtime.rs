@@ -46,7 +46,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { timeout: Duration::from_secs(1), memory_bytes: 64 << 20, max_output_bytes: 1 << 20, concurrency: 32 }
+        Self { timeout: Duration::from_secs(1), memory_bytes: 64 << 20, max_output_bytes: 1 << 20, concurrency: 32 }
     }
 }
 
@@ -62,8 +62,8 @@ pub enum Origin {
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Origin::BuiltIn => f.write_str("the built-in policy module"),
-            Origin::File(p) => write!(f, "policy module {}", p.display()),
+            Self::BuiltIn => f.write_str("the built-in policy module"),
+            Self::File(p) => write!(f, "policy module {}", p.display()),
         }
     }
 }
@@ -106,11 +106,11 @@ pub enum Failure {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::Timeout(d) => {
+            Self::Timeout(d) => {
                 write!(f, "the policy module did not finish within its time limit of {} ms", d.as_millis())
             }
-            Failure::Trap(m) => write!(f, "the policy module failed: {m}"),
-            Failure::Abi(m) => write!(f, "the policy module broke the host ABI: {m}"),
+            Self::Trap(m) => write!(f, "the policy module failed: {m}"),
+            Self::Abi(m) => write!(f, "the policy module broke the host ABI: {m}"),
         }
     }
 }
@@ -160,7 +160,7 @@ impl PolicyRuntime {
         spawn_ticker(engine.clone(), ticker_stop.clone())?;
         let ticks = limits.timeout.as_micros() / EPOCH_TICK.as_micros();
         let deadline_ticks = u64::try_from(ticks).unwrap_or(u64::MAX).max(1);
-        Ok(PolicyRuntime {
+        Ok(Self {
             engine,
             pre,
             origin,

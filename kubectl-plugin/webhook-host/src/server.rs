@@ -62,7 +62,7 @@ impl State {
     /// Shares `runtime` with one evaluation slot per pooled instance.
     pub fn new(runtime: Arc<PolicyRuntime>, max_body_bytes: usize) -> Self {
         let n = runtime.limits().concurrency.max(1) as usize;
-        State { runtime, max_body_bytes, permits: Arc::new(Semaphore::new(n)), links: None }
+        Self { runtime, max_body_bytes, permits: Arc::new(Semaphore::new(n)), links: None }
     }
 
     /// Evaluates with the cluster's Links as `links` knows them.

@@ -10,29 +10,29 @@ use std::time::Duration;
 /// Longest one `kubectl-skupper` call may take here.
 const CALL: Duration = Duration::from_secs(90);
 
-pub use skupper_e2e::TempDir;
+pub(crate) use skupper_e2e::TempDir;
 
 /// The cluster (stopped on drop) and its kubeconfig.
-pub struct Cluster {
+pub(crate) struct Cluster {
     inner: skupper_e2e::kube::Cluster,
     pub kubeconfig: PathBuf,
 }
 
 impl Cluster {
     /// Starts the cluster; `None` after a counted skip when this machine cannot have one.
-    pub fn start() -> Option<Cluster> {
+    pub(crate) fn start() -> Option<Self> {
         let inner = skupper_e2e::kube::Cluster::start()?;
         let kubeconfig = inner.kubeconfig().to_path_buf();
-        Some(Cluster { inner, kubeconfig })
+        Some(Self { inner, kubeconfig })
     }
 
     /// `kubectl` against this cluster with `stdin`.
-    pub fn kubectl(&self, args: &[&str], stdin: &str) -> Out {
+    pub(crate) fn kubectl(&self, args: &[&str], stdin: &str) -> Out {
         self.inner.kubectl(args, stdin).into()
     }
 
     /// `kubectl-skupper --platform kubernetes --kubeconfig <this cluster's>` with `stdin`.
-    pub fn skupper(&self, args: &[&str], stdin: &str) -> Out {
+    pub(crate) fn skupper(&self, args: &[&str], stdin: &str) -> Out {
         let mut cmd = skupper_e2e::command(skupper_e2e::binary());
         cmd.env("KUBECONFIG", &self.kubeconfig)
             .arg("--platform")
@@ -46,7 +46,7 @@ impl Cluster {
 
 /// How a command ended.
 #[derive(Debug)]
-pub struct Out {
+pub(crate) struct Out {
     pub ok: bool,
     pub stdout: String,
     pub stderr: String,
@@ -54,12 +54,12 @@ pub struct Out {
 
 impl From<skupper_e2e::Out> for Out {
     fn from(o: skupper_e2e::Out) -> Self {
-        Out { ok: o.succeeded(), stdout: o.stdout, stderr: o.stderr }
+        Self { ok: o.succeeded(), stdout: o.stdout, stderr: o.stderr }
     }
 }
 
 /// A Link in `ns` to `host` (both roles) with `cost`.
-pub fn link_yaml(name: &str, ns: &str, cost: i64, host: &str) -> String {
+pub(crate) fn link_yaml(name: &str, ns: &str, cost: i64, host: &str) -> String {
     format!(
         "apiVersion: skupper.io/v2alpha1\nkind: Link\nmetadata:\n  name: {name}\n  namespace: {ns}\n\
          spec:\n  cost: {cost}\n  tlsCredentials: {name}\n  endpoints:\n\

@@ -14,15 +14,15 @@ use skupper_e2e::kube::Cluster;
 use skupper_e2e::{Daemon, binary, repo_root};
 
 /// Where a kubelet mounts a pod's ServiceAccount token.
-pub const SA_DIR: &str = "var/run/secrets/kubernetes.io/serviceaccount";
+pub(crate) const SA_DIR: &str = "var/run/secrets/kubernetes.io/serviceaccount";
 
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id").arg("-u").output().map(|o| o.stdout.trim_ascii() == b"0").unwrap_or(false)
 }
 
 /// Builds the image from the test binary (debug information stripped, as the release is) with
 /// `scripts/image.sh` and unpacks it with umoci; the root file system, or why it cannot be done.
-pub fn image_rootfs(dir: &Path) -> Result<PathBuf, String> {
+pub(crate) fn image_rootfs(dir: &Path) -> Result<PathBuf, String> {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let copy = bin.join("kubectl-skupper");
@@ -58,7 +58,7 @@ pub fn image_rootfs(dir: &Path) -> Result<PathBuf, String> {
 }
 
 /// `umoci unpack` of image `tag` of the OCI layout `layout` into `bundle`; its root file system.
-pub fn unpack(layout: &Path, tag: &str, bundle: &Path) -> PathBuf {
+pub(crate) fn unpack(layout: &Path, tag: &str, bundle: &Path) -> PathBuf {
     let out = Command::new("umoci")
         .arg("unpack")
         .arg("--image")
@@ -71,14 +71,14 @@ pub fn unpack(layout: &Path, tag: &str, bundle: &Path) -> PathBuf {
 }
 
 /// The apiserver's port, from the cluster's kubeconfig.
-pub fn apiserver_port(kubeconfig: &Path) -> String {
+pub(crate) fn apiserver_port(kubeconfig: &Path) -> String {
     let text = std::fs::read_to_string(kubeconfig).unwrap();
     let server = text.lines().find_map(|l| l.trim().strip_prefix("server: ")).unwrap();
     server.rsplit(':').next().unwrap().to_string()
 }
 
 /// One pod of a Deployment, as a kubelet would run it.
-pub struct Pod<'a> {
+pub(crate) struct Pod<'a> {
     pub ns: &'a str,
     pub name: &'a str,
     /// Its IP (a loopback address of the test).
@@ -91,7 +91,7 @@ pub struct Pod<'a> {
 
 impl Pod<'_> {
     /// Its standard output and error.
-    pub fn log(&self) -> PathBuf {
+    pub(crate) fn log(&self) -> PathBuf {
         self.dir.join("pod.log")
     }
 }
@@ -100,7 +100,7 @@ impl Pod<'_> {
 /// unpacked image at `rootfs`: the ServiceAccount volume, then the first container's command and
 /// args as its user, with its env (downward API resolved), the in-cluster variables, its root
 /// read-only and its volumes (`emptyDir` as tmpfs) mounted.
-pub fn run_pod(cluster: &Cluster, pod: &Pod, spec: &Value, rootfs: &Path) -> Daemon {
+pub(crate) fn run_pod(cluster: &Cluster, pod: &Pod, spec: &Value, rootfs: &Path) -> Daemon {
     let container = &spec["containers"][0];
     let sa = pod.dir.join("serviceaccount");
     std::fs::create_dir_all(&sa).unwrap();
@@ -152,7 +152,7 @@ pub fn run_pod(cluster: &Cluster, pod: &Pod, spec: &Value, rootfs: &Path) -> Dae
 }
 
 /// What a kubelet reports for a running, Ready pod `name` at `ip`.
-pub fn pod_running(cluster: &Cluster, ns: &str, name: &str, labels: &Value, ip: &str) {
+pub(crate) fn pod_running(cluster: &Cluster, ns: &str, name: &str, labels: &Value, ip: &str) {
     let pod = json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "namespace": ns, "labels": labels},
@@ -170,7 +170,7 @@ pub fn pod_running(cluster: &Cluster, ns: &str, name: &str, labels: &Value, ip: 
 }
 
 /// What the controller-manager reports for a Deployment whose one pod is ready.
-pub fn deployment_available(cluster: &Cluster, ns: &str, name: &str) {
+pub(crate) fn deployment_available(cluster: &Cluster, ns: &str, name: &str) {
     let status = json!({"status": {
         "observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1,
         "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
@@ -183,7 +183,7 @@ pub fn deployment_available(cluster: &Cluster, ns: &str, name: &str) {
 }
 
 /// What a cloud's load balancer controller reports for Service `name`: the address `ip`.
-pub fn load_balancer(cluster: &Cluster, ns: &str, name: &str, ip: &str) {
+pub(crate) fn load_balancer(cluster: &Cluster, ns: &str, name: &str, ip: &str) {
     let ingress = json!({"status": {"loadBalancer": {"ingress": [{"ip": ip}]}}});
     cluster.kubectl_ok(
         &["patch", "service", name, "-n", ns, "--subresource=status", "--type=merge", "-p", &ingress.to_string()],

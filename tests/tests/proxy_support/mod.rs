@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 use skupper_e2e::{Daemon, Env, wait_for};
 
 /// Longest a link may take to reach a state (connect, fail, recover after a backoff).
-pub const LINK_WAIT: Duration = Duration::from_secs(60);
+pub(crate) const LINK_WAIT: Duration = Duration::from_secs(60);
 /// Longest a proxy may take to start listening.
 const PROXY_START: Duration = Duration::from_secs(30);
 
 /// The link `link generate` on site `west` names.
-pub const LINK: &str = "link-west-skupper-router";
+pub(crate) const LINK: &str = "link-west-skupper-router";
 
 fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -44,7 +44,7 @@ fn installed() -> bool {
 
 /// Installs squid, apache2-utils and tinyproxy with `scripts/install-test-deps.sh` when one is
 /// missing (once per test process); panics with what to do when that is not possible.
-pub fn ensure_installed() {
+pub(crate) fn ensure_installed() {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
         if installed() {
@@ -72,7 +72,7 @@ fn user_exists(name: &str) -> bool {
 }
 
 /// A free port on `ip` (bound, then released).
-pub fn free_port(ip: &str) -> u16 {
+pub(crate) fn free_port(ip: &str) -> u16 {
     std::net::TcpListener::bind((ip, 0)).and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
@@ -133,7 +133,7 @@ fn spawn_listening(mut cmd: Command, what: &str, out: &Path, ip: &str, port: u16
 
 /// A real squid on the test's address: basic auth from an htpasswd file, CONNECT allowed only to
 /// the given ports and only for authenticated users, no cache, foreground (`-N`).
-pub struct Squid {
+pub(crate) struct Squid {
     /// Listening address.
     pub ip: String,
     /// Listening port.
@@ -145,7 +145,7 @@ pub struct Squid {
 
 impl Squid {
     /// Configures and starts squid allowing CONNECT to `ports` for `users` (name, password).
-    pub fn start(env: &Env, tag: &str, ports: &[u16], users: &[(&str, &str)]) -> Self {
+    pub(crate) fn start(env: &Env, tag: &str, ports: &[u16], users: &[(&str, &str)]) -> Self {
         ensure_installed();
         let dir = shared_dir(env, tag);
         let passwd = dir.join("passwd");
@@ -215,32 +215,32 @@ impl Squid {
     }
 
     /// Stops squid (by pid) and waits until it has exited.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut g) = self.guard.take() {
             g.stop();
         }
     }
 
     /// Starts squid again, same configuration and port.
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.stop();
         self.launch();
     }
 
     /// The access log so far.
-    pub fn access_log(&self) -> String {
+    pub(crate) fn access_log(&self) -> String {
         std::fs::read_to_string(self.dir.join("access.log")).unwrap_or_default()
     }
 
     /// `host:port` of the proxy.
-    pub fn addr(&self) -> String {
+    pub(crate) fn addr(&self) -> String {
         format!("{}:{}", self.ip, self.port)
     }
 }
 
 /// A real tinyproxy on the test's address without authentication, CONNECT allowed only to the
 /// given ports, foreground (`-d`).
-pub struct Tinyproxy {
+pub(crate) struct Tinyproxy {
     /// Listening address.
     pub ip: String,
     /// Listening port.
@@ -252,7 +252,7 @@ pub struct Tinyproxy {
 
 impl Tinyproxy {
     /// Configures and starts tinyproxy allowing CONNECT to `ports`.
-    pub fn start(env: &Env, tag: &str, ports: &[u16]) -> Self {
+    pub(crate) fn start(env: &Env, tag: &str, ports: &[u16]) -> Self {
         ensure_installed();
         let dir = shared_dir(env, tag);
         let port = free_port(&env.ip);
@@ -274,12 +274,12 @@ impl Tinyproxy {
     }
 
     /// Its log so far.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("tinyproxy.log")).unwrap_or_default()
     }
 
     /// `host:port` of the proxy.
-    pub fn addr(&self) -> String {
+    pub(crate) fn addr(&self) -> String {
         format!("{}:{}", self.ip, self.port)
     }
 }
@@ -293,7 +293,7 @@ impl Drop for Tinyproxy {
 }
 
 /// A `kubernetes.io/basic-auth` proxy Secret document (reference §4.1), credentials optional.
-pub fn proxy_secret(name: &str, host: &str, port: u16, credentials: Option<(&str, &str)>) -> String {
+pub(crate) fn proxy_secret(name: &str, host: &str, port: u16, credentials: Option<(&str, &str)>) -> String {
     let mut s = format!(
         "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\ntype: kubernetes.io/basic-auth\n\
          stringData:\n  host: \"{host}\"\n  port: \"{port}\"\n"
@@ -305,7 +305,7 @@ pub fn proxy_secret(name: &str, host: &str, port: u16, credentials: Option<(&str
 }
 
 /// The same Secret with base64 `data` instead of `stringData`.
-pub fn proxy_secret_data(name: &str, host: &str, port: u16, user: &str, password: &str) -> String {
+pub(crate) fn proxy_secret_data(name: &str, host: &str, port: u16, user: &str, password: &str) -> String {
     let b = |v: &str| base64(v.as_bytes());
     format!(
         "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\ntype: kubernetes.io/basic-auth\ndata:\n  \
@@ -335,39 +335,45 @@ fn base64(data: &[u8]) -> String {
 }
 
 /// `system apply -f -` of `yaml` in `ns`.
-pub fn apply(env: &Env, ns: &str, yaml: &str) -> skupper_e2e::Out {
+pub(crate) fn apply(env: &Env, ns: &str, yaml: &str) -> skupper_e2e::Out {
     env.run_with_input(&["-n", ns, "system", "apply", "-f", "-"], Some(yaml))
 }
 
 /// The inter-router port of `ns`'s link access.
-pub fn inter_router_port(env: &Env, ns: &str) -> u16 {
+pub(crate) fn inter_router_port(env: &Env, ns: &str) -> u16 {
     let v = env.yaml(&env.home(ns).join("runtime").join("ports.yaml"));
     v["interRouter"].as_u64().and_then(|p| u16::try_from(p).ok()).expect("interRouter port")
 }
 
 /// Given west with link access: creates east, which gets west's generated Link (naming proxy
 /// Secret `proxy`) and the proxy Secret `secret`. Nothing is started.
-pub fn proxied_pair(env: &Env, proxy: &str, secret: &str) {
+pub(crate) fn proxied_pair(env: &Env, proxy: &str, secret: &str) {
     env.ns("east", &["site", "create", "east"]).ok();
     let generated = env.ns("west", &["link", "generate", "--proxy-configuration", proxy]).ok();
     apply(env, "east", &format!("{}{secret}", generated.stdout)).ok();
 }
 
 /// `link status <name> -o json` of `ns`.
-pub fn link_json(env: &Env, ns: &str, name: &str) -> Result<serde_json::Value, String> {
+pub(crate) fn link_json(env: &Env, ns: &str, name: &str) -> Result<serde_json::Value, String> {
     let out = env.ns(ns, &["link", "status", name, "-o", "json"]);
     serde_json::from_str(&out.stdout).map_err(|e| format!("{e}: {out}"))
 }
 
 /// Status and message of a link status document.
-pub fn status_of(v: &serde_json::Value) -> (String, String) {
+pub(crate) fn status_of(v: &serde_json::Value) -> (String, String) {
     let s = |k: &str| v["status"][k].as_str().unwrap_or_default().to_string();
     (s("status"), s("message"))
 }
 
 /// Polls `ns`'s link until `check(status, message)`; returns the last document.
 #[track_caller]
-pub fn wait_link(env: &Env, ns: &str, name: &str, what: &str, check: impl Fn(&str, &str) -> bool) -> serde_json::Value {
+pub(crate) fn wait_link(
+    env: &Env,
+    ns: &str,
+    name: &str,
+    what: &str,
+    check: impl Fn(&str, &str) -> bool,
+) -> serde_json::Value {
     wait_for(&format!("link {name} of {ns}: {what}"), LINK_WAIT, || {
         let v = link_json(env, ns, name)?;
         let (status, message) = status_of(&v);
@@ -381,25 +387,25 @@ pub fn wait_link(env: &Env, ns: &str, name: &str, what: &str, check: impl Fn(&st
 
 /// Waits until `ns`'s link is Ready.
 #[track_caller]
-pub fn wait_ready(env: &Env, ns: &str, name: &str) -> serde_json::Value {
+pub(crate) fn wait_ready(env: &Env, ns: &str, name: &str) -> serde_json::Value {
     wait_link(env, ns, name, "Ready", |s, _| s == "Ready")
 }
 
 /// Waits until `ns`'s link reports `message` exactly (and is not Ready).
 #[track_caller]
-pub fn wait_message(env: &Env, ns: &str, name: &str, message: &str) -> serde_json::Value {
+pub(crate) fn wait_message(env: &Env, ns: &str, name: &str, message: &str) -> serde_json::Value {
     wait_link(env, ns, name, &format!("message {message:?}"), |s, m| s != "Ready" && m == message)
 }
 
 /// The last `n` lines of `text`.
-pub fn tail(text: &str, n: usize) -> String {
+pub(crate) fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// A connector on west to an echo server and a listener on east with the same routing key;
 /// returns the listener's port once a round trip works.
-pub fn echo_service(env: &Env) -> u16 {
+pub(crate) fn echo_service(env: &Env) -> u16 {
     let backend = skupper_e2e::echo_server(&env.ip);
     let front = free_port(&env.ip);
     let (b, f) = (backend.to_string(), front.to_string());
@@ -413,7 +419,7 @@ pub fn echo_service(env: &Env) -> u16 {
 }
 
 /// `n` bytes that are not a repeating short pattern (a simple LCG).
-pub fn payload(n: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn payload(n: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     (0..n)
         .map(|_| {
@@ -425,7 +431,7 @@ pub fn payload(n: usize, seed: u64) -> Vec<u8> {
 
 /// Sends `data` to the echo service at `ip:port` while reading it back; returns what came back
 /// (all of it, or what arrived before the connection ended or 30 s passed without a byte).
-pub fn round_trip(ip: &str, port: u16, data: &[u8]) -> Result<Vec<u8>, String> {
+pub(crate) fn round_trip(ip: &str, port: u16, data: &[u8]) -> Result<Vec<u8>, String> {
     let addr: std::net::SocketAddr = format!("{ip}:{port}").parse().map_err(|e| format!("{e}"))?;
     let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| format!("connect {addr}: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;

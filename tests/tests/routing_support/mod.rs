@@ -12,11 +12,11 @@ use std::time::Duration;
 use skupper_e2e::{Env, wait_for};
 
 /// Bound for links to come up and routes to settle.
-pub const SETTLE: Duration = Duration::from_secs(60);
+pub(crate) const SETTLE: Duration = Duration::from_secs(60);
 
 /// A TCP backend that first writes its name and a newline, then echoes; stoppable and
 /// restartable on the same port.
-pub struct NameServer {
+pub(crate) struct NameServer {
     /// Its port.
     pub port: u16,
     ip: String,
@@ -27,7 +27,7 @@ pub struct NameServer {
 
 impl NameServer {
     /// Starts on `ip`, port chosen by the OS.
-    pub fn start(ip: &str, name: &str) -> Self {
+    pub(crate) fn start(ip: &str, name: &str) -> Self {
         let listener = TcpListener::bind((ip, 0)).expect("bind backend");
         let port = listener.local_addr().expect("backend addr").port();
         let mut s = Self { port, ip: ip.into(), name: name.into(), stop: Arc::default(), accept: None };
@@ -54,7 +54,7 @@ impl NameServer {
     }
 
     /// Stops accepting (the port refuses connections); open connections keep going.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.accept.take() {
             let _ = t.join();
@@ -62,7 +62,7 @@ impl NameServer {
     }
 
     /// Accepts again on the same port.
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         let listener = TcpListener::bind((self.ip.as_str(), self.port)).expect("rebind backend");
         self.serve(listener);
     }
@@ -93,7 +93,7 @@ fn serve_one(mut s: TcpStream, name: &str) {
 }
 
 /// A client connection through a listener, kept open.
-pub struct Conn {
+pub(crate) struct Conn {
     /// Name of the backend that answered.
     pub who: String,
     reader: BufReader<TcpStream>,
@@ -101,7 +101,7 @@ pub struct Conn {
 
 impl Conn {
     /// Connects to `ip:port` and reads the backend's name (bounded by 10 s).
-    pub fn open(ip: &str, port: u16) -> Result<Self, String> {
+    pub(crate) fn open(ip: &str, port: u16) -> Result<Self, String> {
         let addr: SocketAddr = format!("{ip}:{port}").parse().map_err(|e| format!("{ip}:{port}: {e}"))?;
         let s =
             TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| format!("connect {addr}: {e}"))?;
@@ -116,12 +116,12 @@ impl Conn {
     }
 
     /// The connection itself (for reading until it ends).
-    pub fn into_stream(self) -> TcpStream {
+    pub(crate) fn into_stream(self) -> TcpStream {
         self.reader.into_inner()
     }
 
     /// Sends `msg` and reads it back: the connection still flows.
-    pub fn echo(&mut self, msg: &str) -> Result<(), String> {
+    pub(crate) fn echo(&mut self, msg: &str) -> Result<(), String> {
         self.reader.get_mut().write_all(msg.as_bytes()).map_err(|e| format!("write: {e}"))?;
         let mut got = vec![0u8; msg.len()];
         self.reader.read_exact(&mut got).map_err(|e| format!("read: {e}"))?;
@@ -130,13 +130,13 @@ impl Conn {
 }
 
 /// A free port on `ip` (bound then released).
-pub fn free_port(ip: &str) -> u16 {
+pub(crate) fn free_port(ip: &str) -> u16 {
     TcpListener::bind((ip, 0)).and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 /// `from` links to `to` (which has link access) with `link generate --cost cost` applied on
 /// `from`; returns the Link's name.
-pub fn link(env: &Env, from: &str, to: &str, cost: u32) -> String {
+pub(crate) fn link(env: &Env, from: &str, to: &str, cost: u32) -> String {
     let secret = format!("link-{to}-from-{from}");
     let out = env.ns(to, &["link", "generate", "--cost", &cost.to_string(), "--tls-credentials", &secret]).ok();
     env.run_with_input(&["-n", from, "system", "apply", "-f", "-"], Some(&out.stdout)).ok();
@@ -144,18 +144,18 @@ pub fn link(env: &Env, from: &str, to: &str, cost: u32) -> String {
 }
 
 /// `network status -o json` of `ns`.
-pub fn network(env: &Env, ns: &str) -> serde_json::Value {
+pub(crate) fn network(env: &Env, ns: &str) -> serde_json::Value {
     let out = env.ns(ns, &["network", "status", "-o", "json"]).ok();
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("network status json: {e}\n{out}"))
 }
 
 /// The first router's view in `network status -o json`.
-pub fn router(v: &serde_json::Value) -> &serde_json::Value {
+pub(crate) fn router(v: &serde_json::Value) -> &serde_json::Value {
     &v["routers"][0]
 }
 
 /// The router id of site `name` (its first router) in a router's view.
-pub fn id_of(view: &serde_json::Value, name: &str) -> Option<String> {
+pub(crate) fn id_of(view: &serde_json::Value, name: &str) -> Option<String> {
     view["network"]
         .as_array()?
         .iter()
@@ -166,7 +166,7 @@ pub fn id_of(view: &serde_json::Value, name: &str) -> Option<String> {
 
 /// Waits until `ns` reaches site `target` at path cost `cost` through site `via` and sees its
 /// connector for `key`; returns the network view.
-pub fn wait_route(env: &Env, ns: &str, target: &str, cost: u64, via: &str, key: &str) -> serde_json::Value {
+pub(crate) fn wait_route(env: &Env, ns: &str, target: &str, cost: u64, via: &str, key: &str) -> serde_json::Value {
     wait_for(&format!("{ns} reaches {target} at cost {cost} via {via}"), SETTLE, || {
         let v = network(env, ns);
         let r = router(&v);
@@ -190,7 +190,7 @@ pub fn wait_route(env: &Env, ns: &str, target: &str, cost: u64, via: &str, key: 
 }
 
 /// Waits until `ns`'s link `name` reports Ready.
-pub fn wait_link_ready(env: &Env, ns: &str, name: &str) {
+pub(crate) fn wait_link_ready(env: &Env, ns: &str, name: &str) {
     wait_for(&format!("link {name} of {ns} Ready"), SETTLE, || {
         let out = env.ns(ns, &["link", "status", name]);
         if out.stdout.contains("Status\t: Ready") { Ok(()) } else { Err(format!("{out}\n{}", env.log(ns))) }
@@ -199,14 +199,14 @@ pub fn wait_link_ready(env: &Env, ns: &str, name: &str) {
 
 /// Waits until the listener's port accepts connections that reach a backend; returns the
 /// first such connection.
-pub fn first_conn(env: &Env, ns: &str, port: u16) -> Conn {
+pub(crate) fn first_conn(env: &Env, ns: &str, port: u16) -> Conn {
     wait_for(&format!("a connection through {ns}'s listener"), SETTLE, || {
         Conn::open(&env.ip, port).map_err(|e| format!("{e}\n{}", env.log(ns)))
     })
 }
 
 /// Waits until `ns`'s listener `name` is Ready (bound, and a connector for its key reachable).
-pub fn wait_listener_ready(env: &Env, ns: &str, name: &str) {
+pub(crate) fn wait_listener_ready(env: &Env, ns: &str, name: &str) {
     wait_for(&format!("listener {name} of {ns} Ready"), SETTLE, || {
         let out = env.ns(ns, &["listener", "status", name, "-o", "json"]);
         let v: serde_json::Value = serde_json::from_str(&out.stdout).map_err(|e| format!("{e}: {out}"))?;
@@ -215,13 +215,13 @@ pub fn wait_listener_ready(env: &Env, ns: &str, name: &str) {
 }
 
 /// The routing counters of listener `name` in a router's view.
-pub fn listener<'a>(view: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+pub(crate) fn listener<'a>(view: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     &view["listeners"][name]
 }
 
 /// Waits until the status `ns` writes (every second) counts `total` routed connections for
 /// listener `name`; returns the first router's view.
-pub fn wait_counted(env: &Env, ns: &str, name: &str, total: u64) -> serde_json::Value {
+pub(crate) fn wait_counted(env: &Env, ns: &str, name: &str, total: u64) -> serde_json::Value {
     wait_for(&format!("{total} connections counted for listener {name} of {ns}"), SETTLE, || {
         let v = network(env, ns);
         let routed: u64 = router(&v)["listeners"][name]["routed"]

@@ -19,21 +19,21 @@ use serde_json::{Value, json};
 use skupper_e2e::Daemon;
 
 /// The kubectl-skupper binary, built with the `webhook` feature (see [`skupper_e2e::binary`]).
-pub fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     skupper_e2e::binary()
 }
 
-pub use skupper_e2e::TempDir;
+pub(crate) use skupper_e2e::TempDir;
 
 /// A fresh CA and a serving certificate for 127.0.0.1 and localhost, as PEM files in `dir`.
-pub struct Pki {
+pub(crate) struct Pki {
     pub ca_pem: String,
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
 }
 
-pub fn pki(dir: &Path) -> Pki {
+pub(crate) fn pki(dir: &Path) -> Pki {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -51,7 +51,7 @@ pub fn pki(dir: &Path) -> Pki {
 }
 
 /// A running `kubectl-skupper webhook serve`, stopped (by pid) on drop.
-pub struct Server {
+pub(crate) struct Server {
     pub daemon: Daemon,
     pub addr: SocketAddr,
     pub pki: Pki,
@@ -60,7 +60,7 @@ pub struct Server {
 
 /// Starts `webhook serve` on 127.0.0.1:<free port> with `extra` arguments and waits (bounded)
 /// until it prints its address.
-pub fn serve(extra: &[&str]) -> Server {
+pub(crate) fn serve(extra: &[&str]) -> Server {
     let dir = TempDir::new("webhook");
     let pki = pki(dir.path());
     let mut cmd = skupper_e2e::command(binary());
@@ -98,7 +98,7 @@ pub fn serve(extra: &[&str]) -> Server {
 
 /// Runs the binary to completion (bounded, hermetic environment) and returns (exit code,
 /// stdout, stderr).
-pub fn run(args: &[&str]) -> (i32, String, String) {
+pub(crate) fn run(args: &[&str]) -> (i32, String, String) {
     let mut cmd = skupper_e2e::command(binary());
     cmd.args(args);
     let out = skupper_e2e::run_command(&mut cmd, None);
@@ -106,13 +106,13 @@ pub fn run(args: &[&str]) -> (i32, String, String) {
 }
 
 /// One keep-alive HTTPS connection to the webhook, trusting only the test CA.
-pub struct Client {
+pub(crate) struct Client {
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
     addr: SocketAddr,
 }
 
 impl Client {
-    pub async fn connect(server: &Server) -> Client {
+    pub(crate) async fn connect(server: &Server) -> Self {
         let mut roots = rustls::RootCertStore::empty();
         for c in rustls_pki_types::CertificateDer::pem_slice_iter(server.pki.ca_pem.as_bytes()) {
             roots.add(c.unwrap()).unwrap();
@@ -129,11 +129,11 @@ impl Client {
             .unwrap();
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
         tokio::spawn(conn);
-        Client { sender, addr: server.addr }
+        Self { sender, addr: server.addr }
     }
 
     /// Sends one request; returns the status and body.
-    pub async fn send(&mut self, method: &str, path: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
+    pub(crate) async fn send(&mut self, method: &str, path: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
         let req = hyper::Request::builder()
             .method(method)
             .uri(path)
@@ -151,7 +151,7 @@ impl Client {
     }
 
     /// POSTs an AdmissionReview to /validate; expects HTTP 200 and returns `response`.
-    pub async fn review(&mut self, review: &Value) -> Value {
+    pub(crate) async fn review(&mut self, review: &Value) -> Value {
         let (status, body) = self.send("POST", "/validate", serde_json::to_vec(review).unwrap()).await;
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
         let v: Value = serde_json::from_slice(&body).unwrap();
@@ -162,7 +162,7 @@ impl Client {
 }
 
 /// A Link object like `skupper link generate` emits, with `spec` merged over the defaults.
-pub fn link(name: &str, spec_overrides: Value) -> Value {
+pub(crate) fn link(name: &str, spec_overrides: Value) -> Value {
     let mut spec = json!({
         "cost": 1,
         "endpoints": [
@@ -189,7 +189,7 @@ pub fn link(name: &str, spec_overrides: Value) -> Value {
 }
 
 /// An AdmissionReview v1 request as the API server sends it for a Link.
-pub fn review(uid: &str, operation: &str, object: Value) -> Value {
+pub(crate) fn review(uid: &str, operation: &str, object: Value) -> Value {
     let name = object["metadata"]["name"].clone();
     json!({
         "apiVersion": "admission.k8s.io/v1",
@@ -214,7 +214,7 @@ pub fn review(uid: &str, operation: &str, object: Value) -> Value {
 
 /// A WAT policy module that speaks the host ABI: version 1, a bump allocator, settings always
 /// valid, and `validate_body` as the body of `skupper_validate` (which must return an i64).
-pub fn wat_policy(validate_body: &str) -> Vec<u8> {
+pub(crate) fn wat_policy(validate_body: &str) -> Vec<u8> {
     let text = format!(
         r#"(module
   (memory (export "memory") 2)

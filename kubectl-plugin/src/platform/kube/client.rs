@@ -10,16 +10,16 @@ use anyhow::Context as _;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 /// How long connecting to the API server may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one answer may take (the CLI never watches; long waits poll).
-pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where the service account of a pod is mounted.
 const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /// What the user asked for on the command line.
 #[derive(Debug, Clone, Default)]
-pub struct Selection {
+pub(crate) struct Selection {
     /// `--kubeconfig`.
     pub kubeconfig: Option<String>,
     /// `--context`.
@@ -30,7 +30,7 @@ pub struct Selection {
 
 /// A resolved connection: the client configuration and where it points, for messages.
 #[derive(Clone)]
-pub struct Target {
+pub(crate) struct Target {
     /// The client configuration.
     pub config: kube::Config,
     /// Context name, or `in-cluster`.
@@ -41,14 +41,14 @@ pub struct Target {
 
 impl Target {
     /// The API server's URL.
-    pub fn server(&self) -> String {
+    pub(crate) fn server(&self) -> String {
         self.config.cluster_url.to_string().trim_end_matches('/').to_string()
     }
 }
 
 /// The kubeconfig files kubectl would read, in order: the existing files named by `KUBECONFIG`
 /// when it is set and not empty, else `~/.kube/config` when it exists.
-pub fn kubeconfig_files() -> Vec<PathBuf> {
+pub(crate) fn kubeconfig_files() -> Vec<PathBuf> {
     if let Some(list) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
         return std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty() && p.is_file()).collect();
     }
@@ -60,17 +60,17 @@ fn home_config() -> Option<PathBuf> {
 }
 
 /// Whether this process runs in a pod with a service account (the in-cluster configuration).
-pub fn in_cluster() -> bool {
+pub(crate) fn in_cluster() -> bool {
     std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() && Path::new(SERVICE_ACCOUNT_DIR).join("token").is_file()
 }
 
 /// Whether a Kubernetes configuration is at hand (for choosing the default platform).
-pub fn configured(selection: &Selection) -> bool {
+pub(crate) fn configured(selection: &Selection) -> bool {
     selection.kubeconfig.is_some() || !kubeconfig_files().is_empty() || in_cluster()
 }
 
 /// Resolves the configuration (no request is made yet).
-pub async fn resolve(selection: &Selection) -> anyhow::Result<Target> {
+pub(crate) async fn resolve(selection: &Selection) -> anyhow::Result<Target> {
     let files: Vec<PathBuf> = match &selection.kubeconfig {
         Some(path) => vec![PathBuf::from(path)],
         None => kubeconfig_files(),

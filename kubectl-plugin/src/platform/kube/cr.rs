@@ -17,15 +17,15 @@ use serde::{Deserialize, Serialize};
 use skupper_core::resources::{self as core, Resource};
 
 /// API group of every kind.
-pub const GROUP: &str = "skupper.io";
+pub(crate) const GROUP: &str = "skupper.io";
 /// API version of every kind.
-pub const VERSION: &str = "v2alpha1";
+pub(crate) const VERSION: &str = "v2alpha1";
 
 /// A printer column of a kind's CRD: name, type, JSON path.
-pub type Column = (&'static str, &'static str, &'static str);
+pub(crate) type Column = (&'static str, &'static str, &'static str);
 
 /// One `skupper.io/v2alpha1` kind.
-pub trait Kind: Clone + Debug + Send + Sync + 'static {
+pub(crate) trait Kind: Clone + Debug + Send + Sync + 'static {
     /// The spec type (core's).
     type Spec: Serialize + DeserializeOwned + Default + Clone + Debug + PartialEq + Send + Sync + schemars::JsonSchema;
     /// The status type (core's).
@@ -49,7 +49,7 @@ pub trait Kind: Clone + Debug + Send + Sync + 'static {
 /// An object of kind `K`: Kubernetes metadata, core spec and status.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", bound = "")]
-pub struct Cr<K: Kind> {
+pub(crate) struct Cr<K: Kind> {
     /// `skupper.io/v2alpha1`.
     #[serde(default = "api_version")]
     pub api_version: String,
@@ -75,7 +75,7 @@ fn api_version() -> String {
 
 impl<K: Kind> Cr<K> {
     /// A new object named `name` in `namespace`.
-    pub fn new(name: &str, namespace: &str, spec: K::Spec) -> Self {
+    pub(crate) fn new(name: &str, namespace: &str, spec: K::Spec) -> Self {
         Self {
             api_version: api_version(),
             kind: K::KIND.into(),
@@ -87,17 +87,17 @@ impl<K: Kind> Cr<K> {
     }
 
     /// The object's name.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         self.metadata.name.as_deref().unwrap_or_default()
     }
 
     /// As a core resource (status defaulted when absent).
-    pub fn to_resource(&self) -> Resource {
+    pub(crate) fn to_resource(&self) -> Resource {
         K::into_resource(core_meta(&self.metadata), self.spec.clone(), self.status.clone().unwrap_or_default())
     }
 
     /// From a core resource of this kind; `None` for another kind.
-    pub fn from_resource(r: Resource) -> Option<Self> {
+    pub(crate) fn from_resource(r: Resource) -> Option<Self> {
         let (meta, spec, status) = K::from_resource(r)?;
         let mut cr = Self::new(&meta.name, meta.namespace.as_deref().unwrap_or_default(), spec);
         cr.metadata.namespace = meta.namespace.clone();
@@ -132,7 +132,7 @@ impl<K: Kind> kube::Resource for Cr<K> {
 }
 
 /// Core metadata from Kubernetes metadata.
-pub fn core_meta(m: &ObjectMeta) -> core::ObjectMeta {
+pub(crate) fn core_meta(m: &ObjectMeta) -> core::ObjectMeta {
     core::ObjectMeta {
         name: m.name.clone().unwrap_or_default(),
         namespace: m.namespace.clone(),
@@ -146,14 +146,14 @@ pub fn core_meta(m: &ObjectMeta) -> core::ObjectMeta {
 
 /// Writes what core metadata says (name, labels, annotations) over Kubernetes metadata, keeping
 /// what only the API server sets (uid, resourceVersion, generation, owners).
-pub fn apply_core_meta(m: &mut ObjectMeta, c: &core::ObjectMeta) {
+pub(crate) fn apply_core_meta(m: &mut ObjectMeta, c: &core::ObjectMeta) {
     m.name = Some(c.name.clone());
     m.labels = (!c.labels.is_empty()).then(|| c.labels.clone());
     m.annotations = (!c.annotations.is_empty()).then(|| c.annotations.clone());
 }
 
 /// A Secret from the API as core's Secret.
-pub fn core_secret(s: &KubeSecret) -> core::Secret {
+pub(crate) fn core_secret(s: &KubeSecret) -> core::Secret {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut data: BTreeMap<String, String> =
@@ -173,7 +173,7 @@ pub fn core_secret(s: &KubeSecret) -> core::Secret {
 }
 
 /// Core's Secret as an API object (data decoded from base64; an undecodable value is an error).
-pub fn kube_secret(s: &core::Secret, namespace: &str) -> anyhow::Result<KubeSecret> {
+pub(crate) fn kube_secret(s: &core::Secret, namespace: &str) -> anyhow::Result<KubeSecret> {
     let mut data = BTreeMap::new();
     for k in s.data.keys().chain(s.string_data.keys()) {
         let v = s.get(k)?.unwrap_or_default();
@@ -194,7 +194,7 @@ macro_rules! kind {
      short: [$($short:literal),*], required: [$($req:literal),*], columns: [$($col:expr),* $(,)?]) => {
         $(#[$m])*
         #[derive(Clone, Debug)]
-        pub struct $marker;
+        pub(crate) struct $marker;
 
         impl Kind for $marker {
             type Spec = $spec;
@@ -223,7 +223,7 @@ macro_rules! kind {
 
         #[doc = concat!("A `", stringify!($core), "` object.")]
         #[allow(dead_code)]
-        pub type $alias = Cr<$marker>;
+        pub(crate) type $alias = Cr<$marker>;
     };
 }
 

@@ -106,7 +106,7 @@ fn conditions_as_upstream(v: &mut Value) {
 }
 
 /// The CRD of kind `K` as a JSON value.
-pub fn crd_value<K: Kind>() -> Value {
+pub(crate) fn crd_value<K: Kind>() -> Value {
     let mut spec = schema_of::<K::Spec>();
     if !K::REQUIRED.is_empty() {
         spec["required"] = json!(K::REQUIRED);
@@ -165,7 +165,7 @@ pub fn crd_value<K: Kind>() -> Value {
 }
 
 /// The eight CRDs (Site first), as JSON values.
-pub fn all_values() -> Vec<Value> {
+pub(crate) fn all_values() -> Vec<Value> {
     vec![
         crd_value::<SiteKind>(),
         crd_value::<RouterAccessKind>(),

@@ -10,11 +10,12 @@ use kube::core::Status;
 use super::client::Target;
 
 /// Upstream's text when the `skupper.io` API is missing.
-pub const NO_CRDS: &str = "The Skupper CRDs are not yet installed. To install them, run\n\"kubectl skupper install\"";
+pub(crate) const NO_CRDS: &str =
+    "The Skupper CRDs are not yet installed. To install them, run\n\"kubectl skupper install\"";
 
 /// What a request was about, for messages: `create links.skupper.io "west"`.
 #[derive(Debug, Clone)]
-pub struct Op<'a> {
+pub(crate) struct Op<'a> {
     /// `get`, `list`, `create`, `update`, `delete`, `patch`.
     pub verb: &'a str,
     /// `links.skupper.io`, `secrets`.
@@ -33,17 +34,17 @@ impl fmt::Display for Op<'_> {
 }
 
 /// Whether a failure says the object does not exist (as opposed to its type).
-pub fn is_not_found(e: &kube::Error) -> bool {
+pub(crate) fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.is_not_found() && !type_missing(s))
 }
 
 /// Whether a failure is an optimistic-locking conflict.
-pub fn is_conflict(e: &kube::Error) -> bool {
+pub(crate) fn is_conflict(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 409 && s.reason == "Conflict")
 }
 
 /// Whether a create failed because the object exists.
-pub fn is_already_exists(e: &kube::Error) -> bool {
+pub(crate) fn is_already_exists(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.is_already_exists())
 }
 
@@ -58,7 +59,7 @@ fn cluster_scoped(resource: &str) -> bool {
 }
 
 /// The failure `e` of `op` against `target`, explained.
-pub fn explain(e: kube::Error, op: &Op<'_>, target: &Target) -> anyhow::Error {
+pub(crate) fn explain(e: kube::Error, op: &Op<'_>, target: &Target) -> anyhow::Error {
     let ns = &target.namespace;
     match e {
         kube::Error::Api(s) if type_missing(&s) && op.resource.ends_with(".skupper.io") => anyhow::anyhow!("{NO_CRDS}"),
@@ -113,7 +114,7 @@ fn is_conflict_status(s: &Status) -> bool {
 }
 
 /// The API server cannot be reached: which one, through which context, why, and what to do.
-pub fn unreachable(e: &dyn std::error::Error, target: &Target) -> anyhow::Error {
+pub(crate) fn unreachable(e: &dyn std::error::Error, target: &Target) -> anyhow::Error {
     let mut cause = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -17,13 +17,13 @@ use super::crd;
 use super::errors::{self, Op, explain};
 
 /// Field manager of every write `install` makes.
-pub const FIELD_MANAGER: &str = "kubectl-skupper";
+pub(crate) const FIELD_MANAGER: &str = "kubectl-skupper";
 /// The controller's ClusterRole.
-pub const CONTROLLER_ROLE: &str = "skupper-controller";
+pub(crate) const CONTROLLER_ROLE: &str = "skupper-controller";
 /// The ClusterRole for people who manage sites.
-pub const EDIT_ROLE: &str = "skupper-edit";
+pub(crate) const EDIT_ROLE: &str = "skupper-edit";
 /// How long `install` waits for the CRDs to be Established.
-pub const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(30);
 
 const SKUPPER_RESOURCES: [&str; 8] = [
     "sites",
@@ -41,7 +41,7 @@ fn labels() -> Value {
 }
 
 /// The controller's ClusterRole (bound per namespace by a RoleBinding).
-pub fn controller_role() -> Value {
+pub(crate) fn controller_role() -> Value {
     let status: Vec<String> = SKUPPER_RESOURCES.iter().map(|r| format!("{r}/status")).collect();
     json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -62,7 +62,7 @@ pub fn controller_role() -> Value {
 }
 
 /// The ClusterRole for people: every `skupper.io` resource, aggregated into `edit` and `admin`.
-pub fn edit_role() -> Value {
+pub(crate) fn edit_role() -> Value {
     let mut l = labels();
     l["rbac.authorization.k8s.io/aggregate-to-edit"] = json!("true");
     l["rbac.authorization.k8s.io/aggregate-to-admin"] = json!("true");
@@ -81,7 +81,7 @@ pub fn edit_role() -> Value {
 }
 
 /// Every object `install` applies: the CRDs, then the ClusterRoles.
-pub fn objects() -> Vec<Value> {
+pub(crate) fn objects() -> Vec<Value> {
     let mut v = crd::all_values();
     v.push(controller_role());
     v.push(edit_role());
@@ -89,7 +89,7 @@ pub fn objects() -> Vec<Value> {
 }
 
 /// `kind.group/name`, as kubectl names objects in its output.
-pub fn kubectl_name(obj: &Value) -> String {
+pub(crate) fn kubectl_name(obj: &Value) -> String {
     let kind = obj["kind"].as_str().unwrap_or_default().to_lowercase();
     let group = obj["apiVersion"].as_str().unwrap_or_default().split('/').next().unwrap_or_default().to_string();
     let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
@@ -109,7 +109,7 @@ fn resource_name(obj: &Value) -> String {
 
 /// What applying one object did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// It did not exist.
     Created,
     /// It existed and changed.
@@ -120,11 +120,11 @@ pub enum Outcome {
 
 impl Outcome {
     /// kubectl's word.
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
-            Outcome::Created => "created",
-            Outcome::Configured => "configured",
-            Outcome::Unchanged => "unchanged",
+            Self::Created => "created",
+            Self::Configured => "configured",
+            Self::Unchanged => "unchanged",
         }
     }
 }
@@ -150,7 +150,7 @@ where
 /// Applies every object (server-side apply, forced, as field manager `kubectl-skupper`), calling
 /// `report` with each object's kubectl name and outcome; with `dry_run` the server checks and
 /// reports but stores nothing.
-pub async fn install(
+pub(crate) async fn install(
     client: &kube::Client,
     target: &Target,
     dry_run: bool,
@@ -170,7 +170,7 @@ pub async fn install(
 }
 
 /// Waits until every CRD is Established, up to [`ESTABLISH_TIMEOUT`].
-pub async fn wait_established(client: &kube::Client, target: &Target) -> anyhow::Result<()> {
+pub(crate) async fn wait_established(client: &kube::Client, target: &Target) -> anyhow::Result<()> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let deadline = Instant::now() + ESTABLISH_TIMEOUT;
     for obj in crd::all_values() {
@@ -201,7 +201,7 @@ pub async fn wait_established(client: &kube::Client, target: &Target) -> anyhow:
 
 /// Deletes every object `install` made (a missing one is skipped), calling `report` with each
 /// object's kubectl name and whether it existed.
-pub async fn uninstall(
+pub(crate) async fn uninstall(
     client: &kube::Client,
     target: &Target,
     mut report: impl FnMut(&str, bool),
@@ -232,7 +232,7 @@ pub async fn uninstall(
 /// ValidatingWebhookConfiguration's `caBundle`. An existing Secret (a second install) is kept,
 /// so installing again changes nothing. The webhook fails closed (`failurePolicy: Fail`).
 #[cfg(feature = "webhook")]
-pub mod webhook {
+pub(crate) mod webhook {
     use anyhow::Context as _;
     use base64::Engine as _;
     use k8s_openapi::api::core::v1::Secret;
@@ -246,17 +246,17 @@ pub mod webhook {
     use skupper_router::certs::{self, Issued};
 
     /// Namespace of the webhook's objects.
-    pub const NAMESPACE: &str = manifest::DEFAULT_NAMESPACE;
+    pub(crate) const NAMESPACE: &str = manifest::DEFAULT_NAMESPACE;
 
     /// A new CA and a serving certificate for the webhook's Service names.
-    pub fn new_tls(args: &ManifestArgs) -> anyhow::Result<Issued> {
+    pub(crate) fn new_tls(args: &ManifestArgs) -> anyhow::Result<Issued> {
         let ca = certs::new_ca(&format!("{}-ca", args.name), certs::DEFAULT_VALIDITY)?;
         certs::issue_server(&ca, &args.name, &manifest::service_hosts(args, NAMESPACE), certs::DEFAULT_VALIDITY)
     }
 
     /// Every object, in the order to apply them: the Namespace, the TLS Secret, then the objects
     /// of `webhook manifest` with `caBundle` set (the ValidatingWebhookConfiguration last).
-    pub fn objects(args: &ManifestArgs, tls: &Issued) -> anyhow::Result<Vec<Value>> {
+    pub(crate) fn objects(args: &ManifestArgs, tls: &Issued) -> anyhow::Result<Vec<Value>> {
         let mut v = vec![
             json!({
                 "apiVersion": "v1",
@@ -271,7 +271,7 @@ pub mod webhook {
     }
 
     /// The serving certificate already in the cluster, if complete.
-    pub async fn existing_tls(
+    pub(crate) async fn existing_tls(
         client: &kube::Client,
         target: &Target,
         args: &ManifestArgs,
@@ -317,7 +317,7 @@ pub mod webhook {
     /// Applies the webhook's objects (server-side apply, as `install` does), reusing the serving
     /// certificate of an earlier install. With `dry_run`, objects of a namespace that does not
     /// exist yet are reported as skipped (the server cannot dry-run them).
-    pub async fn install(
+    pub(crate) async fn install(
         client: &kube::Client,
         target: &Target,
         args: &ManifestArgs,
@@ -346,7 +346,11 @@ pub mod webhook {
     /// Deletes the webhook's objects that exist (the registration first, so Link changes are
     /// not refused while its pods go), calling `report` with each deleted object's name. The
     /// namespace stays.
-    pub async fn uninstall(client: &kube::Client, target: &Target, mut report: impl FnMut(&str)) -> anyhow::Result<()> {
+    pub(crate) async fn uninstall(
+        client: &kube::Client,
+        target: &Target,
+        mut report: impl FnMut(&str),
+    ) -> anyhow::Result<()> {
         let args = manifest::defaults();
         let placeholder = Issued { cert_pem: String::new(), key_pem: String::new(), ca_pem: String::new() };
         let mut objs = objects(&args, &placeholder)?;

@@ -12,35 +12,35 @@ use serde_json::{Map, Value, json};
 use super::install::CONTROLLER_ROLE;
 
 /// Default image of the controller (the release's OCI image).
-pub const DEFAULT_IMAGE: &str = concat!("ghcr.io/skupper-rs/kubectl-skupper:", env!("CARGO_PKG_VERSION"));
+pub(crate) const DEFAULT_IMAGE: &str = concat!("ghcr.io/skupper-rs/kubectl-skupper:", env!("CARGO_PKG_VERSION"));
 
 /// Labels of the controller's pod: the Deployment's selector and every Service the controller
 /// puts in front of it select exactly these.
-pub const POD_LABELS: [(&str, &str); 2] =
+pub(crate) const POD_LABELS: [(&str, &str); 2] =
     [("app.kubernetes.io/name", "skupper-controller"), ("app.kubernetes.io/part-of", "skupper")];
 
 /// Port of the controller's health endpoints (`/livez`, `/readyz`, plain HTTP).
-pub const HEALTH_PORT: u16 = 9091;
+pub(crate) const HEALTH_PORT: u16 = 9091;
 
 /// Name of the ServiceAccount, RoleBinding and Deployment.
-pub const NAME: &str = "skupper-controller";
+pub(crate) const NAME: &str = "skupper-controller";
 
 /// Name of the controller's container in the pod.
-pub const CONTAINER: &str = "controller";
+pub(crate) const CONTAINER: &str = "controller";
 
 /// The user and group the controller runs as (the image's `/etc/passwd` names it `skupper`).
-pub const RUN_AS: i64 = 65532;
+pub(crate) const RUN_AS: i64 = 65532;
 
 /// Where the image puts the binary (its entrypoint).
-pub const BINARY_PATH: &str = "/kubectl-skupper";
+pub(crate) const BINARY_PATH: &str = "/kubectl-skupper";
 
 /// Ports of the controller's container, as `(name, port)`: link access (`inter-router`, `edge`),
 /// the grant server and the health endpoints. `--in-cluster` binds exactly these.
-pub const PORTS: [(&str, u16); 4] =
+pub(crate) const PORTS: [(&str, u16); 4] =
     [("inter-router", 55671), ("edge", 45671), ("grant-server", 9090), ("health", HEALTH_PORT)];
 
 /// The pod labels as a JSON map.
-pub fn pod_labels() -> Map<String, Value> {
+pub(crate) fn pod_labels() -> Map<String, Value> {
     POD_LABELS.iter().map(|(k, v)| ((*k).to_string(), Value::from(*v))).collect()
 }
 
@@ -52,7 +52,7 @@ fn labels() -> Value {
 
 /// The objects that run the site of `namespace` with `image`: ServiceAccount, RoleBinding,
 /// Deployment, in the order `kubectl apply` should create them.
-pub fn controller(namespace: &str, image: &str) -> Vec<Value> {
+pub(crate) fn controller(namespace: &str, image: &str) -> Vec<Value> {
     vec![service_account(namespace), role_binding(namespace), deployment(namespace, image)]
 }
 
@@ -76,7 +76,7 @@ fn role_binding(namespace: &str) -> Value {
 }
 
 /// The controller's container: what the Deployment runs and what the e2e test compares.
-pub fn container(image: &str) -> Value {
+pub(crate) fn container(image: &str) -> Value {
     let field = |path: &str| json!({"fieldRef": {"apiVersion": "v1", "fieldPath": path}});
     let probe = |path: &str, period: u32, failures: u32| {
         json!({

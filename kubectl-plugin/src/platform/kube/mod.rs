@@ -10,12 +10,12 @@
 //! - [`install`]: the cluster-wide objects of `kubectl skupper install`.
 //! - [`manifest`]: the objects that run a site in a cluster (`controller manifest`).
 
-pub mod client;
-pub mod cr;
-pub mod crd;
-pub mod errors;
-pub mod install;
-pub mod manifest;
+pub(crate) mod client;
+pub(crate) mod cr;
+pub(crate) mod crd;
+pub(crate) mod errors;
+pub(crate) mod install;
+pub(crate) mod manifest;
 
 use std::fmt::Debug;
 use std::time::Duration;
@@ -38,11 +38,11 @@ use crate::platform::{Change, Namespace, Platform, SITE_CA, TokenRedeemError, Un
 use skupper_router::certs::Issued;
 
 /// Name of the Lease a controller holds while it runs a namespace's site.
-pub const CONTROLLER_LEASE: &str = "skupper-controller";
+pub(crate) const CONTROLLER_LEASE: &str = "skupper-controller";
 /// The ConfigMap where a controller publishes its router's view of the network.
-pub const NETWORK_STATUS: &str = "skupper-network-status";
+pub(crate) const NETWORK_STATUS: &str = "skupper-network-status";
 /// Its key holding the router snapshot (YAML).
-pub const NETWORK_STATUS_KEY: &str = "router.yaml";
+pub(crate) const NETWORK_STATUS_KEY: &str = "router.yaml";
 
 /// How often an update that lost a race with another writer is retried.
 const CONFLICT_RETRIES: usize = 5;
@@ -51,7 +51,7 @@ const CONFLICT_RETRIES: usize = 5;
 const POLL: Duration = Duration::from_millis(500);
 
 /// One namespace of a cluster.
-pub struct KubeNamespace {
+pub(crate) struct KubeNamespace {
     rt: tokio::runtime::Runtime,
     client: kube::Client,
     target: Target,
@@ -61,7 +61,7 @@ pub struct KubeNamespace {
 
 impl KubeNamespace {
     /// Connects (lazily: the first request reaches the API server) as kubectl would.
-    pub fn connect(selection: &Selection) -> anyhow::Result<Self> {
+    pub(crate) fn connect(selection: &Selection) -> anyhow::Result<Self> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let target = rt.block_on(client::resolve(selection))?;
         let client = {
@@ -73,7 +73,7 @@ impl KubeNamespace {
     }
 
     /// The controller that runs this namespace's site now (its identity), if any.
-    pub fn controller(&self) -> Option<String> {
+    pub(crate) fn controller(&self) -> Option<String> {
         self.controller.get_or_init(|| self.rt.block_on(self.lease_holder())).clone()
     }
 
@@ -121,17 +121,17 @@ impl KubeNamespace {
     }
 
     /// Where this namespace is.
-    pub fn target(&self) -> &Target {
+    pub(crate) fn target(&self) -> &Target {
         &self.target
     }
 
     /// The client (for commands that reach beyond one namespace, such as `install`).
-    pub fn client(&self) -> &kube::Client {
+    pub(crate) fn client(&self) -> &kube::Client {
         &self.client
     }
 
     /// Runs `f` on this namespace's runtime.
-    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+    pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)
     }
 
@@ -318,7 +318,7 @@ impl KubeNamespace {
 
 /// Whether `link` is one of the Links a redemption of token `token` made: named like it, or
 /// `<token>-<n>` for the groups of an HA site (`grant::links_for_grant`).
-pub fn is_link_of(token: &str, link: &str) -> bool {
+pub(crate) fn is_link_of(token: &str, link: &str) -> bool {
     link == token
         || link.strip_prefix(token).and_then(|r| r.strip_prefix('-')).is_some_and(|n| n.parse::<u32>().is_ok())
 }
@@ -339,7 +339,7 @@ fn set_namespace(r: &mut Resource, ns: &str) {
 }
 
 /// The certificate, key and CA of a TLS Secret (a CA's: the certificate and key that sign).
-pub fn issued_from_secret(s: &KubeSecret) -> Option<Issued> {
+pub(crate) fn issued_from_secret(s: &KubeSecret) -> Option<Issued> {
     let data = s.data.as_ref()?;
     let text = |k: &str| data.get(k).and_then(|v| String::from_utf8(v.0.clone()).ok());
     let cert_pem = text("tls.crt")?;

@@ -10,13 +10,13 @@ use crate::platform::resources::resource_yaml;
 
 /// Grants and site of one local namespace.
 #[derive(Debug, Clone)]
-pub struct LocalGrantStore {
+pub(crate) struct LocalGrantStore {
     home: Home,
 }
 
 impl LocalGrantStore {
     /// The store of the site in `home`.
-    pub fn new(home: Home) -> Self {
+    pub(crate) fn new(home: Home) -> Self {
         Self { home }
     }
 }

@@ -17,11 +17,11 @@
 //! Every write is atomic (temporary file + rename); multi-file changes go through [`Changes`],
 //! which writes nothing when any part fails.
 
-pub mod grants;
-pub mod namespace;
-pub mod status;
+pub(crate) mod grants;
+pub(crate) mod namespace;
+pub(crate) mod status;
 
-pub use self::namespace::LocalNamespace;
+pub(crate) use self::namespace::LocalNamespace;
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -38,16 +38,16 @@ use skupper_core::resources::{
 };
 
 use super::access::free_port;
-pub use super::access::{Access, GroupPorts, RouterAccessView};
+pub(crate) use super::access::{Access, GroupPorts, RouterAccessView};
 use super::resources::{Document, Resources, parse_documents, parse_stored_documents, resource_yaml};
 use super::{GRANT_SERVER_CA, SITE_CA};
 use skupper_router::certs::{self, Issued};
 
 /// Default interface for link access and the grant server: loopback only.
-pub const DEFAULT_BIND_HOST: &str = "127.0.0.1";
+pub(crate) const DEFAULT_BIND_HOST: &str = "127.0.0.1";
 
 /// The base directory of all local sites.
-pub fn base_dir() -> anyhow::Result<PathBuf> {
+pub(crate) fn base_dir() -> anyhow::Result<PathBuf> {
     if let Some(dir) = std::env::var_os("SKUPPER_HOME").filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(dir));
     }
@@ -63,7 +63,7 @@ pub fn base_dir() -> anyhow::Result<PathBuf> {
 /// One namespace's site directory, as seen by one of its routers: the process files (pid, log,
 /// state, status) of the second router of an HA site carry a `-2` suffix.
 #[derive(Debug, Clone)]
-pub struct Home {
+pub(crate) struct Home {
     /// Namespace name.
     pub namespace: String,
     /// `<base>/namespaces/<namespace>`.
@@ -76,7 +76,7 @@ pub struct Home {
 /// What the running site reports about itself (`runtime/state.yaml`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RuntimeState {
+pub(crate) struct RuntimeState {
     /// Process id of the site.
     pub pid: u32,
     /// `Starting`, `Running` or `Failed`.
@@ -108,7 +108,7 @@ fn is_zero(n: &u64) -> bool {
 impl RuntimeState {
     /// Everything that keeps the running site from working fully: the router not running, what
     /// it could not bind. Empty when all is well (or still starting).
-    pub fn trouble(&self) -> Vec<String> {
+    pub(crate) fn trouble(&self) -> Vec<String> {
         let router = match self.router.as_str() {
             "" | "OK" => None,
             e => Some(format!("the router is not running: {e}")),
@@ -119,17 +119,17 @@ impl RuntimeState {
 
 impl Home {
     /// The site directory of `namespace` (not created until something is written).
-    pub fn new(namespace: &str) -> anyhow::Result<Self> {
+    pub(crate) fn new(namespace: &str) -> anyhow::Result<Self> {
         Ok(Self::at(base_dir()?, namespace))
     }
 
     /// The site directory of `namespace` under an explicit base directory.
-    pub fn at(base: PathBuf, namespace: &str) -> Self {
+    pub(crate) fn at(base: PathBuf, namespace: &str) -> Self {
         Self { namespace: namespace.into(), dir: base.join("namespaces").join(namespace), base, group: GROUP_PRIMARY }
     }
 
     /// The same site directory as seen by the router of `group`; `None` for an unknown group.
-    pub fn for_group(&self, group: &str) -> Option<Self> {
+    pub(crate) fn for_group(&self, group: &str) -> Option<Self> {
         let group = match group {
             GROUP_PRIMARY => GROUP_PRIMARY,
             GROUP_SECONDARY => GROUP_SECONDARY,
@@ -139,7 +139,7 @@ impl Home {
     }
 
     /// The router group of this view (`skupper-router` unless made with [`Home::for_group`]).
-    pub fn group(&self) -> &'static str {
+    pub(crate) fn group(&self) -> &'static str {
         self.group
     }
 
@@ -149,27 +149,27 @@ impl Home {
     }
 
     /// `input/resources`.
-    pub fn resources_dir(&self) -> PathBuf {
+    pub(crate) fn resources_dir(&self) -> PathBuf {
         self.dir.join("input").join("resources")
     }
     /// `runtime`.
-    pub fn runtime_dir(&self) -> PathBuf {
+    pub(crate) fn runtime_dir(&self) -> PathBuf {
         self.dir.join("runtime")
     }
     /// `runtime/status` (`status-2` for the second router of an HA site).
-    pub fn status_dir(&self) -> PathBuf {
+    pub(crate) fn status_dir(&self) -> PathBuf {
         self.runtime_dir().join(format!("status{}", self.suffix()))
     }
     /// `runtime/router.log` (`router-2.log`).
-    pub fn log_path(&self) -> PathBuf {
+    pub(crate) fn log_path(&self) -> PathBuf {
         self.runtime_dir().join(format!("router{}.log", self.suffix()))
     }
     /// `runtime/router.pid` (`router-2.pid`).
-    pub fn pid_path(&self) -> PathBuf {
+    pub(crate) fn pid_path(&self) -> PathBuf {
         self.runtime_dir().join(format!("router{}.pid", self.suffix()))
     }
     /// `runtime/state.yaml` (`state-2.yaml`).
-    pub fn state_path(&self) -> PathBuf {
+    pub(crate) fn state_path(&self) -> PathBuf {
         self.runtime_dir().join(format!("state{}.yaml", self.suffix()))
     }
     fn ports_path(&self) -> PathBuf {
@@ -177,17 +177,17 @@ impl Home {
     }
 
     /// The file of a declared resource.
-    pub fn resource_path(&self, kind: &str, name: &str) -> PathBuf {
+    pub(crate) fn resource_path(&self, kind: &str, name: &str) -> PathBuf {
         self.resources_dir().join(resource_file_name(kind, name))
     }
 
     /// The status file of a resource.
-    pub fn status_path(&self, kind: &str, name: &str) -> PathBuf {
+    pub(crate) fn status_path(&self, kind: &str, name: &str) -> PathBuf {
         self.status_dir().join(resource_file_name(kind, name))
     }
 
     /// Loads every declared resource; any unreadable file is an error naming it.
-    pub fn load(&self) -> anyhow::Result<Resources> {
+    pub(crate) fn load(&self) -> anyhow::Result<Resources> {
         let (res, problems) = self.load_lenient()?;
         if let Some(p) = problems.into_iter().next() {
             bail!("{p}");
@@ -196,7 +196,7 @@ impl Home {
     }
 
     /// Loads every declared resource, skipping (and describing) files that cannot be read.
-    pub fn load_lenient(&self) -> anyhow::Result<(Resources, Vec<String>)> {
+    pub(crate) fn load_lenient(&self) -> anyhow::Result<(Resources, Vec<String>)> {
         let mut res = Resources::default();
         let mut problems = Vec::new();
         let dir = self.resources_dir();
@@ -228,7 +228,7 @@ impl Home {
     }
 
     /// The site id, created on first use and kept for the life of the namespace.
-    pub fn site_id(&self) -> anyhow::Result<String> {
+    pub(crate) fn site_id(&self) -> anyhow::Result<String> {
         let path = self.runtime_dir().join("site-id");
         if let Ok(id) = fs::read_to_string(&path) {
             let id = id.trim();
@@ -242,7 +242,7 @@ impl Home {
     }
 
     /// The site's link access settings, if allocated.
-    pub fn access(&self) -> anyhow::Result<Option<Access>> {
+    pub(crate) fn access(&self) -> anyhow::Result<Option<Access>> {
         match fs::read_to_string(self.ports_path()) {
             Ok(text) => serde_yaml::from_str(&text).map(Some).with_context(|| {
                 format!("{} is damaged; remove it to allocate ports again", self.ports_path().display())
@@ -255,7 +255,7 @@ impl Home {
     /// Allocates link access (or updates the hosts of an existing allocation): the first free
     /// ports from 55671 (inter-router), 45671 (edge) and 9090 (grant server) that bind on the bind
     /// host and that no other local site has taken.
-    pub fn ensure_access(&self, bind_host: Option<&str>, endpoint_hosts: &[String]) -> anyhow::Result<Access> {
+    pub(crate) fn ensure_access(&self, bind_host: Option<&str>, endpoint_hosts: &[String]) -> anyhow::Result<Access> {
         if let Some(mut existing) = self.access()? {
             let mut changed = false;
             if let Some(b) = bind_host
@@ -301,7 +301,7 @@ impl Home {
     /// Allocates (`enabled`) or releases the link-access ports of the second router of an HA
     /// site; the site's endpoints, generated Links and grant answers follow. Requires link access
     /// to be allocated already. Returns the updated settings.
-    pub fn set_ha_access(&self, enabled: bool) -> anyhow::Result<Access> {
+    pub(crate) fn set_ha_access(&self, enabled: bool) -> anyhow::Result<Access> {
         let Some(mut access) = self.access()? else {
             bail!("link access is not set up for namespace {}; enable it first", self.namespace)
         };
@@ -323,7 +323,7 @@ impl Home {
 
     /// Ports of `ra` that another site on this host has for its link access (checked before
     /// anything is written), each as a sentence that says what to do.
-    pub fn router_access_conflicts(&self, ra: &RouterAccess) -> Vec<String> {
+    pub(crate) fn router_access_conflicts(&self, ra: &RouterAccess) -> Vec<String> {
         let taken = self.ports_of_other_sites();
         ra.spec
             .roles
@@ -345,7 +345,7 @@ impl Home {
     /// router listens for and what endpoints, generated Links and grant answers advertise, on its
     /// ports and `bindHost`; its `subjectAlternativeNames` join the server certificate's names.
     /// Without one, both roles on the ports allocated before. Returns the settings in effect.
-    pub fn apply_router_access(&self, ra: Option<&RouterAccess>) -> anyhow::Result<Access> {
+    pub(crate) fn apply_router_access(&self, ra: Option<&RouterAccess>) -> anyhow::Result<Access> {
         let mut access = match self.access()? {
             Some(a) => a,
             None => self.ensure_access(ra.map(|r| r.spec.bind_host.as_str()).filter(|b| !b.is_empty()), &[])?,
@@ -411,12 +411,12 @@ impl Home {
     }
 
     /// The site CA (created once, kept across restarts so issued links stay valid).
-    pub fn site_ca(&self, site_name: &str) -> anyhow::Result<Issued> {
+    pub(crate) fn site_ca(&self, site_name: &str) -> anyhow::Result<Issued> {
         self.ca(SITE_CA, &format!("{site_name} site CA"))
     }
 
     /// The grant server's CA (created once; its certificate is every token's `ca`).
-    pub fn grant_ca(&self) -> anyhow::Result<Issued> {
+    pub(crate) fn grant_ca(&self) -> anyhow::Result<Issued> {
         self.ca(GRANT_SERVER_CA, "SkupperGrantServerCA")
     }
 
@@ -432,7 +432,7 @@ impl Home {
 
     /// Issues (again) a server certificate named `name` for `hosts`, signed by `ca`, and keeps it
     /// under `runtime/certs/<name>`.
-    pub fn issue_server_cert(&self, name: &str, ca: &Issued, hosts: &[String]) -> anyhow::Result<Issued> {
+    pub(crate) fn issue_server_cert(&self, name: &str, ca: &Issued, hosts: &[String]) -> anyhow::Result<Issued> {
         let cert = certs::issue_server(ca, name, hosts, certs::DEFAULT_VALIDITY)
             .with_context(|| format!("issuing the {name} server certificate"))?;
         write_tls_dir(&self.runtime_dir().join("certs").join(name), &cert)?;
@@ -440,18 +440,18 @@ impl Home {
     }
 
     /// The pid of the running site, if one runs.
-    pub fn running_pid(&self) -> Option<u32> {
+    pub(crate) fn running_pid(&self) -> Option<u32> {
         let pid: u32 = fs::read_to_string(self.pid_path()).ok()?.trim().parse().ok()?;
         is_site_process(pid).then_some(pid)
     }
 
     /// The runtime's own report, if present.
-    pub fn runtime_state(&self) -> Option<RuntimeState> {
+    pub(crate) fn runtime_state(&self) -> Option<RuntimeState> {
         serde_yaml::from_str(&fs::read_to_string(self.state_path()).ok()?).ok()
     }
 
     /// Reads a status file written by the running site.
-    pub fn read_status<T: serde::de::DeserializeOwned>(&self, kind: &str, name: &str) -> Option<T> {
+    pub(crate) fn read_status<T: serde::de::DeserializeOwned>(&self, kind: &str, name: &str) -> Option<T> {
         let text = fs::read_to_string(self.status_path(kind, name)).ok()?;
         serde_yaml::from_str(&text).ok()
     }
@@ -464,7 +464,7 @@ const NAME_MAX: usize = 255;
 /// or, when that would be longer than a file name can be (names go up to 253 characters),
 /// `<Kind>-<start of the name>_<hash of kind and name>.yaml`. No valid name has a `_`, so the
 /// two forms never collide; the resource's real name is the one in the file.
-pub fn resource_file_name(kind: &str, name: &str) -> String {
+pub(crate) fn resource_file_name(kind: &str, name: &str) -> String {
     use sha2::Digest as _;
     let plain = format!("{kind}-{name}.yaml");
     if plain.len() <= NAME_MAX {
@@ -486,7 +486,7 @@ fn truncated(s: &str, max: usize) -> &str {
 }
 
 /// Reads one resource file (one document, YAML or JSON).
-pub fn read_resource_file(path: &Path) -> anyhow::Result<Resource> {
+pub(crate) fn read_resource_file(path: &Path) -> anyhow::Result<Resource> {
     let text = crate::input::read_file(path, crate::input::APPLY_LIMIT).context("cannot read the file")?;
     let mut docs = parse_documents(&text)?;
     anyhow::ensure!(docs.len() == 1, "expected exactly one resource, found {}", docs.len());
@@ -494,7 +494,7 @@ pub fn read_resource_file(path: &Path) -> anyhow::Result<Resource> {
 }
 
 /// Reads one resource file that may also hold a resource of a stored-only kind.
-pub fn read_document_file(path: &Path) -> anyhow::Result<Document> {
+pub(crate) fn read_document_file(path: &Path) -> anyhow::Result<Document> {
     let text = crate::input::read_file(path, crate::input::APPLY_LIMIT).context("cannot read the file")?;
     let mut docs = parse_stored_documents(&text)?;
     anyhow::ensure!(docs.len() == 1, "expected exactly one resource, found {}", docs.len());
@@ -503,7 +503,7 @@ pub fn read_document_file(path: &Path) -> anyhow::Result<Document> {
 
 /// Writes `bytes` to `path` atomically (temporary file in the same directory, then rename),
 /// creating parent directories (mode 0700).
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     let tmp = stage(path, bytes, mode)?;
     fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display())).inspect_err(|_| {
         let _ = fs::remove_file(&tmp);
@@ -513,7 +513,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> 
 /// Whether a file at `path` may be replaced: nothing there, or a regular file. Devices, FIFOs,
 /// sockets, symbolic links and directories are never replaced nor followed (`token issue
 /// /dev/full` as root turned the device into a regular file).
-pub fn check_replaceable(path: &Path) -> Result<(), String> {
+pub(crate) fn check_replaceable(path: &Path) -> Result<(), String> {
     let t = match fs::symlink_metadata(path) {
         Ok(m) => m.file_type(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -542,7 +542,7 @@ pub fn check_replaceable(path: &Path) -> Result<(), String> {
 
 /// [`write_atomic`] for a file the user named: refused (nothing written) unless the path holds
 /// a regular file or nothing ([`check_replaceable`], checked again just before the rename).
-pub fn write_user_file(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+pub(crate) fn write_user_file(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     check_replaceable(path).map_err(anyhow::Error::msg)?;
     let tmp = stage(path, bytes, mode)?;
     let renamed = check_replaceable(path)
@@ -588,7 +588,7 @@ fn stage_with(path: &Path, bytes: &[u8], mode: u32, sync: bool) -> anyhow::Resul
 
 /// Creates a directory and its missing parents, each mode 0700 whatever the umask (under
 /// `umask 000` they were 0777); directories that exist are left as they are.
-pub fn create_dir_private(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn create_dir_private(dir: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::DirBuilderExt as _;
     if dir.is_dir() {
         return Ok(());
@@ -608,32 +608,32 @@ pub fn create_dir_private(dir: &Path) -> anyhow::Result<()> {
 /// A set of file writes and removals applied together: everything is staged first, then
 /// renamed into place; if any step fails, what was already changed is put back.
 #[derive(Debug, Default)]
-pub struct Changes {
+pub(crate) struct Changes {
     puts: Vec<(PathBuf, Vec<u8>)>,
     deletes: Vec<PathBuf>,
 }
 
 impl Changes {
     /// Stores `r` as `input/resources/<Kind>-<name>.yaml`.
-    pub fn put_resource(&mut self, home: &Home, r: &Resource) -> anyhow::Result<()> {
+    pub(crate) fn put_resource(&mut self, home: &Home, r: &Resource) -> anyhow::Result<()> {
         let text = resource_yaml(r)?;
         self.puts.push((home.resource_path(r.kind(), r.name()), text.into_bytes()));
         Ok(())
     }
 
     /// Writes a file.
-    pub fn put(&mut self, path: PathBuf, bytes: Vec<u8>) {
+    pub(crate) fn put(&mut self, path: PathBuf, bytes: Vec<u8>) {
         self.puts.push((path, bytes));
     }
 
     /// Removes a file (a missing file is not an error).
-    pub fn delete(&mut self, path: PathBuf) {
+    pub(crate) fn delete(&mut self, path: PathBuf) {
         self.deletes.push(path);
     }
 
     /// Applies everything or nothing. Temporary files that killed writers left in the
     /// directories it changes are removed first ([`remove_stale_temp_files`]).
-    pub fn commit(self) -> anyhow::Result<()> {
+    pub(crate) fn commit(self) -> anyhow::Result<()> {
         let dirs: BTreeSet<&Path> = self
             .puts
             .iter()
@@ -723,7 +723,7 @@ fn sync_file_systems<'a>(files: impl Iterator<Item = &'a Path>) -> anyhow::Resul
 /// killed while staging left tens of thousands): `.<name>.<pid>-<random>.tmp` of a process that
 /// is gone, and `.<name>.<random>.tmp` of versions that did not record the pid. Returns how many
 /// it removed.
-pub fn remove_stale_temp_files(dir: &Path) -> usize {
+pub(crate) fn remove_stale_temp_files(dir: &Path) -> usize {
     let Ok(entries) = fs::read_dir(dir) else { return 0 };
     let me = std::process::id();
     let mut alive: std::collections::HashMap<u32, bool> = std::collections::HashMap::new();
@@ -761,7 +761,7 @@ fn pid_exists(pid: u32) -> bool {
 }
 
 /// Reads `tls.crt`, `tls.key`, `ca.crt` from a directory, if present.
-pub fn read_tls_dir(dir: &Path) -> anyhow::Result<Option<Issued>> {
+pub(crate) fn read_tls_dir(dir: &Path) -> anyhow::Result<Option<Issued>> {
     let read = |f: &str| fs::read_to_string(dir.join(f));
     match (read("tls.crt"), read("tls.key"), read("ca.crt")) {
         (Ok(cert_pem), Ok(key_pem), Ok(ca_pem)) => Ok(Some(Issued { cert_pem, key_pem, ca_pem })),
@@ -781,7 +781,7 @@ fn write_tls_dir(dir: &Path, issued: &Issued) -> anyhow::Result<()> {
 }
 
 /// Whether `pid` is a live `system start --foreground` process (not a zombie, not a reused pid).
-pub fn is_site_process(pid: u32) -> bool {
+pub(crate) fn is_site_process(pid: u32) -> bool {
     if pid == 0 {
         return false;
     }
@@ -800,7 +800,7 @@ pub fn is_site_process(pid: u32) -> bool {
 }
 
 /// Whether any process with that pid exists (`kill -0`).
-pub fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     std::process::Command::new("kill")
         .args(["-0", &pid.to_string()])
         .stdout(std::process::Stdio::null())

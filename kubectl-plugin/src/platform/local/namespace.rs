@@ -17,13 +17,13 @@ use skupper_router::certs::Issued;
 
 /// One namespace of the local platform.
 #[derive(Debug, Clone)]
-pub struct LocalNamespace {
+pub(crate) struct LocalNamespace {
     home: Home,
 }
 
 impl LocalNamespace {
     /// The namespace whose site directory is `home`.
-    pub fn new(home: Home) -> Self {
+    pub(crate) fn new(home: Home) -> Self {
         Self { home }
     }
 
@@ -32,7 +32,7 @@ impl LocalNamespace {
     /// can write them together with the rest of its input. Names already taken in `res` are
     /// refused: the token's own before contacting the issuing site (a refusal never uses up the
     /// token), the answered ones after.
-    pub fn redeem_staged(
+    pub(crate) fn redeem_staged(
         &self,
         res: &Resources,
         token: &AccessToken,
@@ -74,7 +74,7 @@ impl LocalNamespace {
 
 impl LocalNamespace {
     /// [`Namespace::commit`] with resources of stored-only kinds written in the same all-or-nothing step.
-    pub fn commit_with_stored(&self, changes: Vec<Change>, stored: &[StoredOnly]) -> anyhow::Result<()> {
+    pub(crate) fn commit_with_stored(&self, changes: Vec<Change>, stored: &[StoredOnly]) -> anyhow::Result<()> {
         let mut files = self.changes(changes)?;
         for s in stored {
             let text = crate::platform::resources::value_yaml(&s.value)?;

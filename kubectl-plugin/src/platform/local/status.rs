@@ -13,7 +13,7 @@ use crate::platform::resources::Resources;
 use crate::platform::status::{RouterStatusFile, SERVICE_REQUIRED, site_required};
 
 /// The status file of the router snapshot (`runtime/status/router.yaml`).
-pub const ROUTER_STATUS: (&str, &str) = ("Router", "status");
+pub(crate) const ROUTER_STATUS: (&str, &str) = ("Router", "status");
 
 /// When an offline view's conditions last changed, as far as can be known without the site:
 /// the later of when the resource was last written and when the site last wrote a status (about
@@ -32,7 +32,7 @@ fn offline_since(home: &Home, kind: &str, name: &str) -> String {
 }
 
 /// The site's view of itself: the running site's status, or the offline one.
-pub fn site(home: &Home, site: &Site, running: bool) -> Site {
+pub(crate) fn site(home: &Home, site: &Site, running: bool) -> Site {
     let mut out = site.clone();
     if running && let Some(s) = home.read_status::<SiteStatus>(Site::KIND, site.name()) {
         out.status = s;
@@ -56,7 +56,7 @@ pub fn site(home: &Home, site: &Site, running: bool) -> Site {
 }
 
 /// A Link with its status.
-pub fn link(home: &Home, res: &Resources, link: &Link, running: bool) -> Link {
+pub(crate) fn link(home: &Home, res: &Resources, link: &Link, running: bool) -> Link {
     let mut out = link.clone();
     if running && let Some(s) = home.read_status::<LinkStatus>(Link::KIND, link.name()) {
         out.status = s;
@@ -89,7 +89,7 @@ fn offline_service<T>(home: &Home, kind: &str, name: &str, tls: Result<T, String
 }
 
 /// A Listener with its status.
-pub fn listener(home: &Home, res: &Resources, l: &Listener, running: bool) -> Listener {
+pub(crate) fn listener(home: &Home, res: &Resources, l: &Listener, running: bool) -> Listener {
     let mut out = l.clone();
     out.status = running
         .then(|| home.read_status::<ServiceStatus>(Listener::KIND, l.name()))
@@ -99,7 +99,7 @@ pub fn listener(home: &Home, res: &Resources, l: &Listener, running: bool) -> Li
 }
 
 /// A MultiKeyListener with its status (offline: `Configured` when its strategy is usable).
-pub fn multi_key_listener(home: &Home, m: &MultiKeyListener, running: bool) -> MultiKeyListener {
+pub(crate) fn multi_key_listener(home: &Home, m: &MultiKeyListener, running: bool) -> MultiKeyListener {
     let mut out = m.clone();
     out.status = running
         .then(|| home.read_status::<MultiKeyListenerStatus>(MultiKeyListener::KIND, m.name()))
@@ -118,7 +118,7 @@ pub fn multi_key_listener(home: &Home, m: &MultiKeyListener, running: bool) -> M
 }
 
 /// A Connector with its status.
-pub fn connector(home: &Home, res: &Resources, c: &Connector, running: bool) -> Connector {
+pub(crate) fn connector(home: &Home, res: &Resources, c: &Connector, running: bool) -> Connector {
     let mut out = c.clone();
     out.status = running
         .then(|| home.read_status::<ServiceStatus>(Connector::KIND, c.name()))
@@ -128,7 +128,7 @@ pub fn connector(home: &Home, res: &Resources, c: &Connector, running: bool) -> 
 }
 
 /// The last router snapshot of a running site (incoming links, network).
-pub fn router(home: &Home, running: bool) -> Option<RouterStatusFile> {
+pub(crate) fn router(home: &Home, running: bool) -> Option<RouterStatusFile> {
     if !running {
         return None;
     }

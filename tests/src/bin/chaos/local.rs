@@ -82,7 +82,7 @@ fn listeners(n: usize) -> String {
 
 /// Item 2: `token issue` onto a FIFO and onto a character device like /dev/full (made here
 /// with mknod, so the real one is never at risk).
-pub fn special_files(rows: &mut Vec<Row>) {
+pub(crate) fn special_files(rows: &mut Vec<Row>) {
     let env = Env::new("chaos-special");
     env.site_with_link_access("west");
     let fifo = env.work.join("fifo.yaml");
@@ -127,7 +127,7 @@ fn inter_router_port(env: &Env, ns: &str) -> u16 {
 }
 
 /// Item 4: the link-access port and a listener's port are busy when the site starts, then freed.
-pub fn busy_ports(rows: &mut Vec<Row>) {
+pub(crate) fn busy_ports(rows: &mut Vec<Row>) {
     let env = Env::new("chaos-bind");
     env.site_with_link_access("west");
     let port = inter_router_port(&env, "west");
@@ -168,7 +168,7 @@ pub fn busy_ports(rows: &mut Vec<Row>) {
 }
 
 /// Item 5: /dev/zero and a 100 MB file as a token, and a 400 KB deeply nested apply input.
-pub fn big_input(rows: &mut Vec<Row>) {
+pub(crate) fn big_input(rows: &mut Vec<Row>) {
     let env = Env::new("chaos-input");
     env.run(&["site", "create", "west"]).ok();
     let (zero, zero_took) = timed(&env, &["token", "redeem", "/dev/zero"]);
@@ -213,7 +213,7 @@ pub fn big_input(rows: &mut Vec<Row>) {
 }
 
 /// Item 6: a `system apply` killed while it stages its files, then another apply.
-pub fn interrupted_apply(rows: &mut Vec<Row>) {
+pub(crate) fn interrupted_apply(rows: &mut Vec<Row>) {
     let env = Env::new("chaos-tmp");
     env.run(&["site", "create", "west"]).ok();
     std::fs::write(env.work.join("many.yaml"), listeners(20_000)).expect("write");
@@ -263,7 +263,7 @@ pub fn interrupted_apply(rows: &mut Vec<Row>) {
 }
 
 /// Item 6: a 4,000-document apply into a fresh site.
-pub fn apply_4000(rows: &mut Vec<Row>) {
+pub(crate) fn apply_4000(rows: &mut Vec<Row>) {
     let env = Env::new("chaos-apply");
     env.run(&["site", "create", "west"]).ok();
     std::fs::write(env.work.join("l.yaml"), listeners(4_000)).expect("write");
@@ -277,7 +277,7 @@ pub fn apply_4000(rows: &mut Vec<Row>) {
 }
 
 /// Item 7: a 300-character site name.
-pub fn long_names(rows: &mut Vec<Row>) {
+pub(crate) fn long_names(rows: &mut Vec<Row>) {
     let env = Env::new("chaos-names");
     let long = "a".repeat(300);
     let out = env.run(&["site", "create", &long]);
@@ -324,7 +324,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// Item 8: a site created, started and given a listener under `umask 000`.
-pub fn umask(rows: &mut Vec<Row>) {
+pub(crate) fn umask(rows: &mut Vec<Row>) {
     let env = Env::new("chaos-umask");
     run_umask_000(&env, &["site", "create", "west", "--enable-link-access", "--bind-host", &env.ip]).ok();
     run_umask_000(&env, &["system", "start"]).ok();
@@ -353,7 +353,7 @@ pub fn umask(rows: &mut Vec<Row>) {
 }
 
 /// Item 9: a generated Link's client certificate against the site CA.
-pub fn cert_expiry(rows: &mut Vec<Row>) {
+pub(crate) fn cert_expiry(rows: &mut Vec<Row>) {
     let env = Env::new("chaos-certs");
     env.site_with_link_access("west");
     // Certificates have one-second resolution: generate a little later than the CA, as any
@@ -382,7 +382,7 @@ pub fn cert_expiry(rows: &mut Vec<Row>) {
 }
 
 /// Item 10: a connector's backend goes away and comes back.
-pub fn backend_down(rows: &mut Vec<Row>) {
+pub(crate) fn backend_down(rows: &mut Vec<Row>) {
     let env = Env::new("chaos-connector");
     let backend = std::net::TcpListener::bind((env.ip.as_str(), 0)).expect("backend");
     let port = backend.local_addr().expect("addr").port();
@@ -417,7 +417,7 @@ pub fn backend_down(rows: &mut Vec<Row>) {
 }
 
 /// Item 11: a document with a key given twice.
-pub fn duplicate_keys(rows: &mut Vec<Row>) {
+pub(crate) fn duplicate_keys(rows: &mut Vec<Row>) {
     let env = Env::new("chaos-dup");
     env.run(&["site", "create", "west"]).ok();
     let dup = "apiVersion: skupper.io/v2alpha1\nkind: Listener\nmetadata:\n  name: db\nspec:\n  routingKey: db\n  port: 1024\n  port: 5432\n";
@@ -436,7 +436,7 @@ pub fn duplicate_keys(rows: &mut Vec<Row>) {
 }
 
 /// Item 12: `system status` after the site process was killed with SIGKILL.
-pub fn dead_status(rows: &mut Vec<Row>) {
+pub(crate) fn dead_status(rows: &mut Vec<Row>) {
     let env = Env::new("chaos-status");
     env.run(&["site", "create", "west"]).ok();
     let pid = env.start("default");
