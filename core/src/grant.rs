@@ -192,11 +192,6 @@ impl GrantState {
     }
 }
 
-/// [`GrantState::check`] for a grant that may not exist: `None` is [`Refusal::Unknown`].
-pub fn check_grant(state: Option<&GrantState>, presented_code: &str, now: i64) -> Result<(), Refusal> {
-    state.ok_or(Refusal::Unknown)?.check(presented_code, now)
-}
-
 /// Why the grant server refuses a redemption. `Display` is the response body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -553,7 +548,6 @@ mod tests {
         s.commit();
         assert_eq!(s.check("L1qCl2mZ7D81gbXp3ax4YT0K", 10), Err(Refusal::UsedUp { allowed: 2 }));
         assert_eq!(s.remaining(), 0);
-        assert_eq!(check_grant(None, "x", 0), Err(Refusal::Unknown));
         let empty = GrantState { code: String::new(), ..state() };
         assert_eq!(empty.check("", 0), Err(Refusal::WrongCode));
         let zero_allowed = GrantState { redemptions_allowed: 0, ..state() };

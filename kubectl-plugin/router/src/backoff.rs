@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::Backoff;
+use crate::model::Backoff;
 
 /// The default largest delay (the upstream router waits up to 60 s; we measured a 19 s wait
 /// after a 2-minute outage with 30 s).
@@ -24,6 +24,15 @@ pub(crate) fn delay(policy: Backoff, attempt: u32, random: u64) -> Duration {
 /// A random number for [`delay`]; without an OS random source the jitter is simply zero.
 pub(crate) fn random() -> u64 {
     getrandom::u64().unwrap_or(0)
+}
+
+impl Default for Backoff {
+    /// 200 ms doubling up to 5 s (with jitter: 2.5-5 s between attempts once there), so a peer
+    /// that returns after a long outage is linked again within about five seconds; a failed
+    /// attempt costs the peer one TCP connection, a refused TLS handshake at worst.
+    fn default() -> Self {
+        Self { initial: Duration::from_millis(200), max: MAX_DELAY }
+    }
 }
 
 #[cfg(test)]

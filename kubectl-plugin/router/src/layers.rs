@@ -201,6 +201,27 @@ fn the_modules_import_each_other_without_a_cycle() {
     }
 }
 
+/// The crate root imports every module, so a module that took a type or function defined in
+/// `lib.rs` would close a circle through it: the plain data the root re-exports lives in
+/// `model`, and modules name it there.
+#[test]
+fn no_module_takes_a_name_defined_in_the_crate_root() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+    let mods = modules(&lib);
+    let mut taken = Vec::new();
+    for m in &mods {
+        let text = std::fs::read_to_string(src.join(format!("{m}.rs"))).unwrap();
+        for name in root_names(&code_only(&text)) {
+            // A module path, or the root's own extern crates' paths (`crate::` + a module).
+            if !mods.contains(&name) && !name.is_empty() {
+                taken.push(format!("{m} takes {name}"));
+            }
+        }
+    }
+    assert!(taken.is_empty(), "modules take names from lib.rs: {taken:?}");
+}
+
 #[test]
 fn the_parser_sees_paths_groups_and_skips_tests_and_comments() {
     let code = code_only(

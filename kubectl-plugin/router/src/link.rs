@@ -15,7 +15,8 @@ use super::log::{Throttle, log};
 use super::net::{ConnectError, authority, connect_tcp};
 use super::proxy::ProxyError;
 use super::state::{Origin, Shared};
-use super::{LinkAccessConfig, LinkConfig, LinkPhase, backoff, proxy, session, tls};
+use super::{backoff, proxy, session, tls};
+use crate::model::{LinkAccessConfig, LinkConfig, LinkPhase};
 use tracing::Instrument as _;
 
 use crate::error::describe;

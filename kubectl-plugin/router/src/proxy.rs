@@ -10,8 +10,8 @@ use base64::Engine as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::ProxySettings;
 use super::net::{ConnectError, authority, connect_tcp};
+use skupper_core::resources::ProxySettings;
 
 /// Largest response head accepted from a proxy.
 const MAX_HEAD: usize = 16 << 10;
@@ -318,8 +318,9 @@ mod tests {
     /// link can only become ready in time if the new settings are dialled without waiting.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn changed_proxy_settings_redial_at_once_despite_the_backoff() {
+        use crate::Router;
         use crate::certs::{DEFAULT_VALIDITY, issue_client, issue_server, new_ca};
-        use crate::{Backoff, LinkAccessConfig, LinkConfig, LinkPhase, Router, RouterConfig};
+        use crate::model::{Backoff, LinkAccessConfig, LinkConfig, LinkPhase, RouterConfig};
 
         let ca = new_ca("a site CA", DEFAULT_VALIDITY).expect("ca");
         let server = issue_server(&ca, "skupper-router", &["127.0.0.1".into()], DEFAULT_VALIDITY).expect("server");

@@ -19,9 +19,11 @@ use super::mux::OpenError;
 use super::net::{ListenError, authority, bind_addr, connect_tcp};
 use super::peer::{LinkStream, SessionHandle};
 use super::proto::{DataHeader, DataReply, MAX_HEADER_FRAME, MAX_HOPS, StreamHeader, read_frame, write_frame};
+use super::splice;
 use super::state::Shared;
 use super::target::{DialError, TargetTls};
-use super::{ConnectorConfig, KeyStrategy, ListenerConfig, splice, tls};
+use super::tls::{self, ServiceTlsError};
+use crate::model::{ConnectorConfig, KeyStrategy, ListenerConfig};
 
 /// Time to connect to a connector's target.
 const CONNECTOR_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,11 +37,12 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A listener's TLS toward its clients (`None`: plain TCP), or why it cannot be configured.
-pub(crate) fn listener_tls(cfg: &ListenerConfig) -> Result<Option<TlsAcceptor>, String> {
+pub(crate) fn listener_tls(cfg: &ListenerConfig) -> Result<Option<TlsAcceptor>, ServiceTlsError> {
     if let Some(e) = &cfg.config_error {
-        return Err(e.clone());
+        return Err(ServiceTlsError::Config(e.clone()));
     }
-    let acceptor = |t| tls::service_server_config(t).map(TlsAcceptor::from).map_err(|e| crate::error::describe(&e));
+    let acceptor =
+        |t| tls::service_server_config(t).map(TlsAcceptor::from).map_err(|e| ServiceTlsError::Unusable(Arc::new(e)));
     cfg.tls.as_ref().map(acceptor).transpose()
 }
 

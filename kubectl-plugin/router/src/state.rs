@@ -25,7 +25,8 @@ use super::peer::{LinkStream, Outbox, SessionHandle};
 use super::proto::{Control, DataHeader, Hello, PROTOCOL_VERSION};
 use super::table::{OwnAdvert, Received, Table, router_id, split_router_id};
 use super::target::{TargetTls, target_tls};
-use super::{
+use super::tls::ServiceTlsError;
+use crate::model::{
     Backoff, ConnectorConfig, IncomingLink, KeyStrategy, LinkConfig, LinkPhase, LinkState, ListenerConfig,
     RouterConfig, RouterStatus, ServiceState,
 };
@@ -90,8 +91,8 @@ pub(crate) struct LinkEntry {
 pub(crate) enum ListenerError {
     /// It cannot be configured (its TLS Secret, in the words of the TLS module); it is not
     /// tried again until its configuration changes.
-    #[error("{0}")]
-    Config(String),
+    #[error(transparent)]
+    Config(ServiceTlsError),
     /// Its port could not be bound or opened; it is tried again.
     #[error(transparent)]
     Listen(#[from] ListenError),
@@ -112,7 +113,7 @@ pub(crate) struct ListenerEntry {
     pub explain: Explain,
     /// Why the listener cannot be configured (its TLS Secret); it is then not bound, and not
     /// tried again until its configuration changes.
-    pub config_error: Option<String>,
+    pub config_error: Option<ServiceTlsError>,
     /// How a multi-key listener chooses keys; `None` for a listener of one routing key.
     pub strategy: Option<KeyStrategy>,
     /// Whether the port accepts connections now (only while a key has a destination).
@@ -169,7 +170,7 @@ pub(crate) struct ConnectorEntry {
     pub last_reached: Option<Instant>,
     pub throttle: Throttle,
     /// How its target is reached over TLS (`None`: plain TCP), or why it cannot be configured.
-    pub tls: Result<Option<Arc<TargetTls>>, String>,
+    pub tls: Result<Option<Arc<TargetTls>>, ServiceTlsError>,
 }
 
 impl ConnectorEntry {
@@ -198,7 +199,7 @@ pub(crate) struct State {
     pub sessions: BTreeMap<u64, SessionEntry>,
     pub links: BTreeMap<String, LinkEntry>,
     pub access_error: Option<String>,
-    pub access_ports: Option<super::LinkAccessPorts>,
+    pub access_ports: Option<crate::model::LinkAccessPorts>,
     pub listeners: BTreeMap<String, ListenerEntry>,
     pub connectors: BTreeMap<String, ConnectorEntry>,
     /// Open connections per (routing key, next-hop site): the load metric of remote candidates.
@@ -739,7 +740,7 @@ impl Shared {
                 let matched = st.listeners.values().any(|l| l.bound.is_ok() && l.keys().contains(&key.as_str()))
                     || st.table.remote_listener_exists(key);
                 let message = match (&c.last_error, c.last_ok, matched) {
-                    _ if c.tls.is_err() => c.tls.as_ref().err().cloned().unwrap_or_default(),
+                    _ if c.tls.is_err() => c.tls.as_ref().err().map(ToString::to_string).unwrap_or_default(),
                     (Some(e), Some(t), _) => format!("{e} (last connected {})", format_rfc3339(t)),
                     (Some(e), None, _) => format!("{e} (never connected)"),
                     (None, _, true) => "OK".to_string(),

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use skupper_core::resources::GROUP_PRIMARY;
 use skupper_core::routing::{LinkStateGraph, Route, shortest_paths};
 
-use super::NetworkSite;
 use super::proto::Lsa;
+use crate::model::NetworkSite;
 
 /// The id of a router in the link-state database: the site id for a site's first router
 /// (`skupper-router`, the only one of a site without HA) and `<site id>/<group>` for the second

@@ -8,7 +8,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::net::{ConnectError, authority};
-use super::{ConnectorConfig, tls};
+use super::tls::{self, ServiceTlsError};
+use crate::model::ConnectorConfig;
 
 /// Time for the TLS handshake with a connector's target.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -28,13 +29,13 @@ pub(crate) struct TargetTls {
 }
 
 /// A connector's TLS toward its target (`None`: plain TCP), or why it cannot be configured.
-pub(crate) fn target_tls(cfg: &ConnectorConfig) -> Result<Option<Arc<TargetTls>>, String> {
+pub(crate) fn target_tls(cfg: &ConnectorConfig) -> Result<Option<Arc<TargetTls>>, ServiceTlsError> {
     if let Some(e) = &cfg.config_error {
-        return Err(e.clone());
+        return Err(ServiceTlsError::Config(e.clone()));
     }
     let Some(t) = &cfg.tls else { return Ok(None) };
-    let config = tls::service_client_config(t).map_err(|e| crate::error::describe(&e))?;
-    let name = tls::server_name(&cfg.host).map_err(|e| format!("cannot speak TLS to the target: {e}"))?;
+    let config = tls::service_client_config(t).map_err(|e| ServiceTlsError::Unusable(Arc::new(e)))?;
+    let name = tls::server_name(&cfg.host).map_err(|e| ServiceTlsError::Host(Arc::new(e)))?;
     Ok(Some(Arc::new(TargetTls { config, name, secret: t.secret.clone() })))
 }
 
@@ -84,8 +85,8 @@ impl TargetTls {
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DialError {
     /// The connector cannot be configured (its TLS Secret).
-    #[error("{0}")]
-    Config(String),
+    #[error(transparent)]
+    Config(ServiceTlsError),
     /// No TCP connection.
     #[error(transparent)]
     Connect(#[from] ConnectError),

@@ -17,7 +17,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::{VerifierBuilderError, WebPkiClientVerifier};
 use rustls::{AlertDescription, CertificateError, ClientConfig, RootCertStore, ServerConfig};
 
-use super::{ServiceTls, TlsMaterial};
+use skupper_core::resources::TlsMaterial;
+
+use crate::model::ServiceTls;
 
 /// PEM material, or a TLS configuration built from it, that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +111,22 @@ impl TlsSetupError {
     fn in_secret(self, secret: &str) -> Self {
         Self::InSecret { secret: secret.to_string(), source: Box::new(self) }
     }
+}
+
+/// Why a listener's or connector's TLS (`tlsCredentials`) cannot be set up. Its text is the
+/// service's status message.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum ServiceTlsError {
+    /// The platform could not hand over the material (a missing or incomplete Secret), in its
+    /// words.
+    #[error("{0}")]
+    Config(String),
+    /// The Secret's material is unusable (the whole chain of causes in words).
+    #[error("{}", crate::error::describe(.0.as_ref()))]
+    Unusable(Arc<TlsSetupError>),
+    /// The connector's host cannot be a TLS server name.
+    #[error("cannot speak TLS to the target: {0}")]
+    Host(Arc<TlsSetupError>),
 }
 
 /// The TLS versions an end speaks.

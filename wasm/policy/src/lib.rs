@@ -21,9 +21,12 @@
 use serde_json::{Value, json};
 use skupper_core::admission::{self, ADMISSION_V1, AdmissionResponse, AdmissionReview, Policy, ResponseStatus};
 
+// Their functions are the module's exports, reached by symbol name (`no_mangle`), not by path.
 #[cfg(target_arch = "wasm32")]
+#[allow(unreachable_pub, reason = "exported from the Wasm module by symbol name")]
 mod abi;
 #[cfg(target_arch = "wasm32")]
+#[allow(unreachable_pub, reason = "exported from the Wasm module by symbol name")]
 mod wapc;
 
 /// Version of the C ABI below; the host refuses a module with another one.
