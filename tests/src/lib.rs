@@ -650,6 +650,11 @@ pub fn golden(name: &str, actual: &str) {
     assert_eq!(actual, expected, "output differs from {}", path.display());
 }
 
+/// A free port on `ip` (bound, then released for the caller to use).
+pub fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0)).and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
 /// A TCP echo server on `ip` (port chosen by the OS), for traffic through links. Runs until the
 /// test process ends.
 pub fn echo_server(ip: &str) -> u16 {

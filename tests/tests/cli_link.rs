@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use skupper_e2e::{Env, echo_once, echo_server, golden, redact, wait_for};
+use skupper_e2e::{Env, echo_once, echo_server, free_port, golden, redact, wait_for};
 
 const LINK_UP_SECS: u64 = 30;
 const LINK_UP: Duration = Duration::from_secs(LINK_UP_SECS);
@@ -162,11 +162,6 @@ fn missing_secret_is_a_configuration_error() {
             Err(v.to_string())
         }
     });
-}
-
-/// A free port on `ip` (bound then released).
-fn free_port(ip: &str) -> u16 {
-    std::net::TcpListener::bind((ip, 0)).and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 #[test]

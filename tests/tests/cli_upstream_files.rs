@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use skupper_e2e::{Env, echo_once, echo_server, wait_for};
+use skupper_e2e::{Env, echo_once, echo_server, free_port, wait_for};
 
 /// Upstream's example files (data only, not in this repository), when on this machine.
 fn upstream_inputs(test: &str) -> Option<PathBuf> {
@@ -23,11 +23,6 @@ fn upstream_inputs(test: &str) -> Option<PathBuf> {
 fn upstream_file(dir: &Path, prefix: &str) -> String {
     let f = std::fs::read_dir(dir).unwrap().flatten().find(|e| e.file_name().to_string_lossy().starts_with(prefix));
     f.unwrap_or_else(|| panic!("no {prefix}* in {}", dir.display())).path().to_string_lossy().into_owned()
-}
-
-/// A free port on `ip` (bound then released).
-fn free_port(ip: &str) -> u16 {
-    std::net::TcpListener::bind((ip, 0)).and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 #[test]

@@ -9,14 +9,9 @@ mod kube_support;
 use std::path::Path;
 use std::time::Duration;
 
-use skupper_e2e::{Env, echo_once, echo_server, wait_for};
+use skupper_e2e::{Env, echo_once, echo_server, free_port, wait_for};
 
 const UP: Duration = Duration::from_secs(30);
-
-/// A free port on `ip` (bound then released).
-fn free_port(ip: &str) -> u16 {
-    std::net::TcpListener::bind((ip, 0)).and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
-}
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))

@@ -9,11 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use skupper_e2e::crd::documents;
-use skupper_e2e::{Env, wait_for};
-
-fn free_port(ip: &str) -> u16 {
-    std::net::TcpListener::bind((ip, 0)).and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
-}
+use skupper_e2e::{Env, free_port, wait_for};
 
 fn endpoints(v: &Value) -> Vec<(String, String)> {
     v.as_array()

@@ -15,7 +15,7 @@ use std::time::Duration;
 use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use skupper_e2e::{Env, echo_once, echo_server, wait_for};
+use skupper_e2e::{Env, echo_once, echo_server, free_port, wait_for};
 
 /// Long enough for a site to start, link, probe and write its status (every second).
 const SETTLE: Duration = Duration::from_secs(30);
@@ -99,10 +99,6 @@ fn connector(name: &str, ip: &str, port: u16, key: &str, extra: &str) -> String 
     format!(
         "apiVersion: skupper.io/v2alpha1\nkind: Connector\nmetadata:\n  name: {name}\nspec:\n  routingKey: {key}\n  host: {ip}\n  port: {port}\n{extra}"
     )
-}
-
-fn free_port(ip: &str) -> u16 {
-    TcpListener::bind((ip, 0)).and_then(|l| l.local_addr()).map(|a| a.port()).unwrap()
 }
 
 /// A TLS echo server on `ip` with a certificate of `ca` for `ip`; with `client_ca` it requires a

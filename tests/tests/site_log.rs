@@ -7,13 +7,9 @@
 
 use std::time::Duration;
 
-use skupper_e2e::{Env, echo_once, echo_server, wait_for};
+use skupper_e2e::{Env, echo_once, echo_server, free_port, wait_for};
 
 const LINK_UP: Duration = Duration::from_secs(30);
-
-fn free_port(ip: &str) -> u16 {
-    std::net::TcpListener::bind((ip, 0)).and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
-}
 
 /// `(component, message)` of a line in the one format, or why it is not in it.
 fn parse(line: &str) -> Result<(&str, &str), String> {
