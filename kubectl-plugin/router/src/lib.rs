@@ -56,6 +56,8 @@ pub mod logs;
 mod model;
 mod mux;
 mod net;
+#[cfg(test)]
+mod netsim;
 mod peer;
 mod proto;
 mod proxy;
