@@ -5,6 +5,11 @@
 //! dropped. Control bytes are counted as the frames would be written (`proto`: a length prefix
 //! and the JSON body of `Control::Lsa`).
 //!
+//! Two simplifications, both stated with the figures: every LSA is delivered (a router's outbox
+//! keeps only the newest queued LSA of each site, so under bursts it sends fewer: the counts are
+//! an upper bound), and routes are computed once per site per phase (a router recomputes after
+//! each newer LSA; one computation's time is reported on its own).
+//!
 //! `netsim_scale` (ignored: a benchmark; `scripts/netsim.sh` runs it in release mode) prints,
 //! for 100 and 1,000 sites in a random mesh and in a hub-and-spoke: messages, bytes and rounds
 //! (flooding depth) to converge from nothing, after a site joins and after a link fails, the
