@@ -137,7 +137,7 @@ fn kubectl_skupper_version_reports_plugin_core_protocol_and_platform() {
     let proto = std::fs::read_to_string(repo().join("kubectl-plugin/router/src/proto.rs")).unwrap();
     let protocol: u64 = proto
         .lines()
-        .find_map(|l| l.strip_prefix("pub(crate) const PROTOCOL_VERSION: u32 = "))
+        .find_map(|l| l.split_once("const PROTOCOL_VERSION: u32 = ").map(|(_, v)| v))
         .unwrap()
         .trim_end_matches(';')
         .parse()
