@@ -40,6 +40,10 @@ enum Outcome {
 /// Redemptions under way and their retry schedule.
 pub(crate) struct Tokens {
     inflight: BTreeSet<String>,
+    /// Uids of tokens whose final outcome (redeemed or refused) this controller wrote, until the
+    /// watch shows it: the cache lags the write, and a token that looks unfinished there must
+    /// not be taken up again (its Secret would make it look redeemed, hiding a refusal).
+    settled: BTreeSet<String>,
     retry: BTreeMap<String, (Instant, Duration)>,
     tx: mpsc::UnboundedSender<(String, Outcome)>,
     rx: mpsc::UnboundedReceiver<(String, Outcome)>,
@@ -61,7 +65,7 @@ impl Tokens {
     /// Nothing under way.
     pub(crate) fn new() -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        Self { inflight: BTreeSet::new(), retry: BTreeMap::new(), tx, rx }
+        Self { inflight: BTreeSet::new(), settled: BTreeSet::new(), retry: BTreeMap::new(), tx, rx }
     }
 
     /// Reports finished redemptions, then starts the ones that are due.
@@ -73,6 +77,15 @@ impl Tokens {
         let site = stores.active_site();
         for t in stores.tokens.state() {
             let st = t.status.clone().unwrap_or_default();
+            let uid = t.metadata.uid.clone().unwrap_or_default();
+            if self.settled.contains(&uid) {
+                let shown =
+                    st.redeemed || st.status.condition(condition::REDEEMED).is_some_and(|c| c.reason == "Error");
+                if shown {
+                    self.settled.remove(&uid);
+                }
+                continue;
+            }
             if st.redeemed || self.inflight.contains(t.name()) {
                 continue;
             }
@@ -89,7 +102,6 @@ impl Tokens {
             }
             // Redeemed before, but the status was not written (a crash in between): do not spend
             // another use of the grant.
-            let uid = t.metadata.uid.clone().unwrap_or_default();
             let already = stores
                 .secrets
                 .find(|s| s.metadata.annotations.as_ref().and_then(|a| a.get(TOKEN_UID_ANNOTATION)) == Some(&uid));
@@ -115,6 +127,7 @@ impl Tokens {
         let Some(t) = by_name(&stores.tokens, name) else { return };
         let mut st = t.status.clone().unwrap_or_default();
         let now = now_rfc3339();
+        let settles = !matches!(outcome, Outcome::Retry(_));
         match outcome {
             Outcome::Redeemed(links) => {
                 self.retry.remove(name);
@@ -138,8 +151,12 @@ impl Tokens {
             }
         }
         observed(&mut st.status, t.metadata.generation);
-        if let Err(e) = write_status(api, &t, st).await {
-            tracing::warn!(target: "controller", "token {name}: {e:#}");
+        match write_status(api, &t, st).await {
+            Ok(_) if settles => {
+                self.settled.insert(t.metadata.uid.clone().unwrap_or_default());
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(target: "controller", "token {name}: {e:#}"),
         }
     }
 }
