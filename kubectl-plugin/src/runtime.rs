@@ -30,7 +30,7 @@ use crate::platform::local::grants::LocalGrantStore;
 use crate::platform::local::status::ROUTER_STATUS;
 use crate::platform::local::{self, Access, Home, RuntimeState, write_atomic};
 use crate::platform::resources::{Resources, resource_yaml};
-use crate::platform::router_host::RouterHost;
+use crate::platform::router_host::{RouterHost, link_connections};
 use crate::platform::status::{RouterStatusFile, Statuses};
 use crate::platform::{GRANT_SERVER_CERT, SITE_SERVER_CERT, now_rfc3339, now_unix};
 use skupper_router::{LinkAccessConfig, LinkConfig, RouterConfig, StartOptions};
@@ -216,7 +216,10 @@ impl RunningSite {
             access: None,
             link_access: None,
             grant_server: None,
-            router: RouterHost::new(StartOptions { share_listener_ports: site.spec.ha }),
+            router: RouterHost::new(StartOptions {
+                share_listener_ports: site.spec.ha,
+                link_connections: link_connections(),
+            }),
             statuses: Statuses::default(),
             written: BTreeMap::new(),
             problems,

@@ -47,6 +47,7 @@ mod explain;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod keepalive;
+mod lanes;
 #[cfg(test)]
 mod layers;
 pub mod limits;
@@ -155,7 +156,7 @@ impl Router {
         // Sessions hand the data streams their peers open to the data plane.
         let data_plane =
             DataPlane::new(|shared, stream, header| Box::pin(service::serve_stream(shared, stream, header)));
-        let shared = Shared::new(&config, data_plane);
+        let shared = Shared::new(&config, data_plane, options.link_connections.clamp(1, lanes::MAX_EXTRA + 1));
         shared.spawn(housekeeping(shared.clone()));
         shared.spawn(service::probe_connectors(shared.clone()));
         let empty = RouterConfig {

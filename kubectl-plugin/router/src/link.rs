@@ -11,11 +11,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 use tokio_util::sync::CancellationToken;
 
+use super::lanes::{self, Plan};
 use super::log::{Throttle, log};
 use super::net::{ConnectError, authority, connect_tcp};
 use super::proxy::ProxyError;
 use super::state::{Origin, Shared};
-use super::{backoff, proxy, session, tls};
+use super::{backoff, mux, proxy, session, tls};
 use crate::model::{LinkAccessConfig, LinkConfig, LinkPhase};
 use tracing::Instrument as _;
 
@@ -130,24 +131,45 @@ async fn dial(
 ) -> Result<session::SessionEnd, LinkError> {
     let client = tls::client_config(&cfg.tls).map_err(|e| LinkError::Credentials(describe(&e)))?;
     let server_name = tls::server_name(&cfg.host).map_err(|e| LinkError::ServerName(e.to_string()))?;
+    let parts = connect(cfg, TlsConnector::from(client.clone()), server_name.clone()).await?;
+    // Data connections go the same way as the first: same address, proxy and certificate.
+    let plan = match shared.link_connections.saturating_sub(1) {
+        0 => Plan::None,
+        extra => {
+            let cfg = Arc::new(cfg.clone());
+            let connector = TlsConnector::from(client);
+            let dial: lanes::Dialer = Arc::new(move || {
+                let (cfg, connector, server_name) = (cfg.clone(), connector.clone(), server_name.clone());
+                Box::pin(async move { connect(&cfg, connector, server_name).await.map_err(Into::into) })
+            });
+            Plan::Dial { extra, dial }
+        }
+    };
+    let origin = Origin::Link { name: name.to_string(), generation };
+    Ok(session::run(shared.clone(), parts, origin, Some(cfg.host.clone()), token.child_token(), plan).await)
+}
+
+/// Connects to the link's endpoint (through its proxy, if any) and does the TLS handshake.
+async fn connect(
+    cfg: &LinkConfig,
+    connector: TlsConnector,
+    server_name: rustls_pki_types::ServerName<'static>,
+) -> Result<mux::Parts, LinkError> {
     let tcp = match &cfg.proxy {
         None => connect_tcp(&cfg.host, cfg.port, CONNECT_TIMEOUT).await?,
         Some((secret, p)) => proxy::connect(p, secret, &cfg.host, cfg.port, CONNECT_TIMEOUT).await?,
     };
     let addr = authority(&cfg.host, cfg.port);
     let tcp = BufReader::with_capacity(session::IO_BUFFER, tcp);
-    let handshake = TlsConnector::from(client).connect(server_name, tcp);
-    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
-        Ok(Ok(s)) => s,
+    let handshake = connector.connect(server_name, tcp);
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        Ok(Ok(s)) => Ok(mux::parts(TlsStream::Client(s))),
         Ok(Err(source)) => {
             let text = describe_handshake(&source, &cfg.host, &addr, cfg.proxy.is_some());
-            return Err(LinkError::Handshake { text, source });
+            Err(LinkError::Handshake { text, source })
         }
-        Err(_) => return Err(LinkError::HandshakeTimeout { addr, proxied: cfg.proxy.is_some() }),
-    };
-    let origin = Origin::Link { name: name.to_string(), generation };
-    Ok(session::run(shared.clone(), TlsStream::Client(stream), origin, Some(cfg.host.clone()), token.child_token())
-        .await)
+        Err(_) => Err(LinkError::HandshakeTimeout { addr, proxied: cfg.proxy.is_some() }),
+    }
 }
 
 fn describe_handshake(e: &io::Error, host: &str, addr: &str, proxied: bool) -> String {
@@ -266,24 +288,77 @@ async fn incoming(
         _ = permit.evicted() => return,
         _ = token.cancelled() => return,
     };
+    let mut stream = match stream {
+        Ok(Ok(stream)) => stream,
+        Ok(Err((e, tcp))) => {
+            log_throttled(&throttle, &format!("link from {from}: {}", tls::describe_server_error(&e)));
+            close_gracefully(tcp.into_inner()).await;
+            return;
+        }
+        Err(_) => {
+            log_throttled(&throttle, &format!("link from {from}: no TLS handshake within {}ms", timeout.as_millis()));
+            return;
+        }
+    };
+    // The first bytes tell a new link from a data connection of an existing one.
+    let opening = tokio::select! {
+        r = tokio::time::timeout(timeout, read_opening(&mut stream)) => r,
+        _ = permit.evicted() => return,
+        _ = token.cancelled() => return,
+    };
     drop(permit);
-    match stream {
-        Ok(Ok(stream)) => {
-            let end = session::run(shared, TlsStream::Server(stream), Origin::Incoming { peer }, None, token).await;
+    let opening = match opening {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => {
+            let why = session::describe_io_error(&e, None);
+            log_throttled(&throttle, &format!("incoming link from {from} failed: {why}"));
+            return;
+        }
+        Err(_) => {
+            let ms = timeout.as_millis();
+            log_throttled(&throttle, &format!("link from {from}: nothing sent within {ms}ms of the TLS handshake"));
+            return;
+        }
+    };
+    let mut parts = mux::parts(TlsStream::Server(stream));
+    let peer_cert =
+        parts.tls.peer_certificates().and_then(|c| c.first()).map(|c| c.as_ref().to_vec()).unwrap_or_default();
+    match opening {
+        Opening::Session(first) => {
+            parts.plain = first;
+            let plan = Plan::Accept { peer_cert };
+            let end = session::run(shared, parts, Origin::Incoming { peer }, None, token, plan).await;
             if end.ready {
                 log!("incoming link from {peer} ended: {}", end.error);
             } else {
                 log_throttled(&throttle, &format!("incoming link from {from} failed: {}", end.error));
             }
         }
-        Ok(Err((e, tcp))) => {
-            log_throttled(&throttle, &format!("link from {from}: {}", tls::describe_server_error(&e)));
-            close_gracefully(tcp.into_inner()).await;
-        }
-        Err(_) => {
-            log_throttled(&throttle, &format!("link from {from}: no TLS handshake within {}ms", timeout.as_millis()))
+        Opening::Lane(key) => {
+            if let Err(why) = shared.lanes.join(&key, &peer_cert, parts) {
+                log_throttled(&throttle, &format!("data connection from {from} refused: {why}"));
+            }
         }
     }
+}
+
+/// What an incoming connection starts with.
+enum Opening {
+    /// A new link: the first bytes of its preface.
+    Session(Vec<u8>),
+    /// A data connection of the link whose session has this key.
+    Lane(lanes::Key),
+}
+
+async fn read_opening(stream: &mut (impl tokio::io::AsyncRead + Unpin)) -> io::Result<Opening> {
+    let mut first = vec![0u8; lanes::JOIN.len()];
+    stream.read_exact(&mut first).await?;
+    if first[..] != lanes::JOIN[..] {
+        return Ok(Opening::Session(first));
+    }
+    let mut key = [0u8; lanes::KEY_LEN];
+    stream.read_exact(&mut key).await?;
+    Ok(Opening::Lane(key))
 }
 
 /// Closes a connection whose handshake we refused so that the peer reads our TLS alert rather

@@ -315,4 +315,7 @@ pub struct StartOptions {
     /// Bind listener ports with SO_REUSEPORT, so that the other router of an HA site can accept
     /// connections on the same ports.
     pub share_listener_ports: bool,
+    /// TLS connections each outgoing link opens to carry its streams (1 to 16; 0 means 1).
+    /// More than one lets a busy link encrypt and decrypt on several cores.
+    pub link_connections: usize,
 }

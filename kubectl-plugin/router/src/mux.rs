@@ -8,7 +8,11 @@
 //! writer task batches every queued frame into as few TLS records and `write` calls as it can,
 //! so that reading and writing run on both cores and a busy link makes one syscall per batch.
 //!
-//! Wire format, inside TLS: both sides first send [`PREFACE`], then frames of a 12-byte header
+//! A link may carry several such connections ([`super::lanes`]); each is a multiplexer of its
+//! own, with its own TLS state and tasks.
+//!
+//! Wire format, inside TLS: both sides first send [`PREFACE`] (a data connection's dialer sends
+//! its join request before it), then frames of a 12-byte header
 //! (kind `u8`, three zero bytes, stream id `u32` BE, length `u32` BE) and, for `DATA`, that many
 //! bytes. The dialer opens odd stream ids, the accepting side even ones. Flow control is per
 //! stream and credit based: each side may have [`WINDOW`] bytes unread by the other, and the
@@ -257,9 +261,13 @@ impl Mux {
     }
 
     /// Streams open now.
-    #[cfg(test)]
-    fn live(&self) -> usize {
+    pub(crate) fn live(&self) -> usize {
         self.shared.streams().map.len()
+    }
+
+    /// Whether the connection ended or is closing (no stream can be opened on it).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.shared.streams().closed
     }
 
     /// Asks the writer to send what is queued, then `close_notify`, and shut the connection
@@ -279,6 +287,10 @@ pub(crate) struct Parts {
     pub buffered: Vec<u8>,
     /// The TLS state.
     pub tls: rustls::Connection,
+    /// Plaintext the peer sent that was already read (the start of its preface).
+    pub plain: Vec<u8>,
+    /// What this side sends first: [`PREFACE`], or a data connection's join request.
+    pub opening: Vec<u8>,
 }
 
 /// Sets up a connection. Returns its handle and the future that drives it: it must be polled
@@ -300,7 +312,7 @@ pub(crate) fn start(
         activity: Activity::new(),
     });
     let mux = Mux { shared: shared.clone() };
-    let Parts { tcp, buffered, mut tls } = parts;
+    let Parts { tcp, buffered, mut tls, plain, opening } = parts;
     // The writer bounds what it hands to TLS itself (one batch at a time).
     tls.set_buffer_limit(None);
     let tls = Arc::new(Mutex::new(tls));
@@ -310,8 +322,8 @@ pub(crate) fn start(
         let shared = shared.clone();
         async move {
             let shut = ShutOnDrop(shared.clone());
-            let reader = read_loop(r, buffered, tls.clone(), shared.clone(), role, inbound, wants_write.clone());
-            let writer = write_loop(w, tls, rx, wants_write, shared.clone());
+            let reader = read_loop(r, buffered, plain, tls.clone(), shared.clone(), role, inbound, wants_write.clone());
+            let writer = write_loop(w, opening, tls, rx, wants_write, shared.clone());
             tokio::pin!(reader, writer);
             let result = tokio::select! {
                 r = &mut reader => r,
@@ -339,9 +351,11 @@ fn protocol_error(msg: impl Into<String>) -> io::Error {
 }
 
 /// Reads ciphertext, decrypts it and dispatches the frames, until the connection ends.
+#[allow(clippy::too_many_arguments)]
 async fn read_loop(
     mut tcp: OwnedReadHalf,
     buffered: Vec<u8>,
+    already: Vec<u8>,
     tls: Arc<Mutex<rustls::Connection>>,
     shared: Arc<Shared>,
     role: Role,
@@ -353,6 +367,7 @@ async fn read_loop(
     let mut net = buffered;
     net.resize(filled.max(READ_CHUNK), 0);
     let mut plain = BytesMut::with_capacity(2 * MAX_FRAME);
+    plain.extend_from_slice(&already);
     let mut preface_seen = false;
     loop {
         let eof = {
@@ -562,13 +577,14 @@ fn dispatch(
 /// Encrypts and writes queued frames in batches until the connection ends or is closed.
 async fn write_loop(
     mut tcp: OwnedWriteHalf,
+    opening: Vec<u8>,
     tls: Arc<Mutex<rustls::Connection>>,
     mut rx: mpsc::UnboundedReceiver<Out>,
     wants_write: Arc<Notify>,
     shared: Arc<Shared>,
 ) -> io::Result<()> {
     let mut batch = Batch::default();
-    batch.raw(PREFACE);
+    batch.raw(&opening);
     let mut close = false;
     loop {
         if batch.is_empty() {
@@ -882,7 +898,7 @@ pub(crate) fn parts(io: tokio_rustls::TlsStream<tokio::io::BufReader<TcpStream>>
         }
     };
     let buffered = buf_tcp.buffer().to_vec();
-    Parts { tcp: buf_tcp.into_inner(), buffered, tls }
+    Parts { tcp: buf_tcp.into_inner(), buffered, tls, plain: Vec::new(), opening: PREFACE.to_vec() }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
+use super::lanes::Lanes;
 use super::mux::{Mux, OpenError, Stream};
 use super::proto::{Control, Lsa};
 
@@ -82,14 +83,17 @@ pub(crate) type LinkStream = Stream;
 pub(crate) struct SessionHandle {
     /// Session id.
     pub id: u64,
+    /// The first connection (it carries the control stream).
     pub(crate) mux: Mux,
+    /// The data connections beside it.
+    pub(crate) lanes: Arc<Lanes>,
     /// Control messages for the peer.
     pub outbox: Arc<Outbox>,
 }
 
 impl SessionHandle {
-    /// Opens a stream to the peer.
+    /// Opens a stream to the peer, on the connection that carries the fewest.
     pub(crate) fn open(&self) -> Result<LinkStream, OpenError> {
-        self.mux.open()
+        self.lanes.pick(&self.mux).open()
     }
 }

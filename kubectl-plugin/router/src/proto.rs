@@ -44,6 +44,10 @@ pub(crate) struct Hello {
     /// peers send none and ignore ours.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keepalive_ms: Option<u32>,
+    /// The accepting side's key for data connections of this link (`super::lanes`); a dialer
+    /// that wants only one connection, and older peers, ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lane_key: Option<String>,
 }
 
 /// A link-state advertisement: what one site says about itself, flooded to every site.
@@ -189,6 +193,7 @@ mod tests {
             cost: 3,
             version: PROTOCOL_VERSION,
             keepalive_ms: Some(3_000),
+            lane_key: Some("0f".repeat(16)),
         };
         round_trip(Control::Hello(hello)).await;
         round_trip(Control::Cost { cost: 9 }).await;

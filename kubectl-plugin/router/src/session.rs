@@ -7,12 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
-use tokio_rustls::TlsStream;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::lanes::{self, Plan};
+use super::log::log;
 use super::mux::{self, Role};
 use super::peer::{LinkStream, SessionHandle};
 use super::proto::{Control, MAX_CONTROL_FRAME, MAX_HEADER_FRAME, StreamHeader, read_frame, write_frame};
@@ -33,44 +34,53 @@ pub(crate) struct SessionEnd {
     pub error: String,
 }
 
-/// The TLS connection of a link during its handshake. rustls reads at most 4 KiB per call, so
+/// Size of the read buffer under the TLS handshake. rustls reads at most 4 KiB per call, so
 /// a buffer below it saves most read syscalls of the handshake; afterwards the multiplexer
 /// reads the socket itself.
-pub(crate) type LinkIo = TlsStream<BufReader<TcpStream>>;
-
-/// Size of the read buffer under the TLS handshake.
 pub(crate) const IO_BUFFER: usize = 16 * 1024;
 
 /// Runs one session until the connection ends or `token` is cancelled. `host` is the dialed
-/// host (for messages) when this side dialed.
+/// host (for messages) when this side dialed; `plan` says how it gets data connections.
 pub(crate) async fn run(
     shared: Arc<Shared>,
-    io: LinkIo,
+    parts: mux::Parts,
     origin: Origin,
     host: Option<String>,
     token: CancellationToken,
+    plan: Plan,
 ) -> SessionEnd {
     let role = match origin {
         Origin::Link { .. } => Role::Dialer,
         Origin::Incoming { .. } => Role::Acceptor,
     };
     let (ctrl_tx, ctrl_rx) = oneshot::channel::<LinkStream>();
-    let ctrl_tx = Arc::new(Mutex::new(Some(ctrl_tx)));
-    let inbound = {
-        let shared = shared.clone();
-        move |stream: LinkStream| {
-            let task = serve_inbound(shared.clone(), stream, ctrl_tx.clone());
-            shared.spawn(task);
-        }
-    };
-    let (mux, driver) = mux::start(mux::parts(io), role, inbound);
-    let handle = SessionHandle { id: shared.next_id(), mux: mux.clone(), outbox: Arc::default() };
+    let (mux, driver) = mux::start(parts, role, inbound(&shared, Some(ctrl_tx)));
+    let handle =
+        SessionHandle { id: shared.next_id(), mux: mux.clone(), lanes: Arc::default(), outbox: Arc::default() };
     // However this future ends (even dropped by a cancelled caller), the session leaves the
     // network view.
     let _registration = Unregister { shared: shared.clone(), id: handle.id };
-    let Some(hello) = shared.hello_for(&origin, &handle) else {
+    let Some(mut hello) = shared.hello_for(&origin, &handle) else {
         return SessionEnd { ready: false, error: "the link was removed".into() };
     };
+    // Data connections: the accepting side offers a key, the dialing side uses it.
+    let mut joins = None;
+    let mut _joins_registration = None;
+    let mut dialer = None;
+    match plan {
+        Plan::Accept { peer_cert } => {
+            if let Some((key, rx, reg)) = shared.lanes.register(peer_cert) {
+                hello.lane_key = Some(lanes::key_text(&key));
+                joins = Some(rx);
+                _joins_registration = Some(reg);
+            }
+        }
+        Plan::Dial { extra, dial } if extra > 0 => dialer = Some((extra, dial)),
+        Plan::Dial { .. } | Plan::None => {}
+    }
+    let (key_tx, mut key_rx) = oneshot::channel::<Option<String>>();
+    let mut key_seen = false;
+    let mut lane_tasks: JoinSet<LaneEnd> = JoinSet::new();
     let ready = AtomicBool::new(false);
 
     let describe = |r: io::Result<()>| match r {
@@ -78,19 +88,19 @@ pub(crate) async fn run(
         Err(e) => describe_io_error(&e, host.as_deref()),
     };
     tokio::pin!(driver);
-    let (error, close) = {
-        let control = control(&shared, &handle, &origin, hello, ctrl_rx, &ready);
-        tokio::pin!(control);
+    let control = control(&shared, &handle, &origin, hello, ctrl_rx, &ready, key_tx);
+    tokio::pin!(control);
+    let (error, close) = loop {
         tokio::select! {
             r = &mut driver => {
                 // The peer may have said why it closed: its last control frames are still
                 // readable after the connection ended.
-                match tokio::time::timeout(Duration::from_millis(500), &mut control).await {
+                break match tokio::time::timeout(Duration::from_millis(500), &mut control).await {
                     Ok(Err(Ended::Refused(e))) => (e, false),
                     _ => (describe(r), false),
-                }
+                };
             }
-            r = &mut control => match r {
+            r = &mut control => break match r {
                 Err(Ended::Refused(e)) => (e, true),
                 // A broken control stream is usually the connection failing: let the driver say why.
                 Err(Ended::Broken(e)) => match tokio::time::timeout(Duration::from_millis(500), &mut driver).await {
@@ -98,15 +108,91 @@ pub(crate) async fn run(
                     _ => (e, true),
                 },
             },
-            _ = token.cancelled() => ("the link was closed by this site".to_string(), true),
+            _ = token.cancelled() => break ("the link was closed by this site".to_string(), true),
+            key = &mut key_rx, if !key_seen => {
+                key_seen = true;
+                let key = key.ok().flatten().as_deref().and_then(lanes::parse_key);
+                if let (Some(key), Some((extra, dial))) = (key, &dialer) {
+                    for _ in 0..*extra {
+                        lane_tasks.spawn(dial_lane(shared.clone(), handle.clone(), dial.clone(), key));
+                    }
+                }
+            }
+            parts = async { match joins.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            } } => match parts {
+                Some(parts) => {
+                    lane_tasks.spawn(run_lane(shared.clone(), handle.clone(), parts, Role::Acceptor));
+                }
+                None => joins = None,
+            },
+            Some(end) = lane_tasks.join_next(), if !lane_tasks.is_empty() => match end {
+                Ok(LaneEnd::NotOpened(why)) => {
+                    let n = plural(handle.lanes.count());
+                    log!("a data connection of the link could not be opened: {why}; the link carries on with {n}");
+                }
+                // Cleanly closed: the peer is closing the link (its first connection says why).
+                Ok(LaneEnd::Ended(Ok(()))) => break (describe(Ok(())), true),
+                Ok(LaneEnd::Ended(Err(e))) => break (format!("a data connection of the link failed: {}", describe(Err(e))), true),
+                // Aborted or panicked: the connection it drove is gone.
+                Err(e) => break (format!("a data connection of the link failed: {e}"), true),
+            },
         }
     };
     if close {
         // Send what is queued (a refusal, stream closes) and end TLS properly; bounded.
         mux.close();
-        let _ = tokio::time::timeout(Duration::from_secs(1), &mut driver).await;
+        for lane in handle.lanes.all() {
+            lane.close();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            let _ = (&mut driver).await;
+            while lane_tasks.join_next().await.is_some() {}
+        })
+        .await;
     }
     SessionEnd { ready: ready.load(Ordering::Relaxed), error }
+}
+
+fn plural(connections: usize) -> String {
+    if connections == 1 { "1 connection".into() } else { format!("{connections} connections") }
+}
+
+/// What becomes of the streams the peer opens on a connection of a session: the first
+/// connection's first stream may be the control stream, every other stream is data.
+fn inbound(shared: &Arc<Shared>, ctrl: Option<oneshot::Sender<LinkStream>>) -> impl FnMut(LinkStream) + Send + use<> {
+    let shared = shared.clone();
+    let ctrl = Arc::new(Mutex::new(ctrl));
+    move |stream: LinkStream| {
+        let task = serve_inbound(shared.clone(), stream, ctrl.clone());
+        shared.spawn(task);
+    }
+}
+
+/// How a data connection ended.
+enum LaneEnd {
+    /// It could not be dialed: the session carries on without it.
+    NotOpened(String),
+    /// It ran and ended (the session ends with it).
+    Ended(io::Result<()>),
+}
+
+/// Dials one data connection of an outgoing link and runs it.
+async fn dial_lane(shared: Arc<Shared>, handle: SessionHandle, dial: lanes::Dialer, key: lanes::Key) -> LaneEnd {
+    let mut parts = match dial().await {
+        Ok(p) => p,
+        Err(e) => return LaneEnd::NotOpened(e.to_string()),
+    };
+    parts.opening = lanes::opening(&key);
+    run_lane(shared, handle, parts, Role::Dialer).await
+}
+
+/// Runs a data connection of the session until it ends.
+async fn run_lane(shared: Arc<Shared>, handle: SessionHandle, parts: mux::Parts, role: Role) -> LaneEnd {
+    let (mux, driver) = mux::start(parts, role, inbound(&shared, None));
+    handle.lanes.add(mux);
+    LaneEnd::Ended(driver.await)
 }
 
 /// Unregisters a session when dropped.
@@ -138,6 +224,7 @@ async fn control(
     hello: super::proto::Hello,
     ctrl_rx: oneshot::Receiver<LinkStream>,
     ready: &AtomicBool,
+    lane_key: oneshot::Sender<Option<String>>,
 ) -> Result<Infallible, Ended> {
     let io_err = |e: io::Error| Ended::Broken(format!("control stream failed: {e}"));
     let keepalive = shared.lock().keepalive;
@@ -196,8 +283,10 @@ async fn control(
             }
         };
         let dead_after = keepalive.dead_after_for(remote.keepalive_ms);
+        let key = remote.lane_key.clone();
         shared.register_session(handle, origin, remote).map_err(|e| Ended::Refused(e.to_string()))?;
         ready.store(true, Ordering::Relaxed);
+        let _ = lane_key.send(key);
         let frames = async {
             loop {
                 match read_frame::<_, Control>(&mut s, MAX_CONTROL_FRAME).await {

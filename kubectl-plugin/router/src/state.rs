@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::access::AccessLimits;
 use super::explain::Explain;
 use super::keepalive::Keepalive;
+use super::lanes::Waiting;
 use super::log::{Throttle, log};
 use super::net::ListenError;
 use super::peer::{LinkStream, Outbox, SessionHandle};
@@ -440,10 +441,14 @@ pub(crate) struct Shared {
     pub access_limits: Arc<AccessLimits>,
     /// Where sessions hand the data streams their peers open.
     pub data_plane: DataPlane,
+    /// Sessions of incoming links that take data connections, by key.
+    pub lanes: Arc<Waiting>,
+    /// TLS connections each outgoing link opens.
+    pub link_connections: usize,
 }
 
 impl Shared {
-    pub(crate) fn new(config: &RouterConfig, data_plane: DataPlane) -> Arc<Self> {
+    pub(crate) fn new(config: &RouterConfig, data_plane: DataPlane, link_connections: usize) -> Arc<Self> {
         // Sequence numbers start at the start time so that a restarted site's LSAs are newer
         // than the ones its previous life left in the network.
         let seq_base = SystemTime::now()
@@ -476,6 +481,8 @@ impl Shared {
             next_id: AtomicU64::new(1),
             access_limits: AccessLimits::from_env(),
             data_plane,
+            lanes: Arc::default(),
+            link_connections,
         })
     }
 
@@ -534,6 +541,7 @@ impl Shared {
             cost,
             version: PROTOCOL_VERSION,
             keepalive_ms: Some(st.keepalive.announced()),
+            lane_key: None,
         })
     }
 

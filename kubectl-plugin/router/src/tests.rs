@@ -1362,3 +1362,96 @@ fn error_texts_are_the_status_texts() {
     );
     assert_eq!(SessionError::Refused { reason: "no".into() }.to_string(), "the remote site refused the link: no");
 }
+
+/// Streams on each connection of each session of `r` (the first connection first).
+fn streams_per_connection(r: &Router) -> Vec<Vec<usize>> {
+    let st = r.shared.lock();
+    st.sessions
+        .values()
+        .map(|s| std::iter::once(s.handle.mux.live()).chain(s.handle.lanes.all().iter().map(|m| m.live())).collect())
+        .collect()
+}
+
+async fn wait_connections(what: &str, r: &Router, n: usize) -> u64 {
+    bounded(what, async {
+        loop {
+            let sessions = streams_per_connection(r);
+            if sessions.len() == 1 && sessions[0].len() == n {
+                return r.shared.lock().sessions.keys().next().copied().unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_with_three_connections_spreads_its_streams_and_comes_back_whole() {
+    let (echo, _echo_task) = echo_server().await;
+    let pa = pki("a");
+    let mut ca = with_access(config("a"), &pa);
+    ca.connectors.insert("backend".into(), connector("echo", echo));
+    let a = Router::start(ca).await.unwrap();
+    let mut cb = config("b");
+    cb.links.insert("to-a".into(), link(&pa, access_port(&a), 1));
+    cb.listeners.insert("front".into(), listener("echo"));
+    let b = Router::start_with(cb, StartOptions { link_connections: 3, ..StartOptions::default() }).await.unwrap();
+    wait_ready(&b, "to-a").await;
+    wait_matched(&b, "front").await;
+    let first = wait_connections("3 connections on the dialing side", &b, 3).await;
+    wait_connections("3 connections on the accepting side", &a, 3).await;
+    let port = listener_port(&b, "front").await;
+
+    // 30 connections held open: each of the three carries its share.
+    let mut held = Vec::new();
+    for i in 0..30u8 {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        s.write_all(&[i]).await.unwrap();
+        let mut back = [0u8; 1];
+        bounded("an echo", s.read_exact(&mut back)).await.unwrap();
+        assert_eq!(back, [i]);
+        held.push(s);
+    }
+    for (side, r) in [("dialing", &b), ("accepting", &a)] {
+        let per = streams_per_connection(r).remove(0);
+        // The first connection also carries the two control streams.
+        assert_eq!(per.iter().sum::<usize>(), 32, "{side} side: {per:?}");
+        assert!(per.iter().all(|&n| n >= 8), "{side} side spreads streams over its connections: {per:?}");
+    }
+    drop(held);
+
+    // Bulk data both ways over all three, byte exact.
+    let clients: Vec<_> = (0..6)
+        .map(|i| {
+            tokio::spawn(async move {
+                let data = pattern(100 + i, 4 << 20);
+                assert!(round_trip(port, data.clone()).await == data, "connection {i}: content differs");
+            })
+        })
+        .collect();
+    bounded("6 bulk echo connections", async {
+        for c in clients {
+            c.await.unwrap();
+        }
+    })
+    .await;
+
+    // One data connection ends: the link goes down with it and comes back with all three.
+    let lane = b.shared.lock().sessions.values().next().unwrap().handle.lanes.all()[0].clone();
+    lane.close();
+    let again = bounded("a new session with 3 connections", async {
+        loop {
+            let id = wait_connections("3 connections again", &b, 3).await;
+            if id != first {
+                return id;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_ne!(again, first);
+    wait_matched(&b, "front").await;
+    assert!(bounded("echo after the link came back", round_trip(port, b"whole".to_vec())).await == b"whole");
+    b.shutdown().await;
+    a.shutdown().await;
+}

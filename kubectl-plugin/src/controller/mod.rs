@@ -49,7 +49,7 @@ use crate::platform::kube::client::{self, Selection};
 use crate::platform::kube::cr::{KAccessGrant, KConnector, KLink, KListener, KMultiKeyListener, KSite};
 use crate::platform::kube::errors::{Op, explain};
 use crate::platform::now_rfc3339;
-use crate::platform::router_host::RouterHost;
+use crate::platform::router_host::{RouterHost, link_connections};
 use crate::platform::status::{RouterStatusFile, SERVICE_REQUIRED, Statuses, site_required};
 use skupper_router::{LinkPhase, StartOptions};
 
@@ -235,7 +235,7 @@ async fn run_async(selection: &Selection, args: ControllerArgs) -> anyhow::Resul
         identity: holder.identity.clone(),
         service_host,
         setup: SiteSetup::new(kube_client.clone(), &namespace, mode),
-        router: RouterHost::new(StartOptions::default()),
+        router: RouterHost::new(StartOptions { link_connections: link_connections(), ..StartOptions::default() }),
         statuses: Statuses::default(),
         tokens: Tokens::new(),
         stores,
