@@ -9,10 +9,10 @@
 //!   (64 B and 16 KiB), close.
 //! - `rr`: round trips per second on 16 kept-open connections (64 B and 16 KiB requests).
 //! - `latency`: round-trip latency percentiles at low load (one 64 B request at a time).
-//! - `idle`: our routers' memory (RSS) and 1-stream throughput with 0, 1,000 and 10,000 idle
-//!   connections open through them (runs first, once).
 //! - `links`: the listener site's router memory and 1-stream throughput when linked to 1 and to
-//!   4 sites (runs last, once).
+//!   4 sites (runs first, once, on routers that carried no bulk yet).
+//! - `idle`: our routers' memory (RSS) and 1-stream throughput with 0, 1,000 and 10,000 idle
+//!   connections open through them (runs second, once).
 //!
 //! Besides the figures: CPU seconds per GiB and CPU µs per connection or round trip of each
 //! tunnel (its processes only), the load generator's own CPU for every workload (to show it is
@@ -71,7 +71,7 @@ const FULL: Sizes = Sizes {
     many_bulk_bytes: 1 << 30,
     rate_secs: 3.0,
     rate_concurrency: 16,
-    latency_round_trips: 20_000,
+    latency_round_trips: 10_000,
     idle: [0, 1_000, 10_000],
     scaling_bulk_bytes: 1 << 30,
     extra_links: 3,
@@ -338,6 +338,13 @@ async fn run(opts: &Options) -> Result<()> {
     let ours = &paths[paths.len() - 2];
 
     let mut report = report::header(s.bulk_bytes >> 20, s.many_bulk_bytes >> 20, s.runs);
+    // The scaling parts first, on routers that have carried no bulk yet (memory they keep and
+    // reuse afterwards would hide what links and idle connections cost).
+    let links = if opts.runs("links") {
+        Some(scaling::links(&sites, ours, s.extra_links, s.scaling_bulk_bytes).await?)
+    } else {
+        None
+    };
     let idle = if opts.runs("idle") { Some(scaling::idle(ours, &s.idle, s.scaling_bulk_bytes).await) } else { None };
 
     let mut res = Results::default();
@@ -353,11 +360,6 @@ async fn run(opts: &Options) -> Result<()> {
     if opts.runs("latency") {
         latency_part(&paths, s, &mut res).await?;
     }
-    let links = if opts.runs("links") {
-        Some(scaling::links(&sites, ours, s.extra_links, s.scaling_bulk_bytes).await?)
-    } else {
-        None
-    };
 
     let names: Vec<&str> = paths.iter().map(|p| p.name).collect();
     report += &render(&res, &names);

@@ -159,9 +159,8 @@ impl RelayPair {
                 .map(|(l, _)| l.local_addr().map(|a| a.port().to_string()))
                 .collect::<Result<_, _>>()?;
             println!("{}", ports.join(" "));
-            let mut tasks = Vec::new();
             for (listener, target) in listeners {
-                tasks.push(tokio::spawn(async move {
+                tokio::spawn(async move {
                     loop {
                         if let Some(s) = accept(&listener).await {
                             tokio::spawn(async move {
@@ -171,12 +170,10 @@ impl RelayPair {
                             });
                         }
                     }
-                }));
+                });
             }
-            for t in tasks {
-                t.await?;
-            }
-            Ok(())
+            // The relay serves until it is killed.
+            std::future::pending::<Result<()>>().await
         })
     }
 
@@ -356,6 +353,16 @@ impl Sites {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// The names of the links `ns` has (first column of `link status`).
+    pub(crate) fn link_names(&self, ns: &str) -> Result<Vec<String>> {
+        let status = self.sk(ns, &["link", "status"])?;
+        Ok(status.lines().skip(1).filter_map(|l| l.split_whitespace().next()).map(str::to_string).collect())
+    }
+
+    pub(crate) fn delete_link(&self, ns: &str, name: &str) -> Result<()> {
+        self.sk(ns, &["link", "delete", name]).map(drop)
     }
 
     /// Waits until a byte is echoed through `port` (the connector's routing key is known there).

@@ -97,34 +97,40 @@ pub(crate) fn render_idle(rows: &[IdleRow]) -> String {
 }
 
 /// Memory of the listener site's router and throughput with it linked to 1 and to `1 + extra`
-/// sites.
+/// sites: (links, RSS in KiB, Gbit/s).
 pub(crate) struct LinkRows {
     rows: Vec<(usize, f64, f64)>,
 }
 
-async fn link_row(ours: &BenchPath, links: usize, bulk: u64) -> Result<(usize, f64, f64)> {
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss = rss_kib(ours.tunnel_pids[0])?;
-    let gbps = throughput(ours.ports.sink, 1, bulk).await?;
-    eprintln!("links {links}: east RSS {:.1} MiB, 1 stream {gbps:.2} Gbit/s", rss / 1024.0);
-    Ok((links, rss, gbps))
-}
-
-/// Links `east` (the one-hop listener site, running) to `extra` more sites with link access.
+/// Links `east` (the one-hop listener site, running) to `extra` more sites with link access,
+/// then removes those links and stops the sites. Runs first, on routers that have carried no
+/// bulk yet (the buffers they keep afterwards dwarf a link's memory); each RSS is taken before
+/// the bulk run beside it.
 pub(crate) async fn links(sites: &Sites, ours: &BenchPath, extra: usize, bulk: u64) -> Result<LinkRows> {
-    let mut rows = vec![link_row(ours, 1, bulk).await?];
+    settle().await;
+    let rss_one = rss_kib(ours.tunnel_pids[0])?;
+    let before = sites.link_names("east")?;
     let mut guard = Guard::default();
-    let names: Vec<String> = (1..=extra).map(|i| format!("far{i}")).collect();
-    for far in &names {
-        sites.create(far, true)?;
-        sites.start(far, &mut guard)?;
-        sites.link("east", far)?;
+    for i in 1..=extra {
+        let far = format!("far{i}");
+        sites.create(&far, true)?;
+        sites.start(&far, &mut guard)?;
+        sites.link("east", &far)?;
     }
     sites.wait_links("east", 1 + extra)?;
-    rows.push(link_row(ours, 1 + extra, bulk).await?);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_many = rss_kib(ours.tunnel_pids[0])?;
+    let gbps_many = throughput(ours.ports.sink, 1, bulk).await?;
+    eprintln!("links {}: east RSS {:.1} MiB, 1 stream {gbps_many:.2} Gbit/s", 1 + extra, rss_many / 1024.0);
+    for name in sites.link_names("east")?.iter().filter(|n| !before.contains(n)) {
+        sites.delete_link("east", name)?;
+    }
     // The guard stops the extra sites here.
     drop(guard);
-    Ok(LinkRows { rows })
+    settle().await;
+    let gbps_one = throughput(ours.ports.sink, 1, bulk).await?;
+    eprintln!("links 1: east RSS {:.1} MiB (before any bulk), 1 stream {gbps_one:.2} Gbit/s", rss_one / 1024.0);
+    Ok(LinkRows { rows: vec![(1, rss_one, gbps_one), (1 + extra, rss_many, gbps_many)] })
 }
 
 pub(crate) fn render_links(l: &LinkRows) -> String {
