@@ -19,7 +19,8 @@
 //! not the bottleneck), and the middle router's CPU during the 2-hop runs (proof the route
 //! crosses it; A and C are not linked to each other).
 //!
-//! The relay path is `linkbench relay` twice (one tokio worker thread each, 256 KiB buffers):
+//! The relay path is `linkbench relay LISTEN_PORT TARGET_PORT [LISTEN_PORT TARGET_PORT ...]`
+//! twice, one for each end (one tokio worker thread each, 256 KiB buffers, nodelay):
 //! the ceiling of any user-space tunnel on this machine (two extra processes, four extra socket
 //! copies, no crypto).
 //!
