@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The link benchmark: direct TCP vs a stunnel pair vs two of our sites, one run on 127.0.0.1.
-# Prints a table and writes it to target/linkbench/latest.md (pass --quick for a smoke run).
+# The link benchmark: direct TCP vs a plain relay pair vs a stunnel pair vs our sites (one link,
+# and two hops A-B-C), one run on 127.0.0.1. Prints the tables and writes them to
+# target/linkbench/latest.md (--quick for a smoke run, --only PARTS, --runs N; see the top
+# comment of tests/src/bin/linkbench.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-test-deps.sh
