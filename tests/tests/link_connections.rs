@@ -50,8 +50,7 @@ fn sockets(pid: u32) -> Vec<Socket> {
 fn connections_between(from: u32, to: u32) -> usize {
     const LISTEN: &str = "0A";
     const ESTABLISHED: &str = "01";
-    let listening: HashSet<String> =
-        sockets(to).into_iter().filter(|s| s.state == LISTEN).map(|s| s.local).collect();
+    let listening: HashSet<String> = sockets(to).into_iter().filter(|s| s.state == LISTEN).map(|s| s.local).collect();
     sockets(from).iter().filter(|s| s.state == ESTABLISHED && listening.contains(&s.remote)).count()
 }
 
@@ -70,20 +69,17 @@ fn a_link_told_to_open_three_connections_opens_three_and_carries_traffic_over_th
     env.run_full(&["-n", "east", "system", "start"], None, &[("SKUPPER_LINK_CONNECTIONS", "3")]).ok();
     let east = env.pid("east").expect("east runs");
     wait_listener_ready(&env, "east", "front");
-    wait_for("three connections from east to west's link port", SETTLE, || {
-        match connections_between(east, west) {
-            3 => Ok(()),
-            n => Err(format!("{n} connections\n{}", env.log("east"))),
-        }
+    wait_for("three connections from east to west's link port", SETTLE, || match connections_between(east, west) {
+        3 => Ok(()),
+        n => Err(format!("{n} connections\n{}", env.log("east"))),
     });
     // The accepting side holds the same three.
     let east_ends: HashSet<String> = sockets(east).into_iter().map(|s| s.local).collect();
     let accepted = sockets(west).iter().filter(|s| s.state == "01" && east_ends.contains(&s.remote)).count();
     assert_eq!(accepted, 3, "west's end of the link's connections");
 
-    let mut conns: Vec<Conn> = (0..9)
-        .map(|_| Conn::open(&env.ip, front).unwrap_or_else(|e| panic!("{e}\n{}", env.log("east"))))
-        .collect();
+    let mut conns: Vec<Conn> =
+        (0..9).map(|_| Conn::open(&env.ip, front).unwrap_or_else(|e| panic!("{e}\n{}", env.log("east")))).collect();
     for (i, c) in conns.iter_mut().enumerate() {
         assert_eq!(c.who, "west");
         c.echo(&format!("over one of three connections, #{i}")).expect("bytes flow");
