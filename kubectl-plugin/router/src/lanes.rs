@@ -38,7 +38,8 @@ pub(crate) type Dialer = Arc<
 pub(crate) enum Plan {
     /// It takes none.
     None,
-    /// This side dialed: once the peer's key is known, open `extra` more connections.
+    /// This side dialed: once the peer's key is known, open `extra` (at least 1) more
+    /// connections.
     Dial { extra: usize, dial: Dialer },
     /// This side accepted: offer a key to the peer, which presented this certificate (DER).
     Accept { peer_cert: Vec<u8> },

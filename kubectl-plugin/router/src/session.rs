@@ -64,20 +64,17 @@ pub(crate) async fn run(
         return SessionEnd { ready: false, error: "the link was removed".into() };
     };
     // Data connections: the accepting side offers a key, the dialing side uses it.
-    let mut joins = None;
-    let mut _joins_registration = None;
-    let mut dialer = None;
-    match plan {
-        Plan::Accept { peer_cert } => {
-            if let Some((key, rx, reg)) = shared.lanes.register(peer_cert) {
+    let (mut joins, _joins_registration, dialer) = match plan {
+        Plan::Accept { peer_cert } => match shared.lanes.register(peer_cert) {
+            Some((key, rx, registration)) => {
                 hello.lane_key = Some(lanes::key_text(&key));
-                joins = Some(rx);
-                _joins_registration = Some(reg);
+                (Some(rx), Some(registration), None)
             }
-        }
-        Plan::Dial { extra, dial } if extra > 0 => dialer = Some((extra, dial)),
-        Plan::Dial { .. } | Plan::None => {}
-    }
+            None => (None, None, None),
+        },
+        Plan::Dial { extra, dial } => (None, None, Some((extra, dial))),
+        Plan::None => (None, None, None),
+    };
     let (key_tx, mut key_rx) = oneshot::channel::<Option<String>>();
     let mut key_seen = false;
     let mut lane_tasks: JoinSet<LaneEnd> = JoinSet::new();

@@ -155,6 +155,13 @@ struct Outcome {
     work: f64,
 }
 
+impl Outcome {
+    /// A rate (per second) measured since `start`: the units it counted are the work.
+    fn rate(rate: f64, start: Instant) -> Self {
+        Self { values: vec![rate], work: rate * start.elapsed().as_secs_f64() }
+    }
+}
+
 /// Everything measured, by path (in the order of `names`).
 #[derive(Default)]
 struct Results {
@@ -264,8 +271,7 @@ async fn rate_part(paths: &[BenchPath], s: Sizes, res: &mut Results) -> Result<(
         let label = format!("new connections, {size}");
         let m = measure(paths, s.runs, &label, |p| async move {
             let start = Instant::now();
-            let r = workloads::conn_rate(p.echo, c, s.rate_secs, payload).await?;
-            Ok(Outcome { values: vec![r], work: r * start.elapsed().as_secs_f64() })
+            Ok(Outcome::rate(workloads::conn_rate(p.echo, c, s.rate_secs, payload).await?, start))
         })
         .await?;
         // The 64 B rows keep the names they had before the payload sizes were added.
@@ -293,8 +299,7 @@ async fn rr_part(paths: &[BenchPath], s: Sizes, res: &mut Results) -> Result<()>
         let label = format!("round trips, {size}");
         let m = measure(paths, s.runs, &label, |p| async move {
             let start = Instant::now();
-            let r = workloads::round_trip_rate(p.echo, c, s.rate_secs, payload).await?;
-            Ok(Outcome { values: vec![r], work: r * start.elapsed().as_secs_f64() })
+            Ok(Outcome::rate(workloads::round_trip_rate(p.echo, c, s.rate_secs, payload).await?, start))
         })
         .await?;
         res.add(

@@ -301,27 +301,24 @@ impl Sites {
 
     /// Connectors to the echo and sink servers under routing keys `{key}-echo` and `{key}-sink`.
     pub(crate) fn connectors(&self, ns: &str, key: &str, direct: Ports) -> Result<()> {
-        for (what, port) in [("echo", direct.echo), ("sink", direct.sink)] {
-            let name = format!("{key}-{what}");
-            self.sk(
-                ns,
-                &["connector", "create", &name, &port.to_string(), "--routing-key", &name, "--host", "127.0.0.1"],
-            )?;
-        }
-        Ok(())
+        self.services(ns, "connector", key, direct)
     }
 
     /// Listeners for the routing keys of [`Sites::connectors`] on free ports.
     pub(crate) fn listeners(&self, ns: &str, key: &str) -> Result<Ports> {
         let ports = Ports { echo: free_port()?, sink: free_port()? };
+        self.services(ns, "listener", key, ports)?;
+        Ok(ports)
+    }
+
+    /// A `kind` (connector or listener) `{key}-echo` on the echo port and `{key}-sink` on the
+    /// sink port, each with its name as routing key.
+    fn services(&self, ns: &str, kind: &str, key: &str, ports: Ports) -> Result<()> {
         for (what, port) in [("echo", ports.echo), ("sink", ports.sink)] {
             let name = format!("{key}-{what}");
-            self.sk(
-                ns,
-                &["listener", "create", &name, &port.to_string(), "--routing-key", &name, "--host", "127.0.0.1"],
-            )?;
+            self.sk(ns, &[kind, "create", &name, &port.to_string(), "--routing-key", &name, "--host", "127.0.0.1"])?;
         }
-        Ok(ports)
+        Ok(())
     }
 
     /// `system start`, and `system stop` when the guard drops.
