@@ -17,6 +17,8 @@ current=""
 
 export REQUIRE_ALL_TESTS=${REQUIRE_ALL_TESTS:-1}
 target=${CARGO_TARGET_DIR:-$root/target}
+# A one-off build: incremental state would only take disk (gigabytes here), never time.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 export TEST_SUMMARY_DIR=$target/test-summary
 export SKUPPER_E2E_SKIP_LOG=$TEST_SUMMARY_DIR/skips.tsv
 rm -rf "$TEST_SUMMARY_DIR"
@@ -78,11 +80,15 @@ summary() {
   else
     printf '\n==> FAILED at step: %s (exit %s)\n' "$current" "$rc" >&2
   fi
+  # Disk: a full disk fails the build in the middle of some crate, so say how much was used.
+  printf '==> disk: build directory %s, %s free\n' "$(du -sh "$target" 2>/dev/null | cut -f1)" "$(free_disk)"
   if [ -n "$suite_line" ]; then
     printf 'summary: %s passed, %s failed, %s skipped\n' "$total_pass" "$total_fail" "$total_skip"
   fi
 }
 trap summary EXIT
+free_disk() { mkdir -p "$target" && df -Ph "$target" | awk 'NR == 2 { print $4 }'; }
+echo "disk: $(free_disk) free where the build goes ($target); a clean run uses about 6 GB"
 
 step "Rust toolchain (rust-toolchain.toml)"
 # Before anything runs cargo: rustup fails every cargo command when the pinned toolchain is missing.
