@@ -88,7 +88,7 @@ summary() {
 }
 trap summary EXIT
 free_disk() { mkdir -p "$target" && df -Ph "$target" | awk 'NR == 2 { print $4 }'; }
-echo "disk: $(free_disk) free where the build goes ($target); a clean run uses about 6 GB"
+echo "disk: $(free_disk) free where the build goes ($target); a clean run uses about 4 GB"
 
 step "Rust toolchain (rust-toolchain.toml)"
 # Before anything runs cargo: rustup fails every cargo command when the pinned toolchain is missing.
