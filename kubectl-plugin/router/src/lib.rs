@@ -59,6 +59,7 @@ mod mux;
 mod net;
 #[cfg(test)]
 mod netsim;
+mod open;
 mod peer;
 mod proto;
 mod proxy;

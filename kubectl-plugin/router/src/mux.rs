@@ -902,7 +902,7 @@ pub(crate) fn parts(io: tokio_rustls::TlsStream<tokio::io::BufReader<TcpStream>>
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
 
     use std::time::Duration;
@@ -918,7 +918,7 @@ mod tests {
     /// Upper bound for anything a test waits for.
     const PATIENCE: Duration = Duration::from_secs(30);
 
-    async fn within<T>(f: impl Future<Output = T>) -> T {
+    pub(crate) async fn within<T>(f: impl Future<Output = T>) -> T {
         tokio::time::timeout(PATIENCE, f).await.expect("timed out")
     }
 
@@ -945,15 +945,15 @@ mod tests {
 
     /// Two connected multiplexers with their drivers running; the acceptor's inbound streams
     /// arrive on the returned channel.
-    struct Pair {
-        dialer: Mux,
+    pub(crate) struct Pair {
+        pub(crate) dialer: Mux,
         acceptor: Mux,
-        inbound: mpsc::UnboundedReceiver<Stream>,
+        pub(crate) inbound: mpsc::UnboundedReceiver<Stream>,
         dialer_driver: tokio::task::JoinHandle<io::Result<()>>,
         acceptor_driver: tokio::task::JoinHandle<io::Result<()>>,
     }
 
-    async fn pair() -> Pair {
+    pub(crate) async fn pair() -> Pair {
         let (d, a) = tls_pair().await;
         let (tx, inbound) = mpsc::unbounded_channel();
         let (dialer, dd) = start(d, Role::Dialer, |_| panic!("the dialer gets no inbound streams here"));

@@ -15,10 +15,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::explain::{KeyChoice, PathCount, RouteDecision, RouteReason, ScoredCandidate};
 use super::log::{Throttle, log};
-use super::mux::OpenError;
 use super::net::{ListenError, authority, bind_addr, connect_tcp};
+use super::open::{Sent, StreamError, open_data_stream, open_early};
 use super::peer::{LinkStream, SessionHandle};
-use super::proto::{DataHeader, DataReply, MAX_HEADER_FRAME, MAX_HOPS, StreamHeader, read_frame, write_frame};
+use super::proto::{DataHeader, DataReply, MAX_HOPS, write_frame};
 use super::splice;
 use super::state::Shared;
 use super::target::{DialError, TargetTls};
@@ -27,8 +27,6 @@ use crate::model::{ConnectorConfig, KeyStrategy, ListenerConfig};
 
 /// Time to connect to a connector's target.
 const CONNECTOR_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time for the answer to a data stream (covers the destination's dial and a few hops).
-const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 /// A connector's target is probed when nothing reached it for this long.
 pub(crate) const PROBE_EVERY: Duration = Duration::from_secs(2);
 /// Time for a probe to connect.
@@ -63,6 +61,14 @@ trait AppIo: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> AppIo for T {}
 
 impl Backend {
+    /// Writes what a refused attempt had sent ahead.
+    async fn replay(&mut self, sent: &Sent) -> std::io::Result<()> {
+        match self {
+            Self::Plain(t) => sent.replay(t).await,
+            Self::Tls(t) => sent.replay(t).await,
+        }
+    }
+
     fn into_io(self) -> Box<dyn AppIo> {
         match self {
             Self::Plain(t) => Box::new(t),
@@ -648,6 +654,7 @@ async fn serve_client(shared: Arc<Shared>, listener: String, client: Client) {
     let keys = shared.choose_keys(&listener);
     let mut last_error: Option<String> = None;
     let mut failed = Vec::new();
+    let mut sent = Sent::default();
     let mut unrouted_key = keys.first().map(|(k, _)| k.clone()).unwrap_or_default();
     'keys: for (key, choice) in keys {
         unrouted_key = key.clone();
@@ -660,10 +667,16 @@ async fn serve_client(shared: Arc<Shared>, listener: String, client: Client) {
             match target {
                 Target::Local { connector, host, port } => {
                     match Box::pin(dial_target(&shared, &connector, &host, port)).await {
-                        Ok(backend) => {
+                        Ok(mut backend) => {
                             shared.connector_result(&connector, Ok(()));
                             decision.failed = failed;
                             shared.routed(&listener, decision);
+                            // What a site that refused had been sent ahead of its answer.
+                            if !sent.is_empty() && Box::pin(backend.replay(&sent)).await.is_err() {
+                                drop(guard);
+                                return;
+                            }
+                            drop(sent);
                             let _ = match (client, backend) {
                                 (Client::Plain(c), Backend::Plain(tcp)) => {
                                     Box::pin(splice::splice_tcp_tcp(c, tcp)).await
@@ -688,10 +701,15 @@ async fn serve_client(shared: Arc<Shared>, listener: String, client: Client) {
                         origin: shared.me().to_string(),
                         ttl: MAX_HOPS,
                     };
-                    match Box::pin(open_data_stream(&session, &header)).await {
+                    let opened = match &client {
+                        Client::Plain(tcp) => Box::pin(open_early(&session, &header, tcp, &mut sent)).await,
+                        Client::Tls(_) => Box::pin(open_data_stream(&session, &header)).await,
+                    };
+                    match opened {
                         Ok(stream) => {
                             decision.failed = failed;
                             shared.routed(&listener, decision);
+                            drop(sent);
                             let _ = match client {
                                 Client::Plain(c) => splice::splice_tcp(c, stream).await,
                                 c => Box::pin(splice_io(c.into_io(), Box::new(stream))).await,
@@ -702,6 +720,14 @@ async fn serve_client(shared: Arc<Shared>, listener: String, client: Client) {
                         Err(e) => {
                             let msg = format!("listener {listener}: site {site} could not take a connection: {e}");
                             shared.listener_log(&listener, &msg);
+                            if !e.may_try_next(&sent) {
+                                // The client is gone, or its first bytes may have reached a
+                                // target: it is not sent anywhere else.
+                                if !matches!(e, StreamError::Client(_)) {
+                                    shared.unrouted(&listener, &key, Some(&e.to_string()));
+                                }
+                                return;
+                            }
                             failed.push(format!("site {site}: {e}"));
                             tried.push(Tried::Remote(site));
                             last_error = Some(e.to_string());
@@ -712,47 +738,6 @@ async fn serve_client(shared: Arc<Shared>, listener: String, client: Client) {
         }
     }
     shared.unrouted(&listener, &unrouted_key, last_error.as_deref());
-}
-
-/// Why a data stream through a link could not be opened. The texts go into route decisions,
-/// listener logs and the answer to the hop before.
-#[derive(Debug, thiserror::Error)]
-enum StreamError {
-    /// The link has no room for another stream, or closed.
-    #[error(transparent)]
-    Open(#[from] OpenError),
-    /// The destination, or a hop on the way, refused it (in its words).
-    #[error("{0}")]
-    Refused(String),
-    /// The stream ended before the answer.
-    #[error("the link closed the stream")]
-    Closed,
-    /// Writing the header or reading the answer failed.
-    #[error("the stream failed: {0}")]
-    Failed(#[source] std::io::Error),
-    /// No answer within [`REPLY_TIMEOUT`].
-    #[error("no answer within {secs}s")]
-    Timeout {
-        /// The deadline, in seconds.
-        secs: u64,
-    },
-}
-
-/// Opens a data stream through `session` and waits for the destination's answer.
-async fn open_data_stream(session: &SessionHandle, header: &DataHeader) -> Result<LinkStream, StreamError> {
-    let mut stream = session.open()?;
-    let exchange = async {
-        write_frame(&mut stream, &StreamHeader::Data(header.clone())).await?;
-        stream.flush().await?;
-        read_frame::<_, DataReply>(&mut stream, MAX_HEADER_FRAME).await
-    };
-    match tokio::time::timeout(REPLY_TIMEOUT, exchange).await {
-        Ok(Ok(Some(DataReply { error: None }))) => Ok(stream),
-        Ok(Ok(Some(DataReply { error: Some(e) }))) => Err(StreamError::Refused(e)),
-        Ok(Ok(None)) => Err(StreamError::Closed),
-        Ok(Err(e)) => Err(StreamError::Failed(e)),
-        Err(_) => Err(StreamError::Timeout { secs: REPLY_TIMEOUT.as_secs() }),
-    }
 }
 
 async fn reply(stream: &mut LinkStream, error: Option<String>) -> std::io::Result<()> {

@@ -873,6 +873,94 @@ async fn a_remote_target_that_refuses_fails_over_to_the_next_site() {
     }
 }
 
+#[tokio::test]
+async fn a_clients_first_bytes_go_on_to_the_next_site_when_the_cheaper_one_refuses() {
+    // The client writes at once, more than goes out ahead of an answer (EARLY_LIMIT): what b
+    // was sent before it refused must reach c, ahead of the rest and unchanged.
+    let (echo_port, _t) = echo_server().await;
+    let refused = {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (pb, pc) = (pki("b"), pki("c"));
+    let mut cb = with_access(config("b"), &pb);
+    cb.connectors.insert("svc".into(), connector("svc", refused));
+    let b = Router::start(cb).await.unwrap();
+    let mut cc = with_access(config("c"), &pc);
+    cc.connectors.insert("svc".into(), connector("svc", echo_port));
+    let c = Router::start(cc).await.unwrap();
+    let mut ca = config("a");
+    ca.links.insert("to-b".into(), link(&pb, access_port(&b), 1));
+    ca.links.insert("to-c".into(), link(&pc, access_port(&c), 10));
+    ca.listeners.insert("front".into(), listener("svc"));
+    let a = Router::start(ca).await.unwrap();
+    wait_for("both targets known", &a, |s| {
+        let known = |id: &str| s.network.get(id).is_some_and(|n| n.cost.is_some() && n.connectors == ["svc"]);
+        (known("id-b") && known("id-c")).then_some(())
+    })
+    .await;
+    let port = listener_port(&a, "front").await;
+    let data = pattern(7, 3 * crate::open::EARLY_LIMIT + 123);
+    let got = bounded("the echo through c", round_trip(port, data.clone())).await;
+    assert!(
+        got == data,
+        "{} bytes back of {}, first difference at {:?}",
+        got.len(),
+        data.len(),
+        got.iter().zip(&data).position(|(x, y)| x != y)
+    );
+    let st = a.status();
+    let last = st.listeners["front"].last_decision.clone().unwrap();
+    assert_eq!(last.target, "id-c");
+    assert!(last.failed.iter().any(|f| f.starts_with("site id-b: ") && f.contains("refused")), "{last:?}");
+    for r in [a, b, c] {
+        r.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_clients_first_bytes_go_to_the_local_connector_when_a_remote_site_refuses() {
+    // Local costs 0 and b 1: b is chosen once local holds more open connections than b's cost.
+    // b's target refuses; that connection's first bytes must reach the local echo server.
+    let (echo_port, _t) = echo_server().await;
+    let refused = {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let pb = pki("b");
+    let mut cb = with_access(config("b"), &pb);
+    cb.connectors.insert("svc".into(), connector("svc", refused));
+    let b = Router::start(cb).await.unwrap();
+    let mut ca = config("a");
+    ca.links.insert("to-b".into(), link(&pb, access_port(&b), 1));
+    ca.listeners.insert("front".into(), listener("svc"));
+    ca.connectors.insert("svc-local".into(), connector("svc", echo_port));
+    let a = Router::start(ca).await.unwrap();
+    wait_for("remote target known", &a, |s| s.network.get("id-b").filter(|n| n.connectors == ["svc"]).map(|_| ()))
+        .await;
+    let port = listener_port(&a, "front").await;
+    let mut held = Vec::new();
+    let mut refused_by_b = false;
+    for i in 0..8 {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let data = pattern(100 + i, 5000);
+        s.write_all(&data).await.unwrap();
+        let mut back = vec![0u8; data.len()];
+        bounded("the echo", s.read_exact(&mut back)).await.unwrap();
+        assert!(back == data, "connection {i}: the echo differs");
+        held.push(s);
+        let last = a.status().listeners["front"].last_decision.clone().unwrap();
+        assert_eq!(last.target, "id-a", "connection {i}");
+        if last.failed.iter().any(|f| f.starts_with("site id-b: ")) {
+            refused_by_b = true;
+            break;
+        }
+    }
+    assert!(refused_by_b, "no connection was offered to b: {:?}", a.status().listeners["front"].last_decision);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
 /// CPU time (user + system) of this process so far, from /proc (0 where unavailable).
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
