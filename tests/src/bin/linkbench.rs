@@ -8,7 +8,8 @@
 //! - `rate`: new connections per second, 16 concurrent loops of connect, one request echoed
 //!   (64 B and 16 KiB), close.
 //! - `rr`: round trips per second on 16 kept-open connections (64 B and 16 KiB requests).
-//! - `latency`: round-trip latency percentiles at low load (one 64 B request at a time).
+//! - `latency`: round-trip latency percentiles at low load (one 64 B request at a time), and
+//!   those of a whole short connection (connect, one 64 B request echoed, close; one at a time).
 //! - `links`: the listener site's router memory and 1-stream throughput when linked to 1 and to
 //!   4 sites (runs first, once, on routers that carried no bulk yet).
 //! - `idle`: our routers' memory (RSS) and 1-stream throughput with 0, 1,000 and 10,000 idle
@@ -266,7 +267,7 @@ async fn throughput_part(paths: &[BenchPath], s: Sizes, res: &mut Results) -> Re
 const PAYLOADS: [(usize, &str); 2] = [(64, "64 B"), (16 << 10, "16 KiB")];
 
 async fn rate_part(paths: &[BenchPath], s: Sizes, res: &mut Results) -> Result<()> {
-    let c = s.rate_concurrency;
+    let c = std::env::var("RC").ok().and_then(|v| v.parse().ok()).unwrap_or(s.rate_concurrency);
     for (payload, size) in PAYLOADS {
         let label = format!("new connections, {size}");
         let m = measure(paths, s.runs, &label, |p| async move {
@@ -320,6 +321,13 @@ async fn latency_part(paths: &[BenchPath], s: Sizes, res: &mut Results) -> Resul
     .await?;
     let rows = ["p50", "p99", "p99.9"].map(|q| format!("round-trip latency {q} (µs)"));
     res.add("latency", &m, &rows, None);
+    let n = s.latency_round_trips / 5;
+    let m = measure(paths, s.runs, "new-connection latency p50/p99/p99.9 µs", |p| async move {
+        Ok(Outcome { values: workloads::connect_latency(p.echo, n).await?.to_vec(), work: n as f64 })
+    })
+    .await?;
+    let rows = ["p50", "p99", "p99.9"].map(|q| format!("new connection + 64 B echo {q} (µs)"));
+    res.add("new-connection latency", &m, &rows, None);
     Ok(())
 }
 

@@ -122,9 +122,34 @@ pub(crate) async fn latency(port: u16, n: usize) -> Result<[f64; 3]> {
         samples.push(t.elapsed().as_secs_f64() * 1e6);
         tokio::time::sleep(Duration::from_micros(50)).await;
     }
+    Ok(percentiles(samples))
+}
+
+/// p50, p99 and p99.9 of `samples`.
+fn percentiles(mut samples: Vec<f64>) -> [f64; 3] {
     samples.sort_by(f64::total_cmp);
     let q = |p: f64| samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)];
-    Ok([q(0.50), q(0.99), q(0.999)])
+    [q(0.50), q(0.99), q(0.999)]
+}
+
+/// One new connection at a time (low load): connect, one 64-byte request echoed, close; p50,
+/// p99 and p99.9 of `n` connections in µs: what a short-lived connection waits.
+pub(crate) async fn connect_latency(port: u16, n: usize) -> Result<[f64; 3]> {
+    let out = [9u8; 64];
+    let mut back = [0u8; 64];
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n + n / 10 {
+        let t = Instant::now();
+        let mut s = TcpStream::connect(("127.0.0.1", port)).await?;
+        s.set_nodelay(true)?;
+        round_trip(&mut s, &out, &mut back).await?;
+        if i >= n / 10 {
+            samples.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        drop(s);
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    Ok(percentiles(samples))
 }
 
 /// Opens `n` echo connections, each proven to go through with one byte, and keeps them idle.
