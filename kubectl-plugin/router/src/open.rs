@@ -17,6 +17,9 @@ use super::mux::{MAX_FRAME, OpenError};
 use super::peer::{LinkStream, SessionHandle};
 use super::proto::{DataHeader, DataReply, MAX_HEADER_FRAME, StreamHeader, read_frame, write_frame};
 
+/// Reads shorter than this are copied into a buffer of their own size before they are kept.
+const SMALL_READ: usize = 4096;
+
 /// Time for the answer to a data stream (covers the destination's dial and a few hops).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -147,7 +150,9 @@ pub(crate) async fn open_early(
                                 ))));
                             }
                         }
-                        let chunk = buf.freeze();
+                        // The copy is kept until the answer: a short request gets a buffer
+                        // of its own size, not the read's 64 KiB.
+                        let chunk = if n < SMALL_READ { Bytes::copy_from_slice(&buf) } else { buf.freeze() };
                         stream.send_credited(chunk.clone());
                         sent.chunks.push(chunk);
                         sent.len += n;
