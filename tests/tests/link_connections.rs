@@ -46,10 +46,12 @@ fn sockets(pid: u32) -> Vec<Socket> {
         .collect()
 }
 
+/// TCP states as /proc/net/tcp writes them.
+const LISTEN: &str = "0A";
+const ESTABLISHED: &str = "01";
+
 /// Established connections from `from` to a port `to` listens on.
 fn connections_between(from: u32, to: u32) -> usize {
-    const LISTEN: &str = "0A";
-    const ESTABLISHED: &str = "01";
     let listening: HashSet<String> = sockets(to).into_iter().filter(|s| s.state == LISTEN).map(|s| s.local).collect();
     sockets(from).iter().filter(|s| s.state == ESTABLISHED && listening.contains(&s.remote)).count()
 }
@@ -75,7 +77,7 @@ fn a_link_told_to_open_three_connections_opens_three_and_carries_traffic_over_th
     });
     // The accepting side holds the same three.
     let east_ends: HashSet<String> = sockets(east).into_iter().map(|s| s.local).collect();
-    let accepted = sockets(west).iter().filter(|s| s.state == "01" && east_ends.contains(&s.remote)).count();
+    let accepted = sockets(west).iter().filter(|s| s.state == ESTABLISHED && east_ends.contains(&s.remote)).count();
     assert_eq!(accepted, 3, "west's end of the link's connections");
 
     let mut conns: Vec<Conn> =

@@ -194,25 +194,16 @@ struct ReplyReader {
 impl ReplyReader {
     fn poll(&mut self, cx: &mut Context<'_>, stream: &mut LinkStream) -> Poll<io::Result<Option<DataReply>>> {
         loop {
-            let want = if self.got < 4 { 4 - self.got } else { 4 + self.body.len() - self.got };
-            if self.got >= 4 && want == 0 {
+            if self.got >= 4 && self.got == 4 + self.body.len() {
                 let reply =
                     serde_json::from_slice(&self.body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
                 return Poll::Ready(reply.map(Some));
             }
-            let mut one = [0u8; 4];
-            let filled = if self.got < 4 {
-                let mut rb = ReadBuf::new(&mut one[..want]);
-                std::task::ready!(Pin::new(&mut *stream).poll_read(cx, &mut rb))?;
-                let n = rb.filled().len();
-                self.len[self.got..self.got + n].copy_from_slice(rb.filled());
-                n
-            } else {
-                let at = self.got - 4;
-                let mut rb = ReadBuf::new(&mut self.body[at..]);
-                std::task::ready!(Pin::new(&mut *stream).poll_read(cx, &mut rb))?;
-                rb.filled().len()
-            };
+            // The length first, then the body, each read in place.
+            let into = if self.got < 4 { &mut self.len[self.got..] } else { &mut self.body[self.got - 4..] };
+            let mut rb = ReadBuf::new(into);
+            std::task::ready!(Pin::new(&mut *stream).poll_read(cx, &mut rb))?;
+            let filled = rb.filled().len();
             if filled == 0 {
                 return Poll::Ready(if self.got == 0 { Ok(None) } else { Err(io::ErrorKind::UnexpectedEof.into()) });
             }

@@ -834,20 +834,23 @@ async fn link_reconnects_when_the_remote_site_comes_back() {
     a.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_remote_target_that_refuses_fails_over_to_the_next_site() {
-    let (dear_port, _t) = name_server("dear").await;
-    let refused = {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let pb = pki("b");
-    let pc = pki("c");
+/// A port nothing listens on: connections to it are refused.
+async fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Sites b (cost 1, its connector's target refuses) and c (cost 10, connector to `c_target`)
+/// and site a linked to both with listener "front" for their routing key, once a knows both
+/// targets: (a, b, c, front's port).
+async fn b_refuses_c_takes(c_target: u16) -> (Router, Router, Router, u16) {
+    let refused = closed_port().await;
+    let (pb, pc) = (pki("b"), pki("c"));
     let mut cb = with_access(config("b"), &pb);
     cb.connectors.insert("svc".into(), connector("svc", refused));
     let b = Router::start(cb).await.unwrap();
     let mut cc = with_access(config("c"), &pc);
-    cc.connectors.insert("svc".into(), connector("svc", dear_port));
+    cc.connectors.insert("svc".into(), connector("svc", c_target));
     let c = Router::start(cc).await.unwrap();
     let mut ca = config("a");
     ca.links.insert("to-b".into(), link(&pb, access_port(&b), 1));
@@ -860,6 +863,13 @@ async fn a_remote_target_that_refuses_fails_over_to_the_next_site() {
     })
     .await;
     let port = listener_port(&a, "front").await;
+    (a, b, c, port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_target_that_refuses_fails_over_to_the_next_site() {
+    let (dear_port, _t) = name_server("dear").await;
+    let (a, b, c, port) = b_refuses_c_takes(dear_port).await;
     let (who, _conn) = who_answers(port).await;
     assert_eq!(who, "dear", "b is cheaper but its target refuses");
     let st = a.status();
@@ -878,28 +888,7 @@ async fn a_clients_first_bytes_go_on_to_the_next_site_when_the_cheaper_one_refus
     // The client writes at once, more than goes out ahead of an answer (EARLY_LIMIT): what b
     // was sent before it refused must reach c, ahead of the rest and unchanged.
     let (echo_port, _t) = echo_server().await;
-    let refused = {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let (pb, pc) = (pki("b"), pki("c"));
-    let mut cb = with_access(config("b"), &pb);
-    cb.connectors.insert("svc".into(), connector("svc", refused));
-    let b = Router::start(cb).await.unwrap();
-    let mut cc = with_access(config("c"), &pc);
-    cc.connectors.insert("svc".into(), connector("svc", echo_port));
-    let c = Router::start(cc).await.unwrap();
-    let mut ca = config("a");
-    ca.links.insert("to-b".into(), link(&pb, access_port(&b), 1));
-    ca.links.insert("to-c".into(), link(&pc, access_port(&c), 10));
-    ca.listeners.insert("front".into(), listener("svc"));
-    let a = Router::start(ca).await.unwrap();
-    wait_for("both targets known", &a, |s| {
-        let known = |id: &str| s.network.get(id).is_some_and(|n| n.cost.is_some() && n.connectors == ["svc"]);
-        (known("id-b") && known("id-c")).then_some(())
-    })
-    .await;
-    let port = listener_port(&a, "front").await;
+    let (a, b, c, port) = b_refuses_c_takes(echo_port).await;
     let data = pattern(7, 3 * crate::open::EARLY_LIMIT + 123);
     let got = bounded("the echo through c", round_trip(port, data.clone())).await;
     assert!(
@@ -923,10 +912,7 @@ async fn a_clients_first_bytes_go_to_the_local_connector_when_a_remote_site_refu
     // Local costs 0 and b 1: b is chosen once local holds more open connections than b's cost.
     // b's target refuses; that connection's first bytes must reach the local echo server.
     let (echo_port, _t) = echo_server().await;
-    let refused = {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let refused = closed_port().await;
     let pb = pki("b");
     let mut cb = with_access(config("b"), &pb);
     cb.connectors.insert("svc".into(), connector("svc", refused));

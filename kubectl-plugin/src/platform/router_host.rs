@@ -10,8 +10,8 @@ use skupper_router::{Router, RouterConfig, RouterStatus, StartOptions};
 pub(crate) const ROUTER_RETRY: Duration = Duration::from_secs(5);
 
 /// TLS connections each outgoing link opens: `SKUPPER_LINK_CONNECTIONS` if set (the router
-/// takes 1 to 16), else one per worker thread of the current runtime, so that a busy link can encrypt on every core
-/// the router uses. Call it on the runtime that runs the router.
+/// takes 1 to 16), else one per worker thread of the current runtime, so that a busy link can
+/// encrypt on every core the router uses. Call it on the runtime that runs the router.
 pub(crate) fn link_connections() -> usize {
     if let Some(n) = std::env::var("SKUPPER_LINK_CONNECTIONS").ok().and_then(|v| v.trim().parse::<usize>().ok())
         && n > 0
